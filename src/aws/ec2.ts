@@ -1,0 +1,228 @@
+import {
+  CreateTagsCommand,
+  DeleteTagsCommand,
+  DescribeInstanceAttributeCommand,
+  DescribeInstanceTypesCommand,
+  DescribeRegionsCommand,
+  type EC2Client,
+  type Instance as Ec2Instance,
+  paginateDescribeInstances,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { describeError } from '../core/errors.js';
+import type { Instance, InstanceTypeInfo } from '../core/instance.js';
+import { chunk } from './clients.js';
+
+/** IAM actions this adapter uses; the stack's role must grant exactly these (checked by a template test). */
+export const EC2_SWEEP_PERMISSIONS = [
+  'ec2:DescribeInstances',
+  'ec2:DescribeInstanceTypes',
+  'ec2:DescribeInstanceAttribute',
+  'ec2:DescribeRegions',
+  'ec2:CreateTags',
+  'ec2:DeleteTags',
+  'ec2:StopInstances',
+] as const;
+
+/** Outcome of a stop or tag request for one instance. */
+export interface InstanceResult {
+  instanceId: string;
+  ok: boolean;
+  error?: string;
+  /** State after the call, as EC2 reported it. */
+  state?: string;
+}
+
+/** EC2 for the sweep: find running instances, look up their types, tag, and stop them. One region. */
+export class Ec2Adapter {
+  constructor(
+    private readonly client: EC2Client,
+    readonly region: string,
+    readonly account?: string,
+  ) {}
+
+  /** Every running instance in the region (DescribeInstances, pages of 1000, filtered to running). */
+  async listRunning(): Promise<Instance[]> {
+    const out: Instance[] = [];
+    const pages = paginateDescribeInstances(
+      { client: this.client, pageSize: 1000 },
+      { Filters: [{ Name: 'instance-state-name', Values: ['running'] }] },
+    );
+    for await (const page of pages) {
+      for (const reservation of page.Reservations ?? []) {
+        for (const raw of reservation.Instances ?? []) {
+          const instance = this.toInstance(raw);
+          if (instance) out.push(instance);
+        }
+      }
+    }
+    return out;
+  }
+
+  private toInstance(raw: Ec2Instance): Instance | null {
+    if (!raw.InstanceId || !raw.InstanceType) return null;
+    // Belt and braces: only running instances are ever acted on, whatever the filter returned.
+    if (raw.State?.Name !== undefined && raw.State.Name !== 'running') return null;
+    const tags: Record<string, string> = {};
+    for (const t of raw.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+    const launch = raw.LaunchTime instanceof Date ? raw.LaunchTime.toISOString() : String(raw.LaunchTime ?? '');
+    return {
+      instanceId: raw.InstanceId,
+      region: this.region,
+      ...(this.account ? { account: this.account } : {}),
+      instanceType: raw.InstanceType,
+      launchTime: launch,
+      tags,
+      ...(raw.InstanceLifecycle ? { lifecycle: raw.InstanceLifecycle } : {}),
+      rootDeviceType: raw.RootDeviceType ?? 'ebs',
+      ...(raw.HibernationOptions?.Configured !== undefined
+        ? { hibernationConfigured: raw.HibernationOptions.Configured }
+        : {}),
+      ...(raw.PublicIpAddress ? { publicIp: raw.PublicIpAddress } : {}),
+      securityGroupIds: (raw.SecurityGroups ?? []).map((g) => g.GroupId ?? '').filter((g) => g !== ''),
+    };
+  }
+
+  /** Type facts (free-tier eligibility for this account, GPU, hibernation) for each distinct type, 100 per call. */
+  async describeTypes(types: Iterable<string>): Promise<Map<string, InstanceTypeInfo>> {
+    const distinct = [...new Set(types)];
+    const out = new Map<string, InstanceTypeInfo>();
+    for (const batch of chunk(distinct, 100)) {
+      let token: string | undefined;
+      do {
+        const res = await this.client.send(
+          new DescribeInstanceTypesCommand({
+            InstanceTypes: batch as DescribeInstanceTypesCommand['input']['InstanceTypes'],
+            ...(token ? { NextToken: token } : {}),
+          }),
+        );
+        for (const t of res.InstanceTypes ?? []) {
+          if (!t.InstanceType) continue;
+          out.set(t.InstanceType, {
+            ...(t.FreeTierEligible !== undefined ? { freeTierEligible: t.FreeTierEligible } : {}),
+            gpu: (t.GpuInfo?.Gpus?.length ?? 0) > 0,
+            ...(t.VCpuInfo?.DefaultVCpus !== undefined ? { vcpus: t.VCpuInfo.DefaultVCpus } : {}),
+            ...(t.MemoryInfo?.SizeInMiB !== undefined ? { memoryMiB: t.MemoryInfo.SizeInMiB } : {}),
+            ...(t.HibernationSupported !== undefined ? { hibernationSupported: t.HibernationSupported } : {}),
+          });
+        }
+        token = res.NextToken;
+      } while (token);
+    }
+    return out;
+  }
+
+  /** The free-tier eligible instance types of this account in this region, smallest memory first. */
+  async freeTierTypes(): Promise<string[]> {
+    const found: { type: string; mem: number }[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new DescribeInstanceTypesCommand({
+          Filters: [{ Name: 'free-tier-eligible', Values: ['true'] }],
+          ...(token ? { NextToken: token } : {}),
+        }),
+      );
+      for (const t of res.InstanceTypes ?? []) {
+        if (t.InstanceType) found.push({ type: t.InstanceType, mem: t.MemoryInfo?.SizeInMiB ?? 0 });
+      }
+      token = res.NextToken;
+    } while (token);
+    return found.sort((a, b) => a.mem - b.mem || a.type.localeCompare(b.type)).map((f) => f.type);
+  }
+
+  /** Whether stop protection (DisableApiStop) is on; one call per instance, so only used before a stop. */
+  async isStopProtected(instanceId: string): Promise<boolean> {
+    const res = await this.client.send(
+      new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute: 'disableApiStop' }),
+    );
+    return res.DisableApiStop?.Value === true;
+  }
+
+  /** Enabled regions of the account (DescribeRegions without opt-in-required ones not opted in). */
+  async enabledRegions(): Promise<string[]> {
+    const res = await this.client.send(new DescribeRegionsCommand({ AllRegions: false }));
+    return (res.Regions ?? [])
+      .filter((r) => r.OptInStatus === undefined || r.OptInStatus !== 'not-opted-in')
+      .map((r) => r.RegionName ?? '')
+      .filter((r) => r !== '')
+      .sort();
+  }
+
+  /** Sets the same tags on many instances; a failing batch is retried per instance so one bad id is isolated. */
+  async tag(instanceIds: string[], tags: Record<string, string>): Promise<InstanceResult[]> {
+    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    return this.perBatch(instanceIds, 500, (ids) => this.client.send(new CreateTagsCommand({ Resources: ids, Tags })));
+  }
+
+  /** Removes tag keys from many instances. */
+  async untag(instanceIds: string[], keys: string[]): Promise<InstanceResult[]> {
+    const Tags = keys.map((Key) => ({ Key }));
+    return this.perBatch(instanceIds, 500, (ids) => this.client.send(new DeleteTagsCommand({ Resources: ids, Tags })));
+  }
+
+  /**
+   * Stops instances in batches of 100 (with hibernation when asked). Never terminates. When a batch fails,
+   * each instance is retried alone, so one instance that changed state does not keep the others running.
+   */
+  async stop(instanceIds: string[], hibernate = false): Promise<InstanceResult[]> {
+    const results: InstanceResult[] = [];
+    for (const ids of chunk(instanceIds, 100)) {
+      try {
+        const res = await this.client.send(
+          new StopInstancesCommand({ InstanceIds: ids, ...(hibernate ? { Hibernate: true } : {}) }),
+        );
+        const states = new Map((res.StoppingInstances ?? []).map((s) => [s.InstanceId, s.CurrentState?.Name]));
+        for (const id of ids) results.push({ instanceId: id, ok: true, ...stateOf(states.get(id)) });
+      } catch (batchError) {
+        if (ids.length === 1) {
+          results.push({ instanceId: ids[0] as string, ok: false, error: describeError(batchError) });
+          continue;
+        }
+        for (const id of ids) {
+          try {
+            const res = await this.client.send(
+              new StopInstancesCommand({ InstanceIds: [id], ...(hibernate ? { Hibernate: true } : {}) }),
+            );
+            results.push({ instanceId: id, ok: true, ...stateOf(res.StoppingInstances?.[0]?.CurrentState?.Name) });
+          } catch (err) {
+            results.push({ instanceId: id, ok: false, error: describeError(err) });
+          }
+        }
+      }
+    }
+    return results;
+  }
+
+  private async perBatch(
+    instanceIds: string[],
+    size: number,
+    call: (ids: string[]) => Promise<unknown>,
+  ): Promise<InstanceResult[]> {
+    const results: InstanceResult[] = [];
+    for (const ids of chunk(instanceIds, size)) {
+      try {
+        await call(ids);
+        for (const id of ids) results.push({ instanceId: id, ok: true });
+      } catch (batchError) {
+        if (ids.length === 1) {
+          results.push({ instanceId: ids[0] as string, ok: false, error: describeError(batchError) });
+          continue;
+        }
+        for (const id of ids) {
+          try {
+            await call([id]);
+            results.push({ instanceId: id, ok: true });
+          } catch (err) {
+            results.push({ instanceId: id, ok: false, error: describeError(err) });
+          }
+        }
+      }
+    }
+    return results;
+  }
+}
+
+function stateOf(name: string | undefined): { state?: string } {
+  return name ? { state: name } : {};
+}

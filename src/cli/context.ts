@@ -1,0 +1,90 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { AwsTarget } from '../aws/clients.js';
+import { InputError } from '../core/errors.js';
+import { isKnownRegion, type Policy } from '../core/policy.js';
+import { readPolicyFile } from '../jobs/policy-file.js';
+
+/** Where a command writes; tests capture it. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Flags every command accepts. */
+export const COMMON_OPTIONS = {
+  region: { type: 'string', multiple: true },
+  'endpoint-url': { type: 'string' },
+  profile: { type: 'string' },
+  policy: { type: 'string' },
+  at: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  'dry-run': { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Help text for the common flags. */
+export const COMMON_HELP = `Common options:
+  --region NAME         region(s) to work in; repeat or comma-separate (default: the policy's regions;
+                        the home region is the first --region, else AWS_REGION, else us-east-1)
+  --endpoint-url URL    send every AWS call to this endpoint (an emulator such as moto on 127.0.0.1)
+  --profile NAME        AWS credentials profile (as in ~/.aws/config)
+  --policy FILE         policy file (default: ./watchdog.yml if present, else built-in defaults)
+  --at ISO-TIME         evaluate as if it were this time, e.g. 2026-11-25T14:00:00Z
+  --json                print JSON instead of a table
+  --dry-run             change nothing: no tags, no stops, no email
+  --verbose             show error details
+  -h, --help            show help`;
+
+/** Parsed common flags, validated. */
+export interface Common {
+  regions?: string[];
+  home: AwsTarget;
+  at?: Date;
+  json: boolean;
+  dryRun: boolean;
+  verbose: boolean;
+  policyPath?: string;
+}
+
+/** Validates the common flags; bad values throw an InputError naming the flag and the fix. */
+export function readCommon(values: Record<string, unknown>, io: Io): Common {
+  const regions = ((values.region as string[] | undefined) ?? [])
+    .flatMap((r) => r.split(','))
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  for (const r of regions) {
+    if (!isKnownRegion(r)) {
+      throw new InputError('--region', `unknown region "${r}" (use an AWS region name such as us-east-1 or eu-west-1)`);
+    }
+  }
+  let at: Date | undefined;
+  if (typeof values.at === 'string') {
+    const ms = Date.parse(values.at);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(values.at) || !Number.isFinite(ms)) {
+      throw new InputError('--at', `"${values.at}" is not an ISO time; use e.g. 2026-11-25T14:00:00Z`);
+    }
+    at = new Date(ms);
+  }
+  const endpoint = (values['endpoint-url'] as string | undefined) ?? io.env.AWS_ENDPOINT_URL;
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
+    throw new InputError('--endpoint-url', `"${endpoint}" is not a URL; use e.g. http://127.0.0.1:5000`);
+  }
+  if (typeof values.profile === 'string') io.env.AWS_PROFILE = values.profile;
+  const homeRegion = regions[0] ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  return {
+    ...(regions.length > 0 ? { regions } : {}),
+    home: { region: homeRegion, ...(endpoint ? { endpoint } : {}) },
+    ...(at ? { at } : {}),
+    json: values.json === true,
+    dryRun: values['dry-run'] === true,
+    verbose: values.verbose === true,
+    ...(typeof values.policy === 'string' ? { policyPath: values.policy } : {}),
+  };
+}
+
+/** The policy named by --policy (or ./watchdog.yml, or the defaults). */
+export function loadPolicy(common: Common): Policy {
+  return readPolicyFile(common.policyPath);
+}

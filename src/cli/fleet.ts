@@ -1,0 +1,188 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { clientConfig } from '../aws/clients.js';
+import { type SweepServices, sdkSweepServices } from '../aws/services.js';
+import { Notifier } from '../aws/sns.js';
+import { InputError } from '../core/errors.js';
+import { evaluate } from '../core/evaluate.js';
+import type { Instance, InstanceMetrics } from '../core/instance.js';
+import { renderPlanTable } from '../core/render.js';
+import type { SweepReport } from '../core/report.js';
+import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
+import { runSweep } from '../jobs/sweep.js';
+import { resolveTargets } from '../jobs/targets.js';
+import type { Command } from './command.js';
+import { type Common, type Io, loadPolicy } from './context.js';
+
+/** Services used by the live commands; tests replace them. */
+export let cliServices: () => SweepServices = sdkSweepServices;
+
+/** For tests: use these services instead of SDK clients. */
+export function setCliServices(factory: () => SweepServices): void {
+  cliServices = factory;
+}
+
+function printReport(report: SweepReport, common: Common, io: Io, title: string): void {
+  if (common.json) {
+    io.out(JSON.stringify(report, null, 2));
+    return;
+  }
+  io.out(`${title} at ${report.at}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
+  io.out('');
+  io.out(renderPlanTable(report.decisions));
+  io.out('');
+  const counts = { stop: 0, warn: 0, report: 0, none: 0 };
+  for (const d of report.decisions) counts[d.action]++;
+  io.out(
+    `${report.instancesSeen} running in ${report.scopes.length} region(s): ${counts.stop} to stop, ${counts.warn} to warn, ${counts.report} reported only, ${counts.none} fine.`,
+  );
+  if (!report.dryRun) {
+    io.out(
+      `Done: ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.cleared.length} warnings cleared, ${report.alertsSent} alert(s) sent.`,
+    );
+  }
+  for (const s of report.scopes.filter((s) => !s.ok)) io.err(`region ${s.region} failed: ${s.error}`);
+  for (const e of report.errors) {
+    io.err(`error: ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`);
+  }
+}
+
+/** `plan`: what a sweep would do now (or --at), live or from a snapshot; changes nothing. */
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'show what a sweep would do, with reasons; changes nothing',
+  usage: `cost-watchdog plan [--snapshot FILE] [options]
+
+Evaluates every running instance against the policy and prints a table of
+instance, rule, action and reasons. Nothing is tagged, stopped or emailed.
+
+  --snapshot FILE   evaluate a recorded fleet (from \`cost-watchdog snapshot\`) offline,
+                    as of its recording time unless --at is given: try other
+                    thresholds with --policy without touching the account
+
+Examples:
+  cost-watchdog plan --region eu-west-1
+  cost-watchdog plan --snapshot examples/classroom.json --policy strict.yml`,
+  options: { snapshot: { type: 'string' } },
+  async run({ values, common, io }) {
+    const policy = loadPolicy(common);
+    if (typeof values.snapshot === 'string') {
+      const snapshot = readSnapshot(values.snapshot);
+      const now = common.at ?? snapshot.takenAt;
+      const decisions = snapshot.fleet.map(({ instance, metrics }) => evaluate(instance, metrics, policy, now));
+      const regions = new Set(snapshot.fleet.map((f) => f.instance.region));
+      printReport(
+        {
+          at: now.toISOString(),
+          dryRun: true,
+          scopes: [...regions].map((region) => ({
+            region,
+            instances: snapshot.fleet.filter((f) => f.instance.region === region).length,
+            ok: true,
+          })),
+          instancesSeen: decisions.length,
+          decisions,
+          warned: [],
+          stopped: [],
+          cleared: [],
+          errors: [],
+          alertsSent: 0,
+        },
+        common,
+        io,
+        `Plan for snapshot ${values.snapshot}${snapshot.description ? ` (${snapshot.description})` : ''}`,
+      );
+      return 0;
+    }
+    const services = cliServices();
+    const targets = await resolveTargets(policy, common.home, services, common.regions);
+    const report = await runSweep({ policy, now: common.at ?? new Date(), dryRun: true, targets, services });
+    printReport(report, common, io, 'Plan');
+    return report.errors.length > 0 ? 1 : 0;
+  },
+};
+
+/** `sweep`: one real sweep from the terminal (the same run as the scheduled function). */
+export const sweepCommand: Command = {
+  name: 'sweep',
+  summary: 'run a sweep now: warn, and stop instances whose grace period has passed',
+  usage: `cost-watchdog sweep [--topic-arn ARN] [options]
+
+Runs the same sweep as the scheduled function: writes warning tags, stops
+instances warned at least the grace period ago whose rule still holds, and,
+with --topic-arn (or TOPIC_ARN), sends the summary alert. Never terminates.
+Use --dry-run (or \`plan\`) to see the decisions without changing anything.
+
+  --topic-arn ARN   SNS topic for alerts (default: $TOPIC_ARN; none = no alerts)`,
+  options: { 'topic-arn': { type: 'string' } },
+  async run({ values, common, io }) {
+    const policy = loadPolicy(common);
+    const services = cliServices();
+    const targets = await resolveTargets(policy, common.home, services, common.regions);
+    const topicArn = (values['topic-arn'] as string | undefined) ?? io.env.TOPIC_ARN;
+    if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
+      throw new InputError('--topic-arn', `"${topicArn}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)`);
+    }
+    const notifier = topicArn
+      ? new Notifier(new SNSClient(clientConfig({ ...common.home, region: topicArn.split(':')[3] as string })), topicArn)
+      : undefined;
+    const report = await runSweep({
+      policy,
+      now: common.at ?? new Date(),
+      dryRun: common.dryRun,
+      targets,
+      services,
+      ...(notifier ? { publish: (a) => notifier.publish(a) } : {}),
+    });
+    printReport(report, common, io, 'Sweep');
+    if (!notifier && !report.dryRun) io.err('note: no --topic-arn or TOPIC_ARN, so no alert was sent');
+    return report.errors.length > 0 ? 1 : 0;
+  },
+};
+
+/** `snapshot`: record the fleet and its metrics as JSON for `plan --snapshot`. */
+export const snapshotCommand: Command = {
+  name: 'snapshot',
+  summary: 'record running instances and their metrics to JSON (for plan --snapshot)',
+  usage: `cost-watchdog snapshot [--out FILE] [options] > fleet.json
+
+Records every running instance (type facts, tags, launch time) and the metrics
+the policy's idle rule needs, in the format \`plan --snapshot\` reads. Read-only.
+
+  --out FILE   write to FILE instead of standard output`,
+  options: { out: { type: 'string' } },
+  async run({ values, common, io }) {
+    const policy = loadPolicy(common);
+    const services = cliServices();
+    const targets = await resolveTargets(policy, common.home, services, common.regions);
+    const fleet: Snapshot['fleet'] = [];
+    const now = common.at ?? new Date();
+    const report = await runSweep({
+      policy,
+      now,
+      dryRun: true,
+      targets,
+      services,
+      onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) => fleet.push({ instance, metrics }),
+    });
+    const text = JSON.stringify(toSnapshotFile({ takenAt: now, fleet }), null, 1);
+    if (typeof values.out === 'string') {
+      writeFileSync(values.out, `${text}\n`);
+      io.err(`wrote ${fleet.length} instance(s) to ${values.out}`);
+    } else {
+      io.out(text);
+    }
+    for (const e of report.errors) io.err(`error: ${e.region} ${e.operation}: ${e.message}`);
+    return report.errors.length > 0 ? 1 : 0;
+  },
+};
+
+function readSnapshot(path: string): Snapshot {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InputError('--snapshot', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseSnapshot(text, path);
+}

@@ -1,0 +1,71 @@
+/**
+ * What the watchdog knows about one instance and its metrics: plain data, the same whether it came from
+ * DescribeInstances, a snapshot file or a test. The snapshot format (see snapshot.ts) is this, serialised.
+ */
+
+/** Facts about an instance type from DescribeInstanceTypes (per account and region). */
+export interface InstanceTypeInfo {
+  /** FreeTierEligible for this account and region. Unknown (lookup failed) is `undefined`, never "free". */
+  freeTierEligible?: boolean;
+  /** Has GPUs (GpuInfo present). */
+  gpu: boolean;
+  vcpus?: number;
+  memoryMiB?: number;
+  /** Supports hibernation (HibernationSupported). */
+  hibernationSupported?: boolean;
+}
+
+/** One running instance. */
+export interface Instance {
+  instanceId: string;
+  region: string;
+  /** Account id when sweeping several accounts. */
+  account?: string;
+  instanceType: string;
+  /** ISO time of the last start (EC2 LaunchTime). */
+  launchTime: string;
+  tags: Record<string, string>;
+  /** `spot` or `scheduled` for non-on-demand instances (InstanceLifecycle); absent for on-demand. */
+  lifecycle?: string;
+  /** `ebs` or `instance-store`. */
+  rootDeviceType: string;
+  /** Launched with hibernation enabled (HibernationOptions.Configured). */
+  hibernationConfigured?: boolean;
+  /** Stop protection (DisableApiStop). Only looked up before a stop; `undefined` = not looked up. */
+  stopProtected?: boolean;
+  /** Public IPv4 address, if any. */
+  publicIp?: string;
+  /** Security group ids. */
+  securityGroupIds?: string[];
+  typeInfo?: InstanceTypeInfo;
+}
+
+/** One datapoint: epoch milliseconds and value. */
+export interface Point {
+  at: number;
+  value: number;
+}
+
+/**
+ * CloudWatch datapoints at a 5-minute period: CPUUtilization (Average, %), NetworkIn and NetworkOut (Sum,
+ * bytes per period), and GPU utilisation (Average, %) where the CloudWatch agent publishes it.
+ */
+export interface InstanceMetrics {
+  cpu: Point[];
+  networkIn: Point[];
+  networkOut: Point[];
+  gpu?: Point[];
+}
+
+/** The datapoint period the watchdog asks CloudWatch for (basic monitoring publishes every 5 minutes). */
+export const METRIC_PERIOD_SECONDS = 300;
+
+/** Reads a tag. */
+export function tagOf(instance: Instance, key: string): string | undefined {
+  return instance.tags[key];
+}
+
+/** The display name: the Name tag, else the id. */
+export function displayName(instance: Instance): string {
+  return instance.tags.Name ?? instance.instanceId;
+}

@@ -1,0 +1,261 @@
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { PolicyError } from './errors.js';
+
+/**
+ * Tag keys the watchdog reads and writes. The one place they are spelled out; adapters and handlers import
+ * them from here. The exempt and owner keys can be renamed in the policy (`tags.exempt`, `tags.owner`).
+ */
+export const TAGS = {
+  exempt: 'cost-watchdog:exempt',
+  owner: 'Owner',
+  warnedAt: 'cost-watchdog:warned-at',
+  warnRule: 'cost-watchdog:warn-rule',
+  stoppedAt: 'cost-watchdog:stopped-at',
+  stopReason: 'cost-watchdog:stop-reason',
+  managed: 'cost-watchdog:managed',
+} as const;
+
+/** Names shared by the stack, the provisioning baseline and the CLI. */
+export const NAMES = {
+  service: 'cost-watchdog',
+  iamPath: '/cost-watchdog/',
+  usersGroup: 'cost-watchdog-users',
+  resourcePrefix: 'cost-watchdog-',
+  keyParameterPrefix: '/cost-watchdog/keys/',
+  passwordParameterPrefix: '/cost-watchdog/passwords/',
+  metricNamespace: 'CostWatchdog',
+} as const;
+
+/** Commercial AWS regions (and GovCloud/China, which a policy may name when the account is there). */
+export const KNOWN_REGIONS = [
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'af-south-1',
+  'ap-east-1',
+  'ap-east-2',
+  'ap-south-1',
+  'ap-south-2',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-southeast-3',
+  'ap-southeast-4',
+  'ap-southeast-5',
+  'ap-southeast-6',
+  'ap-southeast-7',
+  'ap-northeast-1',
+  'ap-northeast-2',
+  'ap-northeast-3',
+  'ca-central-1',
+  'ca-west-1',
+  'eu-central-1',
+  'eu-central-2',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'eu-south-1',
+  'eu-south-2',
+  'eu-north-1',
+  'il-central-1',
+  'me-south-1',
+  'me-central-1',
+  'mx-central-1',
+  'sa-east-1',
+  'us-gov-east-1',
+  'us-gov-west-1',
+  'cn-north-1',
+  'cn-northwest-1',
+] as const;
+
+const knownRegionSet = new Set<string>(KNOWN_REGIONS);
+
+/** True when `name` is a region this tool knows. */
+export function isKnownRegion(name: string): boolean {
+  return knownRegionSet.has(name);
+}
+
+const region = z.string().refine(isKnownRegion, {
+  message: 'unknown region (allowed: an AWS region name such as us-east-1, eu-west-1; or the word "all")',
+});
+
+const schedule = z
+  .string()
+  .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
+    message: 'must be an EventBridge expression such as "rate(1 hour)" or "cron(0 8 * * ? *)"',
+  });
+
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, {
+  message: 'must be an EC2 instance type such as t3.micro',
+});
+
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'unknown time zone (allowed: an IANA name such as UTC, Europe/Berlin, America/New_York)' },
+);
+
+const hours = z.number().positive().max(24 * 366);
+const percent = z.number().min(0).max(100);
+
+/** The policy schema: every key of watchdog.yml with its default. Unknown keys are errors. */
+export const policySchema = z
+  .object({
+    /** EventBridge schedule of the sweep. */
+    schedule: schedule.default('rate(1 hour)'),
+    /** Regions to sweep: "all" (every enabled region) or a list. */
+    regions: z.union([z.literal('all'), z.array(region).min(1)]).default('all'),
+    /** Report what would happen; tag, stop and email nothing. */
+    dryRun: z.boolean().default(false),
+    /** Minutes between the warning and the earliest stop. */
+    graceMinutes: z.number().int().min(5).max(7 * 24 * 60).default(60),
+    /** Time zone for "until tomorrow 09:00" style times in alerts and links. */
+    timeZone: timeZone.default('UTC'),
+    idle: z
+      .object({
+        /** Average CPUUtilization over the window below this is idle. */
+        cpuPercent: percent.default(5),
+        /** NetworkIn + NetworkOut over the whole window below this many MB is idle. */
+        networkMB: z.number().min(0).max(1_000_000).default(5),
+        /** Average GPU utilisation (CloudWatch agent) below this is idle, where the metric exists. */
+        gpuPercent: percent.default(5),
+        /** How far back to look. */
+        windowHours: z.number().min(0.5).max(24 * 14).default(2),
+        /** Instances started more recently than this are never idle. */
+        minRunningMinutes: z.number().int().min(0).max(24 * 60 * 14).default(60),
+        /** Share (0..1) of the window's 5-minute datapoints that must exist; fewer = unknown, never idle. */
+        minDatapointCoverage: z.number().gt(0).max(1).default(0.8),
+      })
+      .strict()
+      .prefault({}),
+    maxRunningHours: z
+      .object({
+        /** Free-tier instances running longer than this since their last start; null = no limit. */
+        freeTier: hours.nullable().default(24),
+        /** Other instances running longer than this since their last start; null = no limit. */
+        nonFreeTier: hours.nullable().default(8),
+      })
+      .strict()
+      .prefault({}),
+    nonFreeTier: z
+      .object({
+        /** notify: alert only. stop: warn, then stop after the grace period. */
+        action: z.enum(['notify', 'stop']).default('notify'),
+        /** Instance types treated as allowed although not free-tier eligible. */
+        allowedTypes: z.array(instanceType).default([]),
+      })
+      .strict()
+      .prefault({}),
+    tags: z
+      .object({
+        exempt: z.string().min(1).max(128).default(TAGS.exempt),
+        owner: z.string().min(1).max(128).default(TAGS.owner),
+      })
+      .strict()
+      .prefault({}),
+    launchGuard: z
+      .object({
+        /** Alert on launches that break a rule. */
+        enabled: z.boolean().default(true),
+        /** With nonFreeTier.action stop: also stop at once instead of after the grace period. */
+        immediate: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    digest: z
+      .object({
+        schedule: schedule.default('cron(0 8 * * ? *)'),
+      })
+      .strict()
+      .prefault({}),
+    budget: z
+      .object({
+        /** This month's estimated EC2 cost above which the budget alert fires (also at 80%). null = off. */
+        monthlyUsd: z.number().positive().max(10_000_000).nullable().default(null),
+        /** notify: alert only. stop: warn every running non-exempt instance, stop after the grace. */
+        action: z.enum(['notify', 'stop']).default('notify'),
+      })
+      .strict()
+      .prefault({}),
+    /** Member accounts to sweep through an assumed role (besides this one). */
+    accounts: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^\d{12}$/, { message: 'must be a 12-digit AWS account id' }),
+            roleName: z
+              .string()
+              .regex(/^[\w+=,.@-]{1,64}$/)
+              .default('cost-watchdog-member'),
+          })
+          .strict(),
+      )
+      .default([]),
+    /** Sweep every account of the AWS Organization (ListAccounts), assuming `memberRoleName` in each. */
+    organization: z.boolean().default(false),
+    memberRoleName: z
+      .string()
+      .regex(/^[\w+=,.@-]{1,64}$/)
+      .default('cost-watchdog-member'),
+    /** Most regions x accounts swept at once. */
+    concurrency: z.number().int().min(1).max(32).default(4),
+  })
+  .strict();
+
+/** A validated policy with every default filled in. */
+export type Policy = z.infer<typeof policySchema>;
+
+/** The policy used when watchdog.yml sets nothing. */
+export const DEFAULT_POLICY: Policy = policySchema.parse({});
+
+/** Validates a parsed policy object; throws PolicyError naming each bad field and what is allowed. */
+export function parsePolicy(input: unknown, source = 'policy'): Policy {
+  if (input === null || input === undefined) return DEFAULT_POLICY;
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new PolicyError(`${source}: the policy must be a YAML mapping of keys (see watchdog.yml)`);
+  }
+  const result = policySchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new PolicyError(`${source} is invalid; nothing was changed.`, result.error.issues.map(formatIssue));
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    const where = issue.path.length > 0 ? `${field}.` : '';
+    return `${issue.keys.map((k) => where + k).join(', ')}: unknown key (check the spelling against watchdog.yml)`;
+  }
+  if (issue.code === 'invalid_value') {
+    return `${field}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  if (issue.code === 'invalid_union' && issue.path.join('.') === 'regions') {
+    return 'regions: must be "all" or a list of AWS region names such as [us-east-1, eu-west-1]';
+  }
+  return `${field}: ${issue.message}`;
+}
+
+/**
+ * Parses and validates the text of a watchdog.yml. YAML syntax errors name the line; schema errors the field.
+ */
+export function parsePolicyText(text: string, source = 'watchdog.yml'): Policy {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new PolicyError(
+      `${source} is not valid YAML; nothing was changed.`,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return `${pos ? `line ${pos.line}, column ${pos.col}` : 'somewhere'}: ${e.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  const policy = parsePolicy(value, source);
+  return policy;
+}

@@ -1,0 +1,140 @@
+import type { Decision } from './evaluate.js';
+import type { Policy } from './policy.js';
+import type { Alert, SweepReport } from './report.js';
+
+/** At most this many instances are listed per section of an email; the JSON carries counts for the rest. */
+const MAX_LISTED = 200;
+
+/** A plain-text table with aligned columns. */
+export function renderTable(headers: string[], rows: string[][], maxWidths: number[] = []): string {
+  const cells = [headers, ...rows].map((r) =>
+    r.map((c, i) => {
+      const max = maxWidths[i];
+      return max !== undefined && c.length > max ? `${c.slice(0, max - 1)}~` : c;
+    }),
+  );
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(cells[0] ?? []), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** The plan table: one row per instance with its rule and action, then each instance's reasons. */
+export function renderPlanTable(decisions: Decision[]): string {
+  if (decisions.length === 0) return 'No running instances.';
+  const order = { stop: 0, warn: 1, report: 2, none: 3 } as const;
+  const sorted = [...decisions].sort(
+    (a, b) =>
+      order[a.action] - order[b.action] || a.region.localeCompare(b.region) || a.instanceId.localeCompare(b.instanceId),
+  );
+  const rows = sorted.map((d) => [
+    d.instanceId,
+    d.name ?? '',
+    d.instanceType,
+    d.region,
+    d.owner ?? '',
+    d.action.toUpperCase(),
+    d.rule ?? '-',
+    d.protection ?? '',
+  ]);
+  const table = renderTable(['INSTANCE', 'NAME', 'TYPE', 'REGION', 'OWNER', 'ACTION', 'RULE', 'PROTECTED'], rows, [
+    21, 24, 14, 14, 16,
+  ]);
+  const reasons = sorted.map((d) => [`${d.instanceId} ${d.name ?? ''}`.trimEnd(), ...d.reasons.map((r) => `    - ${r}`)].join('\n'));
+  return `${table}\n\nReasons:\n${reasons.map((r) => `  ${r}`).join('\n')}`;
+}
+
+function line(d: Decision): string {
+  const who = [d.name, d.owner ? `owner ${d.owner}` : undefined].filter(Boolean).join(', ');
+  return `- ${d.instanceId} (${d.instanceType}, ${d.region}${who ? `, ${who}` : ''}): ${d.reasons.join('; ')}`;
+}
+
+function section(title: string, decisions: Decision[]): string[] {
+  if (decisions.length === 0) return [];
+  const listed = decisions.slice(0, MAX_LISTED).map(line);
+  if (decisions.length > MAX_LISTED) listed.push(`... and ${decisions.length - MAX_LISTED} more (see the JSON)`);
+  return [`${title} (${decisions.length}):`, ...listed, ''];
+}
+
+function summaryData(report: SweepReport, decisions: Decision[]) {
+  return {
+    kind: 'cost-watchdog/sweep',
+    at: report.at,
+    dryRun: report.dryRun,
+    instancesSeen: report.instancesSeen,
+    warned: report.warned.filter((id) => decisions.some((d) => d.instanceId === id)),
+    stopped: report.stopped.filter((id) => decisions.some((d) => d.instanceId === id)),
+    decisions: decisions
+      .filter((d) => d.action !== 'none')
+      .slice(0, MAX_LISTED)
+      .map((d) => ({
+        instanceId: d.instanceId,
+        region: d.region,
+        account: d.account,
+        instanceType: d.instanceType,
+        owner: d.owner,
+        action: report.stopped.includes(d.instanceId) ? 'stopped' : d.action,
+        rule: d.rule,
+        protection: d.protection,
+        reasons: d.reasons,
+        stopAfter: d.stopAfter,
+        measured: d.measured,
+      })),
+  };
+}
+
+/** The run's summary alert for the admin subscription: warnings, stops, reported-only instances, errors. */
+export function renderSweepAlert(report: SweepReport, policy: Policy): Alert {
+  const byId = (ids: string[]) => report.decisions.filter((d) => ids.includes(d.instanceId));
+  const stopped = byId(report.stopped);
+  const warned = byId(report.warned);
+  const reported = report.decisions.filter((d) => d.action === 'report');
+  const text = [
+    `cost-watchdog sweep at ${report.at}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
+    '',
+    ...section('Stopped now (never terminated; start them again any time)', stopped),
+    ...section(`Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless they change`, warned),
+    ...section('Reported only (never stopped by the watchdog)', reported),
+    ...(report.errors.length > 0
+      ? [
+          `Errors (${report.errors.length}); everything else went ahead:`,
+          ...report.errors
+            .slice(0, MAX_LISTED)
+            .map((e) => `- ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`),
+          '',
+        ]
+      : []),
+    `To keep an instance running, tag it ${policy.tags.exempt}=true, or ${policy.tags.exempt}=YYYY-MM-DD to snooze until that date.`,
+  ].join('\n');
+  const subject = `cost-watchdog: ${stopped.length} stopped, ${warned.length} warned${
+    report.errors.length ? `, ${report.errors.length} errors` : ''
+  }`;
+  return {
+    subject,
+    text,
+    data: { ...summaryData(report, report.decisions), errors: report.errors.slice(0, MAX_LISTED) },
+  };
+}
+
+/** The alert for one owner: only their instances that were warned about or stopped in this run. */
+export function renderOwnerAlert(report: SweepReport, policy: Policy, owner: string): Alert {
+  const mine = report.decisions.filter((d) => d.owner === owner);
+  const stopped = mine.filter((d) => report.stopped.includes(d.instanceId));
+  const warned = mine.filter((d) => report.warned.includes(d.instanceId));
+  const text = [
+    `Hello ${owner},`,
+    '',
+    ...section('cost-watchdog stopped these instances of yours (nothing was deleted; start them again when you need them)', stopped),
+    ...section(`These instances of yours will be stopped after ${policy.graceMinutes} minutes unless they are used`, warned),
+    `To keep one running, tag it ${policy.tags.exempt}=YYYY-MM-DD (snooze until that date) or ask your administrator.`,
+  ].join('\n');
+  return {
+    subject: `cost-watchdog: ${stopped.length} stopped, ${warned.length} warned (${owner})`,
+    text,
+    data: summaryData(report, mine),
+    owner,
+  };
+}

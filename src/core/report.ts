@@ -1,0 +1,47 @@
+import type { Decision } from './evaluate.js';
+
+/** Reports and alerts: plain data shared by the jobs, the renderers and the notifier. */
+
+/** One alert: the same content as readable text (email) and as JSON (for programs). */
+export interface Alert {
+  subject: string;
+  text: string;
+  data: unknown;
+  /** Routed to this owner's subscription; without it, to the admin subscription. */
+  owner?: string;
+}
+
+/** Something that went wrong for one instance, region or account; the rest of the run went on. */
+export interface RunError {
+  region: string;
+  account?: string;
+  instanceId?: string;
+  operation: string;
+  message: string;
+}
+
+/** What one account x region contributed. */
+export interface ScopeSummary {
+  region: string;
+  account?: string;
+  instances: number;
+  ok: boolean;
+  error?: string;
+}
+
+/** The result of a sweep: every decision with its reasons, what was done, and every error. */
+export interface SweepReport {
+  at: string;
+  dryRun: boolean;
+  scopes: ScopeSummary[];
+  instancesSeen: number;
+  decisions: Decision[];
+  /** New warnings written (tag set). */
+  warned: string[];
+  stopped: string[];
+  /** Warnings removed because the instance no longer breaks a rule (or is exempt now). */
+  cleared: string[];
+  errors: RunError[];
+  alertsSent: number;
+}
+

@@ -1,0 +1,223 @@
+import type { AwsTarget } from '../aws/clients.js';
+import { mapBounded } from '../aws/clients.js';
+import type { SweepServices } from '../aws/services.js';
+import { describeError } from '../core/errors.js';
+import { type Decision, evaluate } from '../core/evaluate.js';
+import type { Instance, InstanceMetrics } from '../core/instance.js';
+import { type Policy, TAGS } from '../core/policy.js';
+import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
+import { renderOwnerAlert, renderSweepAlert } from '../core/render.js';
+
+/** Inputs of a sweep. `now` is injected: the CLI's --at and the tests set it, the handler passes the clock. */
+export interface SweepOptions {
+  policy: Policy;
+  now: Date;
+  /** Overrides policy.dryRun when true. */
+  dryRun?: boolean;
+  targets: AwsTarget[];
+  services: SweepServices;
+  /** Publishes alerts; absent = no alerts (the CLI's plan). */
+  publish?: (alert: Alert) => Promise<unknown>;
+  /** Receives the state of each instance and its metrics (the snapshot command records them). */
+  onObserved?: (instance: Instance, metrics: InstanceMetrics | undefined) => void;
+}
+
+/**
+ * Sweeps every target (account x region) with a concurrency bound: evaluates every running instance, writes
+ * new warnings, clears stale ones, stops instances whose warning grace has passed, and sends one summary alert
+ * (plus one per owner). A failing region or instance is reported and never aborts the rest.
+ */
+export async function runSweep(options: SweepOptions): Promise<SweepReport> {
+  const { policy, now } = options;
+  const dryRun = options.dryRun === true || policy.dryRun;
+  const report: SweepReport = {
+    at: now.toISOString(),
+    dryRun,
+    scopes: [],
+    instancesSeen: 0,
+    decisions: [],
+    warned: [],
+    stopped: [],
+    cleared: [],
+    errors: [],
+    alertsSent: 0,
+  };
+
+  const results = await mapBounded(options.targets, policy.concurrency, (target) =>
+    sweepTarget(target, options, dryRun),
+  );
+  for (const r of results) {
+    report.scopes.push(r.scope);
+    report.instancesSeen += r.scope.instances;
+    report.decisions.push(...r.decisions);
+    report.warned.push(...r.warned);
+    report.stopped.push(...r.stopped);
+    report.cleared.push(...r.cleared);
+    report.errors.push(...r.errors);
+  }
+
+  if (!dryRun && options.publish && (report.warned.length > 0 || report.stopped.length > 0 || report.errors.length > 0)) {
+    const alerts: Alert[] = [renderSweepAlert(report, policy)];
+    const owners = new Set<string>();
+    for (const d of report.decisions) {
+      if (d.owner && (report.warned.includes(d.instanceId) || report.stopped.includes(d.instanceId))) owners.add(d.owner);
+    }
+    for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner));
+    for (const alert of alerts) {
+      try {
+        await options.publish(alert);
+        report.alertsSent++;
+      } catch (err) {
+        report.errors.push({ region: '-', operation: 'sns:Publish', message: describeError(err) });
+      }
+    }
+  }
+  return report;
+}
+
+interface TargetResult {
+  scope: ScopeSummary;
+  decisions: Decision[];
+  warned: string[];
+  stopped: string[];
+  cleared: string[];
+  errors: RunError[];
+}
+
+async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boolean): Promise<TargetResult> {
+  const { policy, now, services } = options;
+  const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
+  const out: TargetResult = {
+    scope: { ...where, instances: 0, ok: true },
+    decisions: [],
+    warned: [],
+    stopped: [],
+    cleared: [],
+    errors: [],
+  };
+  const fail = (operation: string, err: unknown, instanceId?: string) =>
+    out.errors.push({ ...where, ...(instanceId ? { instanceId } : {}), operation, message: describeError(err) });
+
+  const ec2 = services.ec2(target);
+  let instances: Instance[];
+  try {
+    instances = await ec2.listRunning();
+  } catch (err) {
+    fail('ec2:DescribeInstances', err);
+    out.scope.ok = false;
+    out.scope.error = describeError(err);
+    return out;
+  }
+  out.scope.instances = instances.length;
+  if (instances.length === 0) return out;
+
+  try {
+    const types = await ec2.describeTypes(instances.map((i) => i.instanceType));
+    for (const i of instances) {
+      const info = types.get(i.instanceType);
+      if (info) i.typeInfo = info;
+    }
+  } catch (err) {
+    // Without type facts, free-tier rules are "unknown" and never lead to a stop.
+    fail('ec2:DescribeInstanceTypes', err);
+  }
+
+  // Metrics only for instances that have run long enough to be idle.
+  const minRunningMs = policy.idle.minRunningMinutes * 60_000;
+  const candidates = instances.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs);
+  let metrics = new Map<string, InstanceMetrics>();
+  if (candidates.length > 0) {
+    try {
+      const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
+      metrics = await services
+        .metrics(target)
+        .fetch(
+          candidates.map((i) => ({ instanceId: i.instanceId, gpu: i.typeInfo?.gpu === true })),
+          from,
+          now,
+        );
+    } catch (err) {
+      // CloudWatch unavailable: idle cannot be judged, so nothing is idle this run.
+      fail('cloudwatch:GetMetricData', err);
+    }
+  }
+
+  const decisions = new Map<string, Decision>();
+  for (const i of instances) {
+    const m = metrics.get(i.instanceId);
+    options.onObserved?.(i, m);
+    decisions.set(i.instanceId, evaluate(i, m, policy, now));
+  }
+
+  // Before any stop: stop protection, one call each (only for the few that are due).
+  for (const i of instances) {
+    if (decisions.get(i.instanceId)?.action !== 'stop') continue;
+    try {
+      i.stopProtected = await ec2.isStopProtected(i.instanceId);
+    } catch (err) {
+      // Cannot tell whether it is protected: do not stop it this run.
+      fail('ec2:DescribeInstanceAttribute', err, i.instanceId);
+      const d = decisions.get(i.instanceId) as Decision;
+      decisions.set(i.instanceId, {
+        ...d,
+        action: 'warn',
+        reasons: [...d.reasons, 'stop postponed: stop protection could not be checked'],
+      });
+      continue;
+    }
+    if (i.stopProtected) decisions.set(i.instanceId, evaluate(i, metrics.get(i.instanceId), policy, now));
+  }
+  out.decisions = [...decisions.values()];
+  if (dryRun) return out;
+
+  // New warnings, grouped by rule so one CreateTags call covers many instances.
+  const byRule = new Map<string, string[]>();
+  for (const d of out.decisions) {
+    if (d.action === 'warn' && d.newWarning && d.rule) byRule.set(d.rule, [...(byRule.get(d.rule) ?? []), d.instanceId]);
+  }
+  for (const [rule, ids] of byRule) {
+    for (const r of await ec2.tag(ids, { [TAGS.warnedAt]: now.toISOString(), [TAGS.warnRule]: rule })) {
+      if (r.ok) out.warned.push(r.instanceId);
+      else fail('ec2:CreateTags (warning)', r.error, r.instanceId);
+    }
+  }
+
+  const toClear = out.decisions.filter((d) => d.clearWarning).map((d) => d.instanceId);
+  if (toClear.length > 0) {
+    for (const r of await ec2.untag(toClear, [TAGS.warnedAt, TAGS.warnRule])) {
+      if (r.ok) out.cleared.push(r.instanceId);
+      else fail('ec2:DeleteTags (clear warning)', r.error, r.instanceId);
+    }
+  }
+
+  const due = out.decisions.filter((d) => d.action === 'stop');
+  for (const hibernate of [false, true]) {
+    const ids = due.filter((d) => d.hibernate === hibernate).map((d) => d.instanceId);
+    if (ids.length === 0) continue;
+    const stoppedNow: string[] = [];
+    for (const r of await ec2.stop(ids, hibernate)) {
+      if (r.ok) stoppedNow.push(r.instanceId);
+      else fail('ec2:StopInstances', r.error, r.instanceId);
+    }
+    out.stopped.push(...stoppedNow);
+    // Record why; if this fails the instance is still stopped and the report says both.
+    for (const id of stoppedNow) {
+      const d = decisions.get(id) as Decision;
+      const tags = { [TAGS.stoppedAt]: now.toISOString(), [TAGS.stopReason]: stopReason(d) };
+      for (const r of await ec2.tag([id], tags)) if (!r.ok) fail('ec2:CreateTags (stop reason)', r.error, id);
+    }
+    if (stoppedNow.length > 0) {
+      for (const r of await ec2.untag(stoppedNow, [TAGS.warnedAt, TAGS.warnRule])) {
+        if (!r.ok) fail('ec2:DeleteTags (after stop)', r.error, r.instanceId);
+      }
+    }
+  }
+  return out;
+}
+
+/** The stop-reason tag value: the rule and its measured reason, within the 256-character tag limit. */
+export function stopReason(d: Decision): string {
+  const text = `${d.rule ?? 'rule'}: ${d.reasons[0] ?? ''}`;
+  return text.length > 256 ? `${text.slice(0, 253)}...` : text;
+}
+export type { RunError, ScopeSummary, SweepReport } from '../core/report.js';

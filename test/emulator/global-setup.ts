@@ -1,0 +1,125 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Base URL of the moto server these tests share, e.g. http://127.0.0.1:41234. */
+    emulatorEndpoint: string;
+  }
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MOTO_SERVER = join(ROOT, '.venv', 'bin', 'moto_server');
+const LOG_DIR = join(ROOT, '.emulator');
+const LOG_FILE = join(LOG_DIR, 'moto-test.log');
+const START_TIMEOUT_MS = 30_000;
+
+const INSTALL_HINT = [
+  'The emulator tests need python3 (3.9+, with venv) to run moto server from a project-local .venv.',
+  'Install it, then run `npm run emulator:setup` (or just `npm test` again):',
+  '  Debian/Ubuntu: sudo apt-get install python3 python3-venv',
+  '  Fedora/RHEL:   sudo dnf install python3',
+  '  macOS:         brew install python@3.12, or the installer from https://www.python.org/downloads/',
+  '  Windows:       https://www.python.org/downloads/ and run the tests from WSL or Git Bash',
+].join('\n');
+
+/** `bash scripts/emulator.sh setup`: creates .venv / installs the pinned moto when missing or outdated. */
+function setupVenv(): void {
+  const res = spawnSync('bash', [join(ROOT, 'scripts', 'emulator.sh'), 'setup'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (res.error || res.status !== 0 || !existsSync(MOTO_SERVER)) {
+    const output = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim();
+    const cause = res.error ? res.error.message : `exit code ${res.status}`;
+    throw new Error(
+      `Cannot set up the AWS emulator (moto server): scripts/emulator.sh setup failed (${cause}).\n` +
+        `${output ? `${output}\n` : ''}${INSTALL_HINT}`,
+    );
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('could not pick a free port'))));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the server answers POST /moto-api/reset; false if the process died or the time ran out. */
+async function waitUntilReady(url: string, child: ChildProcess): Promise<boolean> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
+    try {
+      const res = await fetch(`${url}/moto-api/reset`, { method: 'POST', signal: AbortSignal.timeout(2_000) });
+      if (res.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  return false;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts moto_server on a free port; retries when another process grabbed the port in between. */
+async function startMoto(): Promise<{ url: string; child: ChildProcess }> {
+  mkdirSync(LOG_DIR, { recursive: true });
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const log = openSync(LOG_FILE, 'w');
+    const child = spawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', String(port)], {
+      cwd: ROOT,
+      stdio: ['ignore', log, log],
+      // moto itself needs no AWS credentials; never hand it real ones.
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LANG: 'C.UTF-8' },
+    });
+    closeSync(log);
+    child.on('error', () => {
+      // reported through exitCode / the readiness check below
+    });
+    if (await waitUntilReady(url, child)) return { url, child };
+    await stop(child);
+    if (attempt === 3) {
+      const tail = existsSync(LOG_FILE) ? readFileSync(LOG_FILE, 'utf8').split('\n').slice(-20).join('\n') : '';
+      throw new Error(
+        `moto_server did not answer at ${url} within ${START_TIMEOUT_MS / 1000} s (log ${LOG_FILE}):\n${tail}`,
+      );
+    }
+  }
+  throw new Error('unreachable');
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  setupVenv();
+  const { url, child } = await startMoto();
+  project.provide('emulatorEndpoint', url);
+  return () => stop(child);
+}

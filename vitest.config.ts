@@ -1,0 +1,42 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Two projects, both run by `npm test` (= `vitest run`):
+ * - unit: core logic and adapters against aws-sdk-client-mock, in parallel.
+ * - emulator: handlers, adapters and the CLI against one moto server on 127.0.0.1 that
+ *   test/emulator/global-setup.ts installs (first run), starts and stops. The files share that server, so they
+ *   run one at a time. Never skipped, in CI or not: without python3 the suite fails and says how to install it.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'emulator',
+          include: ['test/emulator/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/emulator/global-setup.ts'],
+          setupFiles: ['test/emulator/setup-env.ts'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Dummy credentials and no instance-metadata lookups: nothing here can reach real AWS. setup-env.ts
+          // also points AWS_ENDPOINT_URL at the emulator and hides any ~/.aws profile.
+          env: {
+            AWS_ACCESS_KEY_ID: 'testing',
+            AWS_SECRET_ACCESS_KEY: 'testing',
+            AWS_EC2_METADATA_DISABLED: 'true',
+            AWS_REGION: 'us-east-1',
+          },
+        },
+      },
+    ],
+  },
+});
