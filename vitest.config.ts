@@ -15,6 +15,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // aws-sdk-client-mock matchers (toReceiveCommandWith, ...)
+          setupFiles: ['test/unit/setup.ts'],
         },
       },
       {

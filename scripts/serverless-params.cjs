@@ -31,3 +31,18 @@ module.exports.alertEmail = async ({ options, resolveVariable }) => {
   }
   return email;
 };
+
+// The IAM condition that denies StopInstances on exempt instances, keyed by the policy's exempt tag
+// (serverless.yml cannot put a variable in a mapping key, so the whole mapping comes from here).
+module.exports.exemptCondition = async () => {
+  const { readFileSync, existsSync } = require('node:fs');
+  const { join } = require('node:path');
+  const { parse } = require('yaml');
+  const file = join(__dirname, '..', 'watchdog.yml');
+  const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
+  const key = (policy.tags && policy.tags.exempt) || 'cost-watchdog:exempt';
+  if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
+    throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
+  }
+  return { [`aws:ResourceTag/${key}`]: 'true' };
+};

@@ -10,6 +10,8 @@ export interface AwsTarget {
   account?: string;
   credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   endpoint?: string;
+  /** Set when the target cannot be reached (e.g. AssumeRole failed): the sweep reports it as a failed scope. */
+  unavailable?: { operation: string; message: string };
 }
 
 /** SDK client configuration for a target: region, credentials, endpoint, adaptive retries for throttling. */
@@ -30,7 +32,11 @@ export function clientConfig(target: AwsTarget): {
 }
 
 /** Runs `fn` over `items` with at most `limit` running at once; results keep the input order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {

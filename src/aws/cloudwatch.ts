@@ -1,4 +1,8 @@
-import { type CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import {
+  type CloudWatchClient,
+  GetMetricDataCommand,
+  type MetricDataQuery,
+} from '@aws-sdk/client-cloudwatch';
 import { type InstanceMetrics, METRIC_PERIOD_SECONDS, type Point } from '../core/instance.js';
 import { chunk } from './clients.js';
 

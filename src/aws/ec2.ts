@@ -2,6 +2,7 @@ import {
   CreateTagsCommand,
   DeleteTagsCommand,
   DescribeInstanceAttributeCommand,
+  DescribeInstancesCommand,
   DescribeInstanceTypesCommand,
   DescribeRegionsCommand,
   type EC2Client,
@@ -59,13 +60,21 @@ export class Ec2Adapter {
     return out;
   }
 
+  /** One instance by id, or null when it does not exist or is not running (the launch guard). */
+  async getRunning(instanceId: string): Promise<Instance | null> {
+    const res = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const raw = res.Reservations?.[0]?.Instances?.[0];
+    return raw ? this.toInstance(raw) : null;
+  }
+
   private toInstance(raw: Ec2Instance): Instance | null {
     if (!raw.InstanceId || !raw.InstanceType) return null;
     // Belt and braces: only running instances are ever acted on, whatever the filter returned.
     if (raw.State?.Name !== undefined && raw.State.Name !== 'running') return null;
     const tags: Record<string, string> = {};
     for (const t of raw.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
-    const launch = raw.LaunchTime instanceof Date ? raw.LaunchTime.toISOString() : String(raw.LaunchTime ?? '');
+    const launch =
+      raw.LaunchTime instanceof Date ? raw.LaunchTime.toISOString() : String(raw.LaunchTime ?? '');
     return {
       instanceId: raw.InstanceId,
       region: this.region,
@@ -152,13 +161,17 @@ export class Ec2Adapter {
   /** Sets the same tags on many instances; a failing batch is retried per instance so one bad id is isolated. */
   async tag(instanceIds: string[], tags: Record<string, string>): Promise<InstanceResult[]> {
     const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-    return this.perBatch(instanceIds, 500, (ids) => this.client.send(new CreateTagsCommand({ Resources: ids, Tags })));
+    return this.perBatch(instanceIds, 500, (ids) =>
+      this.client.send(new CreateTagsCommand({ Resources: ids, Tags })),
+    );
   }
 
   /** Removes tag keys from many instances. */
   async untag(instanceIds: string[], keys: string[]): Promise<InstanceResult[]> {
     const Tags = keys.map((Key) => ({ Key }));
-    return this.perBatch(instanceIds, 500, (ids) => this.client.send(new DeleteTagsCommand({ Resources: ids, Tags })));
+    return this.perBatch(instanceIds, 500, (ids) =>
+      this.client.send(new DeleteTagsCommand({ Resources: ids, Tags })),
+    );
   }
 
   /**
@@ -172,7 +185,9 @@ export class Ec2Adapter {
         const res = await this.client.send(
           new StopInstancesCommand({ InstanceIds: ids, ...(hibernate ? { Hibernate: true } : {}) }),
         );
-        const states = new Map((res.StoppingInstances ?? []).map((s) => [s.InstanceId, s.CurrentState?.Name]));
+        const states = new Map(
+          (res.StoppingInstances ?? []).map((s) => [s.InstanceId, s.CurrentState?.Name]),
+        );
         for (const id of ids) results.push({ instanceId: id, ok: true, ...stateOf(states.get(id)) });
       } catch (batchError) {
         if (ids.length === 1) {
@@ -184,7 +199,11 @@ export class Ec2Adapter {
             const res = await this.client.send(
               new StopInstancesCommand({ InstanceIds: [id], ...(hibernate ? { Hibernate: true } : {}) }),
             );
-            results.push({ instanceId: id, ok: true, ...stateOf(res.StoppingInstances?.[0]?.CurrentState?.Name) });
+            results.push({
+              instanceId: id,
+              ok: true,
+              ...stateOf(res.StoppingInstances?.[0]?.CurrentState?.Name),
+            });
           } catch (err) {
             results.push({ instanceId: id, ok: false, error: describeError(err) });
           }

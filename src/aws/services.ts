@@ -1,19 +1,35 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { OrganizationsClient } from '@aws-sdk/client-organizations';
+import { STSClient } from '@aws-sdk/client-sts';
 import { type AwsTarget, clientConfig } from './clients.js';
 import { MetricsAdapter } from './cloudwatch.js';
 import { Ec2Adapter } from './ec2.js';
+import { OrganizationAccounts } from './organizations.js';
+import { MemberCredentials } from './sts.js';
+
+/** What a multi-account sweep needs in the home account: STS to assume member roles, Organizations to list them. */
+export interface AccountServices {
+  credentials: MemberCredentials;
+  organization: OrganizationAccounts;
+}
 
 /** The adapters a sweep needs for one account x region. Tests and the benchmark pass their own. */
 export interface SweepServices {
   ec2(target: AwsTarget): Ec2Adapter;
   metrics(target: AwsTarget): MetricsAdapter;
+  /** Member-account access (policy `accounts` / `organization`); absent = this account only. */
+  accounts?(home: AwsTarget): AccountServices;
 }
 
-/** SDK-backed services: one EC2 and one CloudWatch client per account x region, created on first use. */
-export function sdkSweepServices(): SweepServices {
+/**
+ * SDK-backed services: one EC2 and one CloudWatch client per account x region, created on first use, and STS /
+ * Organizations clients in the home account. `clock` is the real time that credential expiry is checked against.
+ */
+export function sdkSweepServices(clock: () => Date = () => new Date()): SweepServices {
   const ec2 = new Map<string, Ec2Adapter>();
   const cw = new Map<string, MetricsAdapter>();
+  let accounts: AccountServices | undefined;
   const key = (t: AwsTarget) => `${t.account ?? ''}/${t.region}`;
   return {
     ec2(target) {
@@ -31,6 +47,13 @@ export function sdkSweepServices(): SweepServices {
         cw.set(key(target), a);
       }
       return a;
+    },
+    accounts(home) {
+      accounts ??= {
+        credentials: new MemberCredentials(new STSClient(clientConfig(home)), home.region, clock),
+        organization: new OrganizationAccounts(new OrganizationsClient(clientConfig(home))),
+      };
+      return accounts;
     },
   };
 }

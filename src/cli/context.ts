@@ -56,7 +56,10 @@ export function readCommon(values: Record<string, unknown>, io: Io): Common {
     .filter((r) => r !== '');
   for (const r of regions) {
     if (!isKnownRegion(r)) {
-      throw new InputError('--region', `unknown region "${r}" (use an AWS region name such as us-east-1 or eu-west-1)`);
+      throw new InputError(
+        '--region',
+        `unknown region "${r}" (use an AWS region name such as us-east-1 or eu-west-1)`,
+      );
     }
   }
   let at: Date | undefined;

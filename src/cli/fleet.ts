@@ -41,7 +41,9 @@ function printReport(report: SweepReport, common: Common, io: Io, title: string)
       `Done: ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.cleared.length} warnings cleared, ${report.alertsSent} alert(s) sent.`,
     );
   }
-  for (const s of report.scopes.filter((s) => !s.ok)) io.err(`region ${s.region} failed: ${s.error}`);
+  for (const s of report.scopes.filter((s) => !s.ok)) {
+    io.err(`${s.account ? `account ${s.account} ` : ''}region ${s.region} failed: ${s.error}`);
+  }
   for (const e of report.errors) {
     io.err(`error: ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`);
   }
@@ -69,7 +71,9 @@ Examples:
     if (typeof values.snapshot === 'string') {
       const snapshot = readSnapshot(values.snapshot);
       const now = common.at ?? snapshot.takenAt;
-      const decisions = snapshot.fleet.map(({ instance, metrics }) => evaluate(instance, metrics, policy, now));
+      const decisions = snapshot.fleet.map(({ instance, metrics }) =>
+        evaluate(instance, metrics, policy, now),
+      );
       const regions = new Set(snapshot.fleet.map((f) => f.instance.region));
       printReport(
         {
@@ -121,10 +125,16 @@ Use --dry-run (or \`plan\`) to see the decisions without changing anything.
     const targets = await resolveTargets(policy, common.home, services, common.regions);
     const topicArn = (values['topic-arn'] as string | undefined) ?? io.env.TOPIC_ARN;
     if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
-      throw new InputError('--topic-arn', `"${topicArn}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)`);
+      throw new InputError(
+        '--topic-arn',
+        `"${topicArn}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)`,
+      );
     }
     const notifier = topicArn
-      ? new Notifier(new SNSClient(clientConfig({ ...common.home, region: topicArn.split(':')[3] as string })), topicArn)
+      ? new Notifier(
+          new SNSClient(clientConfig({ ...common.home, region: topicArn.split(':')[3] as string })),
+          topicArn,
+        )
       : undefined;
     const report = await runSweep({
       policy,
@@ -163,7 +173,8 @@ the policy's idle rule needs, in the format \`plan --snapshot\` reads. Read-only
       dryRun: true,
       targets,
       services,
-      onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) => fleet.push({ instance, metrics }),
+      onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) =>
+        fleet.push({ instance, metrics }),
     });
     const text = JSON.stringify(toSnapshotFile({ takenAt: now, fleet }), null, 1);
     if (typeof values.out === 'string') {

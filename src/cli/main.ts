@@ -40,7 +40,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.err(`unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}. See cost-watchdog --help.`);
+    io.err(
+      `unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}. See cost-watchdog --help.`,
+    );
     return 2;
   }
   let parsed: ReturnType<typeof parseArgs>;
@@ -52,7 +54,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
       strict: true,
     });
   } catch (err) {
-    io.err(`${describeError(err).replace(/^TypeError \[\w+\]: /, '')}\nSee cost-watchdog ${command.name} --help.`);
+    io.err(
+      `${describeError(err).replace(/^TypeError \[\w+\]: /, '')}\nSee cost-watchdog ${command.name} --help.`,
+    );
     return 2;
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;

@@ -88,7 +88,7 @@ export function evaluate(
   const stoppable = rulesHolding.filter((r) => r !== 'non-free-tier' || policy.nonFreeTier.action === 'stop');
 
   const protection = findProtection(instance, policy, nowMs);
-  const warning = readWarning(instance, nowMs);
+  const warning = readWarning(instance, nowMs, launchMs);
   const hasWarningTag = instance.tags[TAGS.warnedAt] !== undefined;
   const graceMs = policy.graceMinutes * 60_000;
 
@@ -127,7 +127,8 @@ export function evaluate(
   }
 
   if (stoppable.length > 0) {
-    const warnedRuleStillHolds = warning !== null && (warning.rule === null || stoppable.includes(warning.rule));
+    const warnedRuleStillHolds =
+      warning !== null && (warning.rule === null || stoppable.includes(warning.rule));
     if (warning !== null && warnedRuleStillHolds) {
       const rule = warning.rule ?? (stoppable[0] as Rule);
       const stopAt = warning.at + graceMs;
@@ -213,8 +214,7 @@ function judgeIdle(
   }
   const cpuAvg = mean(cpu);
   // Scale the network sum up to the whole window so that missing datapoints never make it look quieter.
-  const netMB =
-    (sum(netIn) * (expected / netIn.length) + sum(netOut) * (expected / netOut.length)) / MB;
+  const netMB = (sum(netIn) * (expected / netIn.length) + sum(netOut) * (expected / netOut.length)) / MB;
   measured.cpuAvgPercent = round(cpuAvg, 2);
   measured.networkMB = round(netMB, 2);
   const parts = [
@@ -230,7 +230,9 @@ function judgeIdle(
       gpuIdle = gpuAvg < idle.gpuPercent;
       parts.push(`GPU avg ${fmt(gpuAvg)}% (limit ${idle.gpuPercent}%)`);
     } else {
-      parts.push('no GPU metric (install the CloudWatch agent to include GPU use), judged on CPU and network');
+      parts.push(
+        'no GPU metric (install the CloudWatch agent to include GPU use), judged on CPU and network',
+      );
     }
   }
   const holds = cpuAvg < idle.cpuPercent && netMB < idle.networkMB && gpuIdle;
@@ -251,7 +253,10 @@ function judgeUptime(instance: Instance, policy: Policy, runningHours: number, k
     cls = 'non-free-tier types';
   } else {
     // Unknown class: the more lenient limit, so that a failed lookup never stops anything sooner.
-    limit = limits.freeTier === null || limits.nonFreeTier === null ? null : Math.max(limits.freeTier, limits.nonFreeTier);
+    limit =
+      limits.freeTier === null || limits.nonFreeTier === null
+        ? null
+        : Math.max(limits.freeTier, limits.nonFreeTier);
     cls = 'an instance of unknown free-tier class';
   }
   if (limit === null) return { holds: false, reason: '' };
@@ -303,7 +308,10 @@ export function findProtection(
     }
   }
   if (tags['aws:autoscaling:groupName'] !== undefined) {
-    return { kind: 'auto-scaling', reason: `member of Auto Scaling group ${tags['aws:autoscaling:groupName']}` };
+    return {
+      kind: 'auto-scaling',
+      reason: `member of Auto Scaling group ${tags['aws:autoscaling:groupName']}`,
+    };
   }
   if (
     tags['eks:cluster-name'] !== undefined ||
@@ -319,7 +327,11 @@ export function findProtection(
     return { kind: 'spot-fleet', reason: 'member of a Spot Fleet / EC2 Fleet' };
   }
   if (instance.lifecycle === 'spot') return { kind: 'spot', reason: 'spot instance' };
-  if (instance.lifecycle !== undefined && instance.lifecycle !== 'on-demand' && instance.lifecycle !== 'normal') {
+  if (
+    instance.lifecycle !== undefined &&
+    instance.lifecycle !== 'on-demand' &&
+    instance.lifecycle !== 'normal'
+  ) {
     return { kind: 'non-on-demand', reason: `${instance.lifecycle} instance` };
   }
   if (instance.rootDeviceType === 'instance-store') {
@@ -336,15 +348,23 @@ export function parseSnooze(value: string): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
-function readWarning(instance: Instance, nowMs: number): { at: number; rule: Rule | null } | null {
+function readWarning(
+  instance: Instance,
+  nowMs: number,
+  launchMs: number,
+): { at: number; rule: Rule | null } | null {
   const raw = instance.tags[TAGS.warnedAt];
   if (raw === undefined) return null;
   const at = Date.parse(raw);
   // A malformed or future warning time is not one grace can be counted from: warn afresh (rewrites the tag).
   if (!Number.isFinite(at) || at > nowMs + 5 * 60_000) return null;
+  // A warning from before the last start belongs to an earlier run of the instance (left behind when the tag
+  // cleanup after a stop failed): it never counts towards this run's grace. Warn afresh.
+  if (Number.isFinite(launchMs) && at < launchMs) return null;
   const when = Math.min(at, nowMs);
   const ruleTag = instance.tags[TAGS.warnRule];
-  const rule = ruleTag === 'idle' || ruleTag === 'over-uptime' || ruleTag === 'non-free-tier' ? ruleTag : null;
+  const rule =
+    ruleTag === 'idle' || ruleTag === 'over-uptime' || ruleTag === 'non-free-tier' ? ruleTag : null;
   return { at: when, rule };
 }
 

@@ -80,11 +80,9 @@ const region = z.string().refine(isKnownRegion, {
   message: 'unknown region (allowed: an AWS region name such as us-east-1, eu-west-1; or the word "all")',
 });
 
-const schedule = z
-  .string()
-  .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
-    message: 'must be an EventBridge expression such as "rate(1 hour)" or "cron(0 8 * * ? *)"',
-  });
+const schedule = z.string().regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
+  message: 'must be an EventBridge expression such as "rate(1 hour)" or "cron(0 8 * * ? *)"',
+});
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, {
   message: 'must be an EC2 instance type such as t3.micro',
@@ -102,7 +100,10 @@ const timeZone = z.string().refine(
   { message: 'unknown time zone (allowed: an IANA name such as UTC, Europe/Berlin, America/New_York)' },
 );
 
-const hours = z.number().positive().max(24 * 366);
+const hours = z
+  .number()
+  .positive()
+  .max(24 * 366);
 const percent = z.number().min(0).max(100);
 
 /** The policy schema: every key of watchdog.yml with its default. Unknown keys are errors. */
@@ -115,7 +116,12 @@ export const policySchema = z
     /** Report what would happen; tag, stop and email nothing. */
     dryRun: z.boolean().default(false),
     /** Minutes between the warning and the earliest stop. */
-    graceMinutes: z.number().int().min(5).max(7 * 24 * 60).default(60),
+    graceMinutes: z
+      .number()
+      .int()
+      .min(5)
+      .max(7 * 24 * 60)
+      .default(60),
     /** Time zone for "until tomorrow 09:00" style times in alerts and links. */
     timeZone: timeZone.default('UTC'),
     idle: z
@@ -127,9 +133,18 @@ export const policySchema = z
         /** Average GPU utilisation (CloudWatch agent) below this is idle, where the metric exists. */
         gpuPercent: percent.default(5),
         /** How far back to look. */
-        windowHours: z.number().min(0.5).max(24 * 14).default(2),
+        windowHours: z
+          .number()
+          .min(0.5)
+          .max(24 * 14)
+          .default(2),
         /** Instances started more recently than this are never idle. */
-        minRunningMinutes: z.number().int().min(0).max(24 * 60 * 14).default(60),
+        minRunningMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(24 * 60 * 14)
+          .default(60),
         /** Share (0..1) of the window's 5-minute datapoints that must exist; fewer = unknown, never idle. */
         minDatapointCoverage: z.number().gt(0).max(1).default(0.8),
       })

@@ -19,7 +19,9 @@ export function renderTable(headers: string[], rows: string[][], maxWidths: numb
       .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  return [line(cells[0] ?? []), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
+  return [line(cells[0] ?? []), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join(
+    '\n',
+  );
 }
 
 /** The plan table: one row per instance with its rule and action, then each instance's reasons. */
@@ -28,7 +30,9 @@ export function renderPlanTable(decisions: Decision[]): string {
   const order = { stop: 0, warn: 1, report: 2, none: 3 } as const;
   const sorted = [...decisions].sort(
     (a, b) =>
-      order[a.action] - order[b.action] || a.region.localeCompare(b.region) || a.instanceId.localeCompare(b.instanceId),
+      order[a.action] - order[b.action] ||
+      a.region.localeCompare(b.region) ||
+      a.instanceId.localeCompare(b.instanceId),
   );
   const rows = sorted.map((d) => [
     d.instanceId,
@@ -40,10 +44,14 @@ export function renderPlanTable(decisions: Decision[]): string {
     d.rule ?? '-',
     d.protection ?? '',
   ]);
-  const table = renderTable(['INSTANCE', 'NAME', 'TYPE', 'REGION', 'OWNER', 'ACTION', 'RULE', 'PROTECTED'], rows, [
-    21, 24, 14, 14, 16,
-  ]);
-  const reasons = sorted.map((d) => [`${d.instanceId} ${d.name ?? ''}`.trimEnd(), ...d.reasons.map((r) => `    - ${r}`)].join('\n'));
+  const table = renderTable(
+    ['INSTANCE', 'NAME', 'TYPE', 'REGION', 'OWNER', 'ACTION', 'RULE', 'PROTECTED'],
+    rows,
+    [21, 24, 14, 14, 16],
+  );
+  const reasons = sorted.map((d) =>
+    [`${d.instanceId} ${d.name ?? ''}`.trimEnd(), ...d.reasons.map((r) => `    - ${r}`)].join('\n'),
+  );
   return `${table}\n\nReasons:\n${reasons.map((r) => `  ${r}`).join('\n')}`;
 }
 
@@ -55,7 +63,8 @@ function line(d: Decision): string {
 function section(title: string, decisions: Decision[]): string[] {
   if (decisions.length === 0) return [];
   const listed = decisions.slice(0, MAX_LISTED).map(line);
-  if (decisions.length > MAX_LISTED) listed.push(`... and ${decisions.length - MAX_LISTED} more (see the JSON)`);
+  if (decisions.length > MAX_LISTED)
+    listed.push(`... and ${decisions.length - MAX_LISTED} more (see the JSON)`);
   return [`${title} (${decisions.length}):`, ...listed, ''];
 }
 
@@ -96,14 +105,19 @@ export function renderSweepAlert(report: SweepReport, policy: Policy): Alert {
     `cost-watchdog sweep at ${report.at}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
     '',
     ...section('Stopped now (never terminated; start them again any time)', stopped),
-    ...section(`Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless they change`, warned),
+    ...section(
+      `Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless they change`,
+      warned,
+    ),
     ...section('Reported only (never stopped by the watchdog)', reported),
     ...(report.errors.length > 0
       ? [
           `Errors (${report.errors.length}); everything else went ahead:`,
           ...report.errors
             .slice(0, MAX_LISTED)
-            .map((e) => `- ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`),
+            .map(
+              (e) => `- ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`,
+            ),
           '',
         ]
       : []),
@@ -127,8 +141,14 @@ export function renderOwnerAlert(report: SweepReport, policy: Policy, owner: str
   const text = [
     `Hello ${owner},`,
     '',
-    ...section('cost-watchdog stopped these instances of yours (nothing was deleted; start them again when you need them)', stopped),
-    ...section(`These instances of yours will be stopped after ${policy.graceMinutes} minutes unless they are used`, warned),
+    ...section(
+      'cost-watchdog stopped these instances of yours (nothing was deleted; start them again when you need them)',
+      stopped,
+    ),
+    ...section(
+      `These instances of yours will be stopped after ${policy.graceMinutes} minutes unless they are used`,
+      warned,
+    ),
     `To keep one running, tag it ${policy.tags.exempt}=YYYY-MM-DD (snooze until that date) or ask your administrator.`,
   ].join('\n');
   return {

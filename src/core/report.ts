@@ -44,4 +44,3 @@ export interface SweepReport {
   errors: RunError[];
   alertsSent: number;
 }
-

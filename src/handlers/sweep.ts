@@ -14,14 +14,22 @@ import { type HandlerConfig, loadConfig } from './config.js';
 /** Thrown after a sweep that finished with errors, so the function's error alarm fires. The work is done. */
 export class SweepIncompleteError extends WatchdogError {
   constructor(readonly summary: SweepSummary) {
-    super(`sweep finished with ${summary.errors.length} error(s): ${summary.errors.map((e) => e.message).slice(0, 3).join(' | ')}`);
+    super(
+      `sweep finished with ${summary.errors.length} error(s): ${summary.errors
+        .map((e) => e.message)
+        .slice(0, 3)
+        .join(' | ')}`,
+    );
     this.name = 'SweepIncompleteError';
   }
 }
 
 /** What the handler returns and logs: counts, what was done, errors, and every decision that is not "none". */
 export type SweepSummary = Omit<SweepReport, 'decisions'> & {
-  decisions: Pick<SweepReport['decisions'][number], 'instanceId' | 'region' | 'action' | 'rule' | 'reasons' | 'protection'>[];
+  decisions: Pick<
+    SweepReport['decisions'][number],
+    'instanceId' | 'region' | 'action' | 'rule' | 'reasons' | 'protection'
+  >[];
 };
 
 /** Shrinks a report for the log line and the return value (Lambda responses are limited to 6 MB). */
@@ -30,7 +38,14 @@ export function summarize(report: SweepReport): SweepSummary {
     ...report,
     decisions: report.decisions
       .filter((d) => d.action !== 'none')
-      .map(({ instanceId, region, action, rule, reasons, protection }) => ({ instanceId, region, action, rule, reasons, protection })),
+      .map(({ instanceId, region, action, rule, reasons, protection }) => ({
+        instanceId,
+        region,
+        action,
+        rule,
+        reasons,
+        protection,
+      })),
   };
 }
 
@@ -49,7 +64,9 @@ export interface SweepHandlerDeps {
  */
 export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => Promise<SweepSummary> {
   const log = deps.log ?? jsonLogger;
-  let ready: { config: HandlerConfig; policy: Policy; services: SweepServices; notifier: Notifier } | undefined;
+  let ready:
+    | { config: HandlerConfig; policy: Policy; services: SweepServices; notifier: Notifier }
+    | undefined;
   return async () => {
     if (!ready) {
       const config = loadConfig(deps.env);
@@ -59,7 +76,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
       ready = {
         config,
         policy,
-        services: deps.services ?? sdkSweepServices(),
+        services: deps.services ?? sdkSweepServices(deps.clock),
         notifier: deps.notifier ?? new Notifier(new SNSClient(clientConfig(home)), config.topicArn),
       };
     }

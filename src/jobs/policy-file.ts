@@ -19,7 +19,9 @@ export function readPolicyFile(path?: string): Policy {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new PolicyError(`policy file ${file} cannot be read: ${(err as Error).message}`, [], { cause: err });
+    throw new PolicyError(`policy file ${file} cannot be read: ${(err as Error).message}`, [], {
+      cause: err,
+    });
   }
   return parsePolicyText(text, file);
 }

@@ -56,11 +56,16 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     report.errors.push(...r.errors);
   }
 
-  if (!dryRun && options.publish && (report.warned.length > 0 || report.stopped.length > 0 || report.errors.length > 0)) {
+  if (
+    !dryRun &&
+    options.publish &&
+    (report.warned.length > 0 || report.stopped.length > 0 || report.errors.length > 0)
+  ) {
     const alerts: Alert[] = [renderSweepAlert(report, policy)];
     const owners = new Set<string>();
     for (const d of report.decisions) {
-      if (d.owner && (report.warned.includes(d.instanceId) || report.stopped.includes(d.instanceId))) owners.add(d.owner);
+      if (d.owner && (report.warned.includes(d.instanceId) || report.stopped.includes(d.instanceId)))
+        owners.add(d.owner);
     }
     for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner));
     for (const alert of alerts) {
@@ -96,7 +101,20 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     errors: [],
   };
   const fail = (operation: string, err: unknown, instanceId?: string) =>
-    out.errors.push({ ...where, ...(instanceId ? { instanceId } : {}), operation, message: describeError(err) });
+    out.errors.push({
+      ...where,
+      ...(instanceId ? { instanceId } : {}),
+      operation,
+      message: describeError(err),
+    });
+
+  if (target.unavailable) {
+    // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
+    out.errors.push({ ...where, ...target.unavailable });
+    out.scope.ok = false;
+    out.scope.error = `${target.unavailable.operation}: ${target.unavailable.message}`;
+    return out;
+  }
 
   const ec2 = services.ec2(target);
   let instances: Instance[];
@@ -129,13 +147,11 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   if (candidates.length > 0) {
     try {
       const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
-      metrics = await services
-        .metrics(target)
-        .fetch(
-          candidates.map((i) => ({ instanceId: i.instanceId, gpu: i.typeInfo?.gpu === true })),
-          from,
-          now,
-        );
+      metrics = await services.metrics(target).fetch(
+        candidates.map((i) => ({ instanceId: i.instanceId, gpu: i.typeInfo?.gpu === true })),
+        from,
+        now,
+      );
     } catch (err) {
       // CloudWatch unavailable: idle cannot be judged, so nothing is idle this run.
       fail('cloudwatch:GetMetricData', err);
@@ -173,7 +189,8 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   // New warnings, grouped by rule so one CreateTags call covers many instances.
   const byRule = new Map<string, string[]>();
   for (const d of out.decisions) {
-    if (d.action === 'warn' && d.newWarning && d.rule) byRule.set(d.rule, [...(byRule.get(d.rule) ?? []), d.instanceId]);
+    if (d.action === 'warn' && d.newWarning && d.rule)
+      byRule.set(d.rule, [...(byRule.get(d.rule) ?? []), d.instanceId]);
   }
   for (const [rule, ids] of byRule) {
     for (const r of await ec2.tag(ids, { [TAGS.warnedAt]: now.toISOString(), [TAGS.warnRule]: rule })) {

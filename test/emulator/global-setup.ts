@@ -39,7 +39,8 @@ function setupVenv(): void {
     const cause = res.error ? res.error.message : `exit code ${res.status}`;
     throw new Error(
       `Cannot set up the AWS emulator (moto server): scripts/emulator.sh setup failed (${cause}).\n` +
-        `${output ? `${output}\n` : ''}${INSTALL_HINT}`,
+        // emulator.sh prints its own install hint when python3 is missing; do not repeat it
+        (output.includes('apt-get install') ? output : `${output ? `${output}\n` : ''}${INSTALL_HINT}`),
     );
   }
 }
@@ -66,7 +67,10 @@ async function waitUntilReady(url: string, child: ChildProcess): Promise<boolean
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) return false;
     try {
-      const res = await fetch(`${url}/moto-api/reset`, { method: 'POST', signal: AbortSignal.timeout(2_000) });
+      const res = await fetch(`${url}/moto-api/reset`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(2_000),
+      });
       if (res.ok) return true;
     } catch {
       // not listening yet
@@ -108,7 +112,9 @@ async function startMoto(): Promise<{ url: string; child: ChildProcess }> {
     if (await waitUntilReady(url, child)) return { url, child };
     await stop(child);
     if (attempt === 3) {
-      const tail = existsSync(LOG_FILE) ? readFileSync(LOG_FILE, 'utf8').split('\n').slice(-20).join('\n') : '';
+      const tail = existsSync(LOG_FILE)
+        ? readFileSync(LOG_FILE, 'utf8').split('\n').slice(-20).join('\n')
+        : '';
       throw new Error(
         `moto_server did not answer at ${url} within ${START_TIMEOUT_MS / 1000} s (log ${LOG_FILE}):\n${tail}`,
       );

@@ -6,7 +6,6 @@ import { CloudWatchClient, type MetricDatum, PutMetricDataCommand } from '@aws-s
 import {
   DescribeImagesCommand,
   EC2Client,
-  type InstanceType,
   RunInstancesCommand,
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
@@ -89,7 +88,12 @@ export interface SentMessage {
 
 interface MotoTopic {
   arn: string;
-  sent_notifications?: [string, string, string | null, Record<string, { Type: string; Value: string }> | null][];
+  sent_notifications?: [
+    string,
+    string,
+    string | null,
+    Record<string, { Type: string; Value: string }> | null,
+  ][];
 }
 
 /**
@@ -151,7 +155,8 @@ export async function amazonLinuxAmi(region = DEFAULT_REGION): Promise<string> {
 
 /** What to launch. Everything is optional: a running t3.micro with no tags. */
 export interface InstanceSpec {
-  type?: InstanceType | string;
+  /** Instance type, e.g. 't3.micro' (default). */
+  type?: string;
   tags?: Record<string, string>;
   /** How many identical instances (default 1). */
   count?: number;
@@ -179,7 +184,7 @@ export async function seedInstances(region: string, ...specs: InstanceSpec[]): P
     const res = await ec2.send(
       new RunInstancesCommand({
         ImageId: spec.imageId ?? (await amazonLinuxAmi(region)),
-        InstanceType: (spec.type ?? 't3.micro') as InstanceType,
+        InstanceType: (spec.type ?? 't3.micro') as RunInstancesCommandInput['InstanceType'],
         MinCount: count,
         MaxCount: count,
         ...(tags.length ? { TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] } : {}),
@@ -252,7 +257,10 @@ export async function putMetrics(
   for (const [namespace, datums] of byNamespace) {
     for (let i = 0; i < datums.length; i += MAX_DATUMS_PER_PUT) {
       await cw.send(
-        new PutMetricDataCommand({ Namespace: namespace, MetricData: datums.slice(i, i + MAX_DATUMS_PER_PUT) }),
+        new PutMetricDataCommand({
+          Namespace: namespace,
+          MetricData: datums.slice(i, i + MAX_DATUMS_PER_PUT),
+        }),
       );
     }
   }

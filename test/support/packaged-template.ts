@@ -1,0 +1,87 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const CACHE = join(ROOT, '.serverless-test');
+
+/** A CloudFormation resource of the packaged template. */
+export interface CfnResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: unknown;
+}
+
+/** The packaged CloudFormation template. */
+export interface Template {
+  Resources: Record<string, CfnResource>;
+  Outputs?: Record<string, unknown>;
+}
+
+function inputsHash(): string {
+  const h = createHash('sha256');
+  const files = ['serverless.yml', 'watchdog.yml', 'scripts/serverless-params.cjs', 'package.json'];
+  const resources = join(ROOT, 'resources');
+  if (existsSync(resources)) for (const f of readdirSync(resources).sort()) files.push(join('resources', f));
+  for (const f of files) {
+    const path = join(ROOT, f);
+    if (existsSync(path)) h.update(f).update(readFileSync(path));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `serverless package` (offline, no credentials) once per distinct set of stack inputs and returns the
+ * template. Test files in parallel workers share the result through a cache folder guarded by a lock.
+ */
+export function packagedTemplate(): Template {
+  const dir = join(CACHE, inputsHash());
+  const file = join(dir, 'cloudformation-template-update-stack.json');
+  if (!existsSync(file)) {
+    mkdirSync(CACHE, { recursive: true });
+    const lock = join(CACHE, 'lock');
+    const started = Date.now();
+    for (;;) {
+      try {
+        mkdirSync(lock);
+        break;
+      } catch {
+        // Another worker is packaging; a lock older than 5 minutes is left over from a killed run.
+        if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+        if (Date.now() - started > 300_000) throw new Error('timed out waiting for another serverless package run');
+        sleep(250);
+      }
+    }
+    try {
+      if (!existsSync(file)) {
+        execFileSync(
+          process.execPath,
+          [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', dir, '--param', 'alertEmail=ci@example.com'],
+          { cwd: ROOT, stdio: 'pipe', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' } },
+        );
+      }
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as Template;
+}
+
+/** Every IAM policy statement of a role resource, flattened. */
+export function roleStatements(template: Template, roleLogicalId: string): Record<string, unknown>[] {
+  const role = template.Resources[roleLogicalId];
+  if (!role || role.Type !== 'AWS::IAM::Role') throw new Error(`no IAM role ${roleLogicalId} in the template`);
+  const policies = (role.Properties?.Policies ?? []) as { PolicyDocument: { Statement: Record<string, unknown>[] } }[];
+  return policies.flatMap((p) => p.PolicyDocument.Statement);
+}
+
+/** The actions of a statement as a list. */
+export function actionsOf(statement: Record<string, unknown>): string[] {
+  const a = statement.Action;
+  return Array.isArray(a) ? (a as string[]) : typeof a === 'string' ? [a] : [];
+}

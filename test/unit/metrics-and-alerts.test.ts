@@ -1,0 +1,142 @@
+import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MetricsAdapter } from '../../src/aws/cloudwatch.js';
+import { Notifier } from '../../src/aws/sns.js';
+
+const cw = mockClient(CloudWatchClient);
+const sns = mockClient(SNSClient);
+const from = new Date('2026-11-25T12:00:00Z');
+const to = new Date('2026-11-25T14:00:00Z');
+
+describe('MetricsAdapter', () => {
+  beforeEach(() => cw.reset());
+
+  it('asks for CPU, NetworkIn and NetworkOut of each instance at a 5-minute period and maps the answers back', async () => {
+    // Prepare
+    cw.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries: MetricDataQuery[] }) => ({
+      MetricDataResults: input.MetricDataQueries.map((q) => ({
+        Id: q.Id,
+        Timestamps: [new Date('2026-11-25T13:55:00Z')],
+        Values: [q.MetricStat?.Metric?.MetricName === 'CPUUtilization' ? 1.5 : 1000],
+      })),
+    }));
+    const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
+
+    // Act
+    const metrics = await adapter.fetch([{ instanceId: 'i-1', gpu: false }], from, to);
+
+    // Assess
+    expect(metrics.get('i-1')).toEqual({
+      cpu: [{ at: Date.parse('2026-11-25T13:55:00Z'), value: 1.5 }],
+      networkIn: [{ at: Date.parse('2026-11-25T13:55:00Z'), value: 1000 }],
+      networkOut: [{ at: Date.parse('2026-11-25T13:55:00Z'), value: 1000 }],
+    });
+    expect(cw).toHaveReceivedCommandWith(GetMetricDataCommand, { StartTime: from, EndTime: to });
+    const queries = cw.commandCalls(GetMetricDataCommand)[0]?.args[0].input.MetricDataQueries ?? [];
+    expect(
+      queries.map((q) => [q.MetricStat?.Metric?.MetricName, q.MetricStat?.Stat, q.MetricStat?.Period]),
+    ).toEqual([
+      ['CPUUtilization', 'Average', 300],
+      ['NetworkIn', 'Sum', 300],
+      ['NetworkOut', 'Sum', 300],
+    ]);
+    expect(queries[0]?.MetricStat?.Metric?.Dimensions).toEqual([{ Name: 'InstanceId', Value: 'i-1' }]);
+  });
+
+  it('batches at most 500 queries per call and follows NextToken', async () => {
+    cw.on(GetMetricDataCommand)
+      .resolvesOnce({ MetricDataResults: [], NextToken: 'more' })
+      .resolves({ MetricDataResults: [] });
+    const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
+    const requests = Array.from({ length: 400 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
+
+    await adapter.fetch(requests, from, to);
+
+    const sizes = cw.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input.MetricDataQueries?.length);
+    expect(sizes).toEqual([500, 500, 500, 200]); // the first batch needed a second page
+    expect(adapter.calls).toBe(4);
+  });
+
+  it('adds the CloudWatch agent GPU metric for GPU types', async () => {
+    cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
+
+    const metrics = await adapter.fetch([{ instanceId: 'i-g', gpu: true }], from, to);
+
+    const queries = cw.commandCalls(GetMetricDataCommand)[0]?.args[0].input.MetricDataQueries ?? [];
+    expect(queries.at(-1)?.MetricStat?.Metric).toMatchObject({
+      Namespace: 'CWAgent',
+      MetricName: 'nvidia_smi_utilization_gpu',
+    });
+    expect(metrics.get('i-g')?.gpu).toEqual([]);
+  });
+});
+
+describe('Notifier', () => {
+  beforeEach(() => sns.reset());
+
+  it('publishes readable email text and JSON for programs, routed to the admin', async () => {
+    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+    const notifier = new Notifier(
+      new SNSClient({ region: 'us-east-1' }),
+      'arn:aws:sns:us-east-1:123456789012:alerts',
+    );
+
+    await notifier.publish({
+      subject: 'cost-watchdog: 1 stopped',
+      text: 'Stopped i-1',
+      data: { stopped: ['i-1'] },
+    });
+
+    const input = sns.commandCalls(PublishCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({ MessageStructure: 'json', Subject: 'cost-watchdog: 1 stopped' });
+    expect(JSON.parse(input?.Message ?? '{}')).toEqual({
+      default: '{"stopped":["i-1"]}',
+      email: 'Stopped i-1',
+    });
+    expect(input?.MessageAttributes).toEqual({ audience: { DataType: 'String', StringValue: 'admin' } });
+    expect(notifier.published).toBe(1);
+  });
+
+  it('routes an owner message by the owner attribute only', async () => {
+    sns.on(PublishCommand).resolves({});
+    const notifier = new Notifier(
+      new SNSClient({ region: 'us-east-1' }),
+      'arn:aws:sns:us-east-1:123456789012:alerts',
+    );
+
+    await notifier.publish({ subject: 's', text: 't', data: {}, owner: 'bob' });
+
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, {
+      MessageAttributes: { owner: { DataType: 'String', StringValue: 'bob' } },
+    });
+  });
+
+  it('makes the subject valid for SNS (printable ASCII, at most 100 characters)', async () => {
+    sns.on(PublishCommand).resolves({});
+    const notifier = new Notifier(
+      new SNSClient({ region: 'us-east-1' }),
+      'arn:aws:sns:us-east-1:123456789012:alerts',
+    );
+
+    await notifier.publish({ subject: `Grüße\n${'x'.repeat(200)}`, text: 't', data: {} });
+
+    const subject = sns.commandCalls(PublishCommand)[0]?.args[0].input.Subject ?? '';
+    expect(subject).toMatch(/^[\x20-\x7e]+$/);
+    expect(subject.length).toBe(100);
+  });
+
+  it('refuses a message over the SNS size limit instead of sending a truncated one', async () => {
+    const notifier = new Notifier(
+      new SNSClient({ region: 'us-east-1' }),
+      'arn:aws:sns:us-east-1:123456789012:alerts',
+    );
+
+    await expect(notifier.publish({ subject: 's', text: 'x'.repeat(300_000), data: {} })).rejects.toThrow(
+      /over the SNS limit/,
+    );
+    expect(sns).not.toHaveReceivedCommand(PublishCommand);
+  });
+});
