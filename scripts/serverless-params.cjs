@@ -46,3 +46,18 @@ module.exports.exemptCondition = async () => {
   }
   return { [`aws:ResourceTag/${key}`]: 'true' };
 };
+
+// The tag keys the actions function may write: the watchdog's own, plus the policy's exempt key when it was
+// renamed to something outside cost-watchdog:* (a "keep" link sets the snooze on that key).
+module.exports.actionTagKeys = async () => {
+  const { readFileSync, existsSync } = require('node:fs');
+  const { join } = require('node:path');
+  const { parse } = require('yaml');
+  const file = join(__dirname, '..', 'watchdog.yml');
+  const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
+  const key = policy.tags?.exempt || 'cost-watchdog:exempt';
+  if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
+    throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
+  }
+  return key.startsWith('cost-watchdog:') ? ['cost-watchdog:*'] : ['cost-watchdog:*', key];
+};

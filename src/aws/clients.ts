@@ -14,11 +14,22 @@ export interface AwsTarget {
   unavailable?: { operation: string; message: string };
 }
 
-/** SDK client configuration for a target: region, credentials, endpoint, adaptive retries for throttling. */
+/**
+ * Time limits of one AWS request attempt. A hung connection fails as a (retried) TimeoutError instead of holding
+ * the sweep until the Lambda timeout: 5 attempts x 20 s stays well under the function's 300 s. Without
+ * throwOnRequestTimeout the SDK's handler only logs a warning when requestTimeout passes and keeps waiting.
+ */
+export const REQUEST_TIMEOUTS = { connectionTimeout: 5_000, requestTimeout: 20_000, throwOnRequestTimeout: true } as const;
+
+/**
+ * SDK client configuration for a target: region, credentials, endpoint, adaptive retries for throttling and
+ * 5xx, and per-attempt timeouts.
+ */
 export function clientConfig(target: AwsTarget): {
   region: string;
   maxAttempts: number;
   retryMode: string;
+  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: boolean };
   endpoint?: string;
   credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
 } {
@@ -26,6 +37,7 @@ export function clientConfig(target: AwsTarget): {
     region: target.region,
     maxAttempts: 5,
     retryMode: 'adaptive',
+    requestHandler: { ...REQUEST_TIMEOUTS },
     ...(target.endpoint ? { endpoint: target.endpoint } : {}),
     ...(target.credentials ? { credentials: target.credentials } : {}),
   };

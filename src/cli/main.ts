@@ -2,11 +2,21 @@ import { parseArgs } from 'node:util';
 import { describeError, WatchdogError } from '../core/errors.js';
 import type { Command } from './command.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Io, readCommon } from './context.js';
+import { digestCommand } from './digest.js';
 import { planCommand, snapshotCommand, sweepCommand } from './fleet.js';
+import { deprovisionCommand, provisionCommand } from './provision.js';
 import { validateCommand } from './validate.js';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [planCommand, sweepCommand, validateCommand, snapshotCommand];
+export const COMMANDS: Command[] = [
+  planCommand,
+  sweepCommand,
+  validateCommand,
+  snapshotCommand,
+  digestCommand,
+  provisionCommand,
+  deprovisionCommand,
+];
 
 /** Registers a command (used by the modules that add provision, digest, ...). */
 export function registerCommand(command: Command): void {

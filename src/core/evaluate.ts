@@ -5,7 +5,12 @@ import { type Policy, TAGS } from './policy.js';
 export type Action = 'none' | 'warn' | 'stop' | 'report';
 
 /** Why an instance costs money for nothing. */
-export type Rule = 'idle' | 'over-uptime' | 'non-free-tier';
+export type Rule = 'idle' | 'over-uptime' | 'non-free-tier' | 'over-budget';
+
+/** Facts beyond one instance that rules may need: this month's estimated cost against the budget. */
+export interface EvaluateContext {
+  budget?: { estimateUsd: number; limitUsd: number };
+}
 
 /** Why an instance is never stopped by the watchdog, only reported. */
 export type Protection =
@@ -72,6 +77,7 @@ export function evaluate(
   metrics: InstanceMetrics | undefined,
   policy: Policy,
   now: Date,
+  context: EvaluateContext = {},
 ): Decision {
   const nowMs = now.getTime();
   const launchMs = Date.parse(instance.launchTime);
@@ -82,10 +88,15 @@ export function evaluate(
     idle: judgeIdle(instance, metrics, policy, nowMs, runningHours, measured),
     'over-uptime': judgeUptime(instance, policy, runningHours, Number.isFinite(launchMs)),
     'non-free-tier': judgeFreeTier(instance, policy),
+    'over-budget': judgeBudget(context),
   };
-  const order: Rule[] = ['idle', 'over-uptime', 'non-free-tier'];
+  const order: Rule[] = ['idle', 'over-uptime', 'non-free-tier', 'over-budget'];
   const rulesHolding = order.filter((r) => verdicts[r].holds === true);
-  const stoppable = rulesHolding.filter((r) => r !== 'non-free-tier' || policy.nonFreeTier.action === 'stop');
+  const stoppable = rulesHolding.filter(
+    (r) =>
+      (r !== 'non-free-tier' || policy.nonFreeTier.action === 'stop') &&
+      (r !== 'over-budget' || policy.budget.action === 'stop'),
+  );
 
   const protection = findProtection(instance, policy, nowMs);
   const warning = readWarning(instance, nowMs, launchMs);
@@ -164,6 +175,20 @@ export function evaluate(
     };
   }
 
+  // A warning whose rule could not be judged this run (CloudWatch down, gaps in the metrics) is kept, not
+  // cleared: "no longer applies" would be untrue, and clearing it would restart the grace at every outage.
+  const undecided =
+    warning !== null &&
+    (warning.rule === null
+      ? order.some((r) => verdicts[r].holds === 'unknown')
+      : verdicts[warning.rule].holds === 'unknown');
+  if (undecided) {
+    return {
+      ...base,
+      action: rulesHolding.length > 0 ? 'report' : 'none',
+      reasons: [...reasons, 'the earlier warning stays: its rule could not be judged this run'],
+    };
+  }
   return {
     ...base,
     action: rulesHolding.length > 0 ? 'report' : 'none',
@@ -284,6 +309,18 @@ function judgeFreeTier(instance: Instance, policy: Policy): Verdict {
   };
 }
 
+function judgeBudget(context: EvaluateContext): Verdict {
+  const b = context.budget;
+  if (!b) return { holds: false, reason: '' };
+  const holds = b.estimateUsd >= b.limitUsd;
+  return {
+    holds,
+    reason: holds
+      ? `over budget: this month's estimated EC2 cost $${b.estimateUsd.toFixed(2)} has reached budget.monthlyUsd $${b.limitUsd.toFixed(2)}`
+      : '',
+  };
+}
+
 /** Why an instance must never be stopped by the watchdog, or null. */
 export function findProtection(
   instance: Instance,
@@ -364,7 +401,12 @@ function readWarning(
   const when = Math.min(at, nowMs);
   const ruleTag = instance.tags[TAGS.warnRule];
   const rule =
-    ruleTag === 'idle' || ruleTag === 'over-uptime' || ruleTag === 'non-free-tier' ? ruleTag : null;
+    ruleTag === 'idle' ||
+    ruleTag === 'over-uptime' ||
+    ruleTag === 'non-free-tier' ||
+    ruleTag === 'over-budget'
+      ? ruleTag
+      : null;
   return { at: when, rule };
 }
 

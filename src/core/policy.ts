@@ -24,7 +24,10 @@ export const NAMES = {
   resourcePrefix: 'cost-watchdog-',
   keyParameterPrefix: '/cost-watchdog/keys/',
   passwordParameterPrefix: '/cost-watchdog/passwords/',
+  accessKeyParameterPrefix: '/cost-watchdog/access-keys/',
   metricNamespace: 'CostWatchdog',
+  /** SSM SecureString with the HMAC key that signs the action links in warnings (created by the sweep). */
+  signingKeyParameter: '/cost-watchdog/signing-key',
 } as const;
 
 /** Commercial AWS regions (and GovCloud/China, which a policy may name when the account is there). */

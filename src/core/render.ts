@@ -1,3 +1,4 @@
+import { type ActionLinks, formatLocalTime, KEEP_HOURS } from './action-links.js';
 import type { Decision } from './evaluate.js';
 import type { Policy } from './policy.js';
 import type { Alert, SweepReport } from './report.js';
@@ -60,15 +61,43 @@ function line(d: Decision): string {
   return `- ${d.instanceId} (${d.instanceType}, ${d.region}${who ? `, ${who}` : ''}): ${d.reasons.join('; ')}`;
 }
 
-function section(title: string, decisions: Decision[]): string[] {
+/** Signed action links per instance id (keep 4 h, keep until tomorrow, stop), set by the sweep job. */
+export type LinksById = ReadonlyMap<string, ActionLinks>;
+
+/** At most this many instances of one alert carry action links (about 1 KB each; SNS allows 256 KiB). */
+export const MAX_LINKED = 50;
+
+/** The links of the first MAX_LINKED of `decisions` that have them. */
+function linkedOf(decisions: Decision[], links: LinksById | undefined): LinksById {
+  const out = new Map<string, ActionLinks>();
+  for (const d of decisions) {
+    const l = links?.get(d.instanceId);
+    if (l && out.size < MAX_LINKED) out.set(d.instanceId, l);
+  }
+  return out;
+}
+
+function linkLines(links: ActionLinks | undefined, timeZone: string): string[] {
+  if (!links) return [];
+  const until = formatLocalTime(new Date(links.keepTomorrowUntil), timeZone);
+  return [
+    `    Keep it running ${KEEP_HOURS} more hours: ${links.keep4h}`,
+    `    Keep it running until ${until}: ${links.keepTomorrow}`,
+    `    Stop it now: ${links.stop}`,
+  ];
+}
+
+function section(title: string, decisions: Decision[], links?: LinksById, timeZone = 'UTC'): string[] {
   if (decisions.length === 0) return [];
-  const listed = decisions.slice(0, MAX_LISTED).map(line);
+  const listed = decisions
+    .slice(0, MAX_LISTED)
+    .flatMap((d) => [line(d), ...linkLines(links?.get(d.instanceId), timeZone)]);
   if (decisions.length > MAX_LISTED)
     listed.push(`... and ${decisions.length - MAX_LISTED} more (see the JSON)`);
   return [`${title} (${decisions.length}):`, ...listed, ''];
 }
 
-function summaryData(report: SweepReport, decisions: Decision[]) {
+function summaryData(report: SweepReport, decisions: Decision[], links?: LinksById) {
   return {
     kind: 'cost-watchdog/sweep',
     at: report.at,
@@ -91,15 +120,26 @@ function summaryData(report: SweepReport, decisions: Decision[]) {
         reasons: d.reasons,
         stopAfter: d.stopAfter,
         measured: d.measured,
+        ...linksData(links?.get(d.instanceId)),
       })),
   };
 }
 
-/** The run's summary alert for the admin subscription: warnings, stops, reported-only instances, errors. */
-export function renderSweepAlert(report: SweepReport, policy: Policy): Alert {
+function linksData(links: ActionLinks | undefined) {
+  if (!links) return {};
+  const { keep4h, keepTomorrow, stop, expiresAt, keepTomorrowUntil } = links;
+  return { links: { keep4h, keepTomorrow, stop, expiresAt, keepTomorrowUntil } };
+}
+
+/**
+ * The run's summary alert for the admin subscription: warnings, stops, reported-only instances, errors.
+ * With `links`, each warned instance gets its keep / stop links in the text and the JSON.
+ */
+export function renderSweepAlert(report: SweepReport, policy: Policy, links?: LinksById): Alert {
   const byId = (ids: string[]) => report.decisions.filter((d) => ids.includes(d.instanceId));
   const stopped = byId(report.stopped);
   const warned = byId(report.warned);
+  const linked = linkedOf(warned, links);
   const reported = report.decisions.filter((d) => d.action === 'report');
   const text = [
     `cost-watchdog sweep at ${report.at}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
@@ -108,6 +148,8 @@ export function renderSweepAlert(report: SweepReport, policy: Policy): Alert {
     ...section(
       `Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless they change`,
       warned,
+      linked,
+      policy.timeZone,
     ),
     ...section('Reported only (never stopped by the watchdog)', reported),
     ...(report.errors.length > 0
@@ -129,15 +171,24 @@ export function renderSweepAlert(report: SweepReport, policy: Policy): Alert {
   return {
     subject,
     text,
-    data: { ...summaryData(report, report.decisions), errors: report.errors.slice(0, MAX_LISTED) },
+    data: { ...summaryData(report, report.decisions, linked), errors: report.errors.slice(0, MAX_LISTED) },
   };
 }
 
-/** The alert for one owner: only their instances that were warned about or stopped in this run. */
-export function renderOwnerAlert(report: SweepReport, policy: Policy, owner: string): Alert {
+/**
+ * The alert for one owner: only their instances that were warned about or stopped in this run. With `links`,
+ * each warned instance gets its keep / stop links in the text and the JSON.
+ */
+export function renderOwnerAlert(
+  report: SweepReport,
+  policy: Policy,
+  owner: string,
+  links?: LinksById,
+): Alert {
   const mine = report.decisions.filter((d) => d.owner === owner);
   const stopped = mine.filter((d) => report.stopped.includes(d.instanceId));
   const warned = mine.filter((d) => report.warned.includes(d.instanceId));
+  const linked = linkedOf(warned, links);
   const text = [
     `Hello ${owner},`,
     '',
@@ -148,13 +199,15 @@ export function renderOwnerAlert(report: SweepReport, policy: Policy, owner: str
     ...section(
       `These instances of yours will be stopped after ${policy.graceMinutes} minutes unless they are used`,
       warned,
+      linked,
+      policy.timeZone,
     ),
     `To keep one running, tag it ${policy.tags.exempt}=YYYY-MM-DD (snooze until that date) or ask your administrator.`,
   ].join('\n');
   return {
     subject: `cost-watchdog: ${stopped.length} stopped, ${warned.length} warned (${owner})`,
     text,
-    data: summaryData(report, mine),
+    data: summaryData(report, mine, linked),
     owner,
   };
 }

@@ -1,14 +1,21 @@
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../aws/clients.js';
+import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
 import { type SweepServices, sdkSweepServices } from '../aws/services.js';
+import { SigningKeyStore } from '../aws/signing-key.js';
 import { Notifier } from '../aws/sns.js';
-import { WatchdogError } from '../core/errors.js';
+import { describeError, WatchdogError } from '../core/errors.js';
+import type { Instance } from '../core/instance.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
 import type { SweepReport } from '../core/report.js';
+import { signActionLinks } from '../jobs/action-links.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
 import { runSweep } from '../jobs/sweep.js';
 import { resolveTargets } from '../jobs/targets.js';
+import { budgetContext, recordSweepUsage } from '../jobs/usage.js';
+import { type LinkSigningConfig, loadLinkSigningConfig } from './actions-config.js';
 import { type HandlerConfig, loadConfig } from './config.js';
 
 /** Thrown after a sweep that finished with errors, so the function's error alarm fires. The work is done. */
@@ -55,7 +62,11 @@ export interface SweepHandlerDeps {
   env: NodeJS.ProcessEnv;
   services?: SweepServices;
   notifier?: Notifier;
+  /** Prices and the CostWatchdog metrics (free-tier hours, estimated dollars, budget). */
+  costs?: Pick<CostServices, 'prices' | 'usage'>;
   log?: Logger;
+  /** The action-link signing key (SSM); default: the parameter named by SIGNING_KEY_PARAMETER. */
+  signingKeys?: Pick<SigningKeyStore, 'readOrCreate'>;
 }
 
 /**
@@ -65,7 +76,15 @@ export interface SweepHandlerDeps {
 export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => Promise<SweepSummary> {
   const log = deps.log ?? jsonLogger;
   let ready:
-    | { config: HandlerConfig; policy: Policy; services: SweepServices; notifier: Notifier }
+    | {
+        config: HandlerConfig;
+        policy: Policy;
+        services: SweepServices;
+        notifier: Notifier;
+        costs: Pick<CostServices, 'prices' | 'usage'> | null;
+        /** Set when ACTIONS_URL is: warnings then carry signed keep / stop links. */
+        links: { config: LinkSigningConfig; keys: Pick<SigningKeyStore, 'readOrCreate'> } | null;
+      }
     | undefined;
   return async () => {
     if (!ready) {
@@ -73,19 +92,90 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
       const policy = readPolicyFile(config.policyFile);
       const endpoint = deps.env.AWS_ENDPOINT_URL;
       const home = { region: config.region, ...(endpoint ? { endpoint } : {}) };
+      const linkConfig = loadLinkSigningConfig(deps.env);
       ready = {
         config,
         policy,
         services: deps.services ?? sdkSweepServices(deps.clock),
         notifier: deps.notifier ?? new Notifier(new SNSClient(clientConfig(home)), config.topicArn),
+        // Injected fleet services (tests, benchmark) without injected cost services: record no usage rather
+        // than reach a real AWS endpoint from a test.
+        costs: deps.costs ?? (deps.services ? null : sdkCostServices(home)),
+        links: linkConfig
+          ? {
+              config: linkConfig,
+              keys:
+                deps.signingKeys ??
+                new SigningKeyStore(new SSMClient(clientConfig(home)), linkConfig.keyParameter, deps.clock),
+            }
+          : null,
       };
     }
-    const { config, policy, services, notifier } = ready;
+    const { config, policy, services, notifier, links } = ready;
+    // Prices are cached for one run only; the clients are reused.
+    const costs = ready.costs ? { usage: ready.costs.usage, prices: ready.costs.prices.forRun() } : null;
     const now = deps.clock();
     const endpoint = deps.env.AWS_ENDPOINT_URL;
     const home = { region: config.region, ...(endpoint ? { endpoint } : {}) };
     const targets = await resolveTargets(policy, home, services);
-    const report = await runSweep({ policy, now, targets, services, publish: (a) => notifier.publish(a) });
+    const usageErrors: SweepReport['errors'] = [];
+    const budget = costs
+      ? await budgetContext(policy, now, costs.usage).catch((err: unknown) => {
+          usageErrors.push({
+            region: config.region,
+            operation: 'cloudwatch:GetMetricData (budget)',
+            message: describeError(err),
+          });
+          return null;
+        })
+      : null;
+    const observed: Instance[] = [];
+    const report = await runSweep({
+      policy,
+      now,
+      targets,
+      services,
+      publish: (a) => notifier.publish(a),
+      onObserved: (instance) => observed.push(instance),
+      ...(budget ? { context: budget.context } : {}),
+      ...(links
+        ? {
+            actionLinks: (warned) =>
+              signActionLinks(warned, {
+                actionsUrl: links.config.actionsUrl,
+                account: links.config.account,
+                keys: links.keys,
+                policy,
+                now,
+              }),
+          }
+        : {}),
+    });
+    if (costs && !report.dryRun) {
+      // Free-tier hours, instance-hours and estimated dollars for the digest, the dashboard and the budget.
+      try {
+        const usage = await recordSweepUsage({
+          policy,
+          now,
+          instances: observed,
+          stops: report.stopped.length,
+          prices: costs.prices,
+          usage: costs.usage,
+          ...(budget ? { estimateBeforeUsd: budget.estimateUsd } : {}),
+        });
+        if (usage.alert) {
+          await notifier.publish(usage.alert);
+          report.alertsSent++;
+        }
+      } catch (err) {
+        usageErrors.push({
+          region: config.region,
+          operation: 'cloudwatch:PutMetricData (usage)',
+          message: describeError(err),
+        });
+      }
+    }
+    report.errors.push(...usageErrors);
     const summary = summarize(report);
     log({
       level: report.errors.length > 0 ? 'error' : 'info',

@@ -2,11 +2,11 @@ import type { AwsTarget } from '../aws/clients.js';
 import { mapBounded } from '../aws/clients.js';
 import type { SweepServices } from '../aws/services.js';
 import { describeError } from '../core/errors.js';
-import { type Decision, evaluate } from '../core/evaluate.js';
+import { type Decision, type EvaluateContext, evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
 import { type Policy, TAGS } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
-import { renderOwnerAlert, renderSweepAlert } from '../core/render.js';
+import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/render.js';
 
 /** Inputs of a sweep. `now` is injected: the CLI's --at and the tests set it, the handler passes the clock. */
 export interface SweepOptions {
@@ -20,6 +20,10 @@ export interface SweepOptions {
   publish?: (alert: Alert) => Promise<unknown>;
   /** Receives the state of each instance and its metrics (the snapshot command records them). */
   onObserved?: (instance: Instance, metrics: InstanceMetrics | undefined) => void;
+  /** Facts for rules beyond one instance (this month's estimate against the budget); absent = none. */
+  context?: EvaluateContext;
+  /** Signed keep / stop links for the instances warned in this run; absent = warnings without links. */
+  actionLinks?: (warned: Decision[]) => Promise<LinksById>;
 }
 
 /**
@@ -61,13 +65,22 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     options.publish &&
     (report.warned.length > 0 || report.stopped.length > 0 || report.errors.length > 0)
   ) {
-    const alerts: Alert[] = [renderSweepAlert(report, policy)];
+    let links: LinksById | undefined;
+    const warned = report.decisions.filter((d) => report.warned.includes(d.instanceId));
+    if (options.actionLinks && warned.length > 0) {
+      // Without the signing key the warnings still go out, without links, and the report says why.
+      links = await options.actionLinks(warned).catch((err: unknown) => {
+        report.errors.push({ region: '-', operation: 'action links', message: describeError(err) });
+        return undefined;
+      });
+    }
+    const alerts: Alert[] = [renderSweepAlert(report, policy, links)];
     const owners = new Set<string>();
     for (const d of report.decisions) {
       if (d.owner && (report.warned.includes(d.instanceId) || report.stopped.includes(d.instanceId)))
         owners.add(d.owner);
     }
-    for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner));
+    for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner, links));
     for (const alert of alerts) {
       try {
         await options.publish(alert);
@@ -162,18 +175,20 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   for (const i of instances) {
     const m = metrics.get(i.instanceId);
     options.onObserved?.(i, m);
-    decisions.set(i.instanceId, evaluate(i, m, policy, now));
+    decisions.set(i.instanceId, evaluate(i, m, policy, now, options.context));
   }
 
-  // Before any stop: stop protection, one call each (only for the few that are due).
+  // Before any stop, and before a new warning (which announces a stop): stop protection, one call each, only
+  // for those few. A stop-protected instance is reported, never warned (else it would be warned every other run).
   for (const i of instances) {
-    if (decisions.get(i.instanceId)?.action !== 'stop') continue;
+    const d = decisions.get(i.instanceId) as Decision;
+    if (d.action !== 'stop' && !(d.action === 'warn' && d.newWarning)) continue;
     try {
       i.stopProtected = await ec2.isStopProtected(i.instanceId);
     } catch (err) {
-      // Cannot tell whether it is protected: do not stop it this run.
       fail('ec2:DescribeInstanceAttribute', err, i.instanceId);
-      const d = decisions.get(i.instanceId) as Decision;
+      // A new warning still goes out (the check is repeated before the stop). A stop waits for the next run.
+      if (d.action !== 'stop') continue;
       decisions.set(i.instanceId, {
         ...d,
         action: 'warn',
@@ -181,7 +196,9 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       });
       continue;
     }
-    if (i.stopProtected) decisions.set(i.instanceId, evaluate(i, metrics.get(i.instanceId), policy, now));
+    if (i.stopProtected) {
+      decisions.set(i.instanceId, evaluate(i, metrics.get(i.instanceId), policy, now, options.context));
+    }
   }
   out.decisions = [...decisions.values()];
   if (dryRun) return out;

@@ -52,7 +52,10 @@ describe('the cost-watchdog CLI', () => {
     [['plan', '--region', 'us-eest-1'], /--region: unknown region "us-eest-1"/],
     [['plan', '--at', 'yesterday'], /--at: "yesterday" is not an ISO time; use e\.g\. 2026-11-25T14:00:00Z/],
     [['plan', '--endpoint-url', 'localhost'], /--endpoint-url: "localhost" is not a URL/],
-    [['sweep', '--topic-arn', 'my-topic', '--region', 'us-east-1'], /--topic-arn: "my-topic" is not an SNS topic ARN/],
+    [
+      ['sweep', '--topic-arn', 'my-topic', '--region', 'us-east-1'],
+      /--topic-arn: "my-topic" is not an SNS topic ARN/,
+    ],
   ])('rejects bad input before calling AWS: %j', async (argv, message) => {
     const { code, err } = await run(...argv);
 
@@ -72,7 +75,11 @@ describe('the cost-watchdog CLI', () => {
     ['wrong type', 'graceMinutes: soon\n', /graceMinutes: Invalid input: expected number, received string/],
     ['negative threshold', 'idle:\n  networkMB: -1\n', /idle\.networkMB: Too small/],
     ['unknown region', 'regions: [us-east-1, mars-north-1]\n', /regions\.1: unknown region/],
-    ['bad action', 'nonFreeTier:\n  action: terminate\n', /nonFreeTier\.action: must be one of "notify", "stop"/],
+    [
+      'bad action',
+      'nonFreeTier:\n  action: terminate\n',
+      /nonFreeTier\.action: must be one of "notify", "stop"/,
+    ],
     ['YAML syntax', 'idle:\n  cpuPercent: [1\n', /not valid YAML.*\n.*line \d+, column \d+/],
   ])('refuses a policy with a %s, naming the field', async (_case, text, message) => {
     const { code, err } = await run('validate', '--policy', file('bad.yml', text));
@@ -89,7 +96,13 @@ describe('the cost-watchdog CLI', () => {
   });
 
   it('plans the classroom snapshot offline with reasons for each decision', async () => {
-    const { code, out } = await run('plan', '--snapshot', 'examples/classroom.json', '--policy', 'watchdog.yml');
+    const { code, out } = await run(
+      'plan',
+      '--snapshot',
+      'examples/classroom.json',
+      '--policy',
+      'watchdog.yml',
+    );
 
     expect(code).toBe(0);
     expect(out).toMatch(/i-0b0b00000000000002 +bob-forgotten +t3\.micro +us-east-1 +bob +STOP +idle/);
@@ -110,7 +123,14 @@ describe('the cost-watchdog CLI', () => {
   });
 
   it('evaluates a snapshot as of --at', async () => {
-    const { out } = await run('plan', '--snapshot', 'examples/classroom.json', '--at', '2026-11-25T13:30:00Z', '--json');
+    const { out } = await run(
+      'plan',
+      '--snapshot',
+      'examples/classroom.json',
+      '--at',
+      '2026-11-25T13:30:00Z',
+      '--json',
+    );
 
     const report = JSON.parse(out) as { at: string; decisions: { name: string; action: string }[] };
     expect(report.at).toBe('2026-11-25T13:30:00.000Z');
@@ -118,7 +138,10 @@ describe('the cost-watchdog CLI', () => {
   });
 
   it('names the problem in a broken snapshot', async () => {
-    const bad = file('fleet.json', JSON.stringify({ format: 'cost-watchdog-snapshot/1', takenAt: 'now', instances: [] }));
+    const bad = file(
+      'fleet.json',
+      JSON.stringify({ format: 'cost-watchdog-snapshot/1', takenAt: 'now', instances: [] }),
+    );
 
     const { code, err } = await run('plan', '--snapshot', bad);
 

@@ -1,0 +1,174 @@
+/**
+ * `npm run bench`: the sweep over fake fleets of 100, 1,000 and 10,000 running instances (real sweep, real
+ * adapters and SDK clients, fake transport with 50 ms per call), then the function bundles. Prints tables and
+ * writes bench/results.json to compare across commits. A measurement: it asserts nothing.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type BundleFigures, measureBundles } from './bundles.js';
+import type { SweepRun } from './sweep-fleet.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SIZES = [100, 1_000, 10_000];
+const LATENCY_MS = 50;
+/** CloudWatch series per (non-GPU) instance: CPUUtilization, NetworkIn, NetworkOut. */
+const METRICS_PER_INSTANCE = 3;
+/** Targets of the issue for 10,000 instances. */
+const TARGET = { wallMs: 10_000, rssMB: 200 };
+
+interface SweepFigures extends SweepRun {
+  expected: { describeInstances: number; getMetricData: number };
+  /** Calls of a design that asks CloudWatch once per instance and metric. */
+  perInstanceDesignCalls: number;
+}
+
+function git(...args: string[]): string | null {
+  try {
+    return execFileSync('git', args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'cost-watchdog-bench-'));
+  try {
+    const driver = join(work, 'sweep-fleet.cjs');
+    await build({
+      entryPoints: [join(ROOT, 'bench', 'sweep-fleet.ts')],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      outfile: driver,
+      logLevel: 'error',
+    });
+
+    const sweeps: SweepFigures[] = [];
+    for (const size of SIZES) {
+      // A fresh process per size, so peak RSS belongs to that size alone.
+      const res = spawnSync(process.execPath, ['--no-warnings', driver, String(size), String(LATENCY_MS)], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', AWS_EC2_METADATA_DISABLED: 'true' },
+        maxBuffer: 1 << 20,
+      });
+      if (res.status !== 0) throw new Error(`benchmark run with ${size} instances failed:\n${res.stderr}`);
+      const run = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as SweepRun;
+      sweeps.push({
+        ...run,
+        expected: {
+          describeInstances: Math.ceil(size / 1000),
+          getMetricData: Math.ceil((METRICS_PER_INSTANCE * size) / 500),
+        },
+        perInstanceDesignCalls: Math.ceil(size / 1000) + METRICS_PER_INSTANCE * size,
+      });
+      process.stderr.write(`bench: ${size} instances swept in ${run.wallMs} ms\n`);
+    }
+
+    const bundleDir = join(work, 'bundles');
+    mkdirSync(bundleDir);
+    const bundles = await measureBundles(ROOT, bundleDir);
+
+    printSweeps(sweeps);
+    printBundles(bundles);
+
+    const results = {
+      generatedAt: new Date().toISOString(),
+      commit: git('rev-parse', 'HEAD'),
+      dirty: (git('status', '--porcelain') ?? '') !== '',
+      node: process.version,
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      latencyMsPerCall: LATENCY_MS,
+      metricsPerInstance: METRICS_PER_INSTANCE,
+      target: TARGET,
+      sweep: sweeps,
+      bundles,
+    };
+    writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write('\nwrote bench/results.json\n');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  // Numbers right-aligned, words left-aligned.
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (/^[\d.+]+$/.test(c) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+function printSweeps(sweeps: SweepFigures[]): void {
+  const ops = [...new Set(sweeps.flatMap((s) => Object.keys(s.calls)))].sort();
+  const short = (op: string) => op.replace(/^(ec2|cloudwatch):(Describe)?/, '');
+  process.stdout.write(
+    `\nSweep, one region, ${LATENCY_MS} ms per call (fake transport; real sweep, adapters, SDK)\n\n`,
+  );
+  process.stdout.write(
+    `${table(
+      [
+        'instances',
+        ...ops.map(short),
+        'total',
+        'expected DI+GMD',
+        'wall ms',
+        'peak RSS MB',
+        'one-per-metric design',
+      ],
+      sweeps.map((s) => [
+        s.instances,
+        ...ops.map((op) => s.calls[op] ?? 0),
+        s.totalCalls,
+        `${s.expected.describeInstances}+${s.expected.getMetricData}`,
+        s.wallMs,
+        s.peakRssMB,
+        s.perInstanceDesignCalls,
+      ]),
+    )}\n`,
+  );
+  const last = sweeps.at(-1);
+  if (last) {
+    const ok = (b: boolean) => (b ? 'within' : 'OVER');
+    process.stdout.write(
+      `\n${last.instances} instances: wall ${last.wallMs} ms (${ok(last.wallMs < TARGET.wallMs)} ${TARGET.wallMs} ms target), ` +
+        `peak RSS ${last.peakRssMB} MB (${ok(last.peakRssMB < TARGET.rssMB)} ${TARGET.rssMB} MB target; ` +
+        `${last.rssBeforeMB} MB of it is Node + the loaded SDK clients before the sweep starts)\n`,
+    );
+  }
+}
+
+function printBundles(bundles: BundleFigures[]): void {
+  process.stdout.write('\nFunction bundles (esbuild as serverless.yml: bundle, minify, node22, cjs)\n\n');
+  process.stdout.write(
+    `${table(
+      ['function', 'raw KB', 'zipped KB', 'init ms', 'SDK clients'],
+      bundles.map((b) => [
+        b.function,
+        b.rawKB,
+        b.zippedKB,
+        b.initMs,
+        b.sdkClients.map((c) => c.replace('@aws-sdk/client-', '')).join(' ') +
+          (b.forbidden.length > 0 ? `  (SHOULD NOT CONTAIN ${b.forbidden.join(', ')})` : ''),
+      ]),
+    )}\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

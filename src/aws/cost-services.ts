@@ -1,0 +1,42 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { PricingClient } from '@aws-sdk/client-pricing';
+import { type AwsTarget, clientConfig } from './clients.js';
+import { Ec2Adapter } from './ec2.js';
+import { Ec2CostsAdapter } from './ec2-costs.js';
+import { PRICING_REGION, PriceLookup } from './pricing.js';
+import { UsageMetrics } from './usage-metrics.js';
+
+/** What the launch guard, the digest and the usage recorder need. Tests pass their own. */
+export interface CostServices {
+  ec2(target: AwsTarget): Ec2Adapter;
+  costs(target: AwsTarget): Ec2CostsAdapter;
+  /** Prices, cached for the life of this object (one run). */
+  prices: PriceLookup;
+  /** The watchdog's own metrics, in the home region. */
+  usage: UsageMetrics;
+}
+
+/**
+ * SDK-backed cost services: EC2 clients per account x region (created on first use), the Price List API in
+ * us-east-1 (two attempts only: when it is unreachable the bundled table answers), CloudWatch in `home`.
+ */
+export function sdkCostServices(home: AwsTarget): CostServices {
+  const ec2Clients = new Map<string, EC2Client>();
+  const key = (t: AwsTarget) => `${t.account ?? ''}/${t.region}`;
+  const ec2Client = (t: AwsTarget) => {
+    let c = ec2Clients.get(key(t));
+    if (!c) {
+      c = new EC2Client(clientConfig(t));
+      ec2Clients.set(key(t), c);
+    }
+    return c;
+  };
+  const pricing = new PricingClient({ ...clientConfig({ ...home, region: PRICING_REGION }), maxAttempts: 2 });
+  return {
+    ec2: (t) => new Ec2Adapter(ec2Client(t), t.region, t.account),
+    costs: (t) => new Ec2CostsAdapter(ec2Client(t), t.region),
+    prices: new PriceLookup(pricing),
+    usage: new UsageMetrics(new CloudWatchClient(clientConfig(home))),
+  };
+}

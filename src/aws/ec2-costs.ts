@@ -1,0 +1,158 @@
+import {
+  DescribeAddressesCommand,
+  DescribeSecurityGroupsCommand,
+  type EC2Client,
+  paginateDescribeInstances,
+  paginateDescribeVolumes,
+} from '@aws-sdk/client-ec2';
+import type { SecurityGroupRules } from '../core/launch-check.js';
+import { TAGS } from '../core/policy.js';
+import { chunk } from './clients.js';
+
+/** IAM actions this adapter uses (all read-only). */
+export const EC2_COSTS_PERMISSIONS = [
+  'ec2:DescribeVolumes',
+  'ec2:DescribeAddresses',
+  'ec2:DescribeSecurityGroups',
+  'ec2:DescribeInstances',
+] as const;
+
+/** An EBS volume attached to nothing (state `available`): it is billed every month all the same. */
+export interface UnattachedVolume {
+  volumeId: string;
+  region: string;
+  sizeGb: number;
+  volumeType: string;
+  createTime?: string;
+  name?: string;
+}
+
+/** An Elastic IP address. `associated` = attached to an instance or network interface. */
+export interface ElasticAddress {
+  publicIp: string;
+  allocationId?: string;
+  region: string;
+  associated: boolean;
+  instanceId?: string;
+}
+
+/** An instance that carries the watchdog's stopped-at tag: stopped now, or started again since. */
+export interface WatchdogStop {
+  instanceId: string;
+  region: string;
+  instanceType: string;
+  state: string;
+  /** The cost-watchdog:stopped-at tag. */
+  stoppedAt: string;
+  stopReason?: string;
+  /** EC2 LaunchTime: the last start (later than stoppedAt when it was started again). */
+  launchTime?: string;
+  tags: Record<string, string>;
+}
+
+/** EC2 reads for the digest and the launch guard: volumes, addresses, security groups, past stops. One region. */
+export class Ec2CostsAdapter {
+  constructor(
+    private readonly client: EC2Client,
+    readonly region: string,
+  ) {}
+
+  /** EBS volumes in state `available` (attached to nothing). */
+  async unattachedVolumes(): Promise<UnattachedVolume[]> {
+    const out: UnattachedVolume[] = [];
+    const pages = paginateDescribeVolumes(
+      { client: this.client, pageSize: 500 },
+      { Filters: [{ Name: 'status', Values: ['available'] }] },
+    );
+    for await (const page of pages) {
+      for (const v of page.Volumes ?? []) {
+        if (!v.VolumeId || (v.State !== undefined && v.State !== 'available')) continue;
+        const name = v.Tags?.find((t) => t.Key === 'Name')?.Value;
+        out.push({
+          volumeId: v.VolumeId,
+          region: this.region,
+          sizeGb: v.Size ?? 0,
+          volumeType: v.VolumeType ?? 'standard',
+          ...(v.CreateTime ? { createTime: new Date(v.CreateTime).toISOString() } : {}),
+          ...(name ? { name } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Every Elastic IP of the account in this region, attached or not. */
+  async elasticAddresses(): Promise<ElasticAddress[]> {
+    const res = await this.client.send(new DescribeAddressesCommand({}));
+    return (res.Addresses ?? [])
+      .filter((a) => a.PublicIp)
+      .map((a) => ({
+        publicIp: a.PublicIp as string,
+        ...(a.AllocationId ? { allocationId: a.AllocationId } : {}),
+        region: this.region,
+        associated: a.AssociationId !== undefined && a.AssociationId !== '',
+        ...(a.InstanceId ? { instanceId: a.InstanceId } : {}),
+      }));
+  }
+
+  /** Inbound rules of the given security groups, in the plain shape launch-check reads. */
+  async securityGroupRules(groupIds: string[]): Promise<SecurityGroupRules[]> {
+    const out: SecurityGroupRules[] = [];
+    for (const ids of chunk([...new Set(groupIds)], 200)) {
+      if (ids.length === 0) continue;
+      const res = await this.client.send(new DescribeSecurityGroupsCommand({ GroupIds: ids }));
+      for (const g of res.SecurityGroups ?? []) {
+        out.push({
+          groupId: g.GroupId ?? '',
+          ...(g.GroupName ? { groupName: g.GroupName } : {}),
+          ingress: (g.IpPermissions ?? []).map((p) => ({
+            protocol: p.IpProtocol ?? '-1',
+            ...(p.FromPort !== undefined ? { fromPort: p.FromPort } : {}),
+            ...(p.ToPort !== undefined ? { toPort: p.ToPort } : {}),
+            cidrs: [
+              ...(p.IpRanges ?? []).map((r) => r.CidrIp ?? ''),
+              ...(p.Ipv6Ranges ?? []).map((r) => r.CidrIpv6 ?? ''),
+            ].filter((c) => c !== ''),
+          })),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Instances (stopped, or running again) that carry the watchdog's stopped-at tag. */
+  async watchdogStops(): Promise<WatchdogStop[]> {
+    const out: WatchdogStop[] = [];
+    const pages = paginateDescribeInstances(
+      { client: this.client, pageSize: 1000 },
+      {
+        Filters: [
+          { Name: 'tag-key', Values: [TAGS.stoppedAt] },
+          { Name: 'instance-state-name', Values: ['stopped', 'stopping', 'running', 'pending'] },
+        ],
+      },
+    );
+    for await (const page of pages) {
+      for (const r of page.Reservations ?? []) {
+        for (const i of r.Instances ?? []) {
+          const tags: Record<string, string> = {};
+          for (const t of i.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+          const stoppedAt = tags[TAGS.stoppedAt];
+          if (!i.InstanceId || !i.InstanceType || stoppedAt === undefined) continue;
+          const stopReason = tags[TAGS.stopReason];
+          out.push({
+            instanceId: i.InstanceId,
+            region: this.region,
+            instanceType: i.InstanceType,
+            state: i.State?.Name ?? 'unknown',
+            stoppedAt,
+            ...(stopReason !== undefined ? { stopReason } : {}),
+            ...(i.LaunchTime ? { launchTime: new Date(i.LaunchTime).toISOString() } : {}),
+            tags,
+          });
+        }
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,206 @@
+import {
+  AddUserToGroupCommand,
+  CreateAccessKeyCommand,
+  CreateGroupCommand,
+  CreateLoginProfileCommand,
+  CreateUserCommand,
+  DeleteAccessKeyCommand,
+  DeleteLoginProfileCommand,
+  DeleteUserCommand,
+  GetGroupCommand,
+  GetGroupPolicyCommand,
+  GetLoginProfileCommand,
+  GetUserCommand,
+  type IAMClient,
+  ListAccessKeysCommand,
+  ListGroupsForUserCommand,
+  PutGroupPolicyCommand,
+  RemoveUserFromGroupCommand,
+} from '@aws-sdk/client-iam';
+import type { PolicyDocument } from '../core/guardrail.js';
+
+/** IAM actions this adapter uses; the provision role grants them on `/cost-watchdog/` paths only. */
+export const IAM_PROVISION_PERMISSIONS = [
+  'iam:GetGroup',
+  'iam:CreateGroup',
+  'iam:GetGroupPolicy',
+  'iam:PutGroupPolicy',
+  'iam:GetUser',
+  'iam:CreateUser',
+  'iam:DeleteUser',
+  'iam:AddUserToGroup',
+  'iam:RemoveUserFromGroup',
+  'iam:ListGroupsForUser',
+  'iam:GetLoginProfile',
+  'iam:CreateLoginProfile',
+  'iam:DeleteLoginProfile',
+  'iam:ListAccessKeys',
+  'iam:CreateAccessKey',
+  'iam:DeleteAccessKey',
+] as const;
+
+/** What an ensure-call did. */
+export type Change = 'created' | 'updated' | 'unchanged';
+
+/** A managed IAM user as found. */
+export interface IamUser {
+  name: string;
+  path: string;
+  arn: string;
+}
+
+/** True when an SDK error is IAM's "does not exist". */
+export function isNoSuchEntity(err: unknown): boolean {
+  return (
+    (err as { name?: string })?.name === 'NoSuchEntityException' ||
+    (err as { name?: string })?.name === 'NoSuchEntity'
+  );
+}
+
+/** IAM for provisioning: the users group and its guardrail, users, login profiles, access keys. */
+export class IamAdapter {
+  constructor(private readonly client: IAMClient) {}
+
+  /** Creates the group under `path` if missing and sets its inline policy when it differs. */
+  async ensureGroup(
+    name: string,
+    path: string,
+    policyName: string,
+    document: PolicyDocument,
+  ): Promise<Change> {
+    let change: Change = 'unchanged';
+    try {
+      const group = await this.client.send(new GetGroupCommand({ GroupName: name }));
+      if (group.Group?.Path !== path) {
+        throw new Error(
+          `IAM group ${name} exists with path ${group.Group?.Path}, not ${path}; it is not ours, rename it`,
+        );
+      }
+    } catch (err) {
+      if (!isNoSuchEntity(err)) throw err;
+      await this.client.send(new CreateGroupCommand({ GroupName: name, Path: path }));
+      change = 'created';
+    }
+    let current: unknown;
+    try {
+      const res = await this.client.send(
+        new GetGroupPolicyCommand({ GroupName: name, PolicyName: policyName }),
+      );
+      current = res.PolicyDocument ? JSON.parse(decodeURIComponent(res.PolicyDocument)) : undefined;
+    } catch (err) {
+      if (!isNoSuchEntity(err)) throw err;
+    }
+    if (JSON.stringify(current) !== JSON.stringify(document)) {
+      await this.client.send(
+        new PutGroupPolicyCommand({
+          GroupName: name,
+          PolicyName: policyName,
+          PolicyDocument: JSON.stringify(document),
+        }),
+      );
+      if (change === 'unchanged') change = 'updated';
+    }
+    return change;
+  }
+
+  /** The user, or undefined when there is none. */
+  async getUser(name: string): Promise<IamUser | undefined> {
+    try {
+      const res = await this.client.send(new GetUserCommand({ UserName: name }));
+      return { name, path: res.User?.Path ?? '/', arn: res.User?.Arn ?? '' };
+    } catch (err) {
+      if (isNoSuchEntity(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates the user under `path` with `tags`. Callers check getUser() first. */
+  async createUser(name: string, path: string, tags: Record<string, string>): Promise<IamUser> {
+    const res = await this.client.send(
+      new CreateUserCommand({
+        UserName: name,
+        Path: path,
+        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+    return { name, path, arn: res.User?.Arn ?? '' };
+  }
+
+  /** Adds the user to the group unless already a member. */
+  async ensureInGroup(user: string, group: string): Promise<Change> {
+    const groups = await this.groupsOf(user);
+    if (groups.includes(group)) return 'unchanged';
+    await this.client.send(new AddUserToGroupCommand({ UserName: user, GroupName: group }));
+    return 'created';
+  }
+
+  private async groupsOf(user: string): Promise<string[]> {
+    const out: string[] = [];
+    let marker: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListGroupsForUserCommand({ UserName: user, ...(marker ? { Marker: marker } : {}) }),
+      );
+      for (const g of res.Groups ?? []) if (g.GroupName) out.push(g.GroupName);
+      marker = res.IsTruncated ? res.Marker : undefined;
+    } while (marker);
+    return out;
+  }
+
+  /** Whether the user has a console password. */
+  async hasLoginProfile(user: string): Promise<boolean> {
+    try {
+      await this.client.send(new GetLoginProfileCommand({ UserName: user }));
+      return true;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Gives the user a console password that must be changed at first sign-in. */
+  async createLoginProfile(user: string, password: string): Promise<void> {
+    await this.client.send(
+      new CreateLoginProfileCommand({ UserName: user, Password: password, PasswordResetRequired: true }),
+    );
+  }
+
+  /** Ids of the user's access keys. */
+  async accessKeyIds(user: string): Promise<string[]> {
+    const res = await this.client.send(new ListAccessKeysCommand({ UserName: user }));
+    return (res.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId ?? '').filter((k) => k !== '');
+  }
+
+  /** Creates an access key; the secret is returned once and must go straight to SSM. */
+  async createAccessKey(user: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+    const res = await this.client.send(new CreateAccessKeyCommand({ UserName: user }));
+    return {
+      accessKeyId: res.AccessKey?.AccessKeyId ?? '',
+      secretAccessKey: res.AccessKey?.SecretAccessKey ?? '',
+    };
+  }
+
+  /**
+   * Deletes a user created by provision: console password, access keys, group memberships, then the user.
+   * Refuses a user outside `path`.
+   */
+  async deleteUser(user: string, path: string): Promise<boolean> {
+    const found = await this.getUser(user);
+    if (!found) return false;
+    if (found.path !== path) {
+      throw new Error(
+        `IAM user ${user} has path ${found.path}, not ${path}: not created by cost-watchdog, left alone`,
+      );
+    }
+    if (await this.hasLoginProfile(user))
+      await this.client.send(new DeleteLoginProfileCommand({ UserName: user }));
+    for (const id of await this.accessKeyIds(user)) {
+      await this.client.send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: id }));
+    }
+    for (const group of await this.groupsOf(user)) {
+      await this.client.send(new RemoveUserFromGroupCommand({ UserName: user, GroupName: group }));
+    }
+    await this.client.send(new DeleteUserCommand({ UserName: user }));
+    return true;
+  }
+}

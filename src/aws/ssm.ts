@@ -1,0 +1,109 @@
+import {
+  DeleteParameterCommand,
+  GetParameterCommand,
+  ListTagsForResourceCommand,
+  PutParameterCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { NAMES, TAGS } from '../core/policy.js';
+
+/**
+ * SSM actions this adapter uses. The provision role grants them on `/cost-watchdog/*` parameters (and
+ * GetParameter on the public Amazon Linux parameters). PutParameter with tags also needs AddTagsToResource.
+ */
+export const SSM_PROVISION_PERMISSIONS = [
+  'ssm:GetParameter',
+  'ssm:PutParameter',
+  'ssm:AddTagsToResource',
+  'ssm:ListTagsForResource',
+  'ssm:DeleteParameter',
+] as const;
+
+/** The public parameter with the latest Amazon Linux 2023 AMI for an architecture (x86_64 or arm64). */
+export function al2023Parameter(architecture: string): string {
+  return `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = (err as { name?: string })?.name;
+  return name === 'ParameterNotFound' || name === 'InvalidResourceId';
+}
+
+/** SSM Parameter Store for provisioning: secrets as SecureString under /cost-watchdog/, public AMI ids. */
+export class ParameterStore {
+  constructor(private readonly client: SSMClient) {}
+
+  /** The value of a plain (public) parameter. */
+  async read(name: string): Promise<string> {
+    const res = await this.client.send(new GetParameterCommand({ Name: name }));
+    const value = res.Parameter?.Value;
+    if (!value) throw new Error(`SSM parameter ${name} has no value`);
+    return value;
+  }
+
+  /** Whether the parameter exists (without decrypting it). */
+  async exists(name: string): Promise<boolean> {
+    try {
+      await this.client.send(new GetParameterCommand({ Name: name }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Decrypts a SecureString (the CLI's --key-file). The value is never logged by this code. */
+  async readSecret(name: string): Promise<string | undefined> {
+    try {
+      const res = await this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+      return res.Parameter?.Value;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Stores a secret as SecureString (default aws/ssm key), tagged as managed. Never overwrites. */
+  async putSecret(name: string, value: string, description: string): Promise<void> {
+    if (!name.startsWith(NAMES.iamPath))
+      throw new Error(`refusing to write ${name}: outside ${NAMES.iamPath}`);
+    await this.client.send(
+      new PutParameterCommand({
+        Name: name,
+        Value: value,
+        Type: 'SecureString',
+        Description: description,
+        Overwrite: false,
+        Tags: [{ Key: TAGS.managed, Value: 'true' }],
+      }),
+    );
+  }
+
+  /** Deletes a parameter under /cost-watchdog/ that carries the managed tag; false when there was none. */
+  async deleteManaged(name: string): Promise<boolean> {
+    if (!name.startsWith(NAMES.iamPath))
+      throw new Error(`refusing to delete ${name}: outside ${NAMES.iamPath}`);
+    let tags: { Key?: string | undefined; Value?: string | undefined }[];
+    try {
+      const res = await this.client.send(
+        new ListTagsForResourceCommand({ ResourceType: 'Parameter', ResourceId: name }),
+      );
+      tags = res.TagList ?? [];
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    if (!tags.some((t) => t.Key === TAGS.managed)) {
+      throw new Error(
+        `SSM parameter ${name} has no ${TAGS.managed} tag: not created by cost-watchdog, left alone`,
+      );
+    }
+    try {
+      await this.client.send(new DeleteParameterCommand({ Name: name }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+}

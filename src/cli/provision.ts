@@ -1,0 +1,264 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AwsTarget } from '../aws/clients.js';
+import { InputError } from '../core/errors.js';
+import {
+  keyParameterName,
+  parseRoster,
+  parseUserRequest,
+  RESULT_COLUMNS,
+  resourceName,
+  type RosterRow,
+  toCsv,
+} from '../core/roster.js';
+import {
+  type DeprovisionResult,
+  deprovisionUser,
+  type ProvisionResult,
+  type ProvisionServices,
+  provisionRoster,
+  sdkProvisionServices,
+} from '../jobs/provision.js';
+import type { Command } from './command.js';
+import { type Io, loadPolicy } from './context.js';
+
+let servicesFor: (home: AwsTarget, topicArn?: string) => ProvisionServices = sdkProvisionServices;
+
+/** For tests: build provisioning services this way instead of from SDK clients. */
+export function setProvisionServices(
+  factory: (home: AwsTarget, topicArn?: string) => ProvisionServices,
+): void {
+  servicesFor = factory;
+}
+
+function text(values: Record<string, unknown>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Writes a private key with mode 0600 (also when the file existed with a looser mode). */
+function writeKeyFile(path: string, key: string): void {
+  writeFileSync(path, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+function printResult(r: ProvisionResult, io: Io): void {
+  io.out(`${r.user} (${r.region}): ${r.status}${r.error ? `: ${r.error}` : ''}`);
+  for (const res of r.resources) {
+    io.out(
+      `  ${res.resource.padEnd(17)} ${res.status.padEnd(9)} ${res.name}${res.id && res.id !== res.name ? ` (${res.id})` : ''}${res.detail ? `: ${res.detail}` : ''}`,
+    );
+  }
+  if (r.instructions) io.out(`\n${r.instructions}\n`);
+}
+
+/** `provision`: the baseline for one user or a whole roster. */
+export const provisionCommand: Command = {
+  name: 'provision',
+  summary:
+    'set up a user (or a class from a roster): IAM user, key pair, security group, launch template, alerts',
+  usage: `cost-watchdog provision --user NAME --email ADDRESS --cidr CIDR [options]
+cost-watchdog provision --roster class.csv [--results results.csv] [options]
+
+Creates, idempotently, for each user: membership of the IAM group cost-watchdog-users
+(guardrail: allowed types and regions only, launches tagged Owner=<user>, start/stop only
+their own instances), the IAM user (path /cost-watchdog/), an ed25519 key pair whose
+private key is stored only in SSM SecureString /cost-watchdog/keys/<user>, a security group
+in the default VPC with SSH (and the notebook port) from CIDR only, a launch template
+(Amazon Linux 2023, free-tier type, IMDSv2, encrypted gp3 root), and an email subscription
+to the alerts about their own instances. Running it again changes nothing ("unchanged"),
+except that it repairs what was changed by hand (a security group opened to the world).
+
+  --user NAME          IAM user name (letters, digits, . _ -; starts with a letter)
+  --email ADDRESS      where their alerts go (they must confirm the subscription email)
+  --cidr CIDR          network allowed to SSH in, e.g. 203.0.113.7/32 (0.0.0.0/0 is refused)
+  --type TYPE          instance type (default: the account's first free-tier type)
+  --notebook-port N    also open this port (Jupyter: 8888) to the same CIDR
+  --allow-anywhere     accept 0.0.0.0/0 or ::/0 as CIDR (not recommended)
+  --console-login      give new users a console password (reset at first sign-in),
+                       stored in SSM SecureString /cost-watchdog/passwords/<user>
+  --access-key         give users without one an access key (secret stored in SSM
+                       /cost-watchdog/access-keys/<user>); off by default
+  --key-file FILE      also write the user's private key to FILE (mode 0600)
+  --roster FILE        CSV with columns user,email,cidr[,type] (header optional; also
+                       notebook_port, region when named in a header)
+  --results FILE       results CSV of a roster run (default: <roster>-results.csv):
+                       user,status,key_parameter,launch_template_id,error
+  --key-dir DIR        roster: write each private key to DIR/cost-watchdog-<user>.pem (0600)
+  --topic-arn ARN      the stack's alert topic (default: $TOPIC_ARN; none = no subscriptions)
+
+Progress goes to stderr. Exit status 1 when any user failed (the others are still done).
+
+Examples:
+  cost-watchdog provision --user alice --email alice@example.edu --cidr 203.0.113.7/32 --key-file alice.pem
+  cost-watchdog provision --roster class.csv --results class-results.csv --region eu-west-1`,
+  options: {
+    user: { type: 'string' },
+    email: { type: 'string' },
+    cidr: { type: 'string' },
+    type: { type: 'string' },
+    'notebook-port': { type: 'string' },
+    'allow-anywhere': { type: 'boolean', default: false },
+    'console-login': { type: 'boolean', default: false },
+    'access-key': { type: 'boolean', default: false },
+    'key-file': { type: 'string' },
+    'key-dir': { type: 'string' },
+    roster: { type: 'string' },
+    results: { type: 'string' },
+    'topic-arn': { type: 'string' },
+  },
+  async run({ values, common, io }) {
+    const policy = loadPolicy(common);
+    const rosterPath = text(values, 'roster');
+    let rows: RosterRow[];
+    if (rosterPath !== undefined) {
+      if (text(values, 'user') !== undefined)
+        throw new InputError('--roster', 'give either --roster or --user, not both');
+      if (text(values, 'key-file') !== undefined)
+        throw new InputError('--key-file', 'is for one user; with --roster use --key-dir');
+      let content: string;
+      try {
+        content = readFileSync(rosterPath, 'utf8');
+      } catch (err) {
+        throw new InputError('--roster', `cannot read ${rosterPath}: ${(err as Error).message}`);
+      }
+      rows = parseRoster(content);
+      if (rows.length === 0)
+        throw new InputError('--roster', `${rosterPath} has no rows (columns: user,email,cidr[,type])`);
+    } else {
+      if (text(values, 'user') === undefined) {
+        throw new InputError('--user', 'is required (or --roster FILE); see cost-watchdog provision --help');
+      }
+      const request = parseUserRequest({
+        user: text(values, 'user'),
+        email: text(values, 'email') ?? '',
+        cidr: text(values, 'cidr') ?? '',
+        ...(text(values, 'type') ? { type: text(values, 'type') } : {}),
+        ...(text(values, 'notebook-port') ? { notebookPort: text(values, 'notebook-port') } : {}),
+        ...(values['allow-anywhere'] === true ? { allowAnywhere: true } : {}),
+      });
+      rows = [{ line: 1, user: request.user, ok: true, request }];
+    }
+    const topicArn = text(values, 'topic-arn') ?? io.env.TOPIC_ARN;
+    if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/.test(topicArn)) {
+      throw new InputError(
+        '--topic-arn',
+        `"${topicArn}" is not an SNS topic ARN; use the stack output AlertTopicArn`,
+      );
+    }
+    const services = servicesFor(common.home, topicArn);
+    const keyDir = text(values, 'key-dir');
+    if (keyDir !== undefined && !existsSync(keyDir)) mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+
+    const { setup, results } = await provisionRoster(
+      rows,
+      {
+        services,
+        policy,
+        homeRegion: common.home.region,
+        consoleLogin: values['console-login'] === true,
+        accessKey: values['access-key'] === true,
+      },
+      (done, total, r) => {
+        if (rows.length > 1)
+          io.err(`[${done}/${total}] ${r.user || '(no name)'}: ${r.status}${r.error ? ` (${r.error})` : ''}`);
+      },
+    );
+
+    // Private keys leave SSM only on request, into 0600 files.
+    const keyFile = text(values, 'key-file');
+    for (const r of results) {
+      if (r.status === 'failed' || !r.keyParameter) continue;
+      const target =
+        keyFile ?? (keyDir !== undefined ? join(keyDir, `${resourceName(r.user)}.pem`) : undefined);
+      if (target === undefined) continue;
+      const key = await services.ssm(r.region).readSecret(keyParameterName(r.user));
+      if (key === undefined) {
+        io.err(`${r.user}: private key not found in SSM ${r.keyParameter}; not written`);
+        continue;
+      }
+      writeKeyFile(target, key);
+      io.err(`${r.user}: private key written to ${target} (mode 0600)`);
+    }
+
+    if (rosterPath !== undefined) {
+      const resultsPath = text(values, 'results') ?? rosterPath.replace(/(\.csv)?$/i, '-results.csv');
+      writeFileSync(
+        resultsPath,
+        toCsv(
+          RESULT_COLUMNS,
+          results.map((r) => [
+            r.user,
+            r.status,
+            r.keyParameter ?? '',
+            r.launchTemplateId ?? '',
+            r.error ?? '',
+          ]),
+        ),
+      );
+      io.err(`results written to ${resultsPath}`);
+    }
+    const failed = results.filter((r) => r.status === 'failed').length;
+    if (common.json) {
+      io.out(JSON.stringify({ group: setup.group, results }, null, 2));
+    } else if (rosterPath !== undefined) {
+      const count = (s: string) => results.filter((r) => r.status === s).length;
+      io.out(
+        `${results.length} user(s): ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged, ${failed} failed.`,
+      );
+      for (const r of results.filter((r) => r.status === 'failed'))
+        io.out(`  ${r.user || '(no name)'}: ${r.error}`);
+    } else {
+      io.out(`group ${setup.group.name}: ${setup.group.status} (${setup.group.detail})`);
+      for (const r of results) printResult(r, io);
+    }
+    return failed > 0 ? 1 : 0;
+  },
+};
+
+function printDeprovision(r: DeprovisionResult, io: Io): void {
+  io.out(`${r.user} (${r.region}): ${r.status}${r.error ? `: ${r.error}` : ''}`);
+  for (const res of r.resources) {
+    io.out(
+      `  ${res.resource.padEnd(17)} ${res.status.padEnd(8)} ${res.name}${res.detail ? `: ${res.detail}` : ''}`,
+    );
+  }
+}
+
+/** `deprovision`: removes what provision created for one user. */
+export const deprovisionCommand: Command = {
+  name: 'deprovision',
+  summary: "remove a user's baseline (refuses while they have running instances)",
+  usage: `cost-watchdog deprovision USER [--stop-instances] [--topic-arn ARN] [options]
+
+Removes, in reverse order, what provision created for USER: the alert subscription, the
+launch template, the security group, the key pair and its SSM parameter, the console
+password, access keys and the IAM user. Only resources with the cost-watchdog:managed tag
+or the /cost-watchdog/ path are deleted; the group cost-watchdog-users stays.
+Refuses while USER has running instances.
+
+  --stop-instances   stop USER's running instances first (they are never terminated;
+                     the security group stays while stopped instances still use it)
+  --topic-arn ARN    the stack's alert topic (default: $TOPIC_ARN)`,
+  options: {
+    'stop-instances': { type: 'boolean', default: false },
+    'topic-arn': { type: 'string' },
+  },
+  positionals: true,
+  async run({ values, positionals, common, io }) {
+    if (positionals.length !== 1)
+      throw new InputError('USER', 'give exactly one user name: cost-watchdog deprovision USER');
+    const policy = loadPolicy(common);
+    const topicArn = text(values, 'topic-arn') ?? io.env.TOPIC_ARN;
+    const services = servicesFor(common.home, topicArn);
+    const result = await deprovisionUser(positionals[0] as string, {
+      services,
+      policy,
+      region: common.home.region,
+      stopInstances: values['stop-instances'] === true,
+    });
+    if (common.json) io.out(JSON.stringify(result, null, 2));
+    else printDeprovision(result, io);
+    return result.status === 'removed' ? 0 : 1;
+  },
+};

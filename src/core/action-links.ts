@@ -1,0 +1,273 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { isKnownRegion } from './policy.js';
+
+/**
+ * Signed action links ("keep it running 4 more hours", "keep it until tomorrow 09:00", "stop it now") in
+ * warnings. Pure: the key and the clock are arguments. A token is `v1.<payload>.<signature>`: the payload is
+ * base64url of a JSON object with short keys in a fixed order, the signature base64url of HMAC-SHA256(key, "v1." +
+ * payload). The signature covers the exact bytes sent, so nothing is re-serialised before it is checked.
+ */
+
+/** What a link asks for. */
+export type LinkAction = 'keep4h' | 'keepTomorrow' | 'stop';
+
+/** Every link action, in the order warnings list them. */
+export const LINK_ACTIONS: readonly LinkAction[] = ['keep4h', 'keepTomorrow', 'stop'];
+
+/** How long "keep it running 4 more hours" keeps it, counted from the click. */
+export const KEEP_HOURS = 4;
+
+/** Local time of day "keep it until tomorrow" means, in the policy's time zone. */
+export const KEEP_UNTIL_LOCAL_TIME = { hour: 9, minute: 0 } as const;
+
+/** How long a link in a warning stays valid. */
+export const LINK_VALIDITY_MS = 24 * 3_600_000;
+
+/** Shortest signing key accepted (bytes of the decoded key text). */
+export const MIN_KEY_BYTES = 32;
+
+const VERSION = 'v1';
+
+/** What a link says, once its signature is checked. */
+export interface LinkClaims {
+  /** Key id: which signing key made it (a short hash of the key), so a rotated key is told apart. */
+  kid: string;
+  instanceId: string;
+  region: string;
+  account: string;
+  action: LinkAction;
+  /** Expiry, epoch seconds. The link is valid up to and including this second. */
+  exp: number;
+  /** keepTomorrow only: the snooze end fixed when the warning was written, epoch seconds. */
+  until?: number;
+}
+
+const claimsSchema = z
+  .object({
+    kid: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+    instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/),
+    region: z.string().refine(isKnownRegion),
+    account: z.string().regex(/^\d{12}$/),
+    action: z.enum(['keep4h', 'keepTomorrow', 'stop']),
+    exp: z.number().int().positive(),
+    until: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/** Short field names on the wire (links in plain-text email should stay short), in signing order. */
+const WIRE = [
+  ['kid', 'k'],
+  ['instanceId', 'i'],
+  ['region', 'r'],
+  ['account', 'a'],
+  ['action', 'x'],
+  ['exp', 'e'],
+  ['until', 'u'],
+] as const;
+
+/** Why a link was not accepted. */
+export type LinkRejection = 'malformed' | 'wrong-key' | 'tampered' | 'expired';
+
+/** The outcome of verifyLink(). Claims of a rejected link are never returned: nothing unsigned is trusted. */
+export type LinkVerdict =
+  | { ok: true; claims: LinkClaims }
+  | { ok: false; reason: LinkRejection; message: string; expiredAt?: Date };
+
+/** The short id of a signing key (first 12 bytes of its SHA-256, base64url). */
+export function keyId(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest().subarray(0, 12).toString('base64url');
+}
+
+function assertKey(key: string): void {
+  if (Buffer.byteLength(key, 'utf8') < MIN_KEY_BYTES) {
+    throw new Error(`signing key is shorter than ${MIN_KEY_BYTES} bytes; refusing to sign or verify with it`);
+  }
+}
+
+function mac(key: string, signed: string): Buffer {
+  return createHmac('sha256', key).update(signed, 'utf8').digest();
+}
+
+/** Serialises claims with short names in a fixed order (the canonical form that is signed). */
+function canonical(claims: LinkClaims): string {
+  const wire: Record<string, unknown> = {};
+  for (const [name, short] of WIRE) if (claims[name] !== undefined) wire[short] = claims[name];
+  return JSON.stringify(wire);
+}
+
+/** The claims of a decoded payload, by their long names; unknown fields are kept so the schema rejects them. */
+function fromWire(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value))
+    out[WIRE.find(([, short]) => short === k)?.[0] ?? `unknown:${k}`] = v;
+  return out;
+}
+
+/** Signs claims (without `kid`, which comes from the key) into a token for a link. */
+export function signLink(claims: Omit<LinkClaims, 'kid'>, key: string): string {
+  assertKey(key);
+  const full: LinkClaims = { kid: keyId(key), ...claims };
+  const parsed = claimsSchema.safeParse(full);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`cannot sign link: ${issue?.path.join('.') ?? 'claims'} is invalid (${issue?.message})`);
+  }
+  const payload = Buffer.from(canonical(full), 'utf8').toString('base64url');
+  const signed = `${VERSION}.${payload}`;
+  return `${signed}.${mac(key, signed).toString('base64url')}`;
+}
+
+/**
+ * Checks a token at time `now`: well-formed, made with this key, unchanged, and not expired, in that order.
+ * The signature is compared in constant time. Only a fully valid link returns its claims.
+ */
+export function verifyLink(token: string, key: string, now: Date): LinkVerdict {
+  assertKey(key);
+  const reject = (reason: LinkRejection, message: string): LinkVerdict => ({ ok: false, reason, message });
+  if (token.length === 0 || token.length > 2048) return reject('malformed', 'the link is empty or too long');
+  const parts = token.split('.');
+  const [version, payload, signature] = parts;
+  if (parts.length !== 3 || version !== VERSION || !payload || !signature) {
+    return reject('malformed', 'the link is incomplete (was it cut off when copied?)');
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(payload) || !/^[A-Za-z0-9_-]{43}$/.test(signature)) {
+    return reject('malformed', 'the link contains characters a cost-watchdog link never has');
+  }
+  let claims: LinkClaims;
+  try {
+    const parsed = claimsSchema.safeParse(
+      fromWire(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))),
+    );
+    if (!parsed.success)
+      return reject('malformed', 'the link does not carry a valid instance, region or action');
+    claims = stripUndefined(parsed.data);
+  } catch {
+    return reject('malformed', 'the link cannot be read (was it cut off when copied?)');
+  }
+  if (claims.kid !== keyId(key)) {
+    return reject('wrong-key', 'the link was signed with a different key (the signing key was replaced)');
+  }
+  const expected = mac(key, `${VERSION}.${payload}`);
+  const given = Buffer.from(signature, 'base64url');
+  // Only the canonical encoding counts (the last character carries 2 unused bits): one signature, one token.
+  const canonicalSignature = given.toString('base64url') === signature;
+  if (given.length !== expected.length || !timingSafeEqual(given, expected) || !canonicalSignature) {
+    return reject('tampered', 'the link was changed after it was sent');
+  }
+  if (Math.floor(now.getTime() / 1000) > claims.exp) {
+    const expiredAt = new Date(claims.exp * 1000);
+    return {
+      ok: false,
+      reason: 'expired',
+      message: `the link expired at ${expiredAt.toISOString()}`,
+      expiredAt,
+    };
+  }
+  return { ok: true, claims };
+}
+
+function stripUndefined(data: z.infer<typeof claimsSchema>): LinkClaims {
+  const { until, ...rest } = data;
+  return until === undefined ? rest : { ...rest, until };
+}
+
+/** The three links of one warned instance, and when they stop working. */
+export interface ActionLinks {
+  keep4h: string;
+  keepTomorrow: string;
+  stop: string;
+  /** ISO time after which the links are refused. */
+  expiresAt: string;
+  /** ISO time "keep it until tomorrow" keeps the instance until. */
+  keepTomorrowUntil: string;
+}
+
+/** Inputs of buildActionLinks(). */
+export interface ActionLinkInput {
+  /** The actions function URL, e.g. https://abc.lambda-url.us-east-1.on.aws/ */
+  baseUrl: string;
+  key: string;
+  instanceId: string;
+  region: string;
+  account: string;
+  now: Date;
+  /** IANA time zone of "tomorrow 09:00" (the policy's timeZone). */
+  timeZone: string;
+  validForMs?: number;
+}
+
+/** Builds the signed keep / keep-until-tomorrow / stop links for one instance, valid for a day. */
+export function buildActionLinks(input: ActionLinkInput): ActionLinks {
+  const exp = Math.floor((input.now.getTime() + (input.validForMs ?? LINK_VALIDITY_MS)) / 1000);
+  const until = Math.floor(tomorrowAt(input.now, input.timeZone).getTime() / 1000);
+  const base = { instanceId: input.instanceId, region: input.region, account: input.account, exp };
+  const url = (token: string) => {
+    const u = new URL(input.baseUrl);
+    u.searchParams.set('t', token);
+    return u.toString();
+  };
+  return {
+    keep4h: url(signLink({ ...base, action: 'keep4h' }, input.key)),
+    keepTomorrow: url(signLink({ ...base, action: 'keepTomorrow', until }, input.key)),
+    stop: url(signLink({ ...base, action: 'stop' }, input.key)),
+    expiresAt: new Date(exp * 1000).toISOString(),
+    keepTomorrowUntil: new Date(until * 1000).toISOString(),
+  };
+}
+
+/** When a valid keep link keeps the instance until, for a click at `now`. */
+export function keepUntil(claims: LinkClaims, now: Date): Date {
+  if (claims.action === 'keepTomorrow' && claims.until !== undefined) return new Date(claims.until * 1000);
+  return new Date(now.getTime() + KEEP_HOURS * 3_600_000);
+}
+
+/** Offset of `timeZone` from UTC at instant `ms`, in milliseconds (local minus UTC). */
+function zoneOffsetMs(ms: number, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(new Date(ms));
+  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const local = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
+  return local - Math.floor(ms / 1000) * 1000;
+}
+
+/** The instant of 09:00 on the day after `now`'s local date in `timeZone` (DST-aware). */
+export function tomorrowAt(now: Date, timeZone: string, at = KEEP_UNTIL_LOCAL_TIME): Date {
+  const today = new Date(now.getTime() + zoneOffsetMs(now.getTime(), timeZone));
+  const wallClock = Date.UTC(
+    today.getUTCFullYear(),
+    today.getUTCMonth(),
+    today.getUTCDate() + 1,
+    at.hour,
+    at.minute,
+  );
+  // Local wall-clock time -> instant: subtract the offset, then once more with the offset at that instant
+  // (the two differ only when a DST change lies between now and tomorrow morning).
+  let instant = wallClock - zoneOffsetMs(wallClock, timeZone);
+  instant = wallClock - zoneOffsetMs(instant, timeZone);
+  return new Date(instant);
+}
+
+/** A time as people read it in `timeZone`: "Tue 3 Mar 13:40 UTC" or "Wed 4 Mar 09:00 Europe/Berlin". */
+export function formatLocalTime(at: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(at);
+  const v = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  return `${v('weekday')} ${v('day')} ${v('month')} ${v('hour')}:${v('minute')} ${timeZone}`;
+}

@@ -1,0 +1,182 @@
+/**
+ * Estimated on-demand prices. Every dollar figure the watchdog shows is an estimate and carries its source:
+ * the AWS Price List Query API (looked up per run) or the small table bundled here (used when the API cannot
+ * be reached or is not permitted). Nothing here is a bill: the bill is in AWS Billing / Cost Explorer.
+ */
+
+/** Where a price came from. */
+export type PriceSource = 'price-list-api' | 'bundled-table';
+
+/** One instance type's hourly on-demand price in one region (Linux, shared tenancy, no pre-installed software). */
+export interface HourlyPrice {
+  instanceType: string;
+  region: string;
+  /** USD per instance-hour; null when neither the API nor the table knows the type. */
+  usdPerHour: number | null;
+  source: PriceSource;
+  /** Always true: these are list prices, not the account's bill (no credits, savings plans, free tier). */
+  estimate: true;
+  /** A short human note on how the figure was obtained (e.g. the table's date, a region approximation). */
+  note?: string;
+}
+
+/** The date the bundled table's prices were read from the AWS price pages (us-east-1, Linux on-demand). */
+export const BUNDLED_PRICES_AS_OF = '2025-06';
+
+/**
+ * Linux on-demand USD per hour in us-east-1 (N. Virginia). us-east-2 and us-west-2 charge the same for these
+ * types; other regions are typically 5-30% more, so for them the table's figure is a labelled approximation.
+ */
+export const BUNDLED_HOURLY_USD: Readonly<Record<string, number>> = {
+  't2.nano': 0.0058,
+  't2.micro': 0.0116,
+  't2.small': 0.023,
+  't2.medium': 0.0464,
+  't2.large': 0.0928,
+  't2.xlarge': 0.1856,
+  't3.nano': 0.0052,
+  't3.micro': 0.0104,
+  't3.small': 0.0208,
+  't3.medium': 0.0416,
+  't3.large': 0.0832,
+  't3.xlarge': 0.1664,
+  't3.2xlarge': 0.3328,
+  't3a.nano': 0.0047,
+  't3a.micro': 0.0094,
+  't3a.small': 0.0188,
+  't3a.medium': 0.0376,
+  't3a.large': 0.0752,
+  't3a.xlarge': 0.1504,
+  't4g.nano': 0.0042,
+  't4g.micro': 0.0084,
+  't4g.small': 0.0168,
+  't4g.medium': 0.0336,
+  't4g.large': 0.0672,
+  't4g.xlarge': 0.1344,
+  'm5.large': 0.096,
+  'm5.xlarge': 0.192,
+  'm5.2xlarge': 0.384,
+  'm5.4xlarge': 0.768,
+  'm6i.large': 0.096,
+  'm6i.xlarge': 0.192,
+  'm6i.2xlarge': 0.384,
+  'm7i.large': 0.1008,
+  'm7i.xlarge': 0.2016,
+  'm7i.2xlarge': 0.4032,
+  'm7i-flex.large': 0.09576,
+  'm7i-flex.xlarge': 0.19152,
+  'c5.large': 0.085,
+  'c5.xlarge': 0.17,
+  'c5.2xlarge': 0.34,
+  'c7i.large': 0.08925,
+  'c7i.xlarge': 0.1785,
+  'c7i.2xlarge': 0.357,
+  'c7i-flex.large': 0.08479,
+  'c7i-flex.xlarge': 0.16958,
+  'g4dn.xlarge': 0.526,
+  'g4dn.2xlarge': 0.752,
+  'g4dn.4xlarge': 1.204,
+  'g5.xlarge': 1.006,
+  'g5.2xlarge': 1.212,
+  'g5.4xlarge': 1.624,
+  'p3.2xlarge': 3.06,
+  'p3.8xlarge': 12.24,
+};
+
+/** Regions whose Linux on-demand prices for the table's types equal us-east-1's. */
+const SAME_AS_US_EAST_1 = new Set(['us-east-1', 'us-east-2', 'us-west-2']);
+
+/** EBS storage, USD per GB-month in us-east-1 (gp3 without extra IOPS/throughput). */
+export const EBS_USD_PER_GB_MONTH: Readonly<Record<string, number>> = {
+  gp3: 0.08,
+  gp2: 0.1,
+  io1: 0.125,
+  io2: 0.125,
+  st1: 0.045,
+  sc1: 0.015,
+  standard: 0.05,
+};
+
+/** Every public IPv4 address (in use or idle, Elastic or auto-assigned) costs this much per hour since 2024-02. */
+export const PUBLIC_IPV4_USD_PER_HOUR = 0.005;
+
+/** The hours AWS uses to turn monthly prices into hourly ones and back (365 * 24 / 12). */
+export const HOURS_PER_MONTH = 730;
+
+/** The bundled table's price for a type in a region, labelled with where it came from. */
+export function bundledPrice(instanceType: string, region: string): HourlyPrice {
+  const usd = BUNDLED_HOURLY_USD[instanceType];
+  if (usd === undefined) {
+    return {
+      instanceType,
+      region,
+      usdPerHour: null,
+      source: 'bundled-table',
+      estimate: true,
+      note: `${instanceType} is not in the bundled price table; no estimate`,
+    };
+  }
+  const approx = !SAME_AS_US_EAST_1.has(region);
+  return {
+    instanceType,
+    region,
+    usdPerHour: usd,
+    source: 'bundled-table',
+    estimate: true,
+    note: approx
+      ? `bundled table (us-east-1 price as of ${BUNDLED_PRICES_AS_OF}, used as an approximation for ${region})`
+      : `bundled table (as of ${BUNDLED_PRICES_AS_OF})`,
+  };
+}
+
+/** USD per month for an EBS volume of `sizeGb` of `volumeType` (unknown types: gp2's price, labelled). */
+export function ebsMonthlyUsd(volumeType: string, sizeGb: number): { usd: number; known: boolean } {
+  const rate = EBS_USD_PER_GB_MONTH[volumeType];
+  return { usd: round2(sizeGb * (rate ?? EBS_USD_PER_GB_MONTH.gp2 ?? 0.1)), known: rate !== undefined };
+}
+
+/** Cost of `hours` at `price` (null when the price is unknown). */
+export function costOf(price: HourlyPrice | undefined, hours: number): number | null {
+  if (!price || price.usdPerHour === null) return null;
+  return price.usdPerHour * hours;
+}
+
+/** Short label for a price source, as printed next to figures: "price list" or "table". */
+export function sourceLabel(source: PriceSource): string {
+  return source === 'price-list-api' ? 'price list' : 'table';
+}
+
+/** Rounds to cents. */
+export function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/**
+ * What the watchdog itself costs per month (USD, estimate at list prices, before the AWS free tier):
+ * Lambda (arm64) requests and GB-seconds, custom CloudWatch metrics beyond the 10 free ones, PutMetricData /
+ * GetMetricData requests, and the dashboard beyond the 3 free ones. SNS email is free for the first 1,000.
+ */
+export function watchdogMonthlyCostUsd(input: {
+  sweepsPerMonth: number;
+  digestsPerMonth: number;
+  launchEventsPerMonth: number;
+  /** Average billed duration per invocation, seconds. */
+  avgSeconds: number;
+  memoryMb: number;
+  customMetrics: number;
+  metricQueriesPerMonth: number;
+}): { usd: number; parts: Record<string, number> } {
+  const invocations = input.sweepsPerMonth + input.digestsPerMonth + input.launchEventsPerMonth;
+  const gbSeconds = invocations * input.avgSeconds * (input.memoryMb / 1024);
+  const parts = {
+    lambdaRequests: (invocations / 1_000_000) * 0.2,
+    lambdaCompute: gbSeconds * 0.0000133334,
+    customMetrics: Math.max(0, input.customMetrics - 10) * 0.3,
+    metricApiRequests:
+      ((input.sweepsPerMonth + input.digestsPerMonth) / 1000) * 0.01 +
+      (input.metricQueriesPerMonth / 1000) * 0.01,
+    dashboard: 0,
+  };
+  const usd = Object.values(parts).reduce((a, b) => a + b, 0);
+  return { usd: Math.round(usd * 1000) / 1000, parts };
+}

@@ -1,0 +1,127 @@
+import { InputError } from '../core/errors.js';
+import { jsonLogger, type Logger } from '../core/log.js';
+import { parseUserName, parseUserRequest, type RosterRow } from '../core/roster.js';
+import { readPolicyFile } from '../jobs/policy-file.js';
+import {
+  type DeprovisionResult,
+  deprovisionUser,
+  type ProvisionResult,
+  type ProvisionServices,
+  provisionRoster,
+  sdkProvisionServices,
+} from '../jobs/provision.js';
+import { loadConfig } from './config.js';
+
+/** What the handler needs from outside; tests inject services and a log sink. */
+export interface ProvisionHandlerDeps {
+  env: NodeJS.ProcessEnv;
+  services?: ProvisionServices;
+  log?: Logger;
+}
+
+/** The handler's answer: per-user results (names, ids, instructions; never a key or password). */
+export interface ProvisionResponse {
+  action: 'provision' | 'deprovision';
+  results: (ProvisionResult | DeprovisionResult)[];
+  failed: number;
+}
+
+interface ParsedEvent {
+  action: 'provision' | 'deprovision';
+  rows: RosterRow[];
+  consoleLogin: boolean;
+  stopInstances: boolean;
+  region?: string;
+  /** The user to deprovision. */
+  user?: string;
+}
+
+/**
+ * Reads the event: `{ users: [{ user, email, cidr, type?, notebookPort?, region?, allowAnywhere? }], consoleLogin? }`,
+ * one such user object on its own, or `{ action: 'deprovision', user, region?, stopInstances? }`. Each user is
+ * validated on its own, so one bad entry fails only itself.
+ */
+export function parseProvisionEvent(event: unknown): ParsedEvent {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    throw new InputError('event', 'must be an object: { users: [{ user, email, cidr }] } or one such user');
+  }
+  const e = event as Record<string, unknown>;
+  if (e.action === 'deprovision') {
+    return {
+      action: 'deprovision',
+      rows: [],
+      consoleLogin: false,
+      stopInstances: e.stopInstances === true,
+      ...(typeof e.region === 'string' ? { region: e.region } : {}),
+      user: parseUserName(e.user),
+    };
+  }
+  if (e.action !== undefined && e.action !== 'provision') {
+    throw new InputError('action', `"${String(e.action)}" is unknown; use provision or deprovision`);
+  }
+  const { users, consoleLogin, action: _action, ...single } = e;
+  const entries: unknown[] = Array.isArray(users) ? users : users === undefined ? [single] : [];
+  if (entries.length === 0)
+    throw new InputError('users', 'must be a non-empty list of { user, email, cidr }');
+  const rows: RosterRow[] = entries.map((entry, i) => {
+    try {
+      const request = parseUserRequest(entry);
+      return { line: i + 1, user: request.user, ok: true, request };
+    } catch (err) {
+      const name = (entry as { user?: unknown })?.user;
+      return {
+        line: i + 1,
+        user: typeof name === 'string' ? name.slice(0, 64) : '',
+        ok: false,
+        error: `users[${i}]: ${(err as Error).message}`,
+      };
+    }
+  });
+  return { action: 'provision', rows, consoleLogin: consoleLogin === true, stopInstances: false };
+}
+
+/** Builds the provision Lambda handler (invoked by `serverless invoke -f provision` or the console). */
+export function createProvisionHandler(
+  deps: ProvisionHandlerDeps,
+): (event: unknown) => Promise<ProvisionResponse> {
+  const log = deps.log ?? jsonLogger;
+  return async (event) => {
+    const config = loadConfig(deps.env);
+    const policy = readPolicyFile(config.policyFile);
+    const endpoint = deps.env.AWS_ENDPOINT_URL;
+    const home = { region: config.region, ...(endpoint ? { endpoint } : {}) };
+    const services = deps.services ?? sdkProvisionServices(home, config.topicArn);
+    const parsed = parseProvisionEvent(event);
+    if (parsed.action === 'deprovision' && parsed.user !== undefined) {
+      const user = parsed.user;
+      const result = await deprovisionUser(user, {
+        services,
+        policy,
+        region: parsed.region ?? config.region,
+        stopInstances: parsed.stopInstances,
+      });
+      const failed = result.status === 'removed' ? 0 : 1;
+      log({ level: failed ? 'error' : 'info', message: `deprovision ${user}: ${result.status}`, result });
+      return { action: 'deprovision', results: [result], failed };
+    }
+    const { results } = await provisionRoster(parsed.rows, {
+      services,
+      policy,
+      homeRegion: config.region,
+      consoleLogin: parsed.consoleLogin,
+    });
+    const failed = results.filter((r) => r.status === 'failed').length;
+    for (const r of results) {
+      const { instructions: _instructions, ...summary } = r;
+      log({
+        level: r.status === 'failed' ? 'error' : 'info',
+        message: `provision ${r.user}: ${r.status}`,
+        result: summary,
+      });
+    }
+    return { action: 'provision', results, failed };
+  };
+}
+
+/** The Lambda entry point. */
+export const handler = createProvisionHandler({ env: process.env });

@@ -1,0 +1,43 @@
+import type { SigningKeyStore } from '../aws/signing-key.js';
+import { type ActionLinks, buildActionLinks } from '../core/action-links.js';
+import type { Decision } from '../core/evaluate.js';
+import type { Policy } from '../core/policy.js';
+import type { LinksById } from '../core/render.js';
+
+/** What signing the links of a sweep's warnings needs. */
+export interface ActionLinkSigning {
+  /** The actions function URL. */
+  actionsUrl: string;
+  /** The stack's account: only its instances get links (the actions function acts there only). */
+  account: string;
+  keys: Pick<SigningKeyStore, 'readOrCreate'>;
+  policy: Policy;
+  now: Date;
+}
+
+/**
+ * Signs keep / keep-until-tomorrow / stop links for warned instances of the stack's own account (member
+ * accounts of a multi-account sweep get none: the actions function has no access there). The key is read,
+ * or created on the first run that needs it, once per call.
+ */
+export async function signActionLinks(warned: Decision[], signing: ActionLinkSigning): Promise<LinksById> {
+  const mine = warned.filter((d) => d.account === undefined || d.account === signing.account);
+  const out = new Map<string, ActionLinks>();
+  if (mine.length === 0) return out;
+  const key = await signing.keys.readOrCreate();
+  for (const d of mine) {
+    out.set(
+      d.instanceId,
+      buildActionLinks({
+        baseUrl: signing.actionsUrl,
+        key,
+        instanceId: d.instanceId,
+        region: d.region,
+        account: signing.account,
+        now: signing.now,
+        timeZone: signing.policy.timeZone,
+      }),
+    );
+  }
+  return out;
+}

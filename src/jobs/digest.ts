@@ -1,0 +1,132 @@
+import type { AwsTarget } from '../aws/clients.js';
+import { mapBounded } from '../aws/clients.js';
+import type { CostServices } from '../aws/cost-services.js';
+import { priceKey } from '../aws/pricing.js';
+import {
+  buildDigest,
+  type Digest,
+  type DigestAddress,
+  type DigestMonth,
+  type DigestStop,
+  type DigestVolume,
+} from '../core/digest.js';
+import { describeError } from '../core/errors.js';
+import type { Instance } from '../core/instance.js';
+import type { Policy } from '../core/policy.js';
+import type { HourlyPrice } from '../core/prices.js';
+import type { RunError } from '../core/report.js';
+import { monthBounds } from '../core/usage.js';
+
+/** Inputs of a digest run. `now` is injected (the CLI's --at, the tests, the handler's clock). */
+export interface DigestOptions {
+  policy: Policy;
+  now: Date;
+  targets: AwsTarget[];
+  services: CostServices;
+}
+
+interface TargetFacts {
+  running: Instance[];
+  stops: DigestStop[];
+  volumes: DigestVolume[];
+  addresses: DigestAddress[];
+  errors: RunError[];
+}
+
+/**
+ * Gathers what the digest shows from every target (account x region, with a concurrency bound): running
+ * instances and their types, the watchdog's past stops, unattached volumes, Elastic IPs, then prices and the
+ * month's CostWatchdog metrics. A failing call is reported in the digest's errors; the rest is still shown.
+ */
+export async function runDigest(options: DigestOptions): Promise<Digest> {
+  const { policy, now, services } = options;
+  const facts = await mapBounded(options.targets, policy.concurrency, (t) => gather(t, services));
+  const all: TargetFacts = { running: [], stops: [], volumes: [], addresses: [], errors: [] };
+  for (const f of facts) {
+    all.running.push(...f.running);
+    all.stops.push(...f.stops);
+    all.volumes.push(...f.volumes);
+    all.addresses.push(...f.addresses);
+    all.errors.push(...f.errors);
+  }
+
+  const pairs = new Map<string, { instanceType: string; region: string }>();
+  for (const x of [...all.running, ...all.stops]) pairs.set(priceKey(x.instanceType, x.region), x);
+  const prices: Map<string, HourlyPrice> = await services.prices.many(pairs.values());
+
+  let month: DigestMonth | null = null;
+  try {
+    month = await services.usage.monthTotals(monthBounds(now).start, now);
+  } catch (err) {
+    all.errors.push({
+      region: '-',
+      operation: 'cloudwatch:GetMetricData (CostWatchdog)',
+      message: describeError(err),
+    });
+  }
+
+  return buildDigest({
+    now,
+    policy,
+    regions: [...new Set(options.targets.map((t) => t.region))],
+    running: all.running,
+    prices,
+    stops: all.stops,
+    volumes: all.volumes,
+    addresses: all.addresses,
+    month,
+    errors: all.errors,
+  });
+}
+
+async function gather(target: AwsTarget, services: CostServices): Promise<TargetFacts> {
+  const out: TargetFacts = { running: [], stops: [], volumes: [], addresses: [], errors: [] };
+  const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
+  if (target.unavailable) {
+    out.errors.push({ ...where, ...target.unavailable });
+    return out;
+  }
+  const fail = (operation: string, err: unknown) =>
+    out.errors.push({ ...where, operation, message: describeError(err) });
+  const ec2 = services.ec2(target);
+  const costs = services.costs(target);
+  await Promise.all([
+    (async () => {
+      try {
+        out.running = await ec2.listRunning();
+      } catch (err) {
+        fail('ec2:DescribeInstances', err);
+        return;
+      }
+      if (out.running.length === 0) return;
+      try {
+        const types = await ec2.describeTypes(out.running.map((i) => i.instanceType));
+        for (const i of out.running) {
+          const info = types.get(i.instanceType);
+          if (info) i.typeInfo = info;
+        }
+      } catch (err) {
+        fail('ec2:DescribeInstanceTypes', err);
+      }
+    })(),
+    costs.watchdogStops().then(
+      (s) => {
+        out.stops = s;
+      },
+      (err: unknown) => fail('ec2:DescribeInstances (stopped by the watchdog)', err),
+    ),
+    costs.unattachedVolumes().then(
+      (v) => {
+        out.volumes = v;
+      },
+      (err: unknown) => fail('ec2:DescribeVolumes', err),
+    ),
+    costs.elasticAddresses().then(
+      (a) => {
+        out.addresses = a;
+      },
+      (err: unknown) => fail('ec2:DescribeAddresses', err),
+    ),
+  ]);
+  return out;
+}

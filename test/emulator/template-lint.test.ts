@@ -1,0 +1,38 @@
+/**
+ * cfn-lint (pinned in scripts/requirements-emulator.txt, installed into .venv with moto by the emulator's
+ * global setup) on the packaged CloudFormation template, so that `npm test` catches what `.ci/run` would.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { packagedTemplate } from '../support/packaged-template.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
+
+describe('the packaged template', () => {
+  it('passes cfn-lint with the repository settings (.cfnlintrc.yaml)', async () => {
+    // Prepare
+    const file = join(
+      mkdtempSync(join(tmpdir(), 'cw-template-')),
+      'cloudformation-template-update-stack.json',
+    );
+    writeFileSync(file, JSON.stringify(packagedTemplate()));
+
+    // Act
+    const result = await run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
+      ({ stdout }) => ({ code: 0, output: stdout }),
+      (err: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: err.code ?? -1,
+        output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
+      }),
+    );
+
+    // Assess
+    expect(result.output).toBe('');
+    expect(result.code).toBe(0);
+  }, 300_000);
+});

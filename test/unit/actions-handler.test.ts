@@ -1,0 +1,469 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateTagsCommand,
+  DeleteTagsCommand,
+  DescribeInstanceAttributeCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  type Instance as Ec2Instance,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Ec2Adapter } from '../../src/aws/ec2.js';
+import { KEY_REFRESH_INTERVAL_MS, SigningKeyStore } from '../../src/aws/signing-key.js';
+import { type LinkAction, signLink } from '../../src/core/action-links.js';
+import { NAMES, TAGS } from '../../src/core/policy.js';
+import {
+  createActionsHandler,
+  type FunctionUrlResponse,
+  STOP_REASON_LINK,
+} from '../../src/handlers/actions.js';
+
+const ec2 = mockClient(EC2Client);
+const ssm = mockClient(SSMClient);
+
+const KEY = 'test-signing-key-0123456789abcdefghijklmnop';
+const ACCOUNT = '123456789012';
+const ID = 'i-0abc1234def567890';
+const NOW = new Date('2026-03-03T09:40:00Z');
+const EXP = Math.floor(NOW.getTime() / 1000) + 24 * 3600;
+const POLICY_DIR = mkdtempSync(join(tmpdir(), 'cw-actions-'));
+const POLICY_FILE = join(POLICY_DIR, 'watchdog.yml');
+writeFileSync(POLICY_FILE, 'timeZone: UTC\n');
+
+const ENV = {
+  AWS_REGION: 'us-east-1',
+  TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:cost-watchdog-prod-alerts`,
+  POLICY_FILE,
+  SIGNING_KEY_PARAMETER: NAMES.signingKeyParameter,
+};
+
+function handler(clock: () => Date = () => NOW) {
+  const logs: Record<string, unknown>[] = [];
+  const fn = createActionsHandler({
+    clock,
+    env: ENV,
+    keys: new SigningKeyStore(new SSMClient({ region: 'us-east-1' }), NAMES.signingKeyParameter, clock),
+    ec2: (region) => new Ec2Adapter(new EC2Client({ region }), region),
+    log: (r) => logs.push(r),
+  });
+  return { fn, logs };
+}
+
+function link(action: LinkAction, extra: Partial<{ exp: number; account: string; until: number }> = {}) {
+  return signLink({ instanceId: ID, region: 'us-east-1', account: ACCOUNT, action, exp: EXP, ...extra }, KEY);
+}
+
+function get(token: string) {
+  return {
+    version: '2.0',
+    rawQueryString: `t=${token}`,
+    queryStringParameters: { t: token },
+    requestContext: { http: { method: 'GET' } },
+  };
+}
+
+function post(token: string) {
+  return {
+    version: '2.0',
+    rawQueryString: `t=${token}`,
+    queryStringParameters: { t: token },
+    body: Buffer.from(new URLSearchParams({ t: token }).toString()).toString('base64'),
+    isBase64Encoded: true,
+    requestContext: { http: { method: 'POST' } },
+  };
+}
+
+function instance(tags: Record<string, string> = {}, extra: Partial<Ec2Instance> = {}): Ec2Instance {
+  return {
+    InstanceId: ID,
+    InstanceType: 't3.micro',
+    LaunchTime: new Date('2026-03-03T06:00:00Z'),
+    State: { Name: 'running' },
+    RootDeviceType: 'ebs',
+    Tags: Object.entries({ Owner: 'alice', [TAGS.warnedAt]: '2026-03-03T09:00:00Z', ...tags }).map(
+      ([Key, Value]) => ({ Key, Value }),
+    ),
+    ...extra,
+  };
+}
+
+function givenInstance(
+  tags: Record<string, string> = {},
+  extra: Partial<Ec2Instance> = {},
+  stopProtected = false,
+) {
+  ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [instance(tags, extra)] }] });
+  ec2.on(DescribeInstanceAttributeCommand).resolves({ DisableApiStop: { Value: stopProtected } });
+  ec2
+    .on(StopInstancesCommand)
+    .resolves({ StoppingInstances: [{ InstanceId: ID, CurrentState: { Name: 'stopping' } }] });
+  ec2.on(CreateTagsCommand).resolves({});
+  ec2.on(DeleteTagsCommand).resolves({});
+}
+
+function expectHtml(res: FunctionUrlResponse, status: number, text: RegExp) {
+  expect(res.statusCode).toBe(status);
+  expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+  expect(res.headers['referrer-policy']).toBe('no-referrer');
+  expect(res.body).toMatch(text);
+}
+
+beforeEach(() => {
+  ec2.reset();
+  ssm.reset();
+  ssm.on(GetParameterCommand).resolves({ Parameter: { Name: NAMES.signingKeyParameter, Value: KEY } });
+});
+
+describe('the actions function never acts without a valid link', () => {
+  it('never reaches StopInstances, CreateTags or DeleteTags for random or altered tokens, GET or POST', async () => {
+    // Prepare
+    givenInstance();
+    const { fn } = handler();
+    const valid = link('stop');
+    const token = fc.oneof(
+      fc.string({ maxLength: 400 }),
+      fc
+        .base64String({ maxLength: 400 })
+        .map((s) => `v1.${s.replace(/\+/g, '-').replace(/\//g, '_').replace(/=/g, '')}.${'A'.repeat(43)}`),
+      fc
+        .tuple(fc.nat({ max: valid.length - 1 }), fc.constantFrom(...'ABCabc012-_.'))
+        .filter(([i, c]) => valid[i] !== c)
+        .map(([i, c]) => `${valid.slice(0, i)}${c}${valid.slice(i + 1)}`),
+    );
+
+    // Act
+    await fc.assert(
+      fc.asyncProperty(token, fc.constantFrom('GET', 'POST'), async (t, method) => {
+        const res = await fn(method === 'POST' ? post(t) : get(t));
+        expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      }),
+      { numRuns: 300 },
+    );
+
+    // Assess
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+    expect(ec2).not.toHaveReceivedCommand(DeleteTagsCommand);
+    expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
+  });
+
+  it.each([
+    ['expired', () => link('stop', { exp: Math.floor(NOW.getTime() / 1000) - 1 }), 410, /has expired/],
+    [
+      'signed with another key',
+      () =>
+        signLink(
+          { instanceId: ID, region: 'us-east-1', account: ACCOUNT, action: 'stop', exp: EXP },
+          'x'.repeat(40),
+        ),
+      403,
+      /different key/,
+    ],
+    ['for another account', () => link('stop', { account: '210987654321' }), 403, /account 210987654321/],
+    ['missing', () => '', 400, /only works with a link/],
+  ])(
+    'answers a link that is %s with a page saying why, and changes nothing',
+    async (_what, make, status, text) => {
+      // Prepare
+      givenInstance();
+      const { fn } = handler();
+
+      // Act
+      const res = await fn(post(make()));
+
+      // Assess
+      expectHtml(res, status, text);
+      expect(res.body).toContain('Nothing was changed');
+      expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+      expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+    },
+  );
+
+  it('refuses every link while no signing key exists yet', async () => {
+    // Prepare
+    ssm.on(GetParameterCommand).rejects(Object.assign(new Error('not found'), { name: 'ParameterNotFound' }));
+    givenInstance();
+
+    // Act
+    const res = await handler().fn(post(link('stop')));
+
+    // Assess
+    expectHtml(res, 403, /not valid/);
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+  });
+
+  it('only shows a confirmation on GET (mail scanners open links), and acts on the POST', async () => {
+    // Prepare
+    givenInstance();
+    const { fn } = handler();
+
+    // Act
+    const page = await fn(get(link('stop')));
+
+    // Assess
+    expectHtml(page, 200, /Stop i-0abc1234def567890 \(us-east-1\) now\?/);
+    expect(page.body).toContain('<form method="post">');
+    expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+  });
+
+  it('never logs the token or the key', async () => {
+    // Prepare
+    givenInstance();
+    const { fn, logs } = handler();
+    const token = link('keep4h');
+
+    // Act
+    await fn(post(token));
+    await fn(post(`${token}x`));
+
+    // Assess
+    const text = JSON.stringify(logs);
+    expect(logs.length).toBe(2);
+    expect(text).not.toContain(token.split('.')[2]);
+    expect(text).not.toContain(KEY);
+  });
+
+  it('answers methods other than GET and POST with 405', async () => {
+    const res = await handler().fn({ requestContext: { http: { method: 'DELETE' } } });
+    expect(res.statusCode).toBe(405);
+  });
+});
+
+describe('a valid keep link', () => {
+  it('sets the snooze tag 4 hours from the click and removes the warning', async () => {
+    // Prepare
+    givenInstance();
+
+    // Act
+    const res = await handler().fn(post(link('keep4h')));
+
+    // Assess
+    expectHtml(res, 200, /i-0abc1234def567890 will not be stopped before Tue 3 Mar 13:40 UTC\./);
+    expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Resources: [ID],
+      Tags: [{ Key: TAGS.exempt, Value: '2026-03-03T13:40:00.000Z' }],
+    });
+    expect(ec2).toHaveReceivedCommandWith(DeleteTagsCommand, {
+      Resources: [ID],
+      Tags: [{ Key: TAGS.warnedAt }, { Key: TAGS.warnRule }],
+    });
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+  });
+
+  it('keeps "until tomorrow" until the time fixed in the warning, whenever it is clicked', async () => {
+    // Prepare
+    givenInstance();
+    const until = Math.floor(Date.parse('2026-03-04T09:00:00Z') / 1000);
+
+    // Act
+    const res = await handler(() => new Date('2026-03-03T23:30:00Z')).fn(
+      post(link('keepTomorrow', { until })),
+    );
+
+    // Assess
+    expectHtml(res, 200, /will not be stopped before Wed 4 Mar 09:00 UTC/);
+    expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Tags: [{ Key: TAGS.exempt, Value: '2026-03-04T09:00:00.000Z' }],
+    });
+  });
+
+  it.each([
+    ['exempt for good', { [TAGS.exempt]: 'true' }, /never stopped by cost-watchdog: exempt/],
+    [
+      'snoozed for longer already',
+      { [TAGS.exempt]: '2026-03-10' },
+      /not be stopped before Tue 10 Mar 00:00 UTC. Nothing was changed/,
+    ],
+  ])('never shortens the protection of an instance that is %s', async (_what, tags, text) => {
+    // Prepare
+    givenInstance(tags);
+
+    // Act
+    const res = await handler().fn(post(link('keep4h')));
+
+    // Assess
+    expectHtml(res, 200, text);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+
+  it('says so and changes nothing when the instance is no longer running', async () => {
+    // Prepare
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [instance({}, { State: { Name: 'stopped' } })] }] });
+
+    // Act
+    const res = await handler().fn(post(link('keep4h')));
+
+    // Assess
+    expectHtml(res, 200, /is not running/);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+});
+
+describe('a valid stop link', () => {
+  it('stops the instance (never terminates), tags why and removes the warning', async () => {
+    // Prepare
+    givenInstance();
+
+    // Act
+    const res = await handler().fn(post(link('stop')));
+
+    // Assess
+    expectHtml(res, 200, /i-0abc1234def567890 is stopping\. Nothing was deleted/);
+    expect(ec2).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: [ID] });
+    expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Resources: [ID],
+      Tags: [
+        { Key: TAGS.stoppedAt, Value: NOW.toISOString() },
+        { Key: TAGS.stopReason, Value: STOP_REASON_LINK },
+      ],
+    });
+    expect(ec2).toHaveReceivedCommandWith(DeleteTagsCommand, {
+      Tags: [{ Key: TAGS.warnedAt }, { Key: TAGS.warnRule }],
+    });
+    expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
+  });
+
+  it('hibernates an instance launched with hibernation', async () => {
+    givenInstance({}, { HibernationOptions: { Configured: true } });
+    const res = await handler().fn(post(link('stop')));
+    expectHtml(res, 200, /is hibernating/);
+    expect(ec2).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: [ID], Hibernate: true });
+  });
+
+  it.each([
+    ['exempt', { [TAGS.exempt]: 'true' }, {}, false, /exempt/],
+    ['snoozed', { [TAGS.exempt]: '2026-03-04T00:00:00Z' }, {}, false, /snoozed until/],
+    ['in an Auto Scaling group', { 'aws:autoscaling:groupName': 'web' }, {}, false, /Auto Scaling group web/],
+    ['an EKS node', { 'eks:cluster-name': 'c1' }, {}, false, /EKS/],
+    ['a spot instance', {}, { InstanceLifecycle: 'spot' as const }, false, /spot instance/],
+    ['stop-protected', {}, {}, true, /stop protection is on/],
+  ])('refuses to stop an instance that is %s', async (_what, tags, extra, stopProtected, text) => {
+    // Prepare
+    givenInstance(tags, extra, stopProtected);
+
+    // Act
+    const res = await handler().fn(post(link('stop')));
+
+    // Assess
+    expectHtml(res, 409, text);
+    expect(res.body).toContain('was not stopped');
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+
+  it('does not stop when stop protection cannot be checked', async () => {
+    // Prepare
+    givenInstance();
+    ec2.on(DescribeInstanceAttributeCommand).rejects(new Error('throttled'));
+
+    // Act
+    const res = await handler().fn(post(link('stop')));
+
+    // Assess
+    expectHtml(res, 502, /could not be checked/);
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+  });
+});
+
+describe('the signing key store', () => {
+  const store = (clock: () => Date = () => NOW) =>
+    new SigningKeyStore(new SSMClient({ region: 'us-east-1' }), NAMES.signingKeyParameter, clock);
+
+  it('reads the key with decryption once per container', async () => {
+    // Prepare
+    const keys = store();
+
+    // Act
+    const [a, b] = [await keys.read(), await keys.read()];
+
+    // Assess
+    expect([a, b]).toEqual([KEY, KEY]);
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 1);
+    expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, {
+      Name: NAMES.signingKeyParameter,
+      WithDecryption: true,
+    });
+  });
+
+  it('creates a random SecureString key without overwriting when none exists', async () => {
+    // Prepare
+    ssm
+      .on(GetParameterCommand)
+      .rejectsOnce(Object.assign(new Error('nf'), { name: 'ParameterNotFound' }))
+      .resolves({ Parameter: { Value: KEY } });
+    ssm.on(PutParameterCommand).resolves({});
+
+    // Act
+    const key = await store().readOrCreate();
+
+    // Assess
+    expect(key).toBe(KEY);
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
+      Name: NAMES.signingKeyParameter,
+      Type: 'SecureString',
+      Overwrite: false,
+    });
+    const put = ssm.commandCalls(PutParameterCommand)[0]?.args[0].input;
+    expect(put?.Value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('uses the key of a run that created it first (a race lost is no error)', async () => {
+    // Prepare
+    ssm
+      .on(GetParameterCommand)
+      .rejectsOnce(Object.assign(new Error('nf'), { name: 'ParameterNotFound' }))
+      .resolves({ Parameter: { Value: KEY } });
+    ssm
+      .on(PutParameterCommand)
+      .rejects(Object.assign(new Error('exists'), { name: 'ParameterAlreadyExists' }));
+
+    // Act / Assess
+    await expect(store().readOrCreate()).resolves.toBe(KEY);
+  });
+
+  it('re-reads the key after an unknown-key link at most once a minute', async () => {
+    // Prepare
+    let now = NOW.getTime();
+    const keys = store(() => new Date(now));
+    await keys.read();
+
+    // Act
+    await keys.refresh();
+    now += KEY_REFRESH_INTERVAL_MS;
+    await keys.refresh();
+
+    // Assess
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 2);
+  });
+
+  it('looks a missing key up again at most once a minute', async () => {
+    // Prepare
+    ssm.on(GetParameterCommand).rejects(Object.assign(new Error('nf'), { name: 'ParameterNotFound' }));
+    let now = NOW.getTime();
+    const keys = store(() => new Date(now));
+
+    // Act
+    const early = [await keys.read(), await keys.read(), await keys.refresh()];
+    now += KEY_REFRESH_INTERVAL_MS;
+    await keys.read();
+
+    // Assess
+    expect(early).toEqual([undefined, undefined, undefined]);
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 2);
+  });
+
+  it('rejects a key parameter that is too short to be safe', async () => {
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'short' } });
+    await expect(store().read()).rejects.toThrow(/shorter than 32 bytes/);
+  });
+});

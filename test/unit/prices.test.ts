@@ -1,0 +1,219 @@
+import { GetProductsCommand, PricingClient } from '@aws-sdk/client-pricing';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { lowestHourlyUsd, PriceLookup, productFilters } from '../../src/aws/pricing.js';
+import {
+  BUNDLED_HOURLY_USD,
+  bundledPrice,
+  ebsMonthlyUsd,
+  watchdogMonthlyCostUsd,
+} from '../../src/core/prices.js';
+
+const pricing = mockClient(PricingClient);
+
+/** One GetProducts PriceList entry as the API returns it: a JSON document as a string. */
+function product(usd: string, unit = 'Hrs'): string {
+  return JSON.stringify({
+    product: { attributes: { instanceType: 't3.large', regionCode: 'eu-west-1' } },
+    terms: {
+      OnDemand: {
+        'ABC.JRTCKXETXF': {
+          priceDimensions: { 'ABC.JRTCKXETXF.6YS6EN2CT7': { unit, pricePerUnit: { USD: usd } } },
+        },
+      },
+    },
+  });
+}
+
+function accessDenied(): Error {
+  return Object.assign(new Error('User is not authorized to perform: pricing:GetProducts'), {
+    name: 'AccessDeniedException',
+  });
+}
+
+beforeEach(() => {
+  pricing.reset();
+});
+
+describe('price lookup through the Price List API', () => {
+  it('asks for the Linux, shared-tenancy, on-demand product of the type in the region, and labels the answer', async () => {
+    // Prepare
+    pricing.on(GetProductsCommand).resolves({ PriceList: [product('0.0912000000')] });
+    const lookup = new PriceLookup(new PricingClient({ region: 'us-east-1' }));
+
+    // Act
+    const price = await lookup.hourly('t3.large', 'eu-west-1');
+
+    // Assess
+    expect(price).toMatchObject({ usdPerHour: 0.0912, source: 'price-list-api', estimate: true });
+    expect(pricing).toHaveReceivedCommandWith(GetProductsCommand, {
+      ServiceCode: 'AmazonEC2',
+      Filters: productFilters('t3.large', 'eu-west-1'),
+    });
+    expect(productFilters('t3.large', 'eu-west-1').map((f) => [f.Field, f.Value])).toEqual([
+      ['instanceType', 't3.large'],
+      ['regionCode', 'eu-west-1'],
+      ['operatingSystem', 'Linux'],
+      ['tenancy', 'Shared'],
+      ['preInstalledSw', 'NA'],
+      ['capacitystatus', 'Used'],
+    ]);
+  });
+
+  it('asks once per type and region in a run (cached)', async () => {
+    // Prepare
+    pricing.on(GetProductsCommand).resolves({ PriceList: [product('0.0832')] });
+    const lookup = new PriceLookup(new PricingClient({ region: 'us-east-1' }));
+
+    // Act
+    await Promise.all([lookup.hourly('t3.large', 'us-east-1'), lookup.hourly('t3.large', 'us-east-1')]);
+    await lookup.hourly('t3.large', 'us-east-1');
+
+    // Assess
+    expect(pricing).toHaveReceivedCommandTimes(GetProductsCommand, 1);
+    expect(lookup.calls).toBe(1);
+  });
+
+  it('starts each run with an empty cache', async () => {
+    // Prepare
+    pricing.on(GetProductsCommand).resolves({ PriceList: [product('0.0832')] });
+    const first = new PriceLookup(new PricingClient({ region: 'us-east-1' }));
+    await first.hourly('t3.large', 'us-east-1');
+
+    // Act
+    await first.forRun().hourly('t3.large', 'us-east-1');
+
+    // Assess
+    expect(pricing).toHaveReceivedCommandTimes(GetProductsCommand, 2);
+  });
+});
+
+describe('price lookup fallback to the bundled table', () => {
+  it('answers from the bundled table when the API is denied, says so, and stops asking the API', async () => {
+    // Prepare
+    pricing.on(GetProductsCommand).rejects(accessDenied());
+    const lookup = new PriceLookup(new PricingClient({ region: 'us-east-1' }));
+
+    // Act
+    const large = await lookup.hourly('t3.large', 'us-east-1');
+    const micro = await lookup.hourly('t3.micro', 'us-east-1');
+
+    // Assess
+    expect(large).toMatchObject({ usdPerHour: 0.0832, source: 'bundled-table', estimate: true });
+    expect(large.note).toContain('Price List API unavailable: AccessDeniedException');
+    expect(micro).toMatchObject({ usdPerHour: 0.0104, source: 'bundled-table' });
+    expect(pricing).toHaveReceivedCommandTimes(GetProductsCommand, 1);
+  });
+
+  it('answers from the bundled table when the API has no such product', async () => {
+    // Prepare
+    pricing.on(GetProductsCommand).resolves({ PriceList: [] });
+    const lookup = new PriceLookup(new PricingClient({ region: 'us-east-1' }));
+
+    // Act
+    const price = await lookup.hourly('g4dn.xlarge', 'us-east-1');
+
+    // Assess
+    expect(price).toMatchObject({ usdPerHour: 0.526, source: 'bundled-table' });
+    expect(price.note).toContain('not found in the Price List API');
+  });
+
+  it('has no price, and says so, for a type neither source knows', async () => {
+    // Prepare
+    pricing.on(GetProductsCommand).resolves({ PriceList: [] });
+    const lookup = new PriceLookup(new PricingClient({ region: 'us-east-1' }));
+
+    // Act
+    const price = await lookup.hourly('x9z.mega', 'us-east-1');
+
+    // Assess
+    expect(price).toMatchObject({ usdPerHour: null, source: 'bundled-table', estimate: true });
+  });
+
+  it('uses only the table without a client (offline)', async () => {
+    // Act
+    const price = await new PriceLookup().hourly('p3.2xlarge', 'us-east-1');
+
+    // Assess
+    expect(price).toMatchObject({ usdPerHour: 3.06, source: 'bundled-table' });
+    expect(pricing).toHaveReceivedCommandTimes(GetProductsCommand, 0);
+  });
+
+  it.each([
+    ['us-east-1', false],
+    ['us-west-2', false],
+    ['eu-west-1', true],
+  ])('labels a table price in %s as an approximation: %s', (region, approx) => {
+    // Act
+    const price = bundledPrice('t3.micro', region);
+
+    // Assess
+    expect(price.usdPerHour).toBe(0.0104);
+    expect(price.note?.includes('approximation')).toBe(approx);
+  });
+
+  it('covers the common free-tier, general, compute and GPU types', () => {
+    for (const type of [
+      't2.micro',
+      't3.micro',
+      't3a.small',
+      't4g.small',
+      'm5.large',
+      'm6i.large',
+      'm7i.large',
+    ]) {
+      expect(BUNDLED_HOURLY_USD[type], type).toBeGreaterThan(0);
+    }
+    for (const type of [
+      'c5.large',
+      'c7i.large',
+      'c7i-flex.large',
+      'g4dn.xlarge',
+      'g5.xlarge',
+      'p3.2xlarge',
+    ]) {
+      expect(BUNDLED_HOURLY_USD[type], type).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('reading GetProducts price lists', () => {
+  it.each([
+    ['one hourly price', [product('0.0832')], 0.0832],
+    ['the lowest of several', [product('0.1'), product('0.09')], 0.09],
+    ['zero-priced placeholders skipped', [product('0.0000000000'), product('0.05')], 0.05],
+    ['non-hourly units skipped', [product('12', 'Quantity')], null],
+    ['unparseable entries skipped', ['not json', product('0.2')], 0.2],
+    ['an empty list', [], null],
+  ])('finds %s', (_name, list, expected) => {
+    expect(lowestHourlyUsd(list)).toBe(expected);
+  });
+});
+
+describe('other list prices', () => {
+  it.each([
+    ['gp3', 100, 8, true],
+    ['gp2', 8, 0.8, true],
+    ['io9', 10, 1, false],
+  ])('prices an unattached %s volume of %i GB at $%s a month (known type: %s)', (type, gb, usd, known) => {
+    expect(ebsMonthlyUsd(type, gb)).toEqual({ usd, known });
+  });
+
+  it('estimates the watchdog itself at a few cents a month for an hourly sweep and a daily digest', () => {
+    // Act
+    const cost = watchdogMonthlyCostUsd({
+      sweepsPerMonth: 730,
+      digestsPerMonth: 30,
+      launchEventsPerMonth: 300,
+      avgSeconds: 3,
+      memoryMb: 256,
+      customMetrics: 8,
+      metricQueriesPerMonth: 730 * 30,
+    });
+
+    // Assess
+    expect(cost.usd).toBeGreaterThan(0);
+    expect(cost.usd).toBeLessThan(1);
+    expect(cost.parts.customMetrics).toBe(0);
+  });
+});

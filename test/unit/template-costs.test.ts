@@ -1,0 +1,99 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EC2_COSTS_PERMISSIONS } from '../../src/aws/ec2-costs.js';
+import { PRICING_PERMISSIONS } from '../../src/aws/pricing.js';
+import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
+import { USAGE_METRICS, USAGE_METRICS_PERMISSIONS } from '../../src/aws/usage-metrics.js';
+import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
+
+let template: Template;
+const fn = (name: string) => template.Resources[name]?.Properties ?? {};
+const allowedBy = (role: string) =>
+  roleStatements(template, role)
+    .filter((s) => s.Effect === 'Allow')
+    .flatMap(actionsOf)
+    .filter((a) => !a.startsWith('logs:'));
+
+describe('the packaged stack: launch guard, digest and dashboard', () => {
+  beforeAll(() => {
+    template = packagedTemplate();
+  }, 300_000);
+
+  it('runs the launch guard on EC2 state changes to running (no CloudTrail needed)', () => {
+    const rule = Object.values(template.Resources).find(
+      (r) =>
+        r.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(r.Properties?.Targets).includes('LaunchDashguardLambdaFunction'),
+    );
+
+    expect(rule?.Properties?.EventPattern).toEqual({
+      source: ['aws.ec2'],
+      'detail-type': ['EC2 Instance State-change Notification'],
+      detail: { state: ['running'] },
+    });
+    expect(fn('LaunchDashguardLambdaFunction').Role).toEqual({ 'Fn::GetAtt': ['LaunchGuardRole', 'Arn'] });
+  });
+
+  it('runs the digest on the policy schedule with its own role', () => {
+    const rule = Object.values(template.Resources).find(
+      (r) =>
+        r.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(r.Properties?.Targets).includes('DigestLambdaFunction'),
+    );
+
+    expect(rule?.Properties?.ScheduleExpression).toBe('cron(0 8 * * ? *)');
+    expect(fn('DigestLambdaFunction').Role).toEqual({ 'Fn::GetAtt': ['DigestRole', 'Arn'] });
+  });
+
+  it('gives the digest read-only EC2 access and exactly what its adapters declare', () => {
+    const declared = [
+      ...EC2_COSTS_PERMISSIONS.filter((a) => a !== 'ec2:DescribeSecurityGroups'),
+      'ec2:DescribeInstanceTypes',
+      'ec2:DescribeRegions',
+      ...PRICING_PERMISSIONS,
+      ...USAGE_METRICS_PERMISSIONS,
+      ...SNS_PERMISSIONS,
+    ];
+
+    expect(new Set(allowedBy('DigestRole'))).toEqual(new Set(declared));
+  });
+
+  it('lets the launch guard read one instance, tag it and stop it, but never an exempt one', () => {
+    const statements = roleStatements(template, 'LaunchGuardRole');
+    const deny = statements.find((s) => s.Effect === 'Deny' && actionsOf(s).includes('ec2:StopInstances'));
+
+    expect(new Set(allowedBy('LaunchGuardRole'))).toEqual(
+      new Set([
+        'ec2:DescribeInstances',
+        'ec2:DescribeInstanceTypes',
+        'ec2:DescribeInstanceAttribute',
+        'ec2:DescribeSecurityGroups',
+        ...PRICING_PERMISSIONS,
+        'ec2:CreateTags',
+        'ec2:StopInstances',
+        ...SNS_PERMISSIONS,
+      ]),
+    );
+    expect(deny?.Condition).toEqual({
+      StringEqualsIgnoreCase: { 'aws:ResourceTag/cost-watchdog:exempt': 'true' },
+    });
+  });
+
+  it.each(['SweepRole', 'DigestRole'])('lets %s write metrics only in the CostWatchdog namespace', (role) => {
+    const put = roleStatements(template, role).find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'));
+
+    expect(put?.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'CostWatchdog' } });
+  });
+
+  it('has a dashboard of the CostWatchdog metrics', () => {
+    const body = JSON.stringify(fn('CostDashboard').DashboardBody);
+
+    for (const metric of [
+      USAGE_METRICS.freeTierHours,
+      USAGE_METRICS.instancesRunning,
+      USAGE_METRICS.stops,
+      USAGE_METRICS.dollarsSaved,
+    ]) {
+      expect(body).toContain(`\\"CostWatchdog\\", \\"${metric}\\"`);
+    }
+  });
+});

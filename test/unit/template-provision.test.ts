@@ -1,0 +1,147 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { IAM_PROVISION_PERMISSIONS } from '../../src/aws/iam.js';
+import { EC2_PROVISION_PERMISSIONS } from '../../src/aws/provision-ec2.js';
+import { SNS_SUBSCRIBE_PERMISSIONS } from '../../src/aws/sns-subscriptions.js';
+import { SSM_PROVISION_PERMISSIONS } from '../../src/aws/ssm.js';
+import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
+
+let template: Template;
+const fn = (name: string) => template.Resources[name]?.Properties ?? {};
+const resourcesOf = (s: Record<string, unknown>): string[] =>
+  [s.Resource].flat().map((r) => JSON.stringify(r));
+const allows = (action: string) =>
+  roleStatements(template, 'ProvisionRole').filter(
+    (s) => s.Effect === 'Allow' && actionsOf(s).includes(action),
+  );
+
+/** Actions only provisioning needs: no other function's role may have any of them. */
+const PROVISION_ONLY = [
+  ...IAM_PROVISION_PERMISSIONS,
+  ...SSM_PROVISION_PERMISSIONS,
+  ...SNS_SUBSCRIBE_PERMISSIONS,
+  'iam:TagUser',
+  'ec2:CreateKeyPair',
+  'ec2:DeleteKeyPair',
+  'ec2:CreateDefaultVpc',
+  'ec2:CreateSecurityGroup',
+  'ec2:AuthorizeSecurityGroupIngress',
+  'ec2:RevokeSecurityGroupIngress',
+  'ec2:DeleteSecurityGroup',
+  'ec2:CreateLaunchTemplate',
+  'ec2:CreateLaunchTemplateVersion',
+  'ec2:ModifyLaunchTemplate',
+  'ec2:DeleteLaunchTemplate',
+];
+
+describe('the packaged stack: provision', () => {
+  beforeAll(() => {
+    template = packagedTemplate();
+  }, 300_000);
+
+  it('deploys the provision function with its own role and the alert topic', () => {
+    expect(fn('ProvisionLambdaFunction')).toMatchObject({
+      Role: { 'Fn::GetAtt': ['ProvisionRole', 'Arn'] },
+      Environment: { Variables: { TOPIC_ARN: { Ref: 'AlertTopic' } } },
+    });
+    expect(fn('ProvisionRole').Path).toBe('/cost-watchdog/');
+  });
+
+  it('gives the provision role exactly the actions its adapters declare', () => {
+    const allowed = new Set(
+      roleStatements(template, 'ProvisionRole')
+        .filter((s) => s.Effect === 'Allow')
+        .flatMap(actionsOf)
+        .filter((a) => !a.startsWith('logs:')),
+    );
+    const declared = new Set<string>([
+      ...IAM_PROVISION_PERMISSIONS,
+      ...SSM_PROVISION_PERMISSIONS,
+      ...EC2_PROVISION_PERMISSIONS,
+      ...SNS_SUBSCRIBE_PERMISSIONS,
+      // CreateUser with tags is authorized as iam:TagUser too.
+      'iam:TagUser',
+    ]);
+    expect([...allowed].sort()).toEqual([...declared].sort());
+  });
+
+  it('lets the provision role write IAM only under /cost-watchdog/ and on the cost-watchdog-users group', () => {
+    for (const s of roleStatements(template, 'ProvisionRole').filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('iam:')),
+    )) {
+      const writes = actionsOf(s).filter((a) => !/^iam:(Get|List)/.test(a));
+      for (const r of resourcesOf(s)) {
+        if (writes.length > 0) expect(r, `${String(s.Sid)}: ${r}`).toMatch(/:(user|group)\/cost-watchdog\//);
+        else expect(r).toMatch(/:(user\/\*|group\/cost-watchdog-users)/);
+      }
+    }
+  });
+
+  it('lets the provision role touch only /cost-watchdog/ parameters and read the public Amazon Linux ids', () => {
+    for (const s of roleStatements(template, 'ProvisionRole').filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('ssm:')),
+    )) {
+      for (const r of resourcesOf(s)) {
+        if (actionsOf(s).every((a) => a === 'ssm:GetParameter') && r.includes('/aws/service/')) {
+          expect(r).toContain('parameter/aws/service/ami-amazon-linux-latest/*');
+        } else {
+          expect(r).toContain(':parameter/cost-watchdog/*');
+        }
+      }
+    }
+  });
+
+  it('limits EC2 writes to cost-watchdog-* key pairs and to groups and templates carrying the managed tag', () => {
+    expect(allows('ec2:CreateKeyPair').flatMap(resourcesOf)).toEqual([
+      expect.stringContaining(':key-pair/cost-watchdog-*'),
+    ]);
+    for (const action of ['ec2:CreateSecurityGroup', 'ec2:CreateLaunchTemplate']) {
+      const onResources = allows(action).filter((s) => !resourcesOf(s).every((r) => r.includes(':vpc/')));
+      for (const s of onResources) {
+        expect(s.Condition).toEqual({ StringEquals: { 'aws:RequestTag/cost-watchdog:managed': 'true' } });
+      }
+    }
+    for (const action of [
+      'ec2:RevokeSecurityGroupIngress',
+      'ec2:DeleteSecurityGroup',
+      'ec2:DeleteLaunchTemplate',
+      'ec2:StopInstances',
+    ]) {
+      for (const s of allows(action)) {
+        expect(s.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/cost-watchdog:managed': 'true' } });
+      }
+    }
+    expect(allows('ec2:CreateTags')[0]?.Condition).toEqual({
+      StringEquals: { 'ec2:CreateAction': ['CreateKeyPair', 'CreateSecurityGroup', 'CreateLaunchTemplate'] },
+    });
+  });
+
+  it('subscribes only to the stack topic, and never terminates', () => {
+    expect(allows('sns:Subscribe').flatMap((s) => [s.Resource].flat())).toEqual([{ Ref: 'AlertTopic' }]);
+    for (const a of roleStatements(template, 'ProvisionRole').flatMap(actionsOf)) {
+      expect(a).not.toMatch(/^\*$|:\*$|TerminateInstances/);
+    }
+  });
+
+  it('gives the sweep role none of the provisioning permissions, and no IAM or SSM at all', () => {
+    const actions = roleStatements(template, 'SweepRole')
+      .filter((s) => s.Effect === 'Allow')
+      .flatMap(actionsOf);
+    expect(actions.filter((a) => PROVISION_ONLY.includes(a) || /^(iam|ssm):/.test(a))).toEqual([]);
+  });
+
+  it('gives no other role the power to create or delete users, keys, parameters, groups or templates', () => {
+    const roles = Object.entries(template.Resources).filter(
+      ([id, r]) => r.Type === 'AWS::IAM::Role' && id !== 'ProvisionRole',
+    );
+    for (const [id] of roles) {
+      const actions = roleStatements(template, id)
+        .filter((s) => s.Effect === 'Allow')
+        .flatMap(actionsOf);
+      // Reading a parameter is not provisioning; other functions may need their own settings.
+      expect(
+        actions.filter((a) => PROVISION_ONLY.includes(a) && a !== 'ssm:GetParameter'),
+        id,
+      ).toEqual([]);
+    }
+  });
+});

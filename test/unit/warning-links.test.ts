@@ -1,0 +1,148 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { verifyLink } from '../../src/core/action-links.js';
+import type { Alert } from '../../src/core/report.js';
+import { signActionLinks } from '../../src/jobs/action-links.js';
+import { runSweep } from '../../src/jobs/sweep.js';
+import { busyMetrics, DEFAULT_POLICY, idleMetrics, makeInstance, NOW, policyWith } from '../support/fleet.js';
+import { InMemoryFleet } from './in-memory-fleet.js';
+
+const KEY = 'warning-links-test-key-0123456789abcdefghij';
+const ACCOUNT = '123456789012';
+const URL_BASE = 'https://abc123.lambda-url.us-east-1.on.aws/';
+
+let fleet: InMemoryFleet;
+let alerts: Alert[];
+
+function addRunning(overrides: Parameters<typeof makeInstance>[0] = {}, metrics = idleMetrics()) {
+  const instance = makeInstance(overrides);
+  fleet.add({ instance, state: 'running', stopProtected: false });
+  fleet.metrics.set(instance.instanceId, metrics);
+  return instance;
+}
+
+function sweep(policy = DEFAULT_POLICY, keys = { readOrCreate: async () => KEY }) {
+  return runSweep({
+    policy,
+    now: NOW,
+    targets: [{ region: 'us-east-1' }],
+    services: fleet.services(),
+    publish: async (a) => {
+      alerts.push(a);
+    },
+    actionLinks: (warned) =>
+      signActionLinks(warned, { actionsUrl: URL_BASE, account: ACCOUNT, keys, policy, now: NOW }),
+  });
+}
+
+function tokenOf(url: string): string {
+  return new URL(url).searchParams.get('t') ?? '';
+}
+
+beforeEach(() => {
+  fleet = new InMemoryFleet();
+  fleet.types.set('t3.micro', { freeTierEligible: true, gpu: false });
+  alerts = [];
+});
+
+describe('links in warnings', () => {
+  it('gives each warned instance keep, keep-until-tomorrow and stop links in the email text and the JSON', async () => {
+    // Prepare
+    const idle = addRunning({ tags: { Owner: 'bob' } });
+    const busy = addRunning({ tags: { Owner: 'bob' } }, busyMetrics());
+
+    // Act
+    await sweep(policyWith({ timeZone: 'Europe/Berlin' }));
+
+    // Assess
+    expect(alerts.map((a) => a.owner)).toEqual([undefined, 'bob']);
+    for (const alert of alerts) {
+      const data = alert.data as { decisions: { instanceId: string; links?: Record<string, string> }[] };
+      const mine = data.decisions.find((d) => d.instanceId === idle.instanceId);
+      expect(Object.keys(mine?.links ?? {})).toEqual([
+        'keep4h',
+        'keepTomorrow',
+        'stop',
+        'expiresAt',
+        'keepTomorrowUntil',
+      ]);
+      expect(data.decisions.find((d) => d.instanceId === busy.instanceId)?.links).toBeUndefined();
+      const links = mine?.links as Record<'keep4h' | 'keepTomorrow' | 'stop', string>;
+      expect(alert.text).toContain(`    Keep it running 4 more hours: ${links.keep4h}`);
+      expect(alert.text).toContain(
+        `    Keep it running until Thu 26 Nov 09:00 Europe/Berlin: ${links.keepTomorrow}`,
+      );
+      expect(alert.text).toContain(`    Stop it now: ${links.stop}`);
+      const claims = (['keep4h', 'keepTomorrow', 'stop'] as const).map((a) =>
+        verifyLink(tokenOf(links[a]), KEY, NOW),
+      );
+      expect(claims).toEqual([
+        expect.objectContaining({
+          ok: true,
+          claims: expect.objectContaining({
+            instanceId: idle.instanceId,
+            account: ACCOUNT,
+            action: 'keep4h',
+          }),
+        }),
+        expect.objectContaining({
+          ok: true,
+          claims: expect.objectContaining({
+            action: 'keepTomorrow',
+            until: Date.parse('2026-11-26T08:00:00Z') / 1000,
+          }),
+        }),
+        expect.objectContaining({ ok: true, claims: expect.objectContaining({ action: 'stop' }) }),
+      ]);
+    }
+  });
+
+  it('gives no links to instances of member accounts (the actions function cannot act there)', async () => {
+    // Prepare
+    const member = addRunning({ account: '210987654321' });
+
+    // Act
+    const report = await sweep();
+
+    // Assess
+    expect(report.warned).toEqual([member.instanceId]);
+    expect(report.decisions[0]?.account).toBe('210987654321');
+    expect(alerts[0]?.text).toContain(member.instanceId);
+    expect(alerts[0]?.text).not.toContain('lambda-url');
+  });
+
+  it('still sends the warnings, without links, when the signing key cannot be read, and reports why', async () => {
+    // Prepare
+    addRunning();
+
+    // Act
+    const report = await sweep(DEFAULT_POLICY, {
+      readOrCreate: async () => {
+        throw new Error('AccessDeniedException: ssm:GetParameter');
+      },
+    });
+
+    // Assess
+    expect(report.warned).toHaveLength(1);
+    expect(alerts[0]?.text).not.toContain('lambda-url');
+    expect(report.errors).toEqual([
+      { region: '-', operation: 'action links', message: 'AccessDeniedException: ssm:GetParameter' },
+    ]);
+  });
+
+  it('reads the key only when a warning goes out', async () => {
+    // Prepare
+    addRunning({}, busyMetrics());
+    let reads = 0;
+
+    // Act
+    await sweep(DEFAULT_POLICY, {
+      readOrCreate: async () => {
+        reads++;
+        return KEY;
+      },
+    });
+
+    // Assess
+    expect(reads).toBe(0);
+  });
+});
