@@ -1,7 +1,7 @@
 /**
  * One benchmark run in a fresh process: the real resolveTargets + runSweep, with the real Ec2Adapter and
  * MetricsAdapter over real SDK clients whose transport is bench/fake-aws.ts. Prints one JSON line.
- * Usage (bundled by bench/run.ts): node sweep-fleet.cjs <instances> <latencyMs>
+ * Usage (bundled by bench/run.ts): node sweep-fleet.cjs <instances> <latencyMs> [steady|first]
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -16,10 +16,14 @@ import { FakeAwsTransport } from './fake-aws.js';
 
 /** What one run measured. */
 export interface SweepRun {
+  /** first: the idle instances are new (warnings written); steady: they are already warned. */
+  scenario: 'first' | 'steady';
   instances: number;
   calls: Record<string, number>;
   totalCalls: number;
   wallMs: number;
+  /** CPU time of the process during the sweep (user + system): unlike wall time, not inflated by other load. */
+  cpuMs: number;
   peakRssMB: number;
   rssBeforeMB: number;
   responseMB: number;
@@ -30,6 +34,7 @@ export interface SweepRun {
 async function main(): Promise<void> {
   const size = Number(process.argv[2] ?? 100);
   const latencyMs = Number(process.argv[3] ?? 50);
+  const scenario = process.argv[4] === 'first' ? 'first' : 'steady';
   const now = new Date('2026-11-25T14:00:00Z');
   const policy = policySchema.parse({ regions: ['us-east-1'] });
   const transport = new FakeAwsTransport(
@@ -38,6 +43,8 @@ async function main(): Promise<void> {
       launchTime: new Date(now.getTime() - 5 * 3_600_000).toISOString(),
       firstPointMs: now.getTime() - policy.idle.windowHours * 3_600_000,
       points: policy.idle.windowHours * 12,
+      // steady: the hourly run after the first, idle instances warned 10 minutes ago (grace not over yet).
+      ...(scenario === 'steady' ? { idleWarnedAt: new Date(now.getTime() - 10 * 60_000).toISOString() } : {}),
     },
     latencyMs,
   );
@@ -66,19 +73,23 @@ async function main(): Promise<void> {
   };
 
   const rssBefore = process.memoryUsage().rss;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const targets = await resolveTargets(policy, home, services);
   const report = await runSweep({ policy, now, targets, services });
   const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
 
   const decisions: Record<string, number> = {};
   for (const d of report.decisions) decisions[d.action] = (decisions[d.action] ?? 0) + 1;
   const calls = Object.fromEntries([...transport.calls].sort(([a], [b]) => a.localeCompare(b)));
   const run: SweepRun = {
+    scenario,
     instances: report.instancesSeen,
     calls,
     totalCalls: Object.values(calls).reduce((a, b) => a + b, 0),
     wallMs: Math.round(wallMs),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     peakRssMB: round(process.resourceUsage().maxRSS / 1024),
     rssBeforeMB: round(rssBefore / 1048576),
     responseMB: round(transport.responseBytes / 1048576),

@@ -27,4 +27,4 @@ function policy() {
 
 module.exports.intervalSeconds = intervalSeconds;
 module.exports.sweep = async () => intervalSeconds(policy().schedule || 'rate(1 hour)');
-module.exports.digest = async () => intervalSeconds((policy().digest || {}).schedule || 'cron(0 8 * * ? *)');
+module.exports.digest = async () => intervalSeconds(policy().digest?.schedule || 'cron(0 8 * * ? *)');

@@ -6,7 +6,7 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 async function param(options, resolveVariable, name) {
   // --param key=value on the command line (options.param), else params: in serverless.yml.
-  for (const item of [].concat((options && options.param) || [])) {
+  for (const item of [].concat(options?.param || [])) {
     const eq = String(item).indexOf('=');
     if (eq > 0 && String(item).slice(0, eq) === name) return String(item).slice(eq + 1).trim() || undefined;
   }
@@ -40,7 +40,7 @@ module.exports.exemptCondition = async () => {
   const { parse } = require('yaml');
   const file = join(__dirname, '..', 'watchdog.yml');
   const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
-  const key = (policy.tags && policy.tags.exempt) || 'cost-watchdog:exempt';
+  const key = policy.tags?.exempt || 'cost-watchdog:exempt';
   if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
     throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
   }

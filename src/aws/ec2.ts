@@ -62,8 +62,14 @@ export class Ec2Adapter {
 
   /** One instance by id, or null when it does not exist or is not running (the launch guard). */
   async getRunning(instanceId: string): Promise<Instance | null> {
-    const res = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-    const raw = res.Reservations?.[0]?.Instances?.[0];
+    const res = await this.client
+      .send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))
+      .catch((err: unknown) => {
+        // EC2 answers an id it does not know (terminated long ago, or never existed) with an error, not [].
+        if ((err as { name?: string })?.name === 'InvalidInstanceID.NotFound') return null;
+        throw err;
+      });
+    const raw = res?.Reservations?.[0]?.Instances?.[0];
     return raw ? this.toInstance(raw) : null;
   }
 

@@ -57,9 +57,39 @@ export function isNoSuchEntity(err: unknown): boolean {
   );
 }
 
+/** True when an SDK error says the caller is not allowed to make the call. */
+export function isAccessDenied(err: unknown): boolean {
+  const name = (err as { name?: string })?.name;
+  return name === 'AccessDenied' || name === 'AccessDeniedException' || name === 'UnauthorizedOperation';
+}
+
+/**
+ * An IAM call the caller may not make: an account that forbids IAM users and groups (AWS Academy Learner Lab,
+ * many classroom accounts). Provisioning then skips the IAM part and does everything else.
+ */
+export class IamAccessDeniedError extends Error {
+  /** The IAM action that was denied, e.g. `iam:CreateGroup`. */
+  readonly action: string;
+  constructor(action: string, options?: { cause?: unknown }) {
+    super(`AccessDenied on ${action}`, options);
+    this.name = 'IamAccessDeniedError';
+    this.action = action;
+  }
+}
+
 /** IAM for provisioning: the users group and its guardrail, users, login profiles, access keys. */
 export class IamAdapter {
   constructor(private readonly client: IAMClient) {}
+
+  /** Runs one call, turning an access-denied error into an IamAccessDeniedError that names the action. */
+  private async checked<T>(action: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (isAccessDenied(err)) throw new IamAccessDeniedError(action, { cause: err });
+      throw err;
+    }
+  }
 
   /** Creates the group under `path` if missing and sets its inline policy when it differs. */
   async ensureGroup(
@@ -70,7 +100,9 @@ export class IamAdapter {
   ): Promise<Change> {
     let change: Change = 'unchanged';
     try {
-      const group = await this.client.send(new GetGroupCommand({ GroupName: name }));
+      const group = await this.checked('iam:GetGroup', () =>
+        this.client.send(new GetGroupCommand({ GroupName: name })),
+      );
       if (group.Group?.Path !== path) {
         throw new Error(
           `IAM group ${name} exists with path ${group.Group?.Path}, not ${path}; it is not ours, rename it`,
@@ -78,25 +110,29 @@ export class IamAdapter {
       }
     } catch (err) {
       if (!isNoSuchEntity(err)) throw err;
-      await this.client.send(new CreateGroupCommand({ GroupName: name, Path: path }));
+      await this.checked('iam:CreateGroup', () =>
+        this.client.send(new CreateGroupCommand({ GroupName: name, Path: path })),
+      );
       change = 'created';
     }
     let current: unknown;
     try {
-      const res = await this.client.send(
-        new GetGroupPolicyCommand({ GroupName: name, PolicyName: policyName }),
+      const res = await this.checked('iam:GetGroupPolicy', () =>
+        this.client.send(new GetGroupPolicyCommand({ GroupName: name, PolicyName: policyName })),
       );
       current = res.PolicyDocument ? JSON.parse(decodeURIComponent(res.PolicyDocument)) : undefined;
     } catch (err) {
       if (!isNoSuchEntity(err)) throw err;
     }
     if (JSON.stringify(current) !== JSON.stringify(document)) {
-      await this.client.send(
-        new PutGroupPolicyCommand({
-          GroupName: name,
-          PolicyName: policyName,
-          PolicyDocument: JSON.stringify(document),
-        }),
+      await this.checked('iam:PutGroupPolicy', () =>
+        this.client.send(
+          new PutGroupPolicyCommand({
+            GroupName: name,
+            PolicyName: policyName,
+            PolicyDocument: JSON.stringify(document),
+          }),
+        ),
       );
       if (change === 'unchanged') change = 'updated';
     }
@@ -106,7 +142,9 @@ export class IamAdapter {
   /** The user, or undefined when there is none. */
   async getUser(name: string): Promise<IamUser | undefined> {
     try {
-      const res = await this.client.send(new GetUserCommand({ UserName: name }));
+      const res = await this.checked('iam:GetUser', () =>
+        this.client.send(new GetUserCommand({ UserName: name })),
+      );
       return { name, path: res.User?.Path ?? '/', arn: res.User?.Arn ?? '' };
     } catch (err) {
       if (isNoSuchEntity(err)) return undefined;

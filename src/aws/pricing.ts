@@ -1,6 +1,9 @@
 import { type Filter, GetProductsCommand, type PricingClient } from '@aws-sdk/client-pricing';
 import { describeError } from '../core/errors.js';
 import { bundledPrice, type HourlyPrice } from '../core/prices.js';
+import { type Prices, priceKey } from '../core/prices.js';
+
+export { priceKey };
 
 /** IAM actions this adapter uses. */
 export const PRICING_PERMISSIONS = ['pricing:GetProducts'] as const;
@@ -13,7 +16,7 @@ export const PRICING_REGION = 'us-east-1';
  * the API fails or is denied, the bundled table answers, and after the first such failure the API is not
  * asked again in this run. Every price says which source it came from.
  */
-export class PriceLookup {
+export class PriceLookup implements Prices {
   /** GetProducts calls made (tests count them). */
   calls = 0;
   /** Why the API was given up on in this run, if it was. */
@@ -84,11 +87,6 @@ export class PriceLookup {
     const reason = why ?? (this.apiError ? `Price List API unavailable: ${this.apiError}` : undefined);
     return reason ? { ...p, note: `${p.note}; ${reason}` } : p;
   }
-}
-
-/** Key of a price in the maps the jobs pass around. */
-export function priceKey(instanceType: string, region: string): string {
-  return `${region}/${instanceType}`;
 }
 
 /** The GetProducts filters for one Linux, shared-tenancy, on-demand instance type in one region. */

@@ -88,6 +88,8 @@ export interface FoundTemplate {
 export interface TypeFacts {
   architecture: string;
   freeTierEligible: boolean;
+  /** Number of GPUs (0 for most types). */
+  gpus: number;
 }
 
 const errorName = (err: unknown) => (err as { name?: string; Code?: string })?.name ?? '';
@@ -161,6 +163,7 @@ export class ProvisionEc2 {
       return {
         architecture: archs.includes('arm64') && !archs.includes('x86_64') ? 'arm64' : 'x86_64',
         freeTierEligible: t.FreeTierEligible === true,
+        gpus: (t.GpuInfo?.Gpus ?? []).reduce((n, g) => n + (g.Count ?? 0), 0),
       };
     } catch (err) {
       if (errorName(err) === 'InvalidInstanceType') return undefined;

@@ -9,7 +9,8 @@ import { NAMES, TAGS } from '../core/policy.js';
 
 /**
  * SSM actions this adapter uses. The provision role grants them on `/cost-watchdog/*` parameters (and
- * GetParameter on the public Amazon Linux parameters). PutParameter with tags also needs AddTagsToResource.
+ * GetParameter on the public Amazon Linux and Deep Learning AMI parameters). PutParameter with tags also
+ * needs AddTagsToResource.
  */
 export const SSM_PROVISION_PERMISSIONS = [
   'ssm:GetParameter',
@@ -22,6 +23,17 @@ export const SSM_PROVISION_PERMISSIONS = [
 /** The public parameter with the latest Amazon Linux 2023 AMI for an architecture (x86_64 or arm64). */
 export function al2023Parameter(architecture: string): string {
   return `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`;
+}
+
+/**
+ * The public parameter with the latest AWS Deep Learning Base AMI (OSS NVIDIA driver, CUDA; Amazon Linux 2023)
+ * for an architecture. Its name is the AMI's name without "Deep Learning" and "AMI" (AWS DLAMI guide,
+ * "Finding the ID of a DLAMI"); the arm64 image (for g5g) carries "ARM64" in its name.
+ */
+export function deepLearningParameter(architecture: string): string {
+  const arch = architecture === 'arm64' ? 'arm64' : 'x86_64';
+  const image = `${arch === 'arm64' ? 'arm64-' : ''}base-oss-nvidia-driver-gpu-amazon-linux-2023`;
+  return `/aws/service/deeplearning/ami/${arch}/${image}/latest/ami-id`;
 }
 
 function isNotFound(err: unknown): boolean {

@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import type { AwsTarget } from '../aws/clients.js';
 import { InputError } from '../core/errors.js';
+import { parseSetup } from '../core/machine-setup.js';
 import {
   keyParameterName,
   parseRoster,
@@ -74,6 +75,14 @@ except that it repairs what was changed by hand (a security group opened to the 
   --cidr CIDR          network allowed to SSH in, e.g. 203.0.113.7/32 (0.0.0.0/0 is refused)
   --type TYPE          instance type (default: the account's first free-tier type)
   --notebook-port N    also open this port (Jupyter: 8888) to the same CIDR
+  --setup NAME         what instances are ready for on first boot: none (default),
+                       datascience (Python, numpy, pandas, scikit-learn, JupyterLab on
+                       localhost:8888, reached through an SSH tunnel) or gpu (the same on
+                       the AWS Deep Learning AMI; default type g4dn.xlarge, NOT free tier).
+                       Not --profile: that is the AWS credentials profile.
+  --no-iam             create no IAM group, user, password or access key (lab accounts
+                       that forbid IAM users); everything else is still done. Happens on
+                       its own, with a note, when IAM denies the first call
   --allow-anywhere     accept 0.0.0.0/0 or ::/0 as CIDR (not recommended)
   --console-login      give new users a console password (reset at first sign-in),
                        stored in SSM SecureString /cost-watchdog/passwords/<user>
@@ -81,7 +90,7 @@ except that it repairs what was changed by hand (a security group opened to the 
                        /cost-watchdog/access-keys/<user>); off by default
   --key-file FILE      also write the user's private key to FILE (mode 0600)
   --roster FILE        CSV with columns user,email,cidr[,type] (header optional; also
-                       notebook_port, region when named in a header)
+                       notebook_port, region, setup when named in a header)
   --results FILE       results CSV of a roster run (default: <roster>-results.csv):
                        user,status,key_parameter,launch_template_id,error
   --key-dir DIR        roster: write each private key to DIR/cost-watchdog-<user>.pem (0600)
@@ -98,6 +107,8 @@ Examples:
     cidr: { type: 'string' },
     type: { type: 'string' },
     'notebook-port': { type: 'string' },
+    setup: { type: 'string' },
+    'no-iam': { type: 'boolean', default: false },
     'allow-anywhere': { type: 'boolean', default: false },
     'console-login': { type: 'boolean', default: false },
     'access-key': { type: 'boolean', default: false },
@@ -125,6 +136,15 @@ Examples:
       rows = parseRoster(content);
       if (rows.length === 0)
         throw new InputError('--roster', `${rosterPath} has no rows (columns: user,email,cidr[,type])`);
+      // --setup is the default of rows whose setup column is empty.
+      const defaultSetup = parseSetup(text(values, 'setup'), '--setup');
+      if (defaultSetup !== 'none') {
+        rows = rows.map((row) =>
+          row.ok && row.request.setup === undefined
+            ? { ...row, request: { ...row.request, setup: defaultSetup } }
+            : row,
+        );
+      }
     } else {
       if (text(values, 'user') === undefined) {
         throw new InputError('--user', 'is required (or --roster FILE); see cost-watchdog provision --help');
@@ -135,6 +155,7 @@ Examples:
         cidr: text(values, 'cidr') ?? '',
         ...(text(values, 'type') ? { type: text(values, 'type') } : {}),
         ...(text(values, 'notebook-port') ? { notebookPort: text(values, 'notebook-port') } : {}),
+        ...(text(values, 'setup') ? { setup: text(values, 'setup') } : {}),
         ...(values['allow-anywhere'] === true ? { allowAnywhere: true } : {}),
       });
       rows = [{ line: 1, user: request.user, ok: true, request }];
@@ -158,6 +179,7 @@ Examples:
         homeRegion: common.home.region,
         consoleLogin: values['console-login'] === true,
         accessKey: values['access-key'] === true,
+        skipIam: values['no-iam'] === true,
       },
       (done, total, r) => {
         if (rows.length > 1)
@@ -206,6 +228,9 @@ Examples:
       io.out(
         `${results.length} user(s): ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged, ${failed} failed.`,
       );
+      if (setup.iamSkipped) io.out(`skipped: IAM user and group (${setup.iamSkipped})`);
+      const costly = results.filter((r) => r.costWarning);
+      for (const r of costly) io.out(`  ${r.user}: ${r.costWarning}`);
       for (const r of results.filter((r) => r.status === 'failed'))
         io.out(`  ${r.user || '(no name)'}: ${r.error}`);
     } else {
@@ -239,9 +264,11 @@ Refuses while USER has running instances.
 
   --stop-instances   stop USER's running instances first (they are never terminated;
                      the security group stays while stopped instances still use it)
+  --no-iam           leave IAM alone (lab accounts: provision created no IAM user)
   --topic-arn ARN    the stack's alert topic (default: $TOPIC_ARN)`,
   options: {
     'stop-instances': { type: 'boolean', default: false },
+    'no-iam': { type: 'boolean', default: false },
     'topic-arn': { type: 'string' },
   },
   positionals: true,
@@ -256,6 +283,7 @@ Refuses while USER has running instances.
       policy,
       region: common.home.region,
       stopInstances: values['stop-instances'] === true,
+      skipIam: values['no-iam'] === true,
     });
     if (common.json) io.out(JSON.stringify(result, null, 2));
     else printDeprovision(result, io);

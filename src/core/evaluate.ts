@@ -61,6 +61,8 @@ export interface Decision {
   /** Stop with hibernation (the instance was launched with it). */
   hibernate: boolean;
   measured: Measured;
+  /** The measured reason of each rule that holds, e.g. `idle: CPU avg 0.4% (limit 5%), ...` (stop records). */
+  ruleReasons: Partial<Record<Rule, string>>;
 }
 
 type Verdict = { holds: boolean | 'unknown'; reason: string };
@@ -115,6 +117,7 @@ export function evaluate(
     reasons: [],
     protection: protection?.kind ?? null,
     rulesHolding,
+    ruleReasons: Object.fromEntries(rulesHolding.map((r) => [r, verdicts[r].reason])),
     warnedAt: warning ? new Date(warning.at).toISOString() : null,
     newWarning: false,
     stopAfter: null,

@@ -31,7 +31,7 @@ export interface Instance {
   rootDeviceType: string;
   /** Launched with hibernation enabled (HibernationOptions.Configured). */
   hibernationConfigured?: boolean;
-  /** Stop protection (DisableApiStop). Only looked up before a stop; `undefined` = not looked up. */
+  /** Stop protection (DisableApiStop), looked up only before a stop or a new warning; undefined = not yet. */
   stopProtected?: boolean;
   /** Public IPv4 address, if any. */
   publicIp?: string;

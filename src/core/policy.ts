@@ -273,7 +273,17 @@ export function parsePolicyText(text: string, source = 'watchdog.yml'): Policy {
       }),
     );
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // The yaml library refuses alias chains that expand exponentially ("billion laughs").
+    throw new PolicyError(
+      `${source} cannot be read; nothing was changed.`,
+      [`YAML anchors/aliases (&name / *name): ${(err as Error).message}; write the values out instead`],
+      { cause: err },
+    );
+  }
   const policy = parsePolicy(value, source);
   return policy;
 }

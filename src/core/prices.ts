@@ -180,3 +180,32 @@ export function watchdogMonthlyCostUsd(input: {
   const usd = Object.values(parts).reduce((a, b) => a + b, 0);
   return { usd: Math.round(usd * 1000) / 1000, parts };
 }
+
+/** Key of a price in the maps the jobs pass around. */
+export function priceKey(instanceType: string, region: string): string {
+  return `${region}/${instanceType}`;
+}
+
+/** Where hourly prices come from: the Price List API (src/aws/pricing.ts) or the bundled table. */
+export interface Prices {
+  /** The hourly on-demand Linux price of `instanceType` in `region`. Never throws. */
+  hourly(instanceType: string, region: string): Promise<HourlyPrice>;
+  /** Prices for many (type, region) pairs, keyed by priceKey(). */
+  many(pairs: Iterable<{ instanceType: string; region: string }>): Promise<Map<string, HourlyPrice>>;
+}
+
+/**
+ * Prices from the bundled table only: no AWS call. The sweep uses it (keeping the Price List client out of its
+ * bundle and its role); the digest and the launch guard ask the Price List API first.
+ */
+export class BundledPrices implements Prices {
+  async hourly(instanceType: string, region: string): Promise<HourlyPrice> {
+    return bundledPrice(instanceType, region);
+  }
+
+  async many(pairs: Iterable<{ instanceType: string; region: string }>): Promise<Map<string, HourlyPrice>> {
+    const out = new Map<string, HourlyPrice>();
+    for (const { instanceType, region } of pairs) out.set(priceKey(instanceType, region), bundledPrice(instanceType, region));
+    return out;
+  }
+}

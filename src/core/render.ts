@@ -158,7 +158,8 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
           ...report.errors
             .slice(0, MAX_LISTED)
             .map(
-              (e) => `- ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`,
+              (e) =>
+                `- ${e.account ? `account ${e.account} ` : ''}${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`,
             ),
           '',
         ]

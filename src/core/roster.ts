@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { InputError } from './errors.js';
+import { type MachineSetup, parseSetup } from './machine-setup.js';
 import { isKnownRegion, NAMES } from './policy.js';
 
 /**
@@ -20,6 +21,8 @@ export interface UserRequest {
   region?: string;
   /** The CIDR may be 0.0.0.0/0 or ::/0 (the caller said so explicitly). */
   allowAnywhere?: boolean;
+  /** What the instance is ready for on first boot (datascience, gpu); absent = plain Amazon Linux. */
+  setup?: Exclude<MachineSetup, 'none'>;
 }
 
 /**
@@ -158,6 +161,7 @@ export function parseUserRequest(input: unknown): UserRequest {
     'notebookPort',
     'region',
     'allowAnywhere',
+    'setup',
   ]);
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) throw new InputError(key, `unknown field (allowed: ${[...known].join(', ')})`);
@@ -185,6 +189,8 @@ export function parseUserRequest(input: unknown): UserRequest {
     out.region = raw.region;
   }
   if (allowAnywhere) out.allowAnywhere = true;
+  const setup = parseSetup(raw.setup);
+  if (setup !== 'none') out.setup = setup;
   return out;
 }
 
@@ -193,12 +199,12 @@ export type RosterRow =
   | { line: number; user: string; ok: true; request: UserRequest }
   | { line: number; user: string; ok: false; error: string };
 
-const ROSTER_COLUMNS = ['user', 'email', 'cidr', 'type', 'notebook_port', 'region'] as const;
+const ROSTER_COLUMNS = ['user', 'email', 'cidr', 'type', 'notebook_port', 'region', 'setup'] as const;
 
 /**
- * Parses a roster CSV (`user,email,cidr[,type]`, optionally `notebook_port` and `region`; a header row is
- * optional, quotes as in RFC 4180). Each row is validated on its own: a bad row becomes an error row, the rest
- * still go through. Duplicate users (case-insensitive, as IAM compares them) are errors.
+ * Parses a roster CSV (`user,email,cidr[,type]`, optionally `notebook_port`, `region` and `setup`; a header
+ * row is optional, quotes as in RFC 4180). Each row is validated on its own: a bad row becomes an error row, the
+ * rest still go through. Duplicate users (case-insensitive, as IAM compares them) are errors.
  */
 export function parseRoster(text: string): RosterRow[] {
   const records = parseCsv(text.replace(/^\uFEFF/, ''));
@@ -238,6 +244,7 @@ export function parseRoster(text: string): RosterRow[] {
         ...(value('type') ? { type: value('type') } : {}),
         ...(value('notebook_port') ? { notebookPort: value('notebook_port') } : {}),
         ...(value('region') ? { region: value('region') } : {}),
+        ...(value('setup') ? { setup: value('setup') } : {}),
       });
       const key = request.user.toLowerCase();
       if (seen.has(key))

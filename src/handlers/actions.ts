@@ -86,14 +86,22 @@ function respond(page: ActionPage): FunctionUrlResponse {
   return { statusCode: page.status, headers: HEADERS, body: renderActionPage(page) };
 }
 
+/** A field of the request if it is a string: the request is untrusted and any field may hold anything. */
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
 function tokenOf(event: FunctionUrlEvent, method: string): string | undefined {
-  if (method === 'POST' && event.body) {
-    const body = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const form = text(event.body);
+  if (method === 'POST' && form) {
+    const body = event.isBase64Encoded ? Buffer.from(form, 'base64').toString('utf8') : form;
     const fromBody = new URLSearchParams(body).get('t');
     if (fromBody) return fromBody;
   }
   return (
-    event.queryStringParameters?.t ?? new URLSearchParams(event.rawQueryString ?? '').get('t') ?? undefined
+    text(event.queryStringParameters?.t) ??
+    new URLSearchParams(text(event.rawQueryString) ?? '').get('t') ??
+    undefined
   );
 }
 
@@ -119,7 +127,8 @@ export function createActionsHandler(
 
   return async (raw) => {
     const event = (raw ?? {}) as FunctionUrlEvent;
-    const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
+    const given: unknown = event.requestContext?.http?.method;
+    const method = given === undefined || given === null ? 'GET' : (text(given)?.toUpperCase() ?? '');
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
       return respond({
         status: 405,

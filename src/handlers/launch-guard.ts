@@ -23,7 +23,8 @@ const stateChangeEvent = z.object({
   time: z.string().optional(),
   detail: z.object({
     'instance-id': z.string().regex(/^i-[0-9a-f]{8,17}$/),
-    state: z.string(),
+    // EC2 states are short words (pending, running, ...); anything longer is not EC2's and is not logged whole.
+    state: z.string().max(32),
   }),
 });
 

@@ -31,27 +31,35 @@ interface ParsedEvent {
   rows: RosterRow[];
   consoleLogin: boolean;
   stopInstances: boolean;
+  /** `"iam": false` in the event: lab accounts, no IAM group, user, password or access key. */
+  skipIam: boolean;
   region?: string;
   /** The user to deprovision. */
   user?: string;
 }
 
 /**
- * Reads the event: `{ users: [{ user, email, cidr, type?, notebookPort?, region?, allowAnywhere? }], consoleLogin? }`,
- * one such user object on its own, or `{ action: 'deprovision', user, region?, stopInstances? }`. Each user is
- * validated on its own, so one bad entry fails only itself.
+ * Reads the event: `{ users: [{ user, email, cidr, type?, notebookPort?, region?, allowAnywhere?, setup? }],
+ * consoleLogin?, iam? }`, one such user object on its own, or `{ action: 'deprovision', user, region?,
+ * stopInstances?, iam? }`. `iam: false` leaves IAM alone (lab accounts). Each user is validated on its own, so
+ * one bad entry fails only itself.
  */
 export function parseProvisionEvent(event: unknown): ParsedEvent {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) {
     throw new InputError('event', 'must be an object: { users: [{ user, email, cidr }] } or one such user');
   }
   const e = event as Record<string, unknown>;
+  if (e.iam !== undefined && typeof e.iam !== 'boolean') {
+    throw new InputError('iam', 'must be true or false (false: create no IAM group, user or password)');
+  }
+  const skipIam = e.iam === false;
   if (e.action === 'deprovision') {
     return {
       action: 'deprovision',
       rows: [],
       consoleLogin: false,
       stopInstances: e.stopInstances === true,
+      skipIam,
       ...(typeof e.region === 'string' ? { region: e.region } : {}),
       user: parseUserName(e.user),
     };
@@ -59,7 +67,7 @@ export function parseProvisionEvent(event: unknown): ParsedEvent {
   if (e.action !== undefined && e.action !== 'provision') {
     throw new InputError('action', `"${String(e.action)}" is unknown; use provision or deprovision`);
   }
-  const { users, consoleLogin, action: _action, ...single } = e;
+  const { users, consoleLogin, action: _action, iam: _iam, ...single } = e;
   const entries: unknown[] = Array.isArray(users) ? users : users === undefined ? [single] : [];
   if (entries.length === 0)
     throw new InputError('users', 'must be a non-empty list of { user, email, cidr }');
@@ -77,7 +85,7 @@ export function parseProvisionEvent(event: unknown): ParsedEvent {
       };
     }
   });
-  return { action: 'provision', rows, consoleLogin: consoleLogin === true, stopInstances: false };
+  return { action: 'provision', rows, consoleLogin: consoleLogin === true, stopInstances: false, skipIam };
 }
 
 /** Builds the provision Lambda handler (invoked by `serverless invoke -f provision` or the console). */
@@ -99,6 +107,7 @@ export function createProvisionHandler(
         policy,
         region: parsed.region ?? config.region,
         stopInstances: parsed.stopInstances,
+        skipIam: parsed.skipIam,
       });
       const failed = result.status === 'removed' ? 0 : 1;
       log({ level: failed ? 'error' : 'info', message: `deprovision ${user}: ${result.status}`, result });
@@ -109,6 +118,7 @@ export function createProvisionHandler(
       policy,
       homeRegion: config.region,
       consoleLogin: parsed.consoleLogin,
+      skipIam: parsed.skipIam,
     });
     const failed = results.filter((r) => r.status === 'failed').length;
     for (const r of results) {

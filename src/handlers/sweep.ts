@@ -1,14 +1,16 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../aws/clients.js';
-import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
 import { type SweepServices, sdkSweepServices } from '../aws/services.js';
 import { SigningKeyStore } from '../aws/signing-key.js';
 import { Notifier } from '../aws/sns.js';
+import { UsageMetrics } from '../aws/usage-metrics.js';
 import { describeError, WatchdogError } from '../core/errors.js';
 import type { Instance } from '../core/instance.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
+import { BundledPrices, type Prices } from '../core/prices.js';
 import type { SweepReport } from '../core/report.js';
 import { signActionLinks } from '../jobs/action-links.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
@@ -56,14 +58,23 @@ export function summarize(report: SweepReport): SweepSummary {
   };
 }
 
+/** What the sweep needs to record usage and judge the budget. */
+export interface SweepCosts {
+  prices: Prices;
+  usage: UsageMetrics;
+}
+
 /** What the handler needs from outside; tests inject a clock, services and a log sink. */
 export interface SweepHandlerDeps {
   clock: () => Date;
   env: NodeJS.ProcessEnv;
   services?: SweepServices;
   notifier?: Notifier;
-  /** Prices and the CostWatchdog metrics (free-tier hours, estimated dollars, budget). */
-  costs?: Pick<CostServices, 'prices' | 'usage'>;
+  /**
+   * Prices and the CostWatchdog metrics (free-tier hours, estimated dollars, budget). The sweep prices from
+   * the bundled table (no Price List client in its bundle or role); the digest asks the Price List API.
+   */
+  costs?: SweepCosts;
   log?: Logger;
   /** The action-link signing key (SSM); default: the parameter named by SIGNING_KEY_PARAMETER. */
   signingKeys?: Pick<SigningKeyStore, 'readOrCreate'>;
@@ -81,7 +92,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
         policy: Policy;
         services: SweepServices;
         notifier: Notifier;
-        costs: Pick<CostServices, 'prices' | 'usage'> | null;
+        costs: SweepCosts | null;
         /** Set when ACTIONS_URL is: warnings then carry signed keep / stop links. */
         links: { config: LinkSigningConfig; keys: Pick<SigningKeyStore, 'readOrCreate'> } | null;
       }
@@ -100,7 +111,11 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
         notifier: deps.notifier ?? new Notifier(new SNSClient(clientConfig(home)), config.topicArn),
         // Injected fleet services (tests, benchmark) without injected cost services: record no usage rather
         // than reach a real AWS endpoint from a test.
-        costs: deps.costs ?? (deps.services ? null : sdkCostServices(home)),
+        costs:
+          deps.costs ??
+          (deps.services
+            ? null
+            : { prices: new BundledPrices(), usage: new UsageMetrics(new CloudWatchClient(clientConfig(home))) }),
         links: linkConfig
           ? {
               config: linkConfig,
@@ -112,8 +127,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
       };
     }
     const { config, policy, services, notifier, links } = ready;
-    // Prices are cached for one run only; the clients are reused.
-    const costs = ready.costs ? { usage: ready.costs.usage, prices: ready.costs.prices.forRun() } : null;
+    const costs = ready.costs;
     const now = deps.clock();
     const endpoint = deps.env.AWS_ENDPOINT_URL;
     const home = { region: config.region, ...(endpoint ? { endpoint } : {}) };

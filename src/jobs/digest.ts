@@ -1,7 +1,7 @@
 import type { AwsTarget } from '../aws/clients.js';
 import { mapBounded } from '../aws/clients.js';
 import type { CostServices } from '../aws/cost-services.js';
-import { priceKey } from '../aws/pricing.js';
+import { priceKey } from '../core/prices.js';
 import {
   buildDigest,
   type Digest,

@@ -5,13 +5,19 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsTarget, clientConfig, mapBounded } from '../aws/clients.js';
-import { IamAdapter } from '../aws/iam.js';
+import { IamAccessDeniedError, IamAdapter } from '../aws/iam.js';
 import { describeRule, type IngressRule, ProvisionEc2 } from '../aws/provision-ec2.js';
 import { OwnerSubscriptions } from '../aws/sns-subscriptions.js';
-import { al2023Parameter, ParameterStore } from '../aws/ssm.js';
+import { al2023Parameter, deepLearningParameter, ParameterStore } from '../aws/ssm.js';
 import { ConfigError, describeError, InputError } from '../core/errors.js';
 import { GUARDRAIL_POLICY_NAME, guardrailPolicy, type PolicyDocument } from '../core/guardrail.js';
 import { renderConnectionInstructions } from '../core/instructions.js';
+import {
+  DEFAULT_GPU_TYPE,
+  type MachineSetup,
+  notFreeTierWarning,
+  setupUserData,
+} from '../core/machine-setup.js';
 import { NAMES, type Policy, TAGS } from '../core/policy.js';
 import {
   isWorldOpen,
@@ -82,6 +88,12 @@ export interface ProvisionOptions {
   accessKey?: boolean;
   /** Password generator (tests inject one). */
   generatePassword?: () => string;
+  /**
+   * Leave IAM alone (CLI `--no-iam`, handler `"iam": false`): no group, user, password or access key; the
+   * key pair, security group, launch template and subscription are still done. Also what happens on its own
+   * when IAM denies the first call (lab accounts).
+   */
+  skipIam?: boolean;
 }
 
 /** What happened to one resource. */
@@ -123,6 +135,10 @@ export interface ProvisionResult {
   keyParameter?: string;
   launchTemplateId?: string;
   instanceType?: string;
+  /** What the launch template's instances are ready for on first boot (absent: plain Amazon Linux). */
+  setup?: Exclude<MachineSetup, 'none'>;
+  /** Plain words when the launch template is not free tier (GPU types, big volumes). */
+  costWarning?: string;
   instructions?: string;
   error?: string;
 }
@@ -133,6 +149,17 @@ export interface ProvisionSetup {
   allowedRegions: string[];
   guardrail: PolicyDocument;
   group: ResourceOutcome;
+  /** Why IAM (group, users, passwords, access keys) is skipped in this run; absent when it is not. */
+  iamSkipped?: string;
+}
+
+/** Why IAM is skipped when the caller turned it off. */
+export const IAM_OFF_REASON =
+  'IAM turned off for this run (--no-iam); students use the account\'s own role, as in lab accounts';
+
+/** Why IAM is skipped after a denied call: the denial and what it means. */
+export function iamDeniedReason(err: IamAccessDeniedError): string {
+  return `${err.message}: lab accounts forbid IAM users; students use the lab's own role`;
 }
 
 const MANAGED = { [TAGS.managed]: 'true' } as const;
@@ -158,12 +185,25 @@ export async function prepareProvision(options: ProvisionOptions): Promise<Provi
     ownerTag: policy.tags.owner,
     keyParameterPrefix: NAMES.keyParameterPrefix,
   });
-  const change = await services.iam.ensureGroup(
-    NAMES.usersGroup,
-    NAMES.iamPath,
-    GUARDRAIL_POLICY_NAME,
-    guardrail,
-  );
+  let iamSkipped = options.skipIam ? IAM_OFF_REASON : undefined;
+  let change: ResourceOutcome['status'] = 'skipped';
+  if (iamSkipped === undefined) {
+    try {
+      change = await services.iam.ensureGroup(NAMES.usersGroup, NAMES.iamPath, GUARDRAIL_POLICY_NAME, guardrail);
+    } catch (err) {
+      if (!(err instanceof IamAccessDeniedError)) throw err;
+      iamSkipped = iamDeniedReason(err);
+    }
+  }
+  if (iamSkipped !== undefined) {
+    return {
+      allowedTypes,
+      allowedRegions,
+      guardrail,
+      group: { resource: 'group', name: NAMES.usersGroup, status: 'skipped', detail: iamSkipped },
+      iamSkipped,
+    };
+  }
   return {
     allowedTypes,
     allowedRegions,
@@ -183,6 +223,9 @@ interface Plan {
   instanceType: string;
   imageId: string;
   rootDevice: { deviceName: string; sizeGiB: number };
+  setup: MachineSetup;
+  /** Plain words when the template is not free tier. */
+  costWarning?: string;
 }
 
 async function planUser(
@@ -198,7 +241,8 @@ async function planUser(
     );
   }
   const ec2 = options.services.ec2(region);
-  let instanceType = request.instanceType;
+  const setupName: MachineSetup = request.setup ?? 'none';
+  let instanceType = request.instanceType ?? (setupName === 'gpu' ? DEFAULT_GPU_TYPE : undefined);
   if (instanceType === undefined) {
     const free = (await ec2.freeTierTypes()).filter((t) => setup.allowedTypes.includes(t));
     instanceType = free[0];
@@ -218,22 +262,48 @@ async function planUser(
       `${instanceType} is not allowed (allowed: ${setup.allowedTypes.join(', ')}); add it to nonFreeTier.allowedTypes in watchdog.yml to allow it`,
     );
   }
-  const existing = await options.services.iam.getUser(request.user);
-  if (existing && existing.path !== NAMES.iamPath) {
+  if (setupName === 'gpu' && facts.gpus === 0) {
     throw new InputError(
-      'user',
-      `IAM user ${request.user} already exists with path ${existing.path}, not ${NAMES.iamPath}: it was not created by cost-watchdog, so it is left alone; choose another name`,
+      'type',
+      `${instanceType} has no GPU, but setup gpu needs one; leave the type out (default ${DEFAULT_GPU_TYPE}) or use setup datascience`,
     );
   }
-  const imageId = await options.services.ssm(region).read(al2023Parameter(facts.architecture));
+  if (setup.iamSkipped === undefined) {
+    const existing = await options.services.iam.getUser(request.user);
+    if (existing && existing.path !== NAMES.iamPath) {
+      throw new InputError(
+        'user',
+        `IAM user ${request.user} already exists with path ${existing.path}, not ${NAMES.iamPath}: it was not created by cost-watchdog, so it is left alone; choose another name`,
+      );
+    }
+  }
+  // The gpu setup runs the AWS Deep Learning AMI (NVIDIA driver and CUDA on Amazon Linux 2023); its root
+  // volume is larger than the free 30 GiB, which the cost warning says. Everything else: Amazon Linux 2023.
+  const parameter =
+    setupName === 'gpu' ? deepLearningParameter(facts.architecture) : al2023Parameter(facts.architecture);
+  const imageId = await options.services.ssm(region).read(parameter);
   const rootDevice = await ec2.rootDevice(imageId);
-  if (rootDevice.sizeGiB > MAX_ROOT_GIB) {
+  if (setupName !== 'gpu' && rootDevice.sizeGiB > MAX_ROOT_GIB) {
     throw new InputError(
       'type',
       `the Amazon Linux image ${imageId} needs ${rootDevice.sizeGiB} GiB, over the free ${MAX_ROOT_GIB} GiB`,
     );
   }
-  return { region, instanceType, imageId, rootDevice };
+  const costWarning = notFreeTierWarning({
+    instanceType,
+    region,
+    freeTierEligible: facts.freeTierEligible,
+    rootGiB: Math.max(DEFAULT_ROOT_GIB, rootDevice.sizeGiB),
+    freeRootGiB: MAX_ROOT_GIB,
+  });
+  return {
+    region,
+    instanceType,
+    imageId,
+    rootDevice,
+    setup: setupName,
+    ...(costWarning ? { costWarning } : {}),
+  };
 }
 
 /** The launch template a user gets (compared field by field on re-runs). */
@@ -247,7 +317,9 @@ export function launchTemplateData(
     { Key: ownerTag, Value: user },
     { Key: TAGS.managed, Value: 'true' },
   ];
+  const userData = setupUserData(plan.setup);
   return {
+    ...(userData !== undefined ? { UserData: userData } : {}),
     ImageId: plan.imageId,
     InstanceType: plan.instanceType as RequestLaunchTemplateData['InstanceType'],
     KeyName: resourceName(user),
@@ -285,6 +357,7 @@ export function templateFingerprint(
     groups: [...(data.SecurityGroupIds ?? [])].sort(),
     tokens: data.MetadataOptions?.HttpTokens,
     shutdown: data.InstanceInitiatedShutdownBehavior,
+    userData: data.UserData ?? '',
     root: bdm
       ? [
           bdm.DeviceName,
@@ -365,17 +438,31 @@ export async function provisionUser(
   const ssm = services.ssm(plan.region);
   let launchTemplateId: string | undefined;
   try {
-    // IAM user and group membership.
-    const found = await services.iam.getUser(user);
-    if (!found) await services.iam.createUser(user, NAMES.iamPath, { ...MANAGED, [policy.tags.owner]: user });
-    resources.push({ resource: 'user', name: user, status: found ? 'unchanged' : 'created' });
-    resources.push({
-      resource: 'group-membership',
-      name: NAMES.usersGroup,
-      status: await services.iam.ensureInGroup(user, NAMES.usersGroup),
-    });
+    if (setup.iamSkipped !== undefined) {
+      // Lab accounts: no IAM user, group, password or access key; everything below still happens.
+      resources.push({
+        resource: 'user',
+        name: user,
+        status: 'skipped',
+        detail: `IAM user and group: ${setup.iamSkipped}`,
+      });
+      if (options.consoleLogin)
+        resources.push({ resource: 'console-password', name: user, status: 'skipped', detail: 'no IAM user' });
+      if (options.accessKey)
+        resources.push({ resource: 'access-key', name: user, status: 'skipped', detail: 'no IAM user' });
+    } else {
+      // IAM user and group membership.
+      const found = await services.iam.getUser(user);
+      if (!found) await services.iam.createUser(user, NAMES.iamPath, { ...MANAGED, [policy.tags.owner]: user });
+      resources.push({ resource: 'user', name: user, status: found ? 'unchanged' : 'created' });
+      resources.push({
+        resource: 'group-membership',
+        name: NAMES.usersGroup,
+        status: await services.iam.ensureInGroup(user, NAMES.usersGroup),
+      });
+    }
 
-    if (options.consoleLogin) {
+    if (options.consoleLogin && setup.iamSkipped === undefined) {
       const passwordParameter = passwordParameterName(user);
       if (await services.iam.hasLoginProfile(user)) {
         resources.push({ resource: 'console-password', name: passwordParameter, status: 'unchanged' });
@@ -402,7 +489,7 @@ export async function provisionUser(
         });
       }
     }
-    if (options.accessKey) {
+    if (options.accessKey && setup.iamSkipped === undefined) {
       const parameter = `${NAMES.accessKeyParameterPrefix}${user}`;
       const keys = await services.iam.accessKeyIds(user);
       if (keys.length > 0) {
@@ -522,6 +609,7 @@ export async function provisionUser(
 
     // Launch template.
     const data = launchTemplateData(plan, user, group.groupId, policy.tags.owner);
+    const summary = `${plan.instanceType}, ${plan.imageId}${plan.setup !== 'none' ? `, setup ${plan.setup} (JupyterLab on first boot)` : ''}`;
     const template = await ec2.findLaunchTemplate(name);
     if (template && !template.managed) {
       throw new InputError(
@@ -539,7 +627,7 @@ export async function provisionUser(
         name,
         id: launchTemplateId,
         status: 'created',
-        detail: `${plan.instanceType}, ${plan.imageId}`,
+        detail: summary,
       });
     } else if (templateFingerprint(template.data) !== templateFingerprint(data)) {
       launchTemplateId = template.id;
@@ -549,7 +637,7 @@ export async function provisionUser(
         name,
         id: template.id,
         status: 'updated',
-        detail: `version ${version}: ${plan.instanceType}, ${plan.imageId}`,
+        detail: `version ${version}: ${summary}`,
       });
     } else {
       launchTemplateId = template.id;
@@ -558,7 +646,7 @@ export async function provisionUser(
         name,
         id: template.id,
         status: 'unchanged',
-        detail: `${plan.instanceType}, ${plan.imageId}`,
+        detail: summary,
       });
     }
 
@@ -588,13 +676,17 @@ export async function provisionUser(
       keyParameter,
       launchTemplateId,
       instanceType: plan.instanceType,
+      ...(plan.setup !== 'none' ? { setup: plan.setup } : {}),
+      ...(plan.costWarning ? { costWarning: plan.costWarning } : {}),
       instructions: renderConnectionInstructions({
         user,
         region: plan.region,
         ownerTag: policy.tags.owner,
         instanceType: plan.instanceType,
         ...(request.notebookPort !== undefined ? { notebookPort: request.notebookPort } : {}),
-        consoleLogin: options.consoleLogin === true,
+        consoleLogin: options.consoleLogin === true && setup.iamSkipped === undefined,
+        setup: plan.setup,
+        ...(plan.costWarning ? { costWarning: plan.costWarning } : {}),
       }),
     });
   } catch (err) {
@@ -649,7 +741,14 @@ export interface DeprovisionResult {
  */
 export async function deprovisionUser(
   userName: string,
-  options: { services: ProvisionServices; policy: Policy; region: string; stopInstances?: boolean },
+  options: {
+    services: ProvisionServices;
+    policy: Policy;
+    region: string;
+    stopInstances?: boolean;
+    /** Leave IAM alone (lab accounts): the IAM user is not looked up or deleted. */
+    skipIam?: boolean;
+  },
 ): Promise<DeprovisionResult> {
   const user = parseUserName(userName);
   const { services, policy, region } = options;
@@ -761,8 +860,17 @@ export async function deprovisionUser(
         resources.push({ resource, name: parameter, status: 'removed' });
     }
 
-    const removedUser = await services.iam.deleteUser(user, NAMES.iamPath);
-    resources.push({ resource: 'user', name: user, status: removedUser ? 'removed' : 'absent' });
+    if (options.skipIam) {
+      resources.push({ resource: 'user', name: user, status: 'skipped', detail: IAM_OFF_REASON });
+    } else {
+      try {
+        const removedUser = await services.iam.deleteUser(user, NAMES.iamPath);
+        resources.push({ resource: 'user', name: user, status: removedUser ? 'removed' : 'absent' });
+      } catch (err) {
+        if (!(err instanceof IamAccessDeniedError)) throw err;
+        resources.push({ resource: 'user', name: user, status: 'skipped', detail: iamDeniedReason(err) });
+      }
+    }
     return done(resources.some((r) => r.status === 'kept') ? 'partial' : 'removed');
   } catch (err) {
     return done('failed', describeError(err));

@@ -8,6 +8,9 @@ import { type Policy, TAGS } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
 import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/render.js';
 
+/** DescribeInstanceAttribute (stop protection) calls one target keeps in flight at once. */
+export const STOP_PROTECTION_CHECKS_IN_PARALLEL = 10;
+
 /** Inputs of a sweep. `now` is injected: the CLI's --at and the tests set it, the handler passes the clock. */
 export interface SweepOptions {
   policy: Policy;
@@ -179,13 +182,30 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   }
 
   // Before any stop, and before a new warning (which announces a stop): stop protection, one call each, only
-  // for those few. A stop-protected instance is reported, never warned (else it would be warned every other run).
-  for (const i of instances) {
+  // for those few. A stop-protected instance is reported, never warned (else: a warning every other run).
+  // A few checks in flight at once: a first sweep of a large fleet can have thousands of new warnings.
+  const toCheck = instances.filter((i) => {
     const d = decisions.get(i.instanceId) as Decision;
-    if (d.action !== 'stop' && !(d.action === 'warn' && d.newWarning)) continue;
-    try {
-      i.stopProtected = await ec2.isStopProtected(i.instanceId);
-    } catch (err) {
+    return d.action === 'stop' || (d.action === 'warn' && d.newWarning);
+  });
+  const protection = await mapBounded(
+    toCheck,
+    STOP_PROTECTION_CHECKS_IN_PARALLEL,
+    async (i): Promise<{ value: boolean } | { error: unknown }> => {
+      try {
+        return { value: await ec2.isStopProtected(i.instanceId) };
+      } catch (error) {
+        return { error };
+      }
+    },
+  );
+  for (const [k, i] of toCheck.entries()) {
+    const d = decisions.get(i.instanceId) as Decision;
+    const checked = protection[k] as { value: boolean } | { error: unknown };
+    if ('value' in checked) {
+      i.stopProtected = checked.value;
+    } else {
+      const err = checked.error;
       fail('ec2:DescribeInstanceAttribute', err, i.instanceId);
       // A new warning still goes out (the check is repeated before the stop). A stop waits for the next run.
       if (d.action !== 'stop') continue;
@@ -251,7 +271,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
 
 /** The stop-reason tag value: the rule and its measured reason, within the 256-character tag limit. */
 export function stopReason(d: Decision): string {
-  const text = `${d.rule ?? 'rule'}: ${d.reasons[0] ?? ''}`;
+  const text = (d.rule ? d.ruleReasons[d.rule] : undefined) ?? d.reasons[0] ?? 'stopped by cost-watchdog';
   return text.length > 256 ? `${text.slice(0, 253)}...` : text;
 }
 export type { RunError, ScopeSummary, SweepReport } from '../core/report.js';

@@ -1,4 +1,4 @@
-import type { PriceLookup } from '../aws/pricing.js';
+import type { Prices } from '../core/prices.js';
 import type { UsageMetrics } from '../aws/usage-metrics.js';
 import type { EvaluateContext } from '../core/evaluate.js';
 import type { Instance } from '../core/instance.js';
@@ -48,7 +48,7 @@ export async function recordSweepUsage(options: {
   now: Date;
   instances: readonly Instance[];
   stops: number;
-  prices: PriceLookup;
+  prices: Prices;
   usage: UsageMetrics;
   /** The month's estimate read before the sweep (budgetContext); absent = no budget check. */
   estimateBeforeUsd?: number;

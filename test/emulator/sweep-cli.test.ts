@@ -167,7 +167,8 @@ describe('the built cost-watchdog executable', () => {
     expect(JSON.parse(second.out)).toMatchObject({ warned: [], stopped: [id] });
     expect((await instanceState(REGION, id)).state).toBe('stopped');
     expect(await sentMessages(topicArn)).toHaveLength(2);
-  });
+    // three node processes, each loading the SDK
+  }, 120_000);
 
   it('exits with status 1 and names the flag when --at is not a time', async () => {
     // Act

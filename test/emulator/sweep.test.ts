@@ -1,7 +1,8 @@
 /**
  * The sweep Lambda handler end to end against moto: seed instances and CloudWatch datapoints, run the real
  * handler (its own SDK clients) at an injected time, and assert the instances' state, tags and the SNS
- * messages afterwards. moto launches everything "now", so the clock moves forward instead (see docs/testing.md).
+ * messages afterwards. moto launches everything "now", so the clock moves forward instead
+ * (see docs/testing.md).
  */
 import { CreateTagsCommand, ModifyInstanceAttributeCommand } from '@aws-sdk/client-ec2';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -78,7 +79,7 @@ describe('a forgotten idle instance', () => {
     expect(stopped.state).toBe('stopped');
     expect(stopped.tags[TAGS.stoppedAt]).toBe(stopTime.toISOString());
     expect(stopped.tags[TAGS.stopReason]).toMatch(
-      /^idle: idle: CPU avg 0\.50% \(limit 5%\), network 0\.05 MB/,
+      /^idle: CPU avg 0\.50% \(limit 5%\), network 0\.05 MB/,
     );
     expect(stopped.tags[TAGS.warnedAt]).toBeUndefined();
     expect(stopped.tags[TAGS.warnRule]).toBeUndefined();

@@ -19,11 +19,15 @@ export interface Template {
   Outputs?: Record<string, unknown>;
 }
 
-function inputsHash(): string {
+function inputsHash(params: readonly string[]): string {
   const h = createHash('sha256');
-  const files = ['serverless.yml', 'watchdog.yml', 'scripts/serverless-params.cjs', 'package.json'];
-  const resources = join(ROOT, 'resources');
-  if (existsSync(resources)) for (const f of readdirSync(resources).sort()) files.push(join('resources', f));
+  h.update(JSON.stringify(params));
+  const files = ['serverless.yml', 'watchdog.yml', 'package.json'];
+  // Everything serverless.yml reads: resource files and the scripts its ${file(...)} variables run.
+  for (const folder of ['resources', 'scripts']) {
+    const dir = join(ROOT, folder);
+    if (existsSync(dir)) for (const f of readdirSync(dir).sort()) files.push(join(folder, f));
+  }
   for (const f of files) {
     const path = join(ROOT, f);
     if (existsSync(path)) h.update(f).update(readFileSync(path));
@@ -38,9 +42,13 @@ function sleep(ms: number): void {
 /**
  * Runs `serverless package` (offline, no credentials) once per distinct set of stack inputs and returns the
  * template. Test files in parallel workers share the result through a cache folder guarded by a lock.
+ * `params` are extra `--param key=value` pairs (e.g. roleArn); alertEmail=ci@example.com is always given.
  */
-export function packagedTemplate(): Template {
-  const dir = join(CACHE, inputsHash());
+export function packagedTemplate(params: Readonly<Record<string, string>> = {}): Template {
+  const extra = Object.entries(params)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([k, v]) => ['--param', `${k}=${v}`]);
+  const dir = join(CACHE, inputsHash(extra));
   const file = join(dir, 'cloudformation-template-update-stack.json');
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
@@ -61,7 +69,7 @@ export function packagedTemplate(): Template {
       if (!existsSync(file)) {
         execFileSync(
           process.execPath,
-          [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', dir, '--param', 'alertEmail=ci@example.com'],
+          [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', dir, '--param', 'alertEmail=ci@example.com', ...extra],
           { cwd: ROOT, stdio: 'pipe', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' } },
         );
       }
@@ -75,7 +83,7 @@ export function packagedTemplate(): Template {
 /** Every IAM policy statement of a role resource, flattened. */
 export function roleStatements(template: Template, roleLogicalId: string): Record<string, unknown>[] {
   const role = template.Resources[roleLogicalId];
-  if (!role || role.Type !== 'AWS::IAM::Role') throw new Error(`no IAM role ${roleLogicalId} in the template`);
+  if (role?.Type !== 'AWS::IAM::Role') throw new Error(`no IAM role ${roleLogicalId} in the template`);
   const policies = (role.Properties?.Policies ?? []) as { PolicyDocument: { Statement: Record<string, unknown>[] } }[];
   return policies.flatMap((p) => p.PolicyDocument.Statement);
 }

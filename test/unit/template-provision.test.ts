@@ -76,13 +76,13 @@ describe('the packaged stack: provision', () => {
     }
   });
 
-  it('lets the provision role touch only /cost-watchdog/ parameters and read the public Amazon Linux ids', () => {
+  it('lets the provision role touch only /cost-watchdog/ parameters and read the public AMI ids', () => {
     for (const s of roleStatements(template, 'ProvisionRole').filter((s) =>
       actionsOf(s).some((a) => a.startsWith('ssm:')),
     )) {
       for (const r of resourcesOf(s)) {
         if (actionsOf(s).every((a) => a === 'ssm:GetParameter') && r.includes('/aws/service/')) {
-          expect(r).toContain('parameter/aws/service/ami-amazon-linux-latest/*');
+          expect(r).toMatch(/parameter\/aws\/service\/(ami-amazon-linux-latest|deeplearning\/ami)\/\*/);
         } else {
           expect(r).toContain(':parameter/cost-watchdog/*');
         }

@@ -16,12 +16,10 @@ type Statement = Record<string, unknown>;
 
 /**
  * Roles that may call ec2:StopInstances without the exempt deny, each with the reason. Anything else that can
- * stop instances must carry it (DESIGN.md: "StopInstances denied by an IAM condition where the tag ... is true").
+ * stop instances must carry it (DESIGN.md: "StopInstances denied by an IAM condition where the tag
+ * cost-watchdog:exempt is true").
  */
-const STOP_WITHOUT_EXEMPT_DENY: Record<string, string> = {
-  ProvisionRole:
-    'deprovision stops only the cost-watchdog:managed instances of a user being removed, on an admin request',
-};
+const STOP_WITHOUT_EXEMPT_DENY: Record<string, string> = {};
 
 let template: Template;
 

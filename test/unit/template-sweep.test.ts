@@ -56,7 +56,6 @@ describe('the packaged stack: sweep', () => {
         (a) =>
           ![
             'cloudwatch:PutMetricData',
-            'pricing:GetProducts',
             'sts:AssumeRole',
             'organizations:ListAccounts',
             'kms:GenerateDataKey*',
@@ -101,4 +100,26 @@ describe('the packaged stack: sweep', () => {
 
     expect(publish?.Resource).toEqual({ Ref: 'AlertTopic' });
   });
+});
+
+describe('the sweep bundle', () => {
+  it('leaves out the Price List, IAM and provisioning clients', async () => {
+    const { build } = await import('esbuild');
+    const result = await build({
+      entryPoints: ['src/handlers/sweep.ts'],
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'cjs',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((i) => i.includes('@aws-sdk/client-ec2/'))).toBe(true);
+    for (const unwanted of ['@aws-sdk/client-pricing/', '@aws-sdk/client-iam/', 'src/aws/provision-ec2.ts', 'src/aws/iam.ts']) {
+      expect(inputs.filter((i) => i.includes(unwanted)), unwanted).toEqual([]);
+    }
+  }, 60_000);
 });

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse, type Tags } from 'yaml';
+import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
+import { EC2_SWEEP_PERMISSIONS } from '../../src/aws/ec2.js';
+import { NAMES, TAGS } from '../../src/core/policy.js';
+
+/** CloudFormation short-form tags, read as their long form. */
+const cfnTags: Tags = ['Sub', 'Ref', 'GetAtt'].map((name) => ({
+  tag: `!${name}`,
+  resolve: (value: string) => ({ [name === 'Ref' ? 'Ref' : `Fn::${name}`]: value }),
+}));
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource?: unknown;
+  Principal?: unknown;
+  Condition?: unknown;
+}
+
+const template = parse(readFileSync('resources/member-role.yml', 'utf8'), { customTags: cfnTags }) as {
+  Parameters: Record<string, unknown>;
+  Resources: { MemberRole: { Type: string; Properties: Record<string, unknown> } };
+};
+const role = template.Resources.MemberRole.Properties;
+const statements = (role.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
+  (p) => p.PolicyDocument.Statement,
+);
+const actions = (s: Statement) => [s.Action].flat();
+
+describe('the member-account role template', () => {
+  it("is a role under the /cost-watchdog/ path that only the watchdog account's sweep role may assume", () => {
+    const trust = (role.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
+
+    expect(template.Resources.MemberRole.Type).toBe('AWS::IAM::Role');
+    expect(role.Path).toBe(NAMES.iamPath);
+    expect(Object.keys(template.Parameters)).toContain('WatchdogAccountId');
+    expect(trust).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${WatchdogAccountId}:root' } },
+        Condition: {
+          ArnLike: {
+            'aws:PrincipalArn': {
+              'Fn::Sub':
+                'arn:${AWS::Partition}:iam::${WatchdogAccountId}:role/cost-watchdog/${WatchdogStackName}-SweepRole-*',
+            },
+          },
+        },
+      }),
+    ]);
+  });
+
+  it('allows exactly the EC2 and CloudWatch actions the sweep adapters declare, nothing more', () => {
+    const allowed = statements.filter((s) => s.Effect === 'Allow').flatMap(actions);
+
+    expect(new Set(allowed)).toEqual(new Set([...EC2_SWEEP_PERMISSIONS, ...CLOUDWATCH_SWEEP_PERMISSIONS]));
+    expect(JSON.stringify(template)).not.toMatch(/TerminateInstances/);
+    for (const a of allowed) expect(a).not.toMatch(/^\*$|:\*$/);
+  });
+
+  it("never stops an instance tagged exempt and writes only the watchdog's own tags", () => {
+    const deny = statements.find((s) => s.Effect === 'Deny' && actions(s).includes('ec2:StopInstances'));
+    const tagging = statements.find((s) => actions(s).includes('ec2:CreateTags'));
+
+    expect(deny?.Condition).toEqual({
+      StringEqualsIgnoreCase: { [`aws:ResourceTag/${TAGS.exempt}`]: 'true' },
+    });
+    expect(tagging?.Condition).toEqual({ 'ForAllValues:StringLike': { 'aws:TagKeys': ['cost-watchdog:*'] } });
+  });
+});
