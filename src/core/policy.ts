@@ -83,6 +83,18 @@ const region = z.string().refine(isKnownRegion, {
   message: 'unknown region (allowed: an AWS region name such as us-east-1, eu-west-1; or the word "all")',
 });
 
+/**
+ * A tag key as AWS allows it (letters, digits, spaces and _ . : / = + - @; not aws:). It reaches IAM condition
+ * keys of the guardrail and a quoted shell argument of the connection instructions, so nothing else may pass.
+ */
+const tagKey = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/iu, {
+    message: 'not a tag key AWS accepts: letters, digits, spaces and _ . : / = + - @ only, not starting aws:',
+  });
+
 const schedule = z.string().regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
   message: 'must be an EventBridge expression such as "rate(1 hour)" or "cron(0 8 * * ? *)"',
 });
@@ -173,8 +185,8 @@ export const policySchema = z
       .prefault({}),
     tags: z
       .object({
-        exempt: z.string().min(1).max(128).default(TAGS.exempt),
-        owner: z.string().min(1).max(128).default(TAGS.owner),
+        exempt: tagKey.default(TAGS.exempt),
+        owner: tagKey.default(TAGS.owner),
       })
       .strict()
       .prefault({}),

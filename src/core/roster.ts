@@ -304,12 +304,14 @@ export const RESULT_COLUMNS = ['user', 'status', 'key_parameter', 'launch_templa
 
 /**
  * Renders rows as CSV. Cells are quoted where needed, and a cell that a spreadsheet would run as a formula
- * (starting with = + - @, tab or CR) is prefixed with an apostrophe.
+ * (starting with = + - @, tab or CR) is prefixed with an apostrophe. Spreadsheets whose list separator is `;`
+ * (or an import set to tab) split inside a cell and honour quotes only at the start of a field, so the same
+ * apostrophe also goes after every `;`, tab and line break that a formula character follows.
  */
 export function toCsv(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const cell = (v: string) => {
-    const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-    return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+    const safe = (/^"*[=+\-@\t\r]/.test(v) ? `'${v}` : v).replace(/([;\t\r\n]"*)(?=[=+\-@\t\r])/g, "$1'");
+    return /[",;\t\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
   };
   return `${[header, ...rows].map((r) => r.map(cell).join(',')).join('\n')}\n`;
 }

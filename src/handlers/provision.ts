@@ -1,5 +1,6 @@
 import { InputError } from '../core/errors.js';
 import { jsonLogger, type Logger } from '../core/log.js';
+import { isKnownRegion } from '../core/policy.js';
 import { parseUserName, parseUserRequest, type RosterRow } from '../core/roster.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
 import {
@@ -60,12 +61,12 @@ export function parseProvisionEvent(event: unknown): ParsedEvent {
       consoleLogin: false,
       stopInstances: e.stopInstances === true,
       skipIam,
-      ...(typeof e.region === 'string' ? { region: e.region } : {}),
+      ...(e.region !== undefined ? { region: parseRegion(e.region) } : {}),
       user: parseUserName(e.user),
     };
   }
   if (e.action !== undefined && e.action !== 'provision') {
-    throw new InputError('action', `"${String(e.action)}" is unknown; use provision or deprovision`);
+    throw new InputError('action', `"${shown(e.action)}" is unknown; use provision or deprovision`);
   }
   const { users, consoleLogin, action: _action, iam: _iam, ...single } = e;
   const entries: unknown[] = Array.isArray(users) ? users : users === undefined ? [single] : [];
@@ -86,6 +87,21 @@ export function parseProvisionEvent(event: unknown): ParsedEvent {
     }
   });
   return { action: 'provision', rows, consoleLogin: consoleLogin === true, stopInstances: false, skipIam };
+}
+
+/** An event value for an error message: no control characters (no log injection), at most 40 characters. */
+function shown(value: unknown): string {
+  return String(value)
+    .replace(/\p{Cc}/gu, '?')
+    .slice(0, 40);
+}
+
+/** The region of a deprovision event: a known AWS region, or an InputError naming the field. */
+function parseRegion(value: unknown): string {
+  if (typeof value !== 'string' || !isKnownRegion(value)) {
+    throw new InputError('region', `"${shown(value)}" is not an AWS region; use e.g. us-east-1`);
+  }
+  return value;
 }
 
 /** Builds the provision Lambda handler (invoked by `serverless invoke -f provision` or the console). */

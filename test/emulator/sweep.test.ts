@@ -281,7 +281,7 @@ describe('instances that are not free tier or have run too long', () => {
     expect(second.stopped).toEqual([id]);
     const after = await instanceState(REGION, id);
     expect(after.state).toBe('stopped');
-    expect(after.tags[TAGS.stopReason]).toMatch(/^over-uptime: over uptime: running 26\.\d h/);
+    expect(after.tags[TAGS.stopReason]).toMatch(/^over uptime: running 26\.\d h/);
   });
 });
 
