@@ -9,7 +9,8 @@ import { deflateRawSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 /** SDK clients the sweep must not carry (provisioning and pricing belong to other functions). */
-export const NOT_IN_SWEEP = ['@aws-sdk/client-iam', '@aws-sdk/client-ssm', '@aws-sdk/client-pricing'];
+// SSM stays: the sweep reads the action-link signing key (docs/actions.md).
+export const NOT_IN_SWEEP = ['@aws-sdk/client-iam', '@aws-sdk/client-pricing'];
 
 /** One function bundle, measured. */
 export interface BundleFigures {

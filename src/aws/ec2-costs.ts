@@ -5,6 +5,7 @@ import {
   paginateDescribeInstances,
   paginateDescribeVolumes,
 } from '@aws-sdk/client-ec2';
+import type { DigestStop } from '../core/digest.js';
 import type { SecurityGroupRules } from '../core/launch-check.js';
 import { TAGS } from '../core/policy.js';
 import { chunk } from './clients.js';
@@ -37,18 +38,7 @@ export interface ElasticAddress {
 }
 
 /** An instance that carries the watchdog's stopped-at tag: stopped now, or started again since. */
-export interface WatchdogStop {
-  instanceId: string;
-  region: string;
-  instanceType: string;
-  state: string;
-  /** The cost-watchdog:stopped-at tag. */
-  stoppedAt: string;
-  stopReason?: string;
-  /** EC2 LaunchTime: the last start (later than stoppedAt when it was started again). */
-  launchTime?: string;
-  tags: Record<string, string>;
-}
+export type WatchdogStop = DigestStop;
 
 /** EC2 reads for the digest and the launch guard: volumes, addresses, security groups, past stops. One region. */
 export class Ec2CostsAdapter {

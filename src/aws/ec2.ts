@@ -185,38 +185,16 @@ export class Ec2Adapter {
    * each instance is retried alone, so one instance that changed state does not keep the others running.
    */
   async stop(instanceIds: string[], hibernate = false): Promise<InstanceResult[]> {
-    const results: InstanceResult[] = [];
-    for (const ids of chunk(instanceIds, 100)) {
-      try {
-        const res = await this.client.send(
-          new StopInstancesCommand({ InstanceIds: ids, ...(hibernate ? { Hibernate: true } : {}) }),
-        );
-        const states = new Map(
-          (res.StoppingInstances ?? []).map((s) => [s.InstanceId, s.CurrentState?.Name]),
-        );
-        for (const id of ids) results.push({ instanceId: id, ok: true, ...stateOf(states.get(id)) });
-      } catch (batchError) {
-        if (ids.length === 1) {
-          results.push({ instanceId: ids[0] as string, ok: false, error: describeError(batchError) });
-          continue;
-        }
-        for (const id of ids) {
-          try {
-            const res = await this.client.send(
-              new StopInstancesCommand({ InstanceIds: [id], ...(hibernate ? { Hibernate: true } : {}) }),
-            );
-            results.push({
-              instanceId: id,
-              ok: true,
-              ...stateOf(res.StoppingInstances?.[0]?.CurrentState?.Name),
-            });
-          } catch (err) {
-            results.push({ instanceId: id, ok: false, error: describeError(err) });
-          }
-        }
+    const states = new Map<string, string>();
+    const results = await this.perBatch(instanceIds, 100, async (ids) => {
+      const res = await this.client.send(
+        new StopInstancesCommand({ InstanceIds: ids, ...(hibernate ? { Hibernate: true } : {}) }),
+      );
+      for (const s of res.StoppingInstances ?? []) {
+        if (s.InstanceId && s.CurrentState?.Name) states.set(s.InstanceId, s.CurrentState.Name);
       }
-    }
-    return results;
+    });
+    return results.map((r) => (r.ok ? { ...r, ...stateOf(states.get(r.instanceId)) } : r));
   }
 
   private async perBatch(

@@ -6,6 +6,7 @@ import {
   paginateListMetrics,
   PutMetricDataCommand,
 } from '@aws-sdk/client-cloudwatch';
+import type { DigestMonth } from '../core/digest.js';
 import { NAMES } from '../core/policy.js';
 import type { SweepUsage } from '../core/usage.js';
 import { chunk } from './clients.js';
@@ -35,14 +36,7 @@ export const USAGE_METRICS = {
 export const OWNER_DIMENSION = 'Owner';
 
 /** Month-to-date sums read back for the digest and the budget guard. */
-export interface MonthTotals {
-  freeTierHours: number;
-  instanceHours: number;
-  estimatedCostUsd: number;
-  stops: number;
-  dollarsSaved: number;
-  byOwner: Record<string, { hours: number; usd: number }>;
-}
+export type MonthTotals = DigestMonth;
 
 /** CloudWatch for the watchdog's own counters: write what a sweep adds, read a month's sums. */
 export class UsageMetrics {
