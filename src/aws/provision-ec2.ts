@@ -30,7 +30,7 @@ import { Ec2Adapter, type InstanceResult } from './ec2.js';
 /**
  * EC2 actions this adapter uses. The provision role grants the write actions on `cost-watchdog-*` key pairs,
  * security groups and launch templates only (by name or by the managed tag); ec2:StopInstances only for
- * deprovision --stop-instances. There is no TerminateInstances here.
+ * deprovision --stop-instances. Nothing here ever terminates an instance.
  */
 export const EC2_PROVISION_PERMISSIONS = [
   'ec2:DescribeInstanceTypes',

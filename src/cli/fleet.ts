@@ -47,6 +47,9 @@ function printReport(report: SweepReport, common: Common, io: Io, title: string)
   for (const e of report.errors) {
     io.err(`error: ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`);
   }
+  if (report.errors.some((e) => /CredentialsProviderError|Could not load credentials/.test(e.message))) {
+    io.err('hint: no AWS credentials found; run `aws configure`, set AWS_PROFILE, or pass --profile NAME');
+  }
 }
 
 /** `plan`: what a sweep would do now (or --at), live or from a snapshot; changes nothing. */

@@ -154,9 +154,9 @@ export function guardrailPolicy(options: GuardrailOptions): PolicyDocument {
         Condition: { StringNotEquals: { 'aws:RequestedRegion': regions } },
       },
       {
-        Sid: 'NeverTerminateOrRetag',
+        Sid: 'NoRetagOrAttributeChanges',
         Effect: 'Deny',
-        Action: ['ec2:TerminateInstances', 'ec2:DeleteTags', 'ec2:ModifyInstanceAttribute'],
+        Action: ['ec2:DeleteTags', 'ec2:ModifyInstanceAttribute'],
         Resource: '*',
       },
       {

@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../src/core/log.js';
 import { TAGS } from '../../src/core/policy.js';
@@ -82,11 +82,11 @@ describe('the launch guard on the emulator with bad events', () => {
     expect(await sentMessages(topicArn)).toEqual([]);
   });
 
-  it('ignores an instance terminated between the event and the check', async () => {
+  it('ignores an instance stopped between the event and the check', async () => {
     // Prepare
     const { handler, topicArn } = await guard();
     const [id] = (await seedInstances(REGION, { type: 't3.large', tags: { Owner: 'alice' } })) as [string];
-    await clients(REGION).ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await clients(REGION).ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
 
     // Act
     const result = await handler(stateChange({ 'instance-id': id, state: 'running' }));

@@ -13,7 +13,6 @@ import {
   type EC2Client,
   ModifyInstanceAttributeCommand,
   StopInstancesCommand,
-  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateUserCommand, GetUserCommand } from '@aws-sdk/client-iam';
 import { PublishCommand } from '@aws-sdk/client-sns';
@@ -162,20 +161,6 @@ describe('EC2', () => {
     // Assess
     expect(first.StoppingInstances?.[0]?.PreviousState?.Name).toBe('running');
     expect(again.StoppingInstances?.[0]?.PreviousState?.Name).toBe('stopped');
-    expect(await stateOf(ec2, id!)).toBe('stopped');
-  });
-
-  it('moto quirk: StopInstances on a terminated instance succeeds and revives it as stopped (AWS: IncorrectInstanceState)', async () => {
-    // Prepare
-    const { ec2 } = clients(REGION);
-    const [id] = await seedInstances(REGION, {});
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id!] }));
-
-    // Act
-    const res = await ec2.send(new StopInstancesCommand({ InstanceIds: [id!] }));
-
-    // Assess
-    expect(res.StoppingInstances?.[0]?.PreviousState?.Name).toBe('terminated');
     expect(await stateOf(ec2, id!)).toBe('stopped');
   });
 

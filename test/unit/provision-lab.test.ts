@@ -52,8 +52,10 @@ const ssm = mockClient(SSMClient);
 
 const awsError = (name: string, message = `${name} (mock)`) => Object.assign(new Error(message), { name });
 const AL2023 = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
-const DLAMI = '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id';
-const LAB_REASON = "AccessDenied on iam:CreateGroup: lab accounts forbid IAM users; students use the lab's own role";
+const DLAMI =
+  '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id';
+const LAB_REASON =
+  "AccessDenied on iam:CreateGroup: lab accounts forbid IAM users; students use the lab's own role";
 const GPU_POLICY: Policy = {
   ...DEFAULT_POLICY,
   nonFreeTier: { ...DEFAULT_POLICY.nonFreeTier, allowedTypes: ['g4dn.xlarge'] },
@@ -116,9 +118,7 @@ function emptyAccount(): void {
   ec2.on(DescribeSecurityGroupsCommand).resolves({ SecurityGroups: [] });
   ec2.on(CreateSecurityGroupCommand).resolves({ GroupId: 'sg-1' });
   ec2.on(AuthorizeSecurityGroupIngressCommand).resolves({});
-  ec2
-    .on(DescribeLaunchTemplatesCommand)
-    .rejects(awsError('InvalidLaunchTemplateName.NotFoundException'));
+  ec2.on(DescribeLaunchTemplatesCommand).rejects(awsError('InvalidLaunchTemplateName.NotFoundException'));
   ec2.on(CreateLaunchTemplateCommand).resolves({ LaunchTemplate: { LaunchTemplateId: 'lt-1' } });
   ssm.on(GetParameterCommand, { Name: AL2023 }).resolves({ Parameter: { Value: 'ami-al2023' } });
   ssm.on(GetParameterCommand, { Name: DLAMI }).resolves({ Parameter: { Value: 'ami-dlami' } });

@@ -83,7 +83,9 @@ describe('runSweep', () => {
     expect(fleet.find(due.instanceId)?.state).toBe('stopped');
     const tags = fleet.find(due.instanceId)?.instance.tags ?? {};
     expect(tags[TAGS.stoppedAt]).toBe(NOW.toISOString());
-    expect(tags[TAGS.stopReason]).toBe('idle: CPU avg 0.50% (limit 5%), network 0.24 MB (limit 5 MB) over 2 h');
+    expect(tags[TAGS.stopReason]).toBe(
+      'idle: CPU avg 0.50% (limit 5%), network 0.24 MB (limit 5 MB) over 2 h',
+    );
     expect(tags[TAGS.warnedAt]).toBeUndefined();
     expect(alerts[0]?.subject).toBe('cost-watchdog: 1 stopped, 0 warned');
   });

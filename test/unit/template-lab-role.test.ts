@@ -117,13 +117,19 @@ describe('rewriting a template for an existing role', () => {
     // Assess
     expect(removed).toEqual({ roles: ['FnRole', 'OtherRole'], policies: ['OnlyOurRoles'] });
     expect(Object.keys(template.Resources).sort()).toEqual(['Fn', 'FnLogGroup', 'SharedWithAUser']);
-    expect(template.Resources.Fn).toMatchObject({ Properties: { Role: LAB_ROLE }, DependsOn: ['FnLogGroup'] });
+    expect(template.Resources.Fn).toMatchObject({
+      Properties: { Role: LAB_ROLE },
+      DependsOn: ['FnLogGroup'],
+    });
     expect(template.Resources.SharedWithAUser?.Properties?.Roles).toEqual([]);
   });
 
   it.each([
     ['a GetAtt in an output', { Outputs: { R: { Value: { 'Fn::GetAtt': ['FnRole', 'Arn'] } } } }],
-    ['a Sub in a resource', { Resources: { Q: { Type: 'AWS::SQS::Queue', Properties: { P: { 'Fn::Sub': '${FnRole.Arn}' } } } } }],
+    [
+      'a Sub in a resource',
+      { Resources: { Q: { Type: 'AWS::SQS::Queue', Properties: { P: { 'Fn::Sub': '${FnRole.Arn}' } } } } },
+    ],
   ])('fails, naming the place, when %s still refers to a removed role', (_, extra) => {
     // Prepare
     const template = base();
@@ -132,6 +138,8 @@ describe('rewriting a template for an existing role', () => {
     if (outputs) template.Outputs = outputs;
 
     // Act / Assess
-    expect(() => plugin.useExistingRole(template, LAB_ROLE)).toThrow(/still refers to IAM resources.*FnRole/s);
+    expect(() => plugin.useExistingRole(template, LAB_ROLE)).toThrow(
+      /still refers to IAM resources.*FnRole/s,
+    );
   });
 });

