@@ -17,6 +17,8 @@ export default defineConfig({
           environment: 'node',
           // aws-sdk-client-mock matchers (toReceiveCommandWith, ...)
           setupFiles: ['test/unit/setup.ts'],
+          // Property tests scale with PROPERTY_RUNS (CI: 5000); a slow machine must not turn that into a failure.
+          testTimeout: 60_000,
         },
       },
       {

@@ -46,3 +46,9 @@ export function describeError(err: unknown): string {
   }
   return String(err);
 }
+
+/** A user-supplied value made safe to quote in a message: control characters replaced, at most 80 characters. */
+export function printable(value: unknown): string {
+  const clean = String(value).replace(/\p{Cc}/gu, '?');
+  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
+}

@@ -1,4 +1,4 @@
-import { InputError } from './errors.js';
+import { InputError, printable } from './errors.js';
 import { bundledPrice, ebsMonthlyUsd } from './prices.js';
 import { DATASCIENCE_USER_DATA } from './user-data-scripts.js';
 
@@ -36,7 +36,7 @@ export function parseSetup(value: unknown, field = 'setup'): MachineSetup {
   if (!found) {
     throw new InputError(
       field,
-      `"${String(value).slice(0, 40)}" is not a setup; use one of ${MACHINE_SETUPS.join(', ')} (datascience: Python and JupyterLab on first boot; gpu: the same on the Deep Learning AMI, not free tier)`,
+      `"${printable(String(value).slice(0, 40))}" is not a setup; use one of ${MACHINE_SETUPS.join(', ')} (datascience: Python and JupyterLab on first boot; gpu: the same on the Deep Learning AMI, not free tier)`,
     );
   }
   return found;

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { InputError } from './errors.js';
+import { InputError, printable } from './errors.js';
 import { type MachineSetup, parseSetup } from './machine-setup.js';
 import { isKnownRegion, NAMES } from './policy.js';
 
@@ -164,7 +164,7 @@ export function parseUserRequest(input: unknown): UserRequest {
     'setup',
   ]);
   for (const key of Object.keys(raw)) {
-    if (!known.has(key)) throw new InputError(key, `unknown field (allowed: ${[...known].join(', ')})`);
+    if (!known.has(key)) throw new InputError(printable(key), `unknown field (allowed: ${[...known].join(', ')})`);
   }
   if (raw.allowAnywhere !== undefined && typeof raw.allowAnywhere !== 'boolean') {
     throw new InputError('allowAnywhere', 'must be true or false');
@@ -321,7 +321,3 @@ function ipv4(n: number): string {
 }
 
 /** Shows user input in messages without control characters (no log or terminal injection), shortened. */
-function printable(value: string): string {
-  const clean = value.replace(/\p{Cc}/gu, '?');
-  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
-}

@@ -9,7 +9,7 @@ import { IamAccessDeniedError, IamAdapter } from '../aws/iam.js';
 import { describeRule, type IngressRule, ProvisionEc2 } from '../aws/provision-ec2.js';
 import { OwnerSubscriptions } from '../aws/sns-subscriptions.js';
 import { al2023Parameter, deepLearningParameter, ParameterStore } from '../aws/ssm.js';
-import { ConfigError, describeError, InputError } from '../core/errors.js';
+import { ConfigError, describeError, InputError, printable } from '../core/errors.js';
 import { GUARDRAIL_POLICY_NAME, guardrailPolicy, type PolicyDocument } from '../core/guardrail.js';
 import { renderConnectionInstructions } from '../core/instructions.js';
 import {
@@ -255,7 +255,7 @@ async function planUser(
   }
   const facts = await ec2.typeFacts(instanceType);
   if (!facts)
-    throw new InputError('type', `unknown instance type "${instanceType}" in ${region}; use e.g. t3.micro`);
+    throw new InputError('type', `unknown instance type "${printable(instanceType)}" in ${region}; use e.g. t3.micro`);
   if (!setup.allowedTypes.includes(instanceType)) {
     throw new InputError(
       'type',
