@@ -32,6 +32,8 @@ export interface InstanceResult {
   error?: string;
   /** State after the call, as EC2 reported it. */
   state?: string;
+  /** State before the call (StopInstances): `stopped` means someone else had already stopped it. */
+  previousState?: string;
 }
 
 /** EC2 for the sweep: find running instances, look up their types, tag, and stop them. One region. */
@@ -185,16 +187,24 @@ export class Ec2Adapter {
    * each instance is retried alone, so one instance that changed state does not keep the others running.
    */
   async stop(instanceIds: string[], hibernate = false): Promise<InstanceResult[]> {
-    const states = new Map<string, string>();
+    const states = new Map<string, { state?: string; previousState?: string }>();
+    const attempted = new Set<string>();
     const results = await this.perBatch(instanceIds, 100, async (ids) => {
+      // On a retry after a failed batch, "previously stopped" may be our own batch's doing: not reported then.
+      const retry = ids.some((id) => attempted.has(id));
+      for (const id of ids) attempted.add(id);
       const res = await this.client.send(
         new StopInstancesCommand({ InstanceIds: ids, ...(hibernate ? { Hibernate: true } : {}) }),
       );
       for (const s of res.StoppingInstances ?? []) {
-        if (s.InstanceId && s.CurrentState?.Name) states.set(s.InstanceId, s.CurrentState.Name);
+        if (!s.InstanceId) continue;
+        states.set(s.InstanceId, {
+          ...stateOf(s.CurrentState?.Name),
+          ...(s.PreviousState?.Name && !retry ? { previousState: s.PreviousState.Name } : {}),
+        });
       }
     });
-    return results.map((r) => (r.ok ? { ...r, ...stateOf(states.get(r.instanceId)) } : r));
+    return results.map((r) => (r.ok ? { ...r, ...states.get(r.instanceId) } : r));
   }
 
   private async perBatch(

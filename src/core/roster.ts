@@ -114,6 +114,14 @@ export function parseCidr(value: unknown, allowAnywhere = false, field = 'cidr')
       `${cidr} opens SSH to the whole internet; give the network SSH comes from (e.g. 203.0.113.7/32), or set allowAnywhere: true (CLI: --allow-anywhere) if you really mean it`,
     );
   }
+  // 0.0.0.0/1 and friends are the world in two halves: anything wider than a /8 (IPv4) or /16 (IPv6) counts too.
+  const prefix = Number(cidr.split('/')[1]);
+  if (!allowAnywhere && prefix < (cidr.includes(':') ? 16 : 8)) {
+    throw new InputError(
+      field,
+      `${cidr} opens SSH to a large part of the internet (wider than /${cidr.includes(':') ? 16 : 8}); give the network SSH comes from (e.g. 203.0.113.7/32), or set allowAnywhere: true (CLI: --allow-anywhere) if you really mean it`,
+    );
+  }
   return cidr;
 }
 

@@ -249,11 +249,21 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     const ids = due.filter((d) => d.hibernate === hibernate).map((d) => d.instanceId);
     if (ids.length === 0) continue;
     const stoppedNow: string[] = [];
+    const alreadyStopped: string[] = [];
     for (const r of await ec2.stop(ids, hibernate)) {
-      if (r.ok) stoppedNow.push(r.instanceId);
+      // Stopped by someone else between describe and stop: not ours to claim (no stop record, no savings).
+      if (r.ok && (r.previousState === 'stopped' || r.previousState === 'stopping'))
+        alreadyStopped.push(r.instanceId);
+      else if (r.ok) stoppedNow.push(r.instanceId);
       else fail('ec2:StopInstances', r.error, r.instanceId);
     }
     out.stopped.push(...stoppedNow);
+    if (alreadyStopped.length > 0) {
+      for (const r of await ec2.untag(alreadyStopped, [TAGS.warnedAt, TAGS.warnRule])) {
+        if (r.ok) out.cleared.push(r.instanceId);
+        else fail('ec2:DeleteTags (already stopped)', r.error, r.instanceId);
+      }
+    }
     // Record why; if this fails the instance is still stopped and the report says both.
     for (const id of stoppedNow) {
       const d = decisions.get(id) as Decision;

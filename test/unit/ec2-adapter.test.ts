@@ -122,6 +122,28 @@ describe('Ec2Adapter', () => {
     expect(results.find((r) => r.instanceId === 'i-2')?.error).toMatch(/^IncorrectInstanceState: /);
   });
 
+  it('reports an instance someone else had already stopped, but not after a retry of a failed batch', async () => {
+    ec2.on(StopInstancesCommand).callsFake((input: { InstanceIds: string[] }) => {
+      if (input.InstanceIds.length > 1 && input.InstanceIds.includes('i-bad'))
+        throw new Error('batch refused');
+      if (input.InstanceIds.includes('i-bad')) throw new Error('refused');
+      return {
+        StoppingInstances: input.InstanceIds.map((InstanceId) => ({
+          InstanceId,
+          PreviousState: { Name: 'stopped' },
+          CurrentState: { Name: 'stopped' },
+        })),
+      };
+    });
+
+    const direct = await adapter().stop(['i-1']);
+    const retried = await adapter().stop(['i-2', 'i-bad']);
+
+    expect(direct).toEqual([{ instanceId: 'i-1', ok: true, state: 'stopped', previousState: 'stopped' }]);
+    expect(retried[0]).toEqual({ instanceId: 'i-2', ok: true, state: 'stopped' });
+    expect(retried[1]).toMatchObject({ instanceId: 'i-bad', ok: false });
+  });
+
   it('asks for hibernation only when told to', async () => {
     ec2.on(StopInstancesCommand).resolves({});
 

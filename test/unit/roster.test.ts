@@ -83,6 +83,9 @@ describe('CIDRs', () => {
     ['a trailing injection', '10.0.0.0/8,0.0.0.0/0', /is not a CIDR/],
     ['the IPv4 world', '0.0.0.0/0', /opens SSH to the whole internet.*allowAnywhere: true/],
     ['the IPv6 world', '::/0', /opens SSH to the whole internet/],
+    ['half the IPv4 internet', '0.0.0.0/1', /opens SSH to a large part of the internet \(wider than \/8\)/],
+    ['a /4 of the IPv4 internet', '128.0.0.0/4', /wider than \/8/],
+    ['most of the IPv6 internet', '2000::/3', /wider than \/16/],
   ])('rejects %s', (_what, input, message) => {
     expect(() => parseCidr(input)).toThrow(message);
   });

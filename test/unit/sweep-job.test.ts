@@ -175,6 +175,26 @@ describe('runSweep', () => {
     expect(alerts[0]?.text).toMatch(/Errors \(1\); everything else went ahead/);
   });
 
+  it('does not claim a stop when the owner had already stopped the instance a moment before', async () => {
+    const due = addRunning({ tags: { [TAGS.warnedAt]: hoursAgo(2) } });
+    const services = fleet.services();
+    const realEc2 = services.ec2;
+    services.ec2 = (target) => {
+      const ec2 = realEc2(target);
+      return Object.assign(Object.create(Object.getPrototypeOf(ec2)), ec2, {
+        stop: async (ids: string[]) =>
+          ids.map((instanceId) => ({ instanceId, ok: true, state: 'stopped', previousState: 'stopped' })),
+      });
+    };
+
+    const report = await sweep({ services });
+
+    expect(report.stopped).toEqual([]);
+    expect(report.cleared).toEqual([due.instanceId]);
+    expect(fleet.find(due.instanceId)?.instance.tags[TAGS.stoppedAt]).toBeUndefined();
+    expect(fleet.find(due.instanceId)?.instance.tags[TAGS.warnedAt]).toBeUndefined();
+  });
+
   it('finishes the other regions when one region fails', async () => {
     const west = addRunning({ region: 'us-west-2' });
     fleet.add({ instance: makeInstance({ region: 'eu-west-1' }), state: 'running', stopProtected: false });
