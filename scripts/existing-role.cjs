@@ -28,7 +28,8 @@ function checkRoleArn(value) {
 const POLICY_TYPES = new Set(['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']);
 
 function refTo(value) {
-  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.Ref === 'string') return value.Ref;
+  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.Ref === 'string')
+    return value.Ref;
   return undefined;
 }
 

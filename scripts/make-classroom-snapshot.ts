@@ -26,44 +26,104 @@ const snapshot: Snapshot = {
   description: 'a data-science class of five students and a runner, on the free tier',
   fleet: [
     {
-      instance: { ...base, instanceId: 'i-0a11ce00000000001', instanceType: 't3.micro', launchTime: ago(3),
-        tags: { Name: 'alice-notebook', Owner: 'alice' }, typeInfo: free },
-      metrics: metrics((k) => 35 + (k % 7) * 4, () => 40_000_000),
+      instance: {
+        ...base,
+        instanceId: 'i-0a11ce00000000001',
+        instanceType: 't3.micro',
+        launchTime: ago(3),
+        tags: { Name: 'alice-notebook', Owner: 'alice' },
+        typeInfo: free,
+      },
+      metrics: metrics(
+        (k) => 35 + (k % 7) * 4,
+        () => 40_000_000,
+      ),
     },
     {
-      instance: { ...base, instanceId: 'i-0b0b00000000000002', instanceType: 't3.micro', launchTime: ago(30),
+      instance: {
+        ...base,
+        instanceId: 'i-0b0b00000000000002',
+        instanceType: 't3.micro',
+        launchTime: ago(30),
         tags: { Name: 'bob-forgotten', Owner: 'bob', [TAGS.warnedAt]: ago(1.25), [TAGS.warnRule]: 'idle' },
-        typeInfo: free },
-      metrics: metrics((k) => 0.3 + (k % 3) * 0.05, () => 12_000),
+        typeInfo: free,
+      },
+      metrics: metrics(
+        (k) => 0.3 + (k % 3) * 0.05,
+        () => 12_000,
+      ),
     },
     {
-      instance: { ...base, instanceId: 'i-0ca401000000000003', instanceType: 'g4dn.xlarge', launchTime: ago(5),
+      instance: {
+        ...base,
+        instanceId: 'i-0ca401000000000003',
+        instanceType: 'g4dn.xlarge',
+        launchTime: ago(5),
         tags: { Name: 'carol-gpu-training', Owner: 'carol' },
-        typeInfo: { freeTierEligible: false, gpu: true, vcpus: 4, memoryMiB: 16384 } },
-      metrics: metrics(() => 1.2, () => 90_000),
+        typeInfo: { freeTierEligible: false, gpu: true, vcpus: 4, memoryMiB: 16384 },
+      },
+      metrics: metrics(
+        () => 1.2,
+        () => 90_000,
+      ),
     },
     {
-      instance: { ...base, instanceId: 'i-0da7e0000000000004', instanceType: 't3.small', launchTime: ago(50),
+      instance: {
+        ...base,
+        instanceId: 'i-0da7e0000000000004',
+        instanceType: 't3.small',
+        launchTime: ago(50),
         tags: { Name: 'dave-thesis-run', Owner: 'dave', [TAGS.exempt]: 'true' },
-        typeInfo: { ...free, memoryMiB: 2048 } },
-      metrics: metrics(() => 0.8, () => 30_000),
+        typeInfo: { ...free, memoryMiB: 2048 },
+      },
+      metrics: metrics(
+        () => 0.8,
+        () => 30_000,
+      ),
     },
     {
-      instance: { ...base, instanceId: 'i-0a5600000000000005', instanceType: 't3.micro', launchTime: ago(10),
-        tags: { Name: 'grader-runner', 'aws:autoscaling:groupName': 'class-grader' }, typeInfo: free },
-      metrics: metrics(() => 0.5, () => 20_000),
+      instance: {
+        ...base,
+        instanceId: 'i-0a5600000000000005',
+        instanceType: 't3.micro',
+        launchTime: ago(10),
+        tags: { Name: 'grader-runner', 'aws:autoscaling:groupName': 'class-grader' },
+        typeInfo: free,
+      },
+      metrics: metrics(
+        () => 0.5,
+        () => 20_000,
+      ),
     },
     {
-      instance: { ...base, instanceId: 'i-0e1e00000000000006', instanceType: 't3.micro', launchTime: ago(0.3),
-        tags: { Name: 'erin-just-started', Owner: 'erin' }, typeInfo: free },
-      metrics: metrics(() => 0, () => 0),
+      instance: {
+        ...base,
+        instanceId: 'i-0e1e00000000000006',
+        instanceType: 't3.micro',
+        launchTime: ago(0.3),
+        tags: { Name: 'erin-just-started', Owner: 'erin' },
+        typeInfo: free,
+      },
+      metrics: metrics(
+        () => 0,
+        () => 0,
+      ),
     },
     {
-      instance: { ...base, instanceId: 'i-0f4a00000000000007', instanceType: 't3.micro', launchTime: ago(6),
-        tags: { Name: 'frank-no-metrics', Owner: 'frank' }, typeInfo: free },
+      instance: {
+        ...base,
+        instanceId: 'i-0f4a00000000000007',
+        instanceType: 't3.micro',
+        launchTime: ago(6),
+        tags: { Name: 'frank-no-metrics', Owner: 'frank' },
+        typeInfo: free,
+      },
       metrics: undefined,
     },
   ],
 };
 
-writeFileSync(new URL('../examples/classroom.json', import.meta.url), `${JSON.stringify(toSnapshotFile(snapshot), null, 1)}\n`);
+writeFileSync(
+  new URL('../examples/classroom.json', import.meta.url),
+  `${JSON.stringify(toSnapshotFile(snapshot), null, 1)}\n`,
+);

@@ -8,7 +8,12 @@ async function param(options, resolveVariable, name) {
   // --param key=value on the command line (options.param), else params: in serverless.yml.
   for (const item of [].concat(options?.param || [])) {
     const eq = String(item).indexOf('=');
-    if (eq > 0 && String(item).slice(0, eq) === name) return String(item).slice(eq + 1).trim() || undefined;
+    if (eq > 0 && String(item).slice(0, eq) === name)
+      return (
+        String(item)
+          .slice(eq + 1)
+          .trim() || undefined
+      );
   }
   try {
     const value = await resolveVariable(`param:${name}`);
@@ -27,14 +32,15 @@ module.exports.alertEmail = async ({ options, resolveVariable }) => {
     );
   }
   if (!EMAIL.test(email)) {
-    throw new Error(`--param alertEmail="${email}" is not an email address; use e.g. --param alertEmail=you@example.edu`);
+    throw new Error(
+      `--param alertEmail="${email}" is not an email address; use e.g. --param alertEmail=you@example.edu`,
+    );
   }
   return email;
 };
 
-// The IAM condition that denies StopInstances on exempt instances, keyed by the policy's exempt tag
-// (serverless.yml cannot put a variable in a mapping key, so the whole mapping comes from here).
-module.exports.exemptCondition = async () => {
+// The policy's exempt tag key (tags.exempt in watchdog.yml), checked once for both uses below.
+function exemptKey() {
   const { readFileSync, existsSync } = require('node:fs');
   const { join } = require('node:path');
   const { parse } = require('yaml');
@@ -44,20 +50,16 @@ module.exports.exemptCondition = async () => {
   if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
     throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
   }
-  return { [`aws:ResourceTag/${key}`]: 'true' };
-};
+  return key;
+}
+
+// The IAM condition that denies StopInstances on exempt instances, keyed by the policy's exempt tag
+// (serverless.yml cannot put a variable in a mapping key, so the whole mapping comes from here).
+module.exports.exemptCondition = async () => ({ [`aws:ResourceTag/${exemptKey()}`]: 'true' });
 
 // The tag keys the actions function may write: the watchdog's own, plus the policy's exempt key when it was
 // renamed to something outside cost-watchdog:* (a "keep" link sets the snooze on that key).
 module.exports.actionTagKeys = async () => {
-  const { readFileSync, existsSync } = require('node:fs');
-  const { join } = require('node:path');
-  const { parse } = require('yaml');
-  const file = join(__dirname, '..', 'watchdog.yml');
-  const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
-  const key = policy.tags?.exempt || 'cost-watchdog:exempt';
-  if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
-    throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
-  }
+  const key = exemptKey();
   return key.startsWith('cost-watchdog:') ? ['cost-watchdog:*'] : ['cost-watchdog:*', key];
 };

@@ -1,11 +1,3 @@
-/**
- * The digest handler against moto: a small fleet with an unattached volume pair, Elastic IPs (one idle, one on a
- * running instance), an instance the watchdog stopped 5 hours ago, and a month of CostWatchdog metrics. The
- * email's JSON must carry the expected figures. moto has no Price List API: every price is from the table.
- */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -20,15 +12,10 @@ import { TAGS } from '../../src/core/policy.js';
 import { main } from '../../src/cli/main.js';
 import { createDigestHandler } from '../../src/handlers/digest.js';
 import { clients, createTopic, endpoint, resetEmulator, seedInstances, sentMessages } from './support.js';
+import { policyFile } from '../support/policy-file.js';
 
 const REGION = 'us-east-1';
 const HOUR = 3_600_000;
-
-function policyFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'cw-digest-emu-')), 'watchdog.yml');
-  writeFileSync(file, `regions: [${REGION}]\n`);
-  return file;
-}
 
 /** Seeds the fleet; returns the ids and the time the figures are computed at. */
 async function seedFleet() {
@@ -90,7 +77,7 @@ describe('digest on the emulator', () => {
       env: {
         AWS_REGION: REGION,
         TOPIC_ARN: topicArn,
-        POLICY_FILE: policyFile(),
+        POLICY_FILE: policyFile(`regions: [${REGION}]\n`),
         AWS_ENDPOINT_URL: endpoint(),
       },
       log: () => {},
@@ -152,7 +139,7 @@ describe('digest on the emulator', () => {
         '--region',
         REGION,
         '--policy',
-        policyFile(),
+        policyFile(`regions: [${REGION}]\n`),
         '--at',
         now.toISOString(),
         '--endpoint-url',

@@ -1,11 +1,3 @@
-/**
- * The launch-guard handler against moto: a real instance started in the emulator, the EventBridge event EC2
- * would send for it, and the alert read back from the SNS topic. moto has no Price List API, so the price
- * comes from the bundled table and the alert says so.
- */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TAGS } from '../../src/core/policy.js';
@@ -19,14 +11,11 @@ import {
   seedInstances,
   sentMessages,
 } from './support.js';
+import { policyFile } from '../support/policy-file.js';
 
 const REGION = 'us-east-1';
 
-function policyFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'cw-lg-emu-')), 'watchdog.yml');
-  writeFileSync(file, `regions: [${REGION}]\n${text}`);
-  return file;
-}
+const regionPolicy = (text: string) => policyFile(`regions: [${REGION}]\n${text}`);
 
 /** The event EventBridge delivers for an instance entering `running` (as documented for EC2). */
 function stateChange(instanceId: string, at: Date, state = 'running') {
@@ -50,7 +39,7 @@ async function handlerFor(policy: string) {
     env: {
       AWS_REGION: REGION,
       TOPIC_ARN: topicArn,
-      POLICY_FILE: policyFile(policy),
+      POLICY_FILE: regionPolicy(policy),
       AWS_ENDPOINT_URL: endpoint(),
     },
     log: () => {},

@@ -71,7 +71,9 @@ describe('provision --setup against the emulator', () => {
     expect(first).toMatchObject({ status: 'created', setup: 'datascience' });
     const data = await defaultTemplateData(first.launchTemplateId ?? '');
     expect(Buffer.from(data?.UserData ?? '', 'base64').toString('utf8')).toBe(DATASCIENCE_USER_DATA);
-    expect(first.instructions).toContain('ssh -i cost-watchdog-alice.pem -L 8888:localhost:8888 ec2-user@HOST');
+    expect(first.instructions).toContain(
+      'ssh -i cost-watchdog-alice.pem -L 8888:localhost:8888 ec2-user@HOST',
+    );
     expect(again.status).toBe('unchanged');
   });
 
@@ -110,7 +112,11 @@ describe('provision --no-iam (lab accounts) against the emulator', () => {
   it('creates no IAM user or group, does everything else, and says what it skipped', async () => {
     // Prepare
     const out: string[] = [];
-    const io = { out: (t: string) => out.push(t), err: () => {}, env: { ...process.env, AWS_REGION: REGION } };
+    const io = {
+      out: (t: string) => out.push(t),
+      err: () => {},
+      env: { ...process.env, AWS_REGION: REGION },
+    };
     const { iam, ec2 } = clients(REGION);
 
     // Act

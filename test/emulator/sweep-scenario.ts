@@ -1,11 +1,3 @@
-/**
- * The pieces every sweep scenario needs on top of support.ts: a clock set relative to moto's launch times,
- * policy files, the real sweep handler and CLI wired to the emulator, SDK clients that count (or tamper with)
- * the requests they send, and reading an instance back.
- */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { InitializeMiddleware, MetadataBearer, MiddlewareStack } from '@smithy/types';
@@ -67,11 +59,7 @@ export function metricsSinceLaunch(
 }
 
 /** Writes a watchdog.yml with `yaml` into a fresh temporary folder; returns its path. */
-export function policyFile(yaml: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'cw-emulator-policy-')), 'watchdog.yml');
-  writeFileSync(path, yaml);
-  return path;
-}
+export { policyFile } from '../support/policy-file.js';
 
 /** A running sweep handler: `at(time)` runs it as the scheduled event would at that time. */
 export interface SweepRunner {

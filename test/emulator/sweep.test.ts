@@ -78,9 +78,7 @@ describe('a forgotten idle instance', () => {
     const stopped = await instanceState(REGION, id);
     expect(stopped.state).toBe('stopped');
     expect(stopped.tags[TAGS.stoppedAt]).toBe(stopTime.toISOString());
-    expect(stopped.tags[TAGS.stopReason]).toMatch(
-      /^idle: CPU avg 0\.50% \(limit 5%\), network 0\.05 MB/,
-    );
+    expect(stopped.tags[TAGS.stopReason]).toMatch(/^idle: CPU avg 0\.50% \(limit 5%\), network 0\.05 MB/);
     expect(stopped.tags[TAGS.warnedAt]).toBeUndefined();
     expect(stopped.tags[TAGS.warnRule]).toBeUndefined();
     const all = await sentMessages(topicArn);

@@ -60,8 +60,10 @@ export function packagedTemplate(params: Readonly<Record<string, string>> = {}):
         break;
       } catch {
         // Another worker is packaging; a lock older than 5 minutes is left over from a killed run.
-        if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
-        if (Date.now() - started > 300_000) throw new Error('timed out waiting for another serverless package run');
+        if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000)
+          rmSync(lock, { recursive: true, force: true });
+        if (Date.now() - started > 300_000)
+          throw new Error('timed out waiting for another serverless package run');
         sleep(250);
       }
     }
@@ -69,8 +71,20 @@ export function packagedTemplate(params: Readonly<Record<string, string>> = {}):
       if (!existsSync(file)) {
         execFileSync(
           process.execPath,
-          [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', dir, '--param', 'alertEmail=ci@example.com', ...extra],
-          { cwd: ROOT, stdio: 'pipe', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' } },
+          [
+            join(ROOT, 'node_modules/serverless/bin/serverless.js'),
+            'package',
+            '--package',
+            dir,
+            '--param',
+            'alertEmail=ci@example.com',
+            ...extra,
+          ],
+          {
+            cwd: ROOT,
+            stdio: 'pipe',
+            env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+          },
         );
       }
     } finally {
@@ -84,7 +98,9 @@ export function packagedTemplate(params: Readonly<Record<string, string>> = {}):
 export function roleStatements(template: Template, roleLogicalId: string): Record<string, unknown>[] {
   const role = template.Resources[roleLogicalId];
   if (role?.Type !== 'AWS::IAM::Role') throw new Error(`no IAM role ${roleLogicalId} in the template`);
-  const policies = (role.Properties?.Policies ?? []) as { PolicyDocument: { Statement: Record<string, unknown>[] } }[];
+  const policies = (role.Properties?.Policies ?? []) as {
+    PolicyDocument: { Statement: Record<string, unknown>[] };
+  }[];
   return policies.flatMap((p) => p.PolicyDocument.Statement);
 }
 

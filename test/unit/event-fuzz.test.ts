@@ -1,13 +1,3 @@
-/**
- * Bad input to the event-driven functions (issue #8): malformed, foreign and hostile EventBridge payloads for
- * the launch guard, arbitrary payloads for the scheduled sweep, and arbitrary function-URL requests for the
- * actions function. None of them may throw, alert, or change an instance.
- *
- * PROPERTY_RUNS sets the number of cases per property (default 500 here).
- */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import {
   CreateTagsCommand,
@@ -34,18 +24,13 @@ import { createLaunchGuardHandler, STATE_CHANGE_DETAIL_TYPE } from '../../src/ha
 import { createSweepHandler } from '../../src/handlers/sweep.js';
 import { hoursAgo, idleMetrics, makeInstance, NOW } from '../support/fleet.js';
 import { awsError, InMemoryFleet } from './in-memory-fleet.js';
+import { policyFile } from '../support/policy-file.js';
 
 const RUNS = Math.max(1, Number(process.env.PROPERTY_RUNS ?? 500));
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
 const ID = 'i-0123456789abcdef0';
 const ACCOUNT = '123456789012';
-
-function policyFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'cw-fuzz-')), 'watchdog.yml');
-  writeFileSync(file, text);
-  return file;
-}
 
 // A policy under which any instance that got as far as a check would be stopped at once: if a bad event ever
 // reached the decision, the mutation assertions below would see it.

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import {
   CreateTagsCommand,
@@ -30,6 +27,7 @@ import { bundledPrice } from '../../src/core/prices.js';
 import type { Alert } from '../../src/core/report.js';
 import { createLaunchGuardHandler } from '../../src/handlers/launch-guard.js';
 import { makeInstance, NOW, policyWith } from '../support/fleet.js';
+import { policyFile } from '../support/policy-file.js';
 
 const ec2 = mockClient(EC2Client);
 const ID = 'i-0123456789abcdef0';
@@ -138,13 +136,6 @@ describe('checking a just-started instance', () => {
 describe('the launch-guard handler', () => {
   let alerts: Alert[];
   let logs: LogRecord[];
-
-  function policyFile(text: string): string {
-    const dir = mkdtempSync(join(tmpdir(), 'cw-lg-'));
-    const file = join(dir, 'watchdog.yml');
-    writeFileSync(file, text);
-    return file;
-  }
 
   function services(): CostServices {
     const client = new EC2Client({ region: 'us-east-1' });

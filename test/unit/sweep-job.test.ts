@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TAGS } from '../../src/core/policy.js';
 import type { Alert } from '../../src/core/report.js';
@@ -16,6 +13,7 @@ import {
   policyWith,
 } from '../support/fleet.js';
 import { awsError, InMemoryFleet } from './in-memory-fleet.js';
+import { policyFile } from '../support/policy-file.js';
 
 let fleet: InMemoryFleet;
 let alerts: Alert[];
@@ -235,12 +233,6 @@ describe('runSweep', () => {
 });
 
 describe('the sweep handler', () => {
-  const policyFile = (text: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'cw-policy-'));
-    const file = join(dir, 'watchdog.yml');
-    writeFileSync(file, text);
-    return file;
-  };
   const env = (extra: Record<string, string> = {}) => ({
     AWS_REGION: 'us-east-1',
     TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:alerts',
