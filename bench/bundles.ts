@@ -1,5 +1,5 @@
 /**
- * Function bundles as serverless.yml builds them (serverless-esbuild: bundle, minify, node22, cjs): raw and
+ * Function bundles as serverless.yml builds them (scripts/bundling.cjs: bundle, minify, node22, cjs, SDK ES build): raw and
  * zipped size, module init time in a fresh Node process, and which AWS SDK clients each one carries.
  */
 import { spawnSync } from 'node:child_process';
@@ -7,6 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { build } from 'esbuild';
+import bundling from '../scripts/bundling.cjs';
+
+const { LAMBDA_BUILD, plugins } = bundling;
 
 /** SDK clients the sweep must not carry (provisioning and pricing belong to other functions). */
 // SSM stays: the sweep reads the action-link signing key (docs/actions.md).
@@ -42,13 +45,9 @@ export async function measureBundles(root: string, outDir: string): Promise<Bund
     const name = basename(entry, '.ts');
     const outfile = join(outDir, `${name}.cjs`);
     const result = await build({
+      ...LAMBDA_BUILD,
+      plugins: plugins(),
       entryPoints: [entry],
-      bundle: true,
-      minify: true,
-      sourcemap: false,
-      target: 'node22',
-      platform: 'node',
-      format: 'cjs',
       outfile,
       metafile: true,
       logLevel: 'error',

@@ -9,9 +9,12 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import bundling from '../scripts/bundling.cjs';
 import { type BundleFigures, measureBundles } from './bundles.js';
+import { functionMemoryMB, lambdaNodeFlags } from './lambda-runtime.js';
 import type { SweepRun } from './sweep-fleet.js';
 
+const { LAMBDA_BUILD, plugins } = bundling;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The issue's runs (steady state: nothing new to act on), then first sweeps where 30% are newly idle. */
 const RUNS: { size: number; scenario: 'steady' | 'first' }[] = [
@@ -28,6 +31,8 @@ const METRICS_PER_INSTANCE = 3;
 const TARGET = { wallMs: 10_000, rssMB: 200 };
 
 interface SweepFigures extends SweepRun {
+  /** The same run in a plain `node` process (no Lambda heap flags): V8 then collects garbage later. */
+  peakRssPlainNodeMB: number;
   expected: { describeInstances: number; getMetricData: number };
   /** Calls of a design that asks CloudWatch once per instance and metric. */
   perInstanceDesignCalls: number;
@@ -49,29 +54,38 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'cost-watchdog-bench-'));
   try {
     const driver = join(work, 'sweep-fleet.cjs');
+    // Built as the sweep function is (scripts/bundling.cjs), so its memory is the deployed bundle's.
     await build({
-      entryPoints: [join(ROOT, 'bench', 'sweep-fleet.ts')],
-      bundle: true,
-      platform: 'node',
+      ...LAMBDA_BUILD,
       target: 'node20',
-      format: 'cjs',
+      plugins: plugins(),
+      entryPoints: [join(ROOT, 'bench', 'sweep-fleet.ts')],
       outfile: driver,
       logLevel: 'error',
     });
 
-    const sweeps: SweepFigures[] = [];
-    for (const { size, scenario } of RUNS) {
+    const memoryMB = functionMemoryMB(ROOT, 'sweep');
+    const lambdaFlags = lambdaNodeFlags(memoryMB);
+    const runOnce = (size: number, scenario: string, flags: string[]): SweepRun => {
       // A fresh process per run, so peak RSS belongs to that run alone.
-      const args = ['--no-warnings', driver, String(size), String(LATENCY_MS), scenario];
+      const args = ['--no-warnings', ...flags, driver, String(size), String(LATENCY_MS), scenario];
       const res = spawnSync(process.execPath, args, {
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '', AWS_EC2_METADATA_DISABLED: 'true' },
         maxBuffer: 1 << 20,
       });
       if (res.status !== 0) throw new Error(`benchmark run with ${size} instances failed:\n${res.stderr}`);
-      const run = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as SweepRun;
+      return JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as SweepRun;
+    };
+
+    const sweeps: SweepFigures[] = [];
+    for (const { size, scenario } of RUNS) {
+      // As the function runs (Lambda's heap flags for its memory size), then as a plain `node` process.
+      const run = runOnce(size, scenario, lambdaFlags);
+      const plain = runOnce(size, scenario, []);
       sweeps.push({
         ...run,
+        peakRssPlainNodeMB: plain.peakRssMB,
         expected: {
           describeInstances: Math.ceil(size / 1000),
           getMetricData: Math.ceil((METRICS_PER_INSTANCE * size) / 500),
@@ -85,7 +99,7 @@ async function main(): Promise<void> {
     mkdirSync(bundleDir);
     const bundles = await measureBundles(ROOT, bundleDir);
 
-    printSweeps(sweeps);
+    printSweeps(sweeps, memoryMB, lambdaFlags);
     printBundles(bundles);
 
     const results = {
@@ -98,6 +112,8 @@ async function main(): Promise<void> {
       /** 1-minute load average when the runs ended: wall times above CPU + calls x latency mean a busy machine. */
       loadAverage: Math.round((loadavg()[0] ?? 0) * 10) / 10,
       latencyMsPerCall: LATENCY_MS,
+      /** The sweep function's memory size and the V8 flags Lambda's Node.js runtime derives from it. */
+      lambda: { memoryMB, nodeFlags: lambdaFlags },
       metricsPerInstance: METRICS_PER_INSTANCE,
       target: TARGET,
       sweep: sweeps,
@@ -122,11 +138,12 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-function printSweeps(sweeps: SweepFigures[]): void {
+function printSweeps(sweeps: SweepFigures[], memoryMB: number, flags: string[]): void {
   const ops = [...new Set(sweeps.flatMap((s) => Object.keys(s.calls)))].sort();
   const short = (op: string) => op.replace(/^(ec2|cloudwatch):(Describe)?/, '');
   process.stdout.write(
-    `\nSweep, one region, ${LATENCY_MS} ms per call (fake transport; real sweep, adapters, SDK)\n\n`,
+    `\nSweep, one region, ${LATENCY_MS} ms per call (fake transport; real sweep, adapters, SDK). Node started as Lambda\n` +
+      `starts the ${memoryMB} MB sweep function (${flags.join(' ')}); "plain node" is the same run without those flags.\n\n`,
   );
   process.stdout.write(
     `${table(
@@ -139,6 +156,7 @@ function printSweeps(sweeps: SweepFigures[]): void {
         'wall ms',
         'CPU ms',
         'peak RSS MB',
+        'plain node',
         'one-per-metric design',
       ],
       sweeps.map((s) => [
@@ -150,6 +168,7 @@ function printSweeps(sweeps: SweepFigures[]): void {
         s.wallMs,
         s.cpuMs,
         s.peakRssMB,
+        s.peakRssPlainNodeMB,
         s.perInstanceDesignCalls,
       ]),
     )}\n`,
@@ -159,14 +178,14 @@ function printSweeps(sweeps: SweepFigures[]): void {
     process.stdout.write(
       `\n${s.instances} instances, ${s.scenario} sweep: wall ${s.wallMs} ms (${ok(s.wallMs < TARGET.wallMs)} the ${TARGET.wallMs} ms target), ` +
         `peak RSS ${s.peakRssMB} MB (${ok(s.peakRssMB < TARGET.rssMB)} the ${TARGET.rssMB} MB target; ` +
-        `${s.rssBeforeMB} MB of it is Node + the loaded SDK clients before the sweep starts)`,
+        `${s.rssBeforeMB} MB of it is Node + the loaded SDK clients before the sweep starts; plain node ${s.peakRssPlainNodeMB} MB)`,
     );
   }
   process.stdout.write('\n');
 }
 
 function printBundles(bundles: BundleFigures[]): void {
-  process.stdout.write('\nFunction bundles (esbuild as serverless.yml: bundle, minify, node22, cjs)\n\n');
+  process.stdout.write('\nFunction bundles (as serverless.yml builds them: scripts/bundling.cjs)\n\n');
   process.stdout.write(
     `${table(
       ['function', 'raw KB', 'zipped KB', 'init ms', 'SDK clients'],

@@ -3,7 +3,7 @@ import {
   GetMetricDataCommand,
   type MetricDataQuery,
 } from '@aws-sdk/client-cloudwatch';
-import { type InstanceMetrics, METRIC_PERIOD_SECONDS, type Point } from '../core/instance.js';
+import { type InstanceMetrics, METRIC_PERIOD_SECONDS } from '../core/instance.js';
 import { chunk } from './clients.js';
 
 /** IAM actions this adapter uses. */
@@ -37,13 +37,30 @@ export class MetricsAdapter {
    */
   async fetch(requests: MetricsRequest[], from: Date, to: Date): Promise<Map<string, InstanceMetrics>> {
     const out = new Map<string, InstanceMetrics>();
-    const queries: { query: MetricDataQuery; instanceId: string; series: Series }[] = [];
+    for await (const done of this.stream(requests, from, to)) for (const [id, m] of done) out.set(id, m);
+    return out;
+  }
+
+  /**
+   * The same datapoints as fetch(), handed over as soon as each instance's series are complete: after every
+   * GetMetricData batch, the instances whose last query was in it. The caller can judge them and let their
+   * datapoints go, so a sweep of 10,000 instances holds one batch of datapoints at a time, not all of them
+   * (docs/scale.md). A failing call ends the stream with its error; instances not yet handed over have no
+   * metrics (never idle).
+   */
+  async *stream(
+    requests: MetricsRequest[],
+    from: Date,
+    to: Date,
+  ): AsyncGenerator<[instanceId: string, metrics: InstanceMetrics][]> {
+    const pending = new Map<string, InstanceMetrics>();
+    const queries: { query: MetricDataQuery; instanceId: string; series: Series; last: boolean }[] = [];
     requests.forEach((r, i) => {
-      out.set(r.instanceId, { cpu: [], networkIn: [], networkOut: [], ...(r.gpu ? { gpu: [] } : {}) });
-      const add = (series: Series, namespace: string, metric: string, stat: string) =>
+      const add = (series: Series, namespace: string, metric: string, stat: string, last = false) =>
         queries.push({
           instanceId: r.instanceId,
           series,
+          last,
           query: {
             Id: `${series.toLowerCase()}${i}`,
             MetricStat: {
@@ -60,12 +77,16 @@ export class MetricsAdapter {
         });
       add('cpu', 'AWS/EC2', 'CPUUtilization', 'Average');
       add('networkIn', 'AWS/EC2', 'NetworkIn', 'Sum');
-      add('networkOut', 'AWS/EC2', 'NetworkOut', 'Sum');
-      if (r.gpu) add('gpu', GPU_METRIC.namespace, GPU_METRIC.name, 'Average');
+      add('networkOut', 'AWS/EC2', 'NetworkOut', 'Sum', !r.gpu);
+      if (r.gpu) add('gpu', GPU_METRIC.namespace, GPU_METRIC.name, 'Average', true);
     });
 
     for (const batch of chunk(queries, MAX_QUERIES_PER_CALL)) {
       const byId = new Map(batch.map((q) => [q.query.Id as string, q]));
+      for (const q of batch) {
+        if (!pending.has(q.instanceId)) pending.set(q.instanceId, { cpu: [], networkIn: [], networkOut: [] });
+        if (q.series === 'gpu') (pending.get(q.instanceId) as InstanceMetrics).gpu = [];
+      }
       let token: string | undefined;
       do {
         this.calls++;
@@ -80,9 +101,8 @@ export class MetricsAdapter {
         );
         for (const result of res.MetricDataResults ?? []) {
           const q = result.Id ? byId.get(result.Id) : undefined;
-          const target = q ? out.get(q.instanceId) : undefined;
-          if (!q || !target) continue;
-          const points: Point[] = target[q.series] ?? [];
+          const points = q ? pending.get(q.instanceId)?.[q.series] : undefined;
+          if (!points) continue;
           const ts = result.Timestamps ?? [];
           const values = result.Values ?? [];
           for (let k = 0; k < ts.length && k < values.length; k++) {
@@ -90,11 +110,17 @@ export class MetricsAdapter {
             const v = values[k];
             if (t !== undefined && v !== undefined) points.push({ at: new Date(t).getTime(), value: v });
           }
-          target[q.series] = points;
         }
         token = res.NextToken;
       } while (token);
+      const done: [string, InstanceMetrics][] = [];
+      for (const q of batch) {
+        const m = q.last ? pending.get(q.instanceId) : undefined;
+        if (!m) continue;
+        pending.delete(q.instanceId);
+        done.push([q.instanceId, m]);
+      }
+      yield done;
     }
-    return out;
   }
 }

@@ -41,6 +41,11 @@ function printReport(report: SweepReport, common: Common, io: Io, title: string)
       `Done: ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.cleared.length} warnings cleared, ${report.alertsSent} alert(s) sent.`,
     );
   }
+  if (report.postponed.length > 0) {
+    io.out(
+      `${report.postponed.length} new warning(s) or stop(s) postponed to the next run (too many stop-protection checks for one run; docs/scale.md).`,
+    );
+  }
   for (const s of report.scopes.filter((s) => !s.ok)) {
     io.err(`${s.account ? `account ${s.account} ` : ''}region ${s.region} failed: ${s.error}`);
   }
@@ -92,6 +97,7 @@ Examples:
           warned: [],
           stopped: [],
           cleared: [],
+          postponed: [],
           errors: [],
           alertsSent: 0,
         },

@@ -98,13 +98,16 @@ function section(title: string, decisions: Decision[], links?: LinksById, timeZo
 }
 
 function summaryData(report: SweepReport, decisions: Decision[], links?: LinksById) {
+  const ids = new Set(decisions.map((d) => d.instanceId));
+  const stopped = new Set(report.stopped);
   return {
     kind: 'cost-watchdog/sweep',
     at: report.at,
     dryRun: report.dryRun,
     instancesSeen: report.instancesSeen,
-    warned: report.warned.filter((id) => decisions.some((d) => d.instanceId === id)),
-    stopped: report.stopped.filter((id) => decisions.some((d) => d.instanceId === id)),
+    warned: report.warned.filter((id) => ids.has(id)),
+    stopped: report.stopped.filter((id) => ids.has(id)),
+    postponed: report.postponed.filter((id) => ids.has(id)),
     decisions: decisions
       .filter((d) => d.action !== 'none')
       .slice(0, MAX_LISTED)
@@ -114,7 +117,7 @@ function summaryData(report: SweepReport, decisions: Decision[], links?: LinksBy
         account: d.account,
         instanceType: d.instanceType,
         owner: d.owner,
-        action: report.stopped.includes(d.instanceId) ? 'stopped' : d.action,
+        action: stopped.has(d.instanceId) ? 'stopped' : d.action,
         rule: d.rule,
         protection: d.protection,
         reasons: d.reasons,
@@ -136,7 +139,10 @@ function linksData(links: ActionLinks | undefined) {
  * With `links`, each warned instance gets its keep / stop links in the text and the JSON.
  */
 export function renderSweepAlert(report: SweepReport, policy: Policy, links?: LinksById): Alert {
-  const byId = (ids: string[]) => report.decisions.filter((d) => ids.includes(d.instanceId));
+  const byId = (ids: string[]) => {
+    const wanted = new Set(ids);
+    return report.decisions.filter((d) => wanted.has(d.instanceId));
+  };
   const stopped = byId(report.stopped);
   const warned = byId(report.warned);
   const linked = linkedOf(warned, links);
@@ -152,6 +158,12 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
       policy.timeZone,
     ),
     ...section('Reported only (never stopped by the watchdog)', reported),
+    ...(report.postponed.length > 0
+      ? [
+          `Postponed to the next run (${report.postponed.length}): more new warnings and stops than one run checks for stop protection; they follow in the next runs.`,
+          '',
+        ]
+      : []),
     ...(report.errors.length > 0
       ? [
           `Errors (${report.errors.length}); everything else went ahead:`,
@@ -187,8 +199,10 @@ export function renderOwnerAlert(
   links?: LinksById,
 ): Alert {
   const mine = report.decisions.filter((d) => d.owner === owner);
-  const stopped = mine.filter((d) => report.stopped.includes(d.instanceId));
-  const warned = mine.filter((d) => report.warned.includes(d.instanceId));
+  const stoppedIds = new Set(report.stopped);
+  const warnedIds = new Set(report.warned);
+  const stopped = mine.filter((d) => stoppedIds.has(d.instanceId));
+  const warned = mine.filter((d) => warnedIds.has(d.instanceId));
   const linked = linkedOf(warned, links);
   const text = [
     `Hello ${owner},`,

@@ -41,6 +41,11 @@ export interface SweepReport {
   stopped: string[];
   /** Warnings removed because the instance no longer breaks a rule (or is exempt now). */
   cleared: string[];
+  /**
+   * New warnings and stops left for the next run because the region had more of them than the sweep checks for
+   * stop protection in one run (STOP_PROTECTION_CHECKS_PER_TARGET); nothing was written for them.
+   */
+  postponed: string[];
   errors: RunError[];
   alertsSent: number;
 }

@@ -11,6 +11,14 @@ import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/rend
 /** DescribeInstanceAttribute (stop protection) calls one target keeps in flight at once. */
 export const STOP_PROTECTION_CHECKS_IN_PARALLEL = 10;
 
+/**
+ * Stop-protection checks one target (account x region) makes per run at most. EC2 refills about 20 Describe
+ * calls per second per account and region, so 1,000 checks take about a minute against real EC2 and a run stays
+ * well inside the function's 300 s. A first run over thousands of newly idle instances warns the first 1,000 and
+ * leaves the rest for the next runs (report.postponed); stops go first. docs/scale.md.
+ */
+export const STOP_PROTECTION_CHECKS_PER_TARGET = 1_000;
+
 /** Inputs of a sweep. `now` is injected: the CLI's --at and the tests set it, the handler passes the clock. */
 export interface SweepOptions {
   policy: Policy;
@@ -46,6 +54,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     warned: [],
     stopped: [],
     cleared: [],
+    postponed: [],
     errors: [],
     alertsSent: 0,
   };
@@ -60,6 +69,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     report.warned.push(...r.warned);
     report.stopped.push(...r.stopped);
     report.cleared.push(...r.cleared);
+    report.postponed.push(...r.postponed);
     report.errors.push(...r.errors);
   }
 
@@ -69,7 +79,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     (report.warned.length > 0 || report.stopped.length > 0 || report.errors.length > 0)
   ) {
     let links: LinksById | undefined;
-    const warned = report.decisions.filter((d) => report.warned.includes(d.instanceId));
+    const warnedIds = new Set(report.warned);
+    const stoppedIds = new Set(report.stopped);
+    const warned = report.decisions.filter((d) => warnedIds.has(d.instanceId));
     if (options.actionLinks && warned.length > 0) {
       // Without the signing key the warnings still go out, without links, and the report says why.
       links = await options.actionLinks(warned).catch((err: unknown) => {
@@ -80,8 +92,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     const alerts: Alert[] = [renderSweepAlert(report, policy, links)];
     const owners = new Set<string>();
     for (const d of report.decisions) {
-      if (d.owner && (report.warned.includes(d.instanceId) || report.stopped.includes(d.instanceId)))
-        owners.add(d.owner);
+      if (d.owner && (warnedIds.has(d.instanceId) || stoppedIds.has(d.instanceId))) owners.add(d.owner);
     }
     for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner, links));
     for (const alert of alerts) {
@@ -102,6 +113,7 @@ interface TargetResult {
   warned: string[];
   stopped: string[];
   cleared: string[];
+  postponed: string[];
   errors: RunError[];
 }
 
@@ -114,6 +126,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     warned: [],
     stopped: [],
     cleared: [],
+    postponed: [],
     errors: [],
   };
   const fail = (operation: string, err: unknown, instanceId?: string) =>
@@ -156,38 +169,69 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     fail('ec2:DescribeInstanceTypes', err);
   }
 
+  // Each instance is judged as soon as its metrics arrive (one GetMetricData batch at a time), and its
+  // datapoints are let go unless it needs a second look after the stop-protection check below: a sweep of
+  // 10,000 instances holds one batch of datapoints, not 720,000 (docs/scale.md).
+  const decisions = new Map<string, Decision>();
+  const kept = new Map<string, InstanceMetrics>();
+  const judge = (i: Instance, m: InstanceMetrics | undefined) => {
+    options.onObserved?.(i, m);
+    const d = evaluate(i, m, policy, now, options.context);
+    decisions.set(i.instanceId, d);
+    if (m && needsProtectionCheck(d)) kept.set(i.instanceId, m);
+  };
   // Metrics only for instances that have run long enough to be idle.
   const minRunningMs = policy.idle.minRunningMinutes * 60_000;
   const candidates = instances.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs);
-  let metrics = new Map<string, InstanceMetrics>();
   if (candidates.length > 0) {
+    const byId = new Map(candidates.map((i) => [i.instanceId, i]));
     try {
       const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
-      metrics = await services.metrics(target).fetch(
+      const batches = services.metrics(target).stream(
         candidates.map((i) => ({ instanceId: i.instanceId, gpu: i.typeInfo?.gpu === true })),
         from,
         now,
       );
+      for await (const done of batches) {
+        for (const [id, m] of done) {
+          const i = byId.get(id);
+          if (i) judge(i, m);
+        }
+      }
     } catch (err) {
-      // CloudWatch unavailable: idle cannot be judged, so nothing is idle this run.
+      // CloudWatch unavailable: the instances not judged yet have no metrics, so none of them is idle this run.
       fail('cloudwatch:GetMetricData', err);
     }
   }
-
-  const decisions = new Map<string, Decision>();
-  for (const i of instances) {
-    const m = metrics.get(i.instanceId);
-    options.onObserved?.(i, m);
-    decisions.set(i.instanceId, evaluate(i, m, policy, now, options.context));
-  }
+  // Too recently started to be idle, or left without metrics by a CloudWatch failure.
+  for (const i of instances) if (!decisions.has(i.instanceId)) judge(i, undefined);
 
   // Before any stop, and before a new warning (which announces a stop): stop protection, one call each, only
   // for those few. A stop-protected instance is reported, never warned (else: a warning every other run).
   // A few checks in flight at once: a first sweep of a large fleet can have thousands of new warnings.
-  const toCheck = instances.filter((i) => {
+  // At most STOP_PROTECTION_CHECKS_PER_TARGET, stops first: the others wait for the next run, unchanged.
+  const wanted = instances.filter((i) => needsProtectionCheck(decisions.get(i.instanceId) as Decision));
+  const stopsFirst = [
+    ...wanted.filter((i) => decisions.get(i.instanceId)?.action === 'stop'),
+    ...wanted.filter((i) => decisions.get(i.instanceId)?.action !== 'stop'),
+  ];
+  const toCheck = stopsFirst.slice(0, STOP_PROTECTION_CHECKS_PER_TARGET);
+  for (const i of stopsFirst.slice(STOP_PROTECTION_CHECKS_PER_TARGET)) {
     const d = decisions.get(i.instanceId) as Decision;
-    return d.action === 'stop' || (d.action === 'warn' && d.newWarning);
-  });
+    const why = `at most ${STOP_PROTECTION_CHECKS_PER_TARGET} stop-protection checks per region per run`;
+    decisions.set(
+      i.instanceId,
+      d.action === 'stop'
+        ? { ...d, action: 'warn', reasons: [...d.reasons, `stop postponed to the next run: ${why}`] }
+        : {
+            ...d,
+            action: 'none',
+            newWarning: false,
+            reasons: [...d.reasons, `warning postponed to the next run: ${why}`],
+          },
+    );
+    out.postponed.push(i.instanceId);
+  }
   const protection = await mapBounded(
     toCheck,
     STOP_PROTECTION_CHECKS_IN_PARALLEL,
@@ -217,17 +261,21 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       continue;
     }
     if (i.stopProtected) {
-      decisions.set(i.instanceId, evaluate(i, metrics.get(i.instanceId), policy, now, options.context));
+      decisions.set(i.instanceId, evaluate(i, kept.get(i.instanceId), policy, now, options.context));
     }
   }
-  out.decisions = [...decisions.values()];
+  kept.clear();
+  // In DescribeInstances order, whatever order the metrics came in.
+  out.decisions = instances.map((i) => decisions.get(i.instanceId) as Decision);
   if (dryRun) return out;
 
   // New warnings, grouped by rule so one CreateTags call covers many instances.
   const byRule = new Map<string, string[]>();
   for (const d of out.decisions) {
-    if (d.action === 'warn' && d.newWarning && d.rule)
-      byRule.set(d.rule, [...(byRule.get(d.rule) ?? []), d.instanceId]);
+    if (d.action !== 'warn' || !d.newWarning || !d.rule) continue;
+    const ids = byRule.get(d.rule) ?? [];
+    ids.push(d.instanceId);
+    byRule.set(d.rule, ids);
   }
   for (const [rule, ids] of byRule) {
     for (const r of await ec2.tag(ids, { [TAGS.warnedAt]: now.toISOString(), [TAGS.warnRule]: rule })) {
@@ -277,6 +325,11 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     }
   }
   return out;
+}
+
+/** A stop, or a new warning (which announces a stop): stop protection is looked up first. */
+function needsProtectionCheck(d: Decision): boolean {
+  return d.action === 'stop' || (d.action === 'warn' && d.newWarning === true);
 }
 
 /** The stop-reason tag value: the rule and its measured reason, within the 256-character tag limit. */

@@ -22,11 +22,15 @@ export interface Template {
 function inputsHash(params: readonly string[]): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(params));
-  const files = ['serverless.yml', 'watchdog.yml', 'package.json'];
-  // Everything serverless.yml reads: resource files and the scripts its ${file(...)} variables run.
-  for (const folder of ['resources', 'scripts']) {
+  const files = ['serverless.yml', 'watchdog.yml', 'package.json', 'package-lock.json'];
+  // Everything serverless.yml reads (resource files, the scripts its ${file(...)} variables and plugins run)
+  // and everything the function bundles are built from (src, the dependencies pinned in package-lock.json).
+  for (const folder of ['resources', 'scripts', 'src']) {
     const dir = join(ROOT, folder);
-    if (existsSync(dir)) for (const f of readdirSync(dir).sort()) files.push(join(folder, f));
+    if (existsSync(dir))
+      for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort()) {
+        if (statSync(join(dir, f)).isFile()) files.push(join(folder, f));
+      }
   }
   for (const f of files) {
     const path = join(ROOT, f);
@@ -45,6 +49,19 @@ function sleep(ms: number): void {
  * `params` are extra `--param key=value` pairs (e.g. roleArn); alertEmail=ci@example.com is always given.
  */
 export function packagedTemplate(params: Readonly<Record<string, string>> = {}): Template {
+  const dir = packageDir(params);
+  return JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+}
+
+/** The deployment zip serverless built for a function (e.g. `sweep`): what Lambda would run. */
+export function packagedFunctionZip(fn: string, params: Readonly<Record<string, string>> = {}): string {
+  const zip = join(packageDir(params), `${fn}.zip`);
+  if (!existsSync(zip)) throw new Error(`serverless package made no ${fn}.zip`);
+  return zip;
+}
+
+/** Runs `serverless package` once per distinct set of inputs (see packagedTemplate) and returns its folder. */
+function packageDir(params: Readonly<Record<string, string>>): string {
   const extra = Object.entries(params)
     .sort(([a], [b]) => a.localeCompare(b))
     .flatMap(([k, v]) => ['--param', `${k}=${v}`]);
@@ -91,7 +108,7 @@ export function packagedTemplate(params: Readonly<Record<string, string>> = {}):
       rmSync(lock, { recursive: true, force: true });
     }
   }
-  return JSON.parse(readFileSync(file, 'utf8')) as Template;
+  return dir;
 }
 
 /** Every IAM policy statement of a role resource, flattened. */

@@ -74,6 +74,74 @@ describe('MetricsAdapter', () => {
   });
 });
 
+describe('MetricsAdapter.stream', () => {
+  beforeEach(() => cw.reset());
+
+  /** Every query answered with one datapoint whose value is the call number (1, 2, ...). */
+  function answerWithCallNumber(): void {
+    let call = 0;
+    cw.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries: MetricDataQuery[] }) => {
+      call++;
+      return {
+        MetricDataResults: input.MetricDataQueries.map((q) => ({
+          Id: q.Id,
+          Timestamps: [new Date('2026-11-25T13:55:00Z')],
+          Values: [call],
+        })),
+      };
+    });
+  }
+
+  it('hands each instance over after the batch that holds its last series, with all of its series', async () => {
+    // Prepare: 200 instances = 600 queries; instance 166 has CPU and NetworkIn in batch 1, NetworkOut in batch 2
+    answerWithCallNumber();
+    const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
+    const requests = Array.from({ length: 200 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
+
+    // Act
+    const batches: string[][] = [];
+    const all = new Map<string, unknown>();
+    for await (const done of adapter.stream(requests, from, to)) {
+      batches.push(done.map(([id]) => id));
+      for (const [id, m] of done) all.set(id, m);
+    }
+
+    // Assess
+    expect(batches.map((b) => b.length)).toEqual([166, 34]);
+    expect(batches[0]?.at(-1)).toBe('i-165');
+    expect(batches[1]?.[0]).toBe('i-166');
+    expect(all.get('i-166')).toEqual({
+      cpu: [{ at: Date.parse('2026-11-25T13:55:00Z'), value: 1 }],
+      networkIn: [{ at: Date.parse('2026-11-25T13:55:00Z'), value: 1 }],
+      networkOut: [{ at: Date.parse('2026-11-25T13:55:00Z'), value: 2 }],
+    });
+    expect(all.size).toBe(200);
+    expect(adapter.calls).toBe(2);
+  });
+
+  it('ends with the error of a failing call, after handing over the instances of the batches before it', async () => {
+    // Prepare: the second call fails
+    cw.on(GetMetricDataCommand)
+      .callsFakeOnce((input: { MetricDataQueries: MetricDataQuery[] }) => ({
+        MetricDataResults: input.MetricDataQueries.map((q) => ({ Id: q.Id, Timestamps: [], Values: [] })),
+      }))
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
+    const requests = Array.from({ length: 200 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
+
+    // Act
+    const handed: string[] = [];
+    const run = async () => {
+      for await (const done of adapter.stream(requests, from, to)) handed.push(...done.map(([id]) => id));
+    };
+
+    // Assess: the straddling instance i-166 is not handed over half-measured
+    await expect(run()).rejects.toThrow('Rate exceeded');
+    expect(handed).toHaveLength(166);
+    expect(handed).not.toContain('i-166');
+  });
+});
+
 describe('Notifier', () => {
   beforeEach(() => sns.reset());
 

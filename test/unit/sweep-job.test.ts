@@ -221,6 +221,24 @@ describe('runSweep', () => {
     expect(report.errors[0]?.operation).toBe('cloudwatch:GetMetricData');
   });
 
+  it('judges the instances whose metrics arrived before CloudWatch failed, and no others idle', async () => {
+    // Prepare: 250 idle instances; the metrics of the first 100 arrive, then CloudWatch fails
+    const idle = Array.from({ length: 250 }, () => addRunning());
+    let metricsCalls = 0;
+    fleet.fault = (op) =>
+      op === 'metrics' && ++metricsCalls === 2 ? awsError('ServiceUnavailable') : undefined;
+
+    // Act
+    const report = await sweep();
+
+    // Assess: warned only on measured idleness, decisions in DescribeInstances order, the failure reported
+    expect(report.warned).toEqual(idle.slice(0, 100).map((i) => i.instanceId));
+    expect(report.decisions.map((d) => d.instanceId)).toEqual(idle.map((i) => i.instanceId));
+    expect(report.decisions.slice(100).every((d) => d.action === 'none')).toBe(true);
+    expect(report.decisions[100]?.reasons).toContain('no CloudWatch metrics: not judged idle');
+    expect(report.errors.map((e) => e.operation)).toEqual(['cloudwatch:GetMetricData']);
+  });
+
   it('sends no alert when nothing new happened', async () => {
     addRunning({ tags: { [TAGS.warnedAt]: NOW.toISOString(), [TAGS.warnRule]: 'idle' } });
 

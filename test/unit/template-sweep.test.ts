@@ -3,10 +3,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import bundling from '../../scripts/bundling.cjs';
 import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
 import { EC2_SWEEP_PERMISSIONS } from '../../src/aws/ec2.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
+
+const { LAMBDA_BUILD, plugins } = bundling;
 
 let template: Template;
 const fn = (name: string) => template.Resources[name]?.Properties ?? {};
@@ -110,11 +113,9 @@ describe('the sweep bundle', () => {
   it('leaves out the Price List, IAM and provisioning clients', async () => {
     const { build } = await import('esbuild');
     const result = await build({
+      ...LAMBDA_BUILD,
+      plugins: plugins(),
       entryPoints: ['src/handlers/sweep.ts'],
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'cjs',
       write: false,
       metafile: true,
       logLevel: 'silent',

@@ -1,0 +1,16 @@
+// Types of scripts/bundling.cjs for the TypeScript that imports it (bench, tests).
+import type { BuildOptions, Plugin } from 'esbuild';
+
+export declare const LAMBDA_BUILD: {
+  bundle: true;
+  minify: true;
+  sourcemap: false;
+  target: string;
+  platform: 'node';
+  format: 'cjs';
+  mainFields: string[];
+} & BuildOptions;
+export declare const SCHEMA_FILE: RegExp;
+export declare function inlineSchemaKeys(source: string): { contents: string; replaced: number };
+export declare function plugins(): Plugin[];
+export declare const sdkSchemaKeys: Plugin;

@@ -1,0 +1,96 @@
+/**
+ * How the function bundles are built (scripts/bundling.cjs): the SDK schema rewrite keeps the same objects,
+ * serverless.yml uses the same options as the benchmark, and the packaged sweep carries only what it calls.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import bundling from '../../scripts/bundling.cjs';
+import { packagedFunctionZip } from '../support/packaged-template.js';
+
+const { LAMBDA_BUILD, SCHEMA_FILE, inlineSchemaKeys } = bundling;
+
+/** A schemas_0.js in the shape the SDK generates. */
+const SCHEMA_SOURCE = [
+  'const _xN = "xmlName";',
+  'const _eQN = "ec2QueryName";',
+  'const _In = "Instance";',
+  'var other = {};',
+  'export var Instance$ = [3, "com.amazonaws.ec2", _In, 0, [_In], [[0, { [_eQN]: `Instance`, [_xN]: "item" }]]];',
+  'export var Odd$ = [{ [other]: 1 }, { [_unknown]: 2 }];',
+].join('\n');
+
+describe('the SDK schema rewrite (sdkSchemaKeys)', () => {
+  it('writes computed keys of string constants as those strings and leaves every other key alone', () => {
+    // Act
+    const { contents, replaced } = inlineSchemaKeys(SCHEMA_SOURCE);
+
+    // Assess
+    expect(replaced).toBe(2);
+    expect(contents).toContain('{ ["ec2QueryName"]: `Instance`, ["xmlName"]: "item" }');
+    expect(contents).toContain('{ [other]: 1 }, { [_unknown]: 2 }');
+  });
+
+  it('builds the same schema objects as the original source', () => {
+    // Prepare: run both versions as scripts (exports turned into assignments)
+    const run = (source: string) => {
+      const exports: Record<string, unknown> = { _unknown: 'u' };
+      runInNewContext(source.replaceAll('export var ', 'exports.'), { exports, _unknown: 'u' });
+      return exports;
+    };
+
+    // Act
+    const before = run(SCHEMA_SOURCE);
+    const after = run(inlineSchemaKeys(SCHEMA_SOURCE).contents);
+
+    // Assess
+    expect(after).toEqual(before);
+  });
+
+  it('applies to the schema files of SDK clients and only to those', () => {
+    expect(SCHEMA_FILE.test('/x/node_modules/@aws-sdk/client-ec2/dist-es/schemas/schemas_0.js')).toBe(true);
+    expect(
+      SCHEMA_FILE.test('/x/node_modules/@aws-sdk/nested-clients/dist-es/submodules/sts/schemas/schemas_0.js'),
+    ).toBe(true);
+    expect(SCHEMA_FILE.test('/x/node_modules/@aws-sdk/client-ec2/dist-cjs/index.js')).toBe(false);
+    expect(SCHEMA_FILE.test('/x/src/schemas/schemas_0.js')).toBe(false);
+  });
+});
+
+describe('serverless.yml bundles', () => {
+  it('builds with the options of scripts/bundling.cjs and its plugins', () => {
+    // Prepare
+    const sls = parse(readFileSync('serverless.yml', 'utf8'), { logLevel: 'silent' }) as {
+      custom: { esbuild: Record<string, unknown> };
+    };
+    const { plugins: pluginFile, ...options } = sls.custom.esbuild;
+
+    // Assess
+    expect(options).toMatchObject(LAMBDA_BUILD);
+    expect(pluginFile).toBe('./scripts/esbuild-plugins.cjs');
+    const loaded = (
+      createRequire(import.meta.url)('../../scripts/esbuild-plugins.cjs') as { name: string }[]
+    ).map((p) => p.name);
+    expect(loaded).toEqual(['cost-watchdog-sdk-schema-keys']);
+  });
+
+  it('package a sweep that carries the EC2 operations it calls and not the other 700', () => {
+    // Prepare: the bundle inside the deployment zip serverless built
+    const code = execFileSync('unzip', ['-p', packagedFunctionZip('sweep'), 'src/handlers/sweep.js'], {
+      maxBuffer: 64 << 20,
+      encoding: 'utf8',
+    });
+
+    // Assess
+    for (const used of ['DescribeInstancesRequest', 'StopInstancesRequest', 'GetMetricDataInput']) {
+      expect(code, used).toContain(`"${used}"`);
+    }
+    for (const unused of ['WithdrawByoipCidrRequest', 'CreateVpnConnectionRequest', 'RunInstancesRequest']) {
+      expect(code, unused).not.toContain(unused);
+    }
+    expect(code.length).toBeLessThan(1_500_000);
+  }, 300_000);
+});
