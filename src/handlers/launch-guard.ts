@@ -1,5 +1,5 @@
 import { SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AwsTarget } from '../aws/clients.js';
 import { clientConfig } from '../aws/clients.js';
 import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
