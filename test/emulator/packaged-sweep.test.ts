@@ -4,7 +4,7 @@
  * flags Lambda uses for the function's memory size, against moto. If the bundling dropped or broke a part of an
  * SDK client the sweep needs, this is where it shows.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionMemoryMB, lambdaNodeFlags } from '../../bench/lambda-runtime.js';
 import { TAGS } from '../../src/core/policy.js';
 import { policyFile } from '../support/policy-file.js';
-import { packagedFunctionZip } from '../support/packaged-template.js';
+import { extractZip, packagedFunctionZip } from '../support/packaged-template.js';
 import { instanceState } from './sweep-scenario.js';
 import { awsEnv, createTopic, resetEmulator, seedInstances, sentMessages } from './support.js';
 
@@ -23,7 +23,7 @@ let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'cw-packaged-sweep-'));
-  execFileSync('unzip', ['-q', packagedFunctionZip('sweep'), '-d', dir]);
+  extractZip(packagedFunctionZip('sweep'), dir);
 }, 300_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

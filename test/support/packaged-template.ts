@@ -60,6 +60,16 @@ export function packagedFunctionZip(fn: string, params: Readonly<Record<string, 
   return zip;
 }
 
+/** Extracts a deployment zip into `dir` with `unzip`, or Python's zipfile where there is no `unzip`. */
+export function extractZip(zip: string, dir: string): void {
+  try {
+    execFileSync('unzip', ['-q', '-o', zip, '-d', dir], { stdio: 'pipe' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    execFileSync('python3', ['-m', 'zipfile', '-e', zip, dir], { stdio: 'pipe' });
+  }
+}
+
 /** Runs `serverless package` once per distinct set of inputs (see packagedTemplate) and returns its folder. */
 function packageDir(params: Readonly<Record<string, string>>): string {
   const extra = Object.entries(params)

@@ -2,14 +2,15 @@
  * How the function bundles are built (scripts/bundling.cjs): the SDK schema rewrite keeps the same objects,
  * serverless.yml uses the same options as the benchmark, and the packaged sweep carries only what it calls.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import bundling from '../../scripts/bundling.cjs';
-import { packagedFunctionZip } from '../support/packaged-template.js';
+import { extractZip, packagedFunctionZip } from '../support/packaged-template.js';
 
 const { LAMBDA_BUILD, SCHEMA_FILE, inlineSchemaKeys } = bundling;
 
@@ -79,10 +80,10 @@ describe('serverless.yml bundles', () => {
 
   it('package a sweep that carries the EC2 operations it calls and not the other 700', () => {
     // Prepare: the bundle inside the deployment zip serverless built
-    const code = execFileSync('unzip', ['-p', packagedFunctionZip('sweep'), 'src/handlers/sweep.js'], {
-      maxBuffer: 64 << 20,
-      encoding: 'utf8',
-    });
+    const dir = mkdtempSync(join(tmpdir(), 'cw-sweep-zip-'));
+    extractZip(packagedFunctionZip('sweep'), dir);
+    const code = readFileSync(join(dir, 'src', 'handlers', 'sweep.js'), 'utf8');
+    rmSync(dir, { recursive: true, force: true });
 
     // Assess
     for (const used of ['DescribeInstancesRequest', 'StopInstancesRequest', 'GetMetricDataInput']) {
