@@ -16,13 +16,17 @@ import type { SweepRun } from './sweep-fleet.js';
 
 const { LAMBDA_BUILD, plugins } = bundling;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** The issue's runs (steady state: nothing new to act on), then first sweeps where 30% are newly idle. */
-const RUNS: { size: number; scenario: 'steady' | 'first' }[] = [
-  { size: 100, scenario: 'steady' },
-  { size: 1_000, scenario: 'steady' },
-  { size: 10_000, scenario: 'steady' },
-  { size: 1_000, scenario: 'first' },
-  { size: 10_000, scenario: 'first' },
+/**
+ * The issue's runs (steady state: nothing new to act on), then first sweeps where 30% are newly idle, then
+ * 10,000 instances spread over 4 regions swept at once (the default concurrency).
+ */
+const RUNS: { size: number; scenario: 'steady' | 'first'; regions: number }[] = [
+  { size: 100, scenario: 'steady', regions: 1 },
+  { size: 1_000, scenario: 'steady', regions: 1 },
+  { size: 10_000, scenario: 'steady', regions: 1 },
+  { size: 1_000, scenario: 'first', regions: 1 },
+  { size: 10_000, scenario: 'first', regions: 1 },
+  { size: 10_000, scenario: 'steady', regions: 4 },
 ];
 const LATENCY_MS = 50;
 /** CloudWatch series per (non-GPU) instance: CPUUtilization, NetworkIn, NetworkOut. */
@@ -66,9 +70,17 @@ async function main(): Promise<void> {
 
     const memoryMB = functionMemoryMB(ROOT, 'sweep');
     const lambdaFlags = lambdaNodeFlags(memoryMB);
-    const runOnce = (size: number, scenario: string, flags: string[]): SweepRun => {
+    const runOnce = (size: number, scenario: string, regions: number, flags: string[]): SweepRun => {
       // A fresh process per run, so peak RSS belongs to that run alone.
-      const args = ['--no-warnings', ...flags, driver, String(size), String(LATENCY_MS), scenario];
+      const args = [
+        '--no-warnings',
+        ...flags,
+        driver,
+        String(size),
+        String(LATENCY_MS),
+        scenario,
+        String(regions),
+      ];
       const res = spawnSync(process.execPath, args, {
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '', AWS_EC2_METADATA_DISABLED: 'true' },
@@ -79,20 +91,22 @@ async function main(): Promise<void> {
     };
 
     const sweeps: SweepFigures[] = [];
-    for (const { size, scenario } of RUNS) {
+    for (const { size, scenario, regions } of RUNS) {
       // As the function runs (Lambda's heap flags for its memory size), then as a plain `node` process.
-      const run = runOnce(size, scenario, lambdaFlags);
-      const plain = runOnce(size, scenario, []);
+      const run = runOnce(size, scenario, regions, lambdaFlags);
+      const plain = runOnce(size, scenario, regions, []);
       sweeps.push({
         ...run,
         peakRssPlainNodeMB: plain.peakRssMB,
         expected: {
-          describeInstances: Math.ceil(size / 1000),
-          getMetricData: Math.ceil((METRICS_PER_INSTANCE * size) / 500),
+          describeInstances: regions * Math.ceil(size / regions / 1000),
+          getMetricData: regions * Math.ceil((METRICS_PER_INSTANCE * size) / regions / 500),
         },
-        perInstanceDesignCalls: Math.ceil(size / 1000) + METRICS_PER_INSTANCE * size,
+        perInstanceDesignCalls: regions * Math.ceil(size / regions / 1000) + METRICS_PER_INSTANCE * size,
       });
-      process.stderr.write(`bench: ${size} instances (${scenario} sweep) in ${run.wallMs} ms\n`);
+      process.stderr.write(
+        `bench: ${size} instances in ${regions} region(s) (${scenario} sweep) in ${run.wallMs} ms\n`,
+      );
     }
 
     const bundleDir = join(work, 'bundles');
@@ -142,13 +156,14 @@ function printSweeps(sweeps: SweepFigures[], memoryMB: number, flags: string[]):
   const ops = [...new Set(sweeps.flatMap((s) => Object.keys(s.calls)))].sort();
   const short = (op: string) => op.replace(/^(ec2|cloudwatch):(Describe)?/, '');
   process.stdout.write(
-    `\nSweep, one region, ${LATENCY_MS} ms per call (fake transport; real sweep, adapters, SDK). Node started as Lambda\n` +
+    `\nSweep, ${LATENCY_MS} ms per call (fake transport; real sweep, adapters, SDK). Node started as Lambda\n` +
       `starts the ${memoryMB} MB sweep function (${flags.join(' ')}); "plain node" is the same run without those flags.\n\n`,
   );
   process.stdout.write(
     `${table(
       [
         'instances',
+        'regions',
         'sweep',
         ...ops.map(short),
         'total',
@@ -161,6 +176,7 @@ function printSweeps(sweeps: SweepFigures[], memoryMB: number, flags: string[]):
       ],
       sweeps.map((s) => [
         s.instances,
+        s.regions,
         s.scenario,
         ...ops.map((op) => s.calls[op] ?? 0),
         s.totalCalls,
@@ -175,13 +191,14 @@ function printSweeps(sweeps: SweepFigures[], memoryMB: number, flags: string[]):
   );
   const ok = (b: boolean) => (b ? 'within' : 'OVER');
   for (const s of sweeps.filter((r) => r.instances >= 10_000)) {
+    const where = s.regions > 1 ? ` in ${s.regions} regions at once` : '';
     // The issue's targets are for the steady run; the first run is shown against them for comparison.
     const note =
       s.scenario === 'first'
         ? `; not the target scenario: ${s.calls['ec2:DescribeInstanceAttribute'] ?? 0} stop-protection checks, 10 in flight`
         : '';
     process.stdout.write(
-      `\n${s.instances} instances, ${s.scenario} sweep: wall ${s.wallMs} ms (${ok(s.wallMs < TARGET.wallMs)} the ${TARGET.wallMs} ms target${note}), ` +
+      `\n${s.instances} instances${where}, ${s.scenario} sweep: wall ${s.wallMs} ms (${ok(s.wallMs < TARGET.wallMs)} the ${TARGET.wallMs} ms target${note}), ` +
         `peak RSS ${s.peakRssMB} MB (${ok(s.peakRssMB < TARGET.rssMB)} the ${TARGET.rssMB} MB target; ` +
         `${s.rssBeforeMB} MB of it is Node + the loaded SDK clients before the sweep starts; plain node ${s.peakRssPlainNodeMB} MB)`,
     );

@@ -1,7 +1,9 @@
 /**
  * One benchmark run in a fresh process: the real resolveTargets + runSweep, with the real Ec2Adapter and
  * MetricsAdapter over real SDK clients whose transport is bench/fake-aws.ts. Prints one JSON line.
- * Usage (bundled by bench/run.ts): node sweep-fleet.cjs <instances> <latencyMs> [steady|first]
+ * Usage (bundled by bench/run.ts): node sweep-fleet.cjs <instances> <latencyMs> [steady|first] [regions]
+ * With several regions the instances are split evenly between them and the regions are swept at once (the
+ * policy's default concurrency, 4).
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -14,10 +16,14 @@ import { runSweep } from '../src/jobs/sweep.js';
 import { resolveTargets } from '../src/jobs/targets.js';
 import { FakeAwsTransport } from './fake-aws.js';
 
+const REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-central-1'];
+
 /** What one run measured. */
 export interface SweepRun {
   /** first: the idle instances are new (warnings written); steady: they are already warned. */
   scenario: 'first' | 'steady';
+  /** Regions the instances are spread over, swept in parallel. */
+  regions: number;
   instances: number;
   calls: Record<string, number>;
   totalCalls: number;
@@ -35,11 +41,13 @@ async function main(): Promise<void> {
   const size = Number(process.argv[2] ?? 100);
   const latencyMs = Number(process.argv[3] ?? 50);
   const scenario = process.argv[4] === 'first' ? 'first' : 'steady';
+  const regions = REGIONS.slice(0, Math.max(1, Number(process.argv[5] ?? 1)));
   const now = new Date('2026-11-25T14:00:00Z');
-  const policy = policySchema.parse({ regions: ['us-east-1'] });
+  const policy = policySchema.parse({ regions });
   const transport = new FakeAwsTransport(
     {
-      size,
+      // The fake answers every region with the same fleet.
+      size: Math.ceil(size / regions.length),
       launchTime: new Date(now.getTime() - 5 * 3_600_000).toISOString(),
       firstPointMs: now.getTime() - policy.idle.windowHours * 3_600_000,
       points: policy.idle.windowHours * 12,
@@ -85,6 +93,7 @@ async function main(): Promise<void> {
   const calls = Object.fromEntries([...transport.calls].sort(([a], [b]) => a.localeCompare(b)));
   const run: SweepRun = {
     scenario,
+    regions: regions.length,
     instances: report.instancesSeen,
     calls,
     totalCalls: Object.values(calls).reduce((a, b) => a + b, 0),
