@@ -1,4 +1,11 @@
-import { type Instance, type InstanceMetrics, METRIC_PERIOD_SECONDS, type Point } from './instance.js';
+import {
+  type Instance,
+  type InstanceMetrics,
+  type InstanceRef,
+  instanceRef,
+  METRIC_PERIOD_SECONDS,
+  type Point,
+} from './instance.js';
 import { type Policy, TAGS } from './policy.js';
 
 /** What the sweep does with an instance. */
@@ -36,13 +43,7 @@ export interface Measured {
 }
 
 /** The outcome of evaluate(): an action, the rule behind it and human reasons with the measured numbers. */
-export interface Decision {
-  instanceId: string;
-  region: string;
-  account?: string;
-  instanceType: string;
-  name?: string;
-  owner?: string;
+export interface Decision extends InstanceRef {
   action: Action;
   /** The rule that drives the action (for `report`/`none` the first rule that holds, if any). */
   rule: Rule | null;
@@ -106,12 +107,7 @@ export function evaluate(
   const graceMs = policy.graceMinutes * 60_000;
 
   const base: Decision = {
-    instanceId: instance.instanceId,
-    region: instance.region,
-    ...(instance.account !== undefined ? { account: instance.account } : {}),
-    instanceType: instance.instanceType,
-    ...(instance.tags.Name !== undefined ? { name: instance.tags.Name } : {}),
-    ...(instance.tags[policy.tags.owner] !== undefined ? { owner: instance.tags[policy.tags.owner] } : {}),
+    ...instanceRef(instance, policy.tags.owner),
     action: 'none',
     rule: rulesHolding[0] ?? null,
     reasons: [],

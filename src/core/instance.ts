@@ -69,3 +69,28 @@ export function tagOf(instance: Instance, key: string): string | undefined {
 export function displayName(instance: Instance): string {
   return instance.tags.Name ?? instance.instanceId;
 }
+
+/** Which instance a decision or a launch verdict is about, as alerts and reports name it. */
+export interface InstanceRef {
+  instanceId: string;
+  region: string;
+  account?: string;
+  instanceType: string;
+  /** The Name tag. */
+  name?: string;
+  /** The owner tag (policy tags.owner), when it is set and not blank. */
+  owner?: string;
+}
+
+/** The InstanceRef of an instance; `ownerTag` is the policy's owner tag key. */
+export function instanceRef(instance: Instance, ownerTag: string): InstanceRef {
+  const owner = instance.tags[ownerTag];
+  return {
+    instanceId: instance.instanceId,
+    region: instance.region,
+    ...(instance.account !== undefined ? { account: instance.account } : {}),
+    instanceType: instance.instanceType,
+    ...(instance.tags.Name !== undefined ? { name: instance.tags.Name } : {}),
+    ...(owner !== undefined && owner.trim() !== '' ? { owner } : {}),
+  };
+}

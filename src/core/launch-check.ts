@@ -4,7 +4,7 @@
  * that lets the next sweep stop it after the grace period, or (launchGuard.immediate) a stop at once. Pure.
  */
 import { findProtection, type Protection } from './evaluate.js';
-import type { Instance } from './instance.js';
+import { type Instance, type InstanceRef, instanceRef } from './instance.js';
 import type { Policy } from './policy.js';
 import { type HourlyPrice, sourceLabel } from './prices.js';
 import type { Alert } from './report.js';
@@ -29,13 +29,7 @@ export interface LaunchFinding {
 export type LaunchAction = 'none' | 'alert' | 'warn' | 'stop';
 
 /** The launch guard's verdict for one instance. */
-export interface LaunchVerdict {
-  instanceId: string;
-  region: string;
-  account?: string;
-  instanceType: string;
-  name?: string;
-  owner?: string;
+export interface LaunchVerdict extends InstanceRef {
   launchTime: string;
   price: HourlyPrice;
   findings: LaunchFinding[];
@@ -112,12 +106,7 @@ export function checkLaunch(
 
   const protection = findProtection(instance, policy, now.getTime());
   const base = {
-    instanceId: instance.instanceId,
-    region: instance.region,
-    ...(instance.account !== undefined ? { account: instance.account } : {}),
-    instanceType: instance.instanceType,
-    ...(instance.tags.Name !== undefined ? { name: instance.tags.Name } : {}),
-    ...(owner !== undefined && owner.trim() !== '' ? { owner } : {}),
+    ...instanceRef(instance, policy.tags.owner),
     launchTime: instance.launchTime,
     price,
     findings,
