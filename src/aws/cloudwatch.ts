@@ -34,16 +34,8 @@ export class MetricsAdapter {
    * CPUUtilization (Average), NetworkIn and NetworkOut (Sum) at a 5-minute period, plus GPU utilisation for
    * GPU types, from `from` to `to`, batching up to 500 queries per GetMetricData call. Instances without
    * datapoints get empty series (which evaluate() treats as unknown, never idle).
-   */
-  async fetch(requests: MetricsRequest[], from: Date, to: Date): Promise<Map<string, InstanceMetrics>> {
-    const out = new Map<string, InstanceMetrics>();
-    for await (const done of this.stream(requests, from, to)) for (const [id, m] of done) out.set(id, m);
-    return out;
-  }
-
-  /**
-   * The same datapoints as fetch(), handed over as soon as each instance's series are complete: after every
-   * GetMetricData batch, the instances whose last query was in it. The caller can judge them and let their
+   * Each instance is handed over as soon as its series are complete: after every GetMetricData batch, the
+   * instances whose last query was in it. The caller can judge them and let their
    * datapoints go, so a sweep of 10,000 instances holds one batch of datapoints at a time, not all of them
    * (docs/scale.md). A failing call ends the stream with its error; instances not yet handed over have no
    * metrics (never idle).

@@ -223,7 +223,7 @@ class FakeEc2 implements Ec2Surface {
   }
 }
 
-class FakeMetrics implements Pick<MetricsAdapter, 'fetch' | 'stream'> {
+class FakeMetrics implements Pick<MetricsAdapter, 'stream'> {
   /** Instances per fake GetMetricData call (the real adapter fits 166 three-series instances into 500 queries). */
   static readonly BATCH = 100;
 
@@ -231,12 +231,6 @@ class FakeMetrics implements Pick<MetricsAdapter, 'fetch' | 'stream'> {
     private readonly fleet: InMemoryFleet,
     private readonly region: string,
   ) {}
-
-  async fetch(requests: MetricsRequest[]): Promise<Map<string, InstanceMetrics>> {
-    const out = new Map<string, InstanceMetrics>();
-    for await (const done of this.stream(requests)) for (const [id, m] of done) out.set(id, m);
-    return out;
-  }
 
   /** Batches of BATCH instances; the fault plan is asked once per batch (no instance id: a call fails as a whole). */
   async *stream(requests: MetricsRequest[]): AsyncGenerator<[string, InstanceMetrics][]> {

@@ -4,11 +4,22 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MetricsAdapter } from '../../src/aws/cloudwatch.js';
 import { Notifier } from '../../src/aws/sns.js';
+import type { InstanceMetrics } from '../../src/core/instance.js';
 
 const cw = mockClient(CloudWatchClient);
 const sns = mockClient(SNSClient);
 const from = new Date('2026-11-25T12:00:00Z');
 const to = new Date('2026-11-25T14:00:00Z');
+
+/** Every instance the adapter's stream hands over, by id. */
+async function collect(
+  adapter: MetricsAdapter,
+  ...args: Parameters<MetricsAdapter['stream']>
+): Promise<Map<string, InstanceMetrics>> {
+  const out = new Map<string, InstanceMetrics>();
+  for await (const done of adapter.stream(...args)) for (const [id, m] of done) out.set(id, m);
+  return out;
+}
 
 describe('MetricsAdapter', () => {
   beforeEach(() => cw.reset());
@@ -25,7 +36,7 @@ describe('MetricsAdapter', () => {
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
 
     // Act
-    const metrics = await adapter.fetch([{ instanceId: 'i-1', gpu: false }], from, to);
+    const metrics = await collect(adapter, [{ instanceId: 'i-1', gpu: false }], from, to);
 
     // Assess
     expect(metrics.get('i-1')).toEqual({
@@ -52,7 +63,7 @@ describe('MetricsAdapter', () => {
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
     const requests = Array.from({ length: 400 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
 
-    await adapter.fetch(requests, from, to);
+    await collect(adapter, requests, from, to);
 
     const sizes = cw.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input.MetricDataQueries?.length);
     expect(sizes).toEqual([500, 500, 500, 200]); // the first batch needed a second page
@@ -63,7 +74,7 @@ describe('MetricsAdapter', () => {
     cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
 
-    const metrics = await adapter.fetch([{ instanceId: 'i-g', gpu: true }], from, to);
+    const metrics = await collect(adapter, [{ instanceId: 'i-g', gpu: true }], from, to);
 
     const queries = cw.commandCalls(GetMetricDataCommand)[0]?.args[0].input.MetricDataQueries ?? [];
     expect(queries.at(-1)?.MetricStat?.Metric).toMatchObject({
