@@ -97,6 +97,7 @@ export class Ec2Adapter {
         : {}),
       ...(raw.PublicIpAddress ? { publicIp: raw.PublicIpAddress } : {}),
       securityGroupIds: (raw.SecurityGroups ?? []).map((g) => g.GroupId ?? '').filter((g) => g !== ''),
+      ...(raw.Operator?.Managed === true ? { operator: raw.Operator.Principal ?? 'an AWS service' } : {}),
     };
   }
 

@@ -6,7 +6,7 @@ import {
   METRIC_PERIOD_SECONDS,
   type Point,
 } from './instance.js';
-import { type Policy, TAGS } from './policy.js';
+import { AWS_MANAGED_TAGS, FORGEABLE_MANAGED_TAG_PREFIXES, type Policy, TAGS } from './policy.js';
 
 /** What the sweep does with an instance. */
 export type Action = 'none' | 'warn' | 'stop' | 'report';
@@ -25,6 +25,7 @@ export type Protection =
   | 'snoozed'
   | 'auto-scaling'
   | 'eks'
+  | 'service-managed'
   | 'emr'
   | 'spot-fleet'
   | 'spot'
@@ -122,9 +123,11 @@ export function evaluate(
     measured,
   };
   // Reasons: the rules that hold first, then what was measured for the others.
+  const forged = protection ? [] : forgeableManagedTags(instance);
   const reasons = [
     ...rulesHolding.map((r) => verdicts[r].reason),
     ...order.filter((r) => verdicts[r].holds !== true).map((r) => verdicts[r].reason),
+    ...(forged.length > 0 ? [forgedReason(forged)] : []),
   ].filter((r) => r.length > 0);
 
   if (protection) {
@@ -194,6 +197,11 @@ export function evaluate(
     reasons: hasWarningTag ? [...reasons, 'the earlier warning no longer applies: cleared'] : reasons,
     clearWarning: hasWarningTag,
   };
+}
+
+/** Why tags that claim "managed" did not protect the instance. */
+export function forgedReason(keys: readonly string[]): string {
+  return `not treated as managed: tag ${keys.join(', ')} can be set by anyone who may tag the instance, and nothing AWS sets (an aws:* tag or an Operator) confirms it`;
 }
 
 function judgeIdle(
@@ -320,7 +328,14 @@ function judgeBudget(context: EvaluateContext): Verdict {
   };
 }
 
-/** Why an instance must never be stopped by the watchdog, or null. */
+/**
+ * Why an instance must never be stopped by the watchdog, or null. Only the admin's exempt tag and signals nobody
+ * can forge count: `aws:*` tags AWS sets when Auto Scaling, EC2 Fleet / Spot Fleet or EMR launch an instance,
+ * the Operator DescribeInstances reports for service-managed instances (EKS Auto Mode), the InstanceLifecycle,
+ * the root device type and stop protection. Each reason names the signal it came from. Tags such as
+ * `kubernetes.io/cluster/*` or `eks:cluster-name`, which anyone allowed to tag can set, are not trusted
+ * (forgeableManagedTags() lists them for the reasons and the launch guard).
+ */
 export function findProtection(
   instance: Instance,
   policy: Policy,
@@ -343,38 +358,60 @@ export function findProtection(
       if (until > nowMs) return { kind: 'snoozed', reason: `snoozed until ${iso(until)} (tag ${exemptKey})` };
     }
   }
-  if (tags['aws:autoscaling:groupName'] !== undefined) {
+  const set = (key: string) => `tag ${key}, set by AWS`;
+  const asg = tags[AWS_MANAGED_TAGS.autoScalingGroup];
+  if (asg !== undefined) {
     return {
       kind: 'auto-scaling',
-      reason: `member of Auto Scaling group ${tags['aws:autoscaling:groupName']}`,
+      reason: `member of Auto Scaling group ${asg} (${set(AWS_MANAGED_TAGS.autoScalingGroup)})`,
     };
   }
-  if (
-    tags['eks:cluster-name'] !== undefined ||
-    tags['eks:nodegroup-name'] !== undefined ||
-    Object.keys(tags).some((k) => k.startsWith('kubernetes.io/cluster/'))
-  ) {
-    return { kind: 'eks', reason: 'EKS / Kubernetes node' };
+  if (instance.operator !== undefined) {
+    return {
+      kind: /\beks\b/.test(instance.operator) ? 'eks' : 'service-managed',
+      reason: `managed by ${instance.operator} (Operator in DescribeInstances, set by AWS)`,
+    };
   }
-  if (tags['aws:elasticmapreduce:job-flow-id'] !== undefined) {
-    return { kind: 'emr', reason: `EMR cluster node (${tags['aws:elasticmapreduce:job-flow-id']})` };
+  const emr = tags[AWS_MANAGED_TAGS.emrCluster];
+  if (emr !== undefined) {
+    return { kind: 'emr', reason: `EMR cluster node ${emr} (${set(AWS_MANAGED_TAGS.emrCluster)})` };
   }
-  if (tags['aws:ec2spot:fleet-request-id'] !== undefined || tags['aws:ec2:fleet-id'] !== undefined) {
-    return { kind: 'spot-fleet', reason: 'member of a Spot Fleet / EC2 Fleet' };
+  for (const key of [AWS_MANAGED_TAGS.spotFleet, AWS_MANAGED_TAGS.ec2Fleet]) {
+    if (tags[key] !== undefined) {
+      return { kind: 'spot-fleet', reason: `member of a Spot Fleet / EC2 Fleet ${tags[key]} (${set(key)})` };
+    }
   }
-  if (instance.lifecycle === 'spot') return { kind: 'spot', reason: 'spot instance' };
+  if (instance.lifecycle === 'spot') {
+    return { kind: 'spot', reason: 'spot instance (InstanceLifecycle spot in DescribeInstances)' };
+  }
   if (
     instance.lifecycle !== undefined &&
     instance.lifecycle !== 'on-demand' &&
     instance.lifecycle !== 'normal'
   ) {
-    return { kind: 'non-on-demand', reason: `${instance.lifecycle} instance` };
+    return {
+      kind: 'non-on-demand',
+      reason: `${instance.lifecycle} instance (InstanceLifecycle in DescribeInstances)`,
+    };
   }
   if (instance.rootDeviceType === 'instance-store') {
     return { kind: 'instance-store', reason: 'instance-store root device (cannot be stopped)' };
   }
-  if (instance.stopProtected === true) return { kind: 'stop-protected', reason: 'stop protection is on' };
+  if (instance.stopProtected === true) {
+    return { kind: 'stop-protected', reason: 'stop protection is on (DisableApiStop)' };
+  }
   return null;
+}
+
+/**
+ * Tags on the instance that claim it is a Kubernetes / EKS / Karpenter node but that any user allowed to tag can
+ * set (FORGEABLE_MANAGED_TAG_PREFIXES). They never protect an instance; they are named in its reasons and, at
+ * launch, reported to the admin.
+ */
+export function forgeableManagedTags(instance: Instance): string[] {
+  return Object.keys(instance.tags)
+    .filter((k) => FORGEABLE_MANAGED_TAG_PREFIXES.some((p) => k.startsWith(p)))
+    .sort();
 }
 
 /** A snooze value: an ISO date (`2026-12-01`, start of that day UTC) or date-time. Null when not a date. */

@@ -37,6 +37,11 @@ export interface Instance {
   publicIp?: string;
   /** Security group ids. */
   securityGroupIds?: string[];
+  /**
+   * The AWS service that manages the instance (DescribeInstances `Operator.Principal` when `Operator.Managed`),
+   * e.g. `eks.amazonaws.com` for EKS Auto Mode nodes. Set by AWS; a user cannot forge it.
+   */
+  operator?: string;
   typeInfo?: InstanceTypeInfo;
 }
 

@@ -16,6 +16,29 @@ export const TAGS = {
   managed: 'cost-watchdog:managed',
 } as const;
 
+/**
+ * Tags AWS sets on the instances its services launch. The `aws:` prefix is reserved: no user can set, change or
+ * remove these, so they are the only tags the watchdog trusts as "managed by another service".
+ */
+export const AWS_MANAGED_TAGS = {
+  autoScalingGroup: 'aws:autoscaling:groupName',
+  ec2Fleet: 'aws:ec2:fleet-id',
+  spotFleet: 'aws:ec2spot:fleet-request-id',
+  emrCluster: 'aws:elasticmapreduce:job-flow-id',
+} as const;
+
+/**
+ * Prefixes of tags that say "managed by Kubernetes / EKS / Karpenter" but that anyone allowed to tag an instance can
+ * set. They are never trusted as protection (the real managers also leave an AWS_MANAGED_TAGS tag or an
+ * Operator); an instance carrying only these is judged like any other, and the reason says so.
+ */
+export const FORGEABLE_MANAGED_TAG_PREFIXES = [
+  'eks:',
+  'kubernetes.io/cluster/',
+  'karpenter.sh/',
+  'karpenter.k8s.aws/',
+] as const;
+
 /** Names shared by the stack, the provisioning baseline and the CLI. */
 export const NAMES = {
   service: 'cost-watchdog',

@@ -22,6 +22,7 @@ const snapshotInstance = z
     stopProtected: z.boolean().optional(),
     publicIp: z.string().optional(),
     securityGroupIds: z.array(z.string()).optional(),
+    operator: z.string().optional(),
     typeInfo: z
       .object({
         freeTierEligible: z.boolean().optional(),

@@ -151,7 +151,7 @@ describe('instances the watchdog leaves running', () => {
       expect(run.decisions.map((d) => d.instanceId)).not.toContain(busy);
       expect(run.decisions.map((d) => d.instanceId)).not.toContain(unmeasured);
       expect(run.decisions.find((d) => d.instanceId === scaled)?.reasons[0]).toBe(
-        'never stopped: member of Auto Scaling group lab-workers',
+        'never stopped: member of Auto Scaling group lab-workers (tag aws:autoscaling:groupName, set by AWS)',
       );
     }
     for (const id of [busy, unmeasured, exempt, snoozed, scaled, guarded]) {
@@ -186,6 +186,33 @@ describe('instances the watchdog leaves running', () => {
     expect(first.warned).toEqual([id]);
     expect(second.stopped).toEqual([id]);
     expect((await instanceState(REGION, id)).state).toBe('stopped');
+  });
+});
+
+describe('an idle instance launched with tags that only claim to be a Kubernetes node', () => {
+  it('is warned and then stopped like any other, and the alert says the tags were not trusted', async () => {
+    // Prepare: launched with the tags a student could add at launch to pass as an EKS node
+    const [id] = (await seedInstances(REGION, {
+      tags: { Owner: 'zoe', 'kubernetes.io/cluster/lab': 'owned', 'eks:cluster-name': 'lab' },
+    })) as [string];
+    const launch = await launchTimeOf(REGION, [id]);
+    const t = hoursAfter(launch, 3);
+    await metricsSinceLaunch(REGION, id, IDLE, launch, minutesAfter(t, GRACE_MINUTES));
+    const sweep = sweepHandler({ region: REGION, topicArn, policy: policyFile(POLICY) });
+
+    // Act
+    const first = await sweep.at(t);
+    const second = await sweep.at(minutesAfter(t, GRACE_MINUTES));
+
+    // Assess
+    expect(first.warned).toEqual([id]);
+    expect(first.decisions[0]).toMatchObject({ protection: null, action: 'warn', rule: 'idle' });
+    expect(second.stopped).toEqual([id]);
+    expect((await instanceState(REGION, id)).state).toBe('stopped');
+    const [adminAlert] = await sentMessages(topicArn);
+    expect(emailOf(adminAlert?.message ?? '{}')).toMatch(
+      /not treated as managed: tag eks:cluster-name, kubernetes\.io\/cluster\/lab can be set by anyone/,
+    );
   });
 });
 

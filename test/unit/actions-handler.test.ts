@@ -352,7 +352,13 @@ describe('a valid stop link', () => {
     ['exempt', { [TAGS.exempt]: 'true' }, {}, false, /exempt/],
     ['snoozed', { [TAGS.exempt]: '2026-03-04T00:00:00Z' }, {}, false, /snoozed until/],
     ['in an Auto Scaling group', { 'aws:autoscaling:groupName': 'web' }, {}, false, /Auto Scaling group web/],
-    ['an EKS node', { 'eks:cluster-name': 'c1' }, {}, false, /EKS/],
+    [
+      'an EKS Auto Mode node',
+      {},
+      { Operator: { Managed: true, Principal: 'eks.amazonaws.com' } },
+      false,
+      /managed by eks\.amazonaws\.com/,
+    ],
     ['a spot instance', {}, { InstanceLifecycle: 'spot' as const }, false, /spot instance/],
     ['stop-protected', {}, {}, true, /stop protection is on/],
   ])('refuses to stop an instance that is %s', async (_what, tags, extra, stopProtected, text) => {

@@ -244,8 +244,8 @@ describe('evaluate: never stopped, only reported', () => {
     ['snoozed until a time later today', { tags: { [TAGS.exempt]: '2026-11-25T18:00:00Z' } }, 'snoozed'],
     ['exempt with an unrecognised value', { tags: { [TAGS.exempt]: 'forever please' } }, 'exempt'],
     ['an Auto Scaling member', { tags: { 'aws:autoscaling:groupName': 'workers' } }, 'auto-scaling'],
-    ['an EKS node', { tags: { 'eks:cluster-name': 'ml' } }, 'eks'],
-    ['a Kubernetes node', { tags: { 'kubernetes.io/cluster/ml': 'owned' } }, 'eks'],
+    ['an EKS Auto Mode node (Operator set by AWS)', { operator: 'eks.amazonaws.com' }, 'eks'],
+    ['managed by another AWS service (Operator)', { operator: 'example.amazonaws.com' }, 'service-managed'],
     ['an EMR node', { tags: { 'aws:elasticmapreduce:job-flow-id': 'j-1' } }, 'emr'],
     ['a Spot Fleet member', { tags: { 'aws:ec2spot:fleet-request-id': 'sfr-1' } }, 'spot-fleet'],
     ['an EC2 Fleet member', { tags: { 'aws:ec2:fleet-id': 'fleet-1' } }, 'spot-fleet'],
@@ -369,5 +369,43 @@ describe('parseSnooze', () => {
     ['2026-13-45', null],
   ])('reads %s', (value, expected) => {
     expect(parseSnooze(value)).toBe(expected);
+  });
+});
+
+describe('evaluate: tags that only claim "managed" protect nothing', () => {
+  it.each<[string, Record<string, string>]>([
+    ['eks:cluster-name', { 'eks:cluster-name': 'ml' }],
+    ['eks:nodegroup-name', { 'eks:nodegroup-name': 'ng' }],
+    ['kubernetes.io/cluster/<name>', { 'kubernetes.io/cluster/ml': 'owned' }],
+    ['karpenter.sh/nodepool', { 'karpenter.sh/nodepool': 'default' }],
+  ])(
+    'an instance tagged only %s is stopped after its grace, and the reason says the tag was not trusted',
+    (_c, tags) => {
+      // Prepare: idle for long, warned for idle 90 minutes ago, with a tag anyone may set
+      const base = makeInstance({ launchTime: hoursAgo(100) });
+      const instance = { ...base, tags: { ...base.tags, ...warned(90), ...tags } };
+
+      // Act
+      const d = evaluate(instance, idleMetrics(), DEFAULT_POLICY, NOW);
+
+      // Assess
+      expect(d.protection).toBeNull();
+      expect(d.action).toBe('stop');
+      expect(d.reasons.join(' | ')).toMatch(/not treated as managed: tag .* can be set by anyone/);
+    },
+  );
+
+  it('an Auto Scaling member that also carries a Kubernetes tag is protected by the AWS tag, which the reason names', () => {
+    const base = makeInstance({ launchTime: hoursAgo(100) });
+    const instance = {
+      ...base,
+      tags: { ...base.tags, 'aws:autoscaling:groupName': 'eks-ng-1', 'kubernetes.io/cluster/ml': 'owned' },
+    };
+
+    const d = evaluate(instance, idleMetrics(), DEFAULT_POLICY, NOW);
+
+    expect(d.protection).toBe('auto-scaling');
+    expect(d.reasons[0]).toMatch(/Auto Scaling group eks-ng-1 \(tag aws:autoscaling:groupName, set by AWS\)/);
+    expect(d.reasons.join()).not.toMatch(/not treated as managed/);
   });
 });

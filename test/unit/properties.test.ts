@@ -77,7 +77,8 @@ interface InstanceSpec {
   typeInfo: InstanceTypeInfo | undefined;
   launchAgoMinutes: number | 'malformed';
   exempt: 'none' | 'true' | ' TRUE ' | 'false' | 'future-date' | 'past-date' | 'future-time' | 'garbage';
-  managed: 'none' | 'asg' | 'eks' | 'k8s' | 'emr' | 'spot-fleet' | 'ec2-fleet';
+  /** `eks` and `k8s` are forged tags (anyone who may tag can set them): never a protection. `operator` is EKS Auto Mode. */
+  managed: 'none' | 'asg' | 'eks' | 'k8s' | 'operator' | 'emr' | 'spot-fleet' | 'ec2-fleet';
   lifecycle: undefined | 'spot' | 'scheduled' | 'capacity-block' | 'on-demand';
   root: 'ebs' | 'instance-store';
   stopProtected: boolean | undefined;
@@ -117,6 +118,7 @@ const instanceSpecArb: fc.Arbitrary<InstanceSpec> = fc.record({
         'asg' as const,
         'eks' as const,
         'k8s' as const,
+        'operator' as const,
         'emr' as const,
         'spot-fleet' as const,
         'ec2-fleet' as const,
@@ -218,7 +220,7 @@ function buildInstance(
     garbage: 'until friday',
   };
   if (spec.exempt !== 'none') tags[policy.tags.exempt] = exemptValue[spec.exempt];
-  const managedTags: Record<Exclude<InstanceSpec['managed'], 'none'>, [string, string]> = {
+  const managedTags: Record<Exclude<InstanceSpec['managed'], 'none' | 'operator'>, [string, string]> = {
     asg: ['aws:autoscaling:groupName', 'workers'],
     eks: ['eks:cluster-name', 'lab'],
     k8s: ['kubernetes.io/cluster/lab', 'owned'],
@@ -226,7 +228,7 @@ function buildInstance(
     'spot-fleet': ['aws:ec2spot:fleet-request-id', 'sfr-1'],
     'ec2-fleet': ['aws:ec2:fleet-id', 'fleet-1'],
   };
-  if (spec.managed !== 'none') {
+  if (spec.managed !== 'none' && spec.managed !== 'operator') {
     const [k, v] = managedTags[spec.managed];
     tags[k] = v;
   }
@@ -246,6 +248,7 @@ function buildInstance(
     hibernationConfigured: spec.hibernate,
     ...(spec.stopProtected !== undefined ? { stopProtected: spec.stopProtected } : {}),
     ...(spec.typeInfo !== undefined ? { typeInfo: spec.typeInfo } : {}),
+    ...(spec.managed === 'operator' ? { operator: 'eks.amazonaws.com' } : {}),
   };
 }
 
@@ -349,15 +352,17 @@ function isProtected(i: Instance, policy: Policy, nowMs: number): boolean {
     // Not a date = exempt; a date still ahead = snoozed.
     if (!/^\d{4}-\d{2}-\d{2}/.test(exempt) || !Number.isFinite(until) || until > nowMs) return true;
   }
-  const managed = Object.keys(i.tags).some(
-    (k) =>
-      k === 'aws:autoscaling:groupName' ||
-      k.startsWith('eks:') ||
-      k.startsWith('kubernetes.io/cluster/') ||
-      k === 'aws:elasticmapreduce:job-flow-id' ||
-      k === 'aws:ec2spot:fleet-request-id' ||
-      k === 'aws:ec2:fleet-id',
-  );
+  // Only what AWS sets counts as managed: aws:* tags of the managing services and the Operator. Forged
+  // eks: / kubernetes.io/cluster/ tags protect nothing.
+  const managed =
+    i.operator !== undefined ||
+    Object.keys(i.tags).some(
+      (k) =>
+        k === 'aws:autoscaling:groupName' ||
+        k === 'aws:elasticmapreduce:job-flow-id' ||
+        k === 'aws:ec2spot:fleet-request-id' ||
+        k === 'aws:ec2:fleet-id',
+    );
   const onDemand = i.lifecycle === undefined || i.lifecycle === 'on-demand' || i.lifecycle === 'normal';
   return managed || !onDemand || i.rootDeviceType === 'instance-store' || i.stopProtected === true;
 }
