@@ -39,19 +39,26 @@ module.exports.alertEmail = async ({ options, resolveVariable }) => {
   return email;
 };
 
-// The policy's exempt tag key (tags.exempt in watchdog.yml), checked once for both uses below.
-function exemptKey() {
+// A tag key of the policy (tags.exempt or tags.owner in watchdog.yml), checked before it reaches an IAM condition.
+function tagKey(name, fallback) {
   const { readFileSync, existsSync } = require('node:fs');
   const { join } = require('node:path');
   const { parse } = require('yaml');
   const file = join(__dirname, '..', 'watchdog.yml');
   const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
-  const key = policy.tags?.exempt || 'cost-watchdog:exempt';
+  const key = policy.tags?.[name] || fallback;
   if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
-    throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
+    throw new Error(`watchdog.yml tags.${name}="${key}" is not a valid tag key`);
   }
   return key;
 }
+
+const exemptKey = () => tagKey('exempt', 'cost-watchdog:exempt');
+
+// The launch guard may turn stop protection off only on instances that have an owner (policy tags.owner).
+module.exports.ownerPresentCondition = async () => ({
+  [`aws:ResourceTag/${tagKey('owner', 'Owner')}`]: 'false',
+});
 
 // The IAM condition that denies StopInstances on exempt instances, keyed by the policy's exempt tag
 // (serverless.yml cannot put a variable in a mapping key, so the whole mapping comes from here).

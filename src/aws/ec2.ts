@@ -7,6 +7,7 @@ import {
   DescribeRegionsCommand,
   type EC2Client,
   type Instance as Ec2Instance,
+  ModifyInstanceAttributeCommand,
   paginateDescribeInstances,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
@@ -155,6 +156,16 @@ export class Ec2Adapter {
       new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute: 'disableApiStop' }),
     );
     return res.DisableApiStop?.Value === true;
+  }
+
+  /**
+   * Turns stop protection off (ModifyInstanceAttribute DisableApiStop=false). Only the launch guard calls it, for
+   * an instance of a provisioned user with policy stopProtection `clear`; its role allows nothing else.
+   */
+  async clearStopProtection(instanceId: string): Promise<void> {
+    await this.client.send(
+      new ModifyInstanceAttributeCommand({ InstanceId: instanceId, DisableApiStop: { Value: false } }),
+    );
   }
 
   /** Enabled regions of the account (DescribeRegions without opt-in-required ones not opted in). */

@@ -222,6 +222,12 @@ export const policySchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * An instance of a provisioned user that starts with stop protection on (RunInstances --disable-api-stop):
+     * alert = tell the admin within a minute, the watchdog never stops it; clear = turn stop protection off at
+     * launch (launch guard) and treat it like any other instance.
+     */
+    stopProtection: z.enum(['alert', 'clear']).default('alert'),
     digest: z
       .object({
         schedule: schedule.default('cron(0 8 * * ? *)'),

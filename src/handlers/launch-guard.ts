@@ -4,11 +4,13 @@ import type { AwsTarget } from '../aws/clients.js';
 import { clientConfig } from '../aws/clients.js';
 import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
 import { Notifier } from '../aws/sns.js';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { ProvisionedUsers } from '../aws/provisioned-users.js';
 import { describeError } from '../core/errors.js';
-import { checkLaunch, type LaunchVerdict, renderLaunchAlert } from '../core/launch-check.js';
 import { jsonLogger, type Logger } from '../core/log.js';
-import { type Policy, TAGS } from '../core/policy.js';
+import type { Policy } from '../core/policy.js';
 import type { Alert } from '../core/report.js';
+import { guardLaunch, type LaunchGuardResult } from '../jobs/launch-guard.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
 import { type HandlerConfig, loadConfig } from './config.js';
 
@@ -28,16 +30,7 @@ const stateChangeEvent = z.object({
   }),
 });
 
-/** What one invocation did (also the log line). */
-export interface LaunchGuardResult {
-  status: 'ignored' | 'compliant' | 'alerted' | 'warned' | 'stopped' | 'dry-run' | 'error';
-  instanceId?: string;
-  reason?: string;
-  verdict?: Pick<LaunchVerdict, 'instanceType' | 'findings' | 'action' | 'outcome' | 'protection'> & {
-    usdPerHour: number | null;
-    priceSource: string;
-  };
-}
+export type { LaunchGuardResult } from '../jobs/launch-guard.js';
 
 /** What the handler needs from outside; tests inject a clock, services, a notifier and a log sink. */
 export interface LaunchGuardDeps {
@@ -45,6 +38,8 @@ export interface LaunchGuardDeps {
   env: NodeJS.ProcessEnv;
   services?: CostServices;
   notifier?: { publish(alert: Alert): Promise<unknown> };
+  /** Members of the users group (IAM GetGroup); default: an IAM client in the home region. */
+  provisionedUsers?: Pick<ProvisionedUsers, 'list'>;
   log?: Logger;
 }
 
@@ -65,6 +60,7 @@ export function createLaunchGuardHandler(
         policy: Policy;
         services: CostServices;
         notifier: LaunchGuardDeps['notifier'] & {};
+        users: Pick<ProvisionedUsers, 'list'>;
       }
     | undefined;
 
@@ -93,9 +89,15 @@ export function createLaunchGuardHandler(
         policy,
         services: deps.services ?? sdkCostServices(home),
         notifier: deps.notifier ?? new Notifier(new SNSClient(clientConfig(home)), config.topicArn),
+        // Injected services (tests) without injected users: nobody is provisioned, and no real IAM is asked.
+        users:
+          deps.provisionedUsers ??
+          (deps.services
+            ? { list: async () => ({ names: new Set<string>() }) }
+            : new ProvisionedUsers(new IAMClient(clientConfig(home)), deps.clock)),
       };
     }
-    const { policy, services, notifier } = ready;
+    const { policy, services, notifier, users } = ready;
     if (!policy.launchGuard.enabled) {
       return { status: 'ignored', instanceId, reason: 'launchGuard.enabled is false' };
     }
@@ -104,7 +106,16 @@ export function createLaunchGuardHandler(
     const endpoint = deps.env.AWS_ENDPOINT_URL;
     const target: AwsTarget = { region, ...(endpoint ? { endpoint } : {}) };
     try {
-      const result = await guard(instanceId, target, policy, services, notifier, now, log);
+      const result = await guardLaunch({
+        instanceId,
+        target,
+        policy,
+        services,
+        provisionedUsers: () => users.list(),
+        publish: (a) => notifier.publish(a),
+        now,
+        log,
+      });
       log({ level: 'info', message: `launch-guard: ${instanceId} ${result.status}`, result });
       return result;
     } catch (err) {
@@ -117,100 +128,6 @@ export function createLaunchGuardHandler(
       return { status: 'error', instanceId, reason };
     }
   };
-}
-
-async function guard(
-  instanceId: string,
-  target: AwsTarget,
-  policy: Policy,
-  services: CostServices,
-  notifier: { publish(alert: Alert): Promise<unknown> },
-  now: Date,
-  log: Logger,
-): Promise<LaunchGuardResult> {
-  const ec2 = services.ec2(target);
-  const instance = await ec2.getRunning(instanceId);
-  if (!instance) return { status: 'ignored', instanceId, reason: 'no longer running' };
-
-  const types = await ec2.describeTypes([instance.instanceType]).catch((err: unknown) => {
-    log({ level: 'warn', message: `launch-guard: DescribeInstanceTypes failed: ${describeError(err)}` });
-    return new Map();
-  });
-  const info = types.get(instance.instanceType);
-  if (info) instance.typeInfo = info;
-  const groups = await services
-    .costs(target)
-    .securityGroupRules(instance.securityGroupIds ?? [])
-    .catch((err: unknown) => {
-      log({ level: 'warn', message: `launch-guard: DescribeSecurityGroups failed: ${describeError(err)}` });
-      return [];
-    });
-  const price = await services.prices.hourly(instance.instanceType, instance.region);
-  let verdict = checkLaunch(instance, groups, price, policy, now);
-  const summary = (status: LaunchGuardResult['status']): LaunchGuardResult => ({
-    status,
-    instanceId,
-    verdict: {
-      instanceType: verdict.instanceType,
-      findings: verdict.findings,
-      action: verdict.action,
-      outcome: verdict.outcome,
-      protection: verdict.protection,
-      usdPerHour: verdict.price.usdPerHour,
-      priceSource: verdict.price.source,
-    },
-  });
-  if (verdict.action === 'none') return summary('compliant');
-  if (policy.dryRun) return summary('dry-run');
-
-  let status: LaunchGuardResult['status'] = 'alerted';
-  if (verdict.action === 'stop') {
-    // Stop protection is only known by asking; a protected (or unknown) instance is not stopped.
-    const guarded = await ec2.isStopProtected(instanceId).catch(() => null);
-    if (guarded !== false) {
-      verdict = {
-        ...verdict,
-        action: 'alert',
-        outcome:
-          guarded === true
-            ? 'never stopped by the watchdog: stop protection is on'
-            : 'not stopped: stop protection could not be checked; the next sweep decides',
-      };
-    } else {
-      const [stop] = await ec2.stop([instanceId], instance.hibernationConfigured === true);
-      if (stop?.ok) {
-        status = 'stopped';
-        const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
-        await ec2.tag([instanceId], {
-          [TAGS.stoppedAt]: now.toISOString(),
-          [TAGS.stopReason]: reason.length > 256 ? `${reason.slice(0, 253)}...` : reason,
-        });
-      } else {
-        verdict = {
-          ...verdict,
-          action: 'alert',
-          outcome: `the stop failed (${stop?.error ?? 'unknown'}); the next sweep tries again`,
-        };
-      }
-    }
-  } else if (verdict.action === 'warn') {
-    const [tagged] = await ec2.tag([instanceId], {
-      [TAGS.warnedAt]: now.toISOString(),
-      [TAGS.warnRule]: 'non-free-tier',
-    });
-    if (tagged?.ok) status = 'warned';
-    else
-      verdict = {
-        ...verdict,
-        action: 'alert',
-        outcome: `the warning tag could not be written (${tagged?.error}); the next sweep warns`,
-      };
-  }
-
-  const alert = renderLaunchAlert(verdict, policy);
-  await notifier.publish(alert);
-  if (verdict.owner) await notifier.publish({ ...alert, owner: verdict.owner });
-  return summary(status);
 }
 
 function truncate(event: unknown): unknown {

@@ -1,4 +1,5 @@
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstanceAttributeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { AddUserToGroupCommand, CreateGroupCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TAGS } from '../../src/core/policy.js';
 import { createLaunchGuardHandler } from '../../src/handlers/launch-guard.js';
@@ -123,5 +124,95 @@ describe('launch guard on the emulator', () => {
 
     expect(result.status).toBe('ignored');
     expect(await sentMessages(topicArn)).toEqual([]);
+  });
+
+  describe('an instance of a provisioned student that starts switched off from the watchdog', () => {
+    /** The IAM group provision creates, with `user` in it. */
+    async function provisioned(user: string) {
+      const { iam } = clients(REGION);
+      await iam.send(new CreateGroupCommand({ GroupName: 'cost-watchdog-users', Path: '/cost-watchdog/' }));
+      await iam.send(new CreateUserCommand({ UserName: user, Path: '/cost-watchdog/' }));
+      await iam.send(new AddUserToGroupCommand({ GroupName: 'cost-watchdog-users', UserName: user }));
+    }
+    const stopProtection = async (id: string) =>
+      (
+        await clients(REGION).ec2.send(
+          new DescribeInstanceAttributeCommand({ InstanceId: id, Attribute: 'disableApiStop' }),
+        )
+      ).DisableApiStop?.Value;
+
+    it('reaches the admin within one launch-guard run when it starts stop-protected', async () => {
+      // Prepare
+      await provisioned('zoe');
+      const { handler, topicArn } = await handlerFor('');
+      const [id] = (await seedInstances(REGION, { tags: { Owner: 'zoe' }, stopProtected: true })) as [string];
+
+      // Act
+      const result = await handler(stateChange(id, new Date()));
+
+      // Assess
+      expect(result.status).toBe('alerted');
+      const sent = await sentMessages(topicArn);
+      expect(sent.map((m) => m.attributes)).toEqual([{ audience: 'admin' }, { owner: 'zoe' }]);
+      expect(sent[0]?.subject).toBe(`cost-watchdog: t3.micro ${id} started (opted-out)`);
+      const email = (JSON.parse(sent[0]?.message ?? '{}') as { email: string }).email;
+      expect(email).toContain(
+        '- opted-out: the instance of provisioned user zoe started with stop protection on',
+      );
+      expect(await stopProtection(id)).toBe(true);
+    });
+
+    it('has its stop protection turned off with stopProtection: clear, so the sweep can stop it later', async () => {
+      // Prepare
+      await provisioned('zoe');
+      const { handler } = await handlerFor('stopProtection: clear\n');
+      const [id] = (await seedInstances(REGION, { tags: { Owner: 'zoe' }, stopProtected: true })) as [string];
+
+      // Act
+      const result = await handler(stateChange(id, new Date()));
+
+      // Assess
+      expect(result.verdict).toMatchObject({ stopProtectionCleared: true, protection: null });
+      expect(await stopProtection(id)).toBe(false);
+    });
+
+    it('leaves the stop protection of someone who is not a provisioned user alone and says nothing', async () => {
+      // Prepare: zoe is provisioned, the admin's own instance is not hers
+      await provisioned('zoe');
+      const { handler, topicArn } = await handlerFor('stopProtection: clear\n');
+      const [id] = (await seedInstances(REGION, { tags: { Owner: 'admin' }, stopProtected: true })) as [
+        string,
+      ];
+
+      // Act
+      const result = await handler(stateChange(id, new Date()));
+
+      // Assess
+      expect(result.status).toBe('compliant');
+      expect(await stopProtection(id)).toBe(true);
+      expect(await sentMessages(topicArn)).toEqual([]);
+    });
+
+    it('reaches the admin when it starts with a forged Kubernetes tag or an exempt tag', async () => {
+      // Prepare
+      await provisioned('zoe');
+      const { handler, topicArn } = await handlerFor('');
+      const [forged, exempt] = (await seedInstances(
+        REGION,
+        { tags: { Owner: 'zoe', 'kubernetes.io/cluster/x': 'owned' } },
+        { tags: { Owner: 'zoe', [TAGS.exempt]: '9999-12-31' } },
+      )) as [string, string];
+
+      // Act
+      await handler(stateChange(forged, new Date()));
+      await handler(stateChange(exempt, new Date()));
+
+      // Assess
+      const admin = (await sentMessages(topicArn)).filter((m) => m.attributes.audience === 'admin');
+      expect(admin.map((m) => m.subject)).toEqual([
+        `cost-watchdog: t3.micro ${forged} started (opted-out)`,
+        `cost-watchdog: t3.micro ${exempt} started (opted-out)`,
+      ]);
+    });
   });
 });

@@ -6,6 +6,7 @@ import {
   DescribeInstanceTypesCommand,
   DescribeSecurityGroupsCommand,
   EC2Client,
+  ModifyInstanceAttributeCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -14,6 +15,7 @@ import type { CostServices } from '../../src/aws/cost-services.js';
 import { Ec2Adapter } from '../../src/aws/ec2.js';
 import { Ec2CostsAdapter } from '../../src/aws/ec2-costs.js';
 import { PriceLookup } from '../../src/aws/pricing.js';
+import type { ProvisionedUserList } from '../../src/aws/provisioned-users.js';
 import { UsageMetrics } from '../../src/aws/usage-metrics.js';
 import {
   checkLaunch,
@@ -26,6 +28,7 @@ import { TAGS } from '../../src/core/policy.js';
 import { bundledPrice } from '../../src/core/prices.js';
 import type { Alert } from '../../src/core/report.js';
 import { createLaunchGuardHandler } from '../../src/handlers/launch-guard.js';
+import type { Instance } from '../../src/core/instance.js';
 import { makeInstance, NOW, policyWith } from '../support/fleet.js';
 import { policyFile } from '../support/policy-file.js';
 
@@ -107,6 +110,96 @@ describe('checking a just-started instance', () => {
     expect(v.outcome).toContain('never stopped');
   });
 
+  describe('an instance of a provisioned user that starts switched off from the watchdog', () => {
+    const price = bundledPrice('t3.micro', 'us-east-1');
+    const student = (change: Partial<Instance>) =>
+      makeInstance({ ...change, tags: { Owner: 'alice', ...(change.tags ?? {}) } });
+
+    it.each<[string, Partial<Instance>, RegExp]>([
+      ['exempt', { tags: { [TAGS.exempt]: 'true' } }, /started exempt \(tag cost-watchdog:exempt=true\)/],
+      [
+        'exempt with any value',
+        { tags: { [TAGS.exempt]: 'yes' } },
+        /started exempt \(tag cost-watchdog:exempt="yes"/,
+      ],
+      ['snoozed for years', { tags: { [TAGS.exempt]: '9999-12-31' } }, /started snoozed until 9999-12-31/],
+      [
+        'as a forged Kubernetes node',
+        { tags: { 'kubernetes.io/cluster/x': 'owned' } },
+        /with tag kubernetes\.io\/cluster\/x, which claims a Kubernetes node \(not trusted/,
+      ],
+      [
+        'stop-protected',
+        { stopProtected: true },
+        /with stop protection on \(DisableApiStop\), so the watchdog cannot stop it/,
+      ],
+    ])('%s: an opted-out finding for the admin', (_case, change, reason) => {
+      const v = checkLaunch(student(change), [], price, policyWith(), NOW, { ownerProvisioned: true });
+
+      expect(v.findings.map((f) => f.rule)).toEqual(['opted-out']);
+      expect(v.findings[0]?.reason).toMatch(reason);
+      expect(v.action).toBe('alert');
+    });
+
+    it('is no finding when the owner is not a provisioned user (the admin exempted their own machine)', () => {
+      const v = checkLaunch(
+        student({ stopProtected: true, tags: { [TAGS.exempt]: 'true' } }),
+        [],
+        price,
+        policyWith(),
+        NOW,
+        {
+          ownerProvisioned: false,
+        },
+      );
+
+      expect(v.findings).toEqual([]);
+    });
+
+    it('is reported when IAM cannot tell whether the owner is provisioned, and says so', () => {
+      const v = checkLaunch(student({ stopProtected: true }), [], price, policyWith(), NOW, {
+        ownerProvisioned: 'unknown',
+      });
+
+      expect(v.findings[0]?.reason).toMatch(/whether alice is a provisioned user could not be checked/);
+    });
+
+    it('with stopProtection: clear, asks to turn stop protection off and judges the instance without it', () => {
+      const policy = policyWith({
+        stopProtection: 'clear',
+        nonFreeTier: { action: 'stop' },
+        launchGuard: { immediate: true },
+      });
+      const big = student({
+        stopProtected: true,
+        instanceType: 't3.large',
+        typeInfo: { freeTierEligible: false, gpu: false },
+      });
+
+      const v = checkLaunch(big, [], price, policy, NOW, { ownerProvisioned: true });
+
+      expect(v).toMatchObject({ clearStopProtection: true, protection: null, action: 'stop' });
+      expect(v.findings.map((f) => f.rule)).toEqual(['non-free-tier', 'opted-out']);
+      expect(v.outcome).toMatch(/^its stop protection is turned off \(stopProtection: clear/);
+    });
+
+    it('never clears the stop protection of an instance whose owner is not provisioned', () => {
+      const v = checkLaunch(
+        student({ stopProtected: true }),
+        [],
+        price,
+        policyWith({ stopProtection: 'clear' }),
+        NOW,
+        {
+          ownerProvisioned: false,
+        },
+      );
+
+      expect(v.clearStopProtection).toBeUndefined();
+      expect(v.protection).toBe('stop-protected');
+    });
+  });
+
   it('describes world-open rules by group, protocol and port', () => {
     expect(
       openToWorld([
@@ -147,8 +240,9 @@ describe('the launch-guard handler', () => {
     };
   }
 
-  function handler(policy = '') {
+  function handler(policy = '', provisioned: ProvisionedUserList = { names: new Set(['alice']) }) {
     return createLaunchGuardHandler({
+      provisionedUsers: { list: async () => provisioned },
       clock: () => NOW,
       env: {
         AWS_REGION: 'us-east-1',
@@ -310,6 +404,63 @@ describe('the launch-guard handler', () => {
     expect(result.status).toBe('alerted');
     expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
     expect(alerts[0]?.text).toContain('stop protection is on');
+  });
+
+  it('alerts the admin within the invocation when a student starts a stop-protected instance, and changes nothing by default', async () => {
+    launched('t3.micro');
+    ec2.on(DescribeInstanceAttributeCommand).resolves({ DisableApiStop: { Value: true } });
+
+    const result = await handler()(event());
+
+    expect(result.status).toBe('alerted');
+    expect(result.verdict?.findings.map((f) => f.rule)).toEqual(['opted-out']);
+    expect(alerts.map((a) => a.owner)).toEqual([undefined, 'alice']);
+    expect(alerts[0]?.subject).toContain('(opted-out)');
+    expect(ec2).not.toHaveReceivedCommand(ModifyInstanceAttributeCommand);
+  });
+
+  it('turns stop protection off with stopProtection: clear, and the alert says so', async () => {
+    launched('t3.micro');
+    ec2.on(DescribeInstanceAttributeCommand).resolves({ DisableApiStop: { Value: true } });
+    ec2.on(ModifyInstanceAttributeCommand).resolves({});
+
+    const result = await handler('stopProtection: clear\n')(event());
+
+    expect(ec2).toHaveReceivedCommandWith(ModifyInstanceAttributeCommand, {
+      InstanceId: ID,
+      DisableApiStop: { Value: false },
+    });
+    expect(result.verdict).toMatchObject({ stopProtectionCleared: true, protection: null });
+    expect(alerts[0]?.text).toContain('its stop protection is turned off (stopProtection: clear');
+  });
+
+  it('keeps reporting the instance as stop-protected when turning the protection off fails', async () => {
+    launched('t3.large');
+    ec2.on(DescribeInstanceAttributeCommand).resolves({ DisableApiStop: { Value: true } });
+    ec2
+      .on(ModifyInstanceAttributeCommand)
+      .rejects(Object.assign(new Error('denied'), { name: 'UnauthorizedOperation' }));
+
+    const result = await handler(
+      'stopProtection: clear\nnonFreeTier:\n  action: stop\nlaunchGuard:\n  immediate: true\n',
+    )(event());
+
+    expect(result.status).toBe('alerted');
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    expect(alerts[0]?.text).toMatch(
+      /turning stop protection off failed \(UnauthorizedOperation: denied\); it stays on/,
+    );
+  });
+
+  it('never turns stop protection off in a dry run', async () => {
+    launched('t3.micro');
+    ec2.on(DescribeInstanceAttributeCommand).resolves({ DisableApiStop: { Value: true } });
+
+    const result = await handler('dryRun: true\nstopProtection: clear\n')(event());
+
+    expect(result.status).toBe('dry-run');
+    expect(ec2).not.toHaveReceivedCommand(ModifyInstanceAttributeCommand);
+    expect(alerts).toEqual([]);
   });
 
   it('sends nothing in dry-run', async () => {

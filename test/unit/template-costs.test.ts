@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EC2_COSTS_PERMISSIONS } from '../../src/aws/ec2-costs.js';
 import { PRICING_PERMISSIONS } from '../../src/aws/pricing.js';
+import { PROVISIONED_USERS_PERMISSIONS } from '../../src/aws/provisioned-users.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
 import { USAGE_METRICS, USAGE_METRICS_PERMISSIONS } from '../../src/aws/usage-metrics.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
@@ -71,11 +72,35 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
         'ec2:CreateTags',
         'ec2:StopInstances',
         ...SNS_PERMISSIONS,
+        ...PROVISIONED_USERS_PERMISSIONS,
+        'ec2:ModifyInstanceAttribute',
       ]),
     );
     expect(deny?.Condition).toEqual({
       StringEqualsIgnoreCase: { 'aws:ResourceTag/cost-watchdog:exempt': 'true' },
     });
+  });
+
+  it('lets the launch guard change one attribute only, stop protection, only to off, only on owned instances', () => {
+    const modify = roleStatements(template, 'LaunchGuardRole').filter((s) =>
+      actionsOf(s).includes('ec2:ModifyInstanceAttribute'),
+    );
+
+    expect(modify).toHaveLength(1);
+    expect(actionsOf(modify[0] as never)).toEqual(['ec2:ModifyInstanceAttribute']);
+    expect(modify[0]?.Condition).toEqual({
+      StringEqualsIgnoreCase: { 'ec2:Attribute/DisableApiStop': 'false' },
+      Null: { 'aws:ResourceTag/Owner': 'false' },
+    });
+  });
+
+  it('lets the launch guard read the users group and nothing else in IAM', () => {
+    const iam = roleStatements(template, 'LaunchGuardRole').filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('iam:')),
+    );
+
+    expect(iam.flatMap((s) => actionsOf(s))).toEqual(['iam:GetGroup']);
+    expect(JSON.stringify(iam[0]?.Resource)).toContain(':group/cost-watchdog/cost-watchdog-users');
   });
 
   it.each(['SweepRole', 'DigestRole'])('lets %s write metrics only in the CostWatchdog namespace', (role) => {

@@ -1,0 +1,167 @@
+import type { AwsTarget } from '../aws/clients.js';
+import type { CostServices } from '../aws/cost-services.js';
+import type { ProvisionedUserList } from '../aws/provisioned-users.js';
+import { describeError } from '../core/errors.js';
+import {
+  checkLaunch,
+  type LaunchContext,
+  type LaunchVerdict,
+  renderLaunchAlert,
+} from '../core/launch-check.js';
+import type { Logger } from '../core/log.js';
+import { type Policy, TAGS } from '../core/policy.js';
+import type { Alert } from '../core/report.js';
+
+/** What one launch-guard run did (also the handler's answer and log line). */
+export interface LaunchGuardResult {
+  status: 'ignored' | 'compliant' | 'alerted' | 'warned' | 'stopped' | 'dry-run' | 'error';
+  instanceId?: string;
+  reason?: string;
+  verdict?: Pick<LaunchVerdict, 'instanceType' | 'findings' | 'action' | 'outcome' | 'protection'> & {
+    usdPerHour: number | null;
+    priceSource: string;
+    stopProtectionCleared?: boolean;
+  };
+}
+
+/** Inputs of one launch check. `now` is injected. */
+export interface LaunchGuardOptions {
+  instanceId: string;
+  target: AwsTarget;
+  policy: Policy;
+  services: CostServices;
+  /** The provisioned users (members of the users group); only asked when the instance has an owner. */
+  provisionedUsers: () => Promise<ProvisionedUserList>;
+  publish: (alert: Alert) => Promise<unknown>;
+  now: Date;
+  log: Logger;
+}
+
+/**
+ * The launch guard's use case for one just-started instance: reads it (type facts, security groups, stop
+ * protection, whether its owner is a provisioned user, price), decides with checkLaunch(), then acts as decided:
+ * turns stop protection off (policy stopProtection: clear), writes the warning tag (nonFreeTier.action: stop) or
+ * stops it (launchGuard.immediate), and sends the alert to the admin and the owner. A dry run acts on nothing and
+ * sends nothing. AWS failures of the lookups are logged and judged as "unknown", never as "fine".
+ */
+export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGuardResult> {
+  const { instanceId, target, policy, services, now, log } = options;
+  const ec2 = services.ec2(target);
+  const instance = await ec2.getRunning(instanceId);
+  if (!instance) return { status: 'ignored', instanceId, reason: 'no longer running' };
+
+  const warn = (what: string) => (err: unknown) => {
+    log({ level: 'warn', message: `launch-guard: ${what} failed: ${describeError(err)}`, instanceId });
+  };
+  const [types, groups, stopProtected] = await Promise.all([
+    ec2.describeTypes([instance.instanceType]).catch((err: unknown) => {
+      warn('DescribeInstanceTypes')(err);
+      return new Map();
+    }),
+    services
+      .costs(target)
+      .securityGroupRules(instance.securityGroupIds ?? [])
+      .catch((err: unknown) => {
+        warn('DescribeSecurityGroups')(err);
+        return [];
+      }),
+    ec2.isStopProtected(instanceId).catch((err: unknown) => {
+      warn('DescribeInstanceAttribute (stop protection)')(err);
+      return undefined;
+    }),
+  ]);
+  const info = types.get(instance.instanceType);
+  if (info) instance.typeInfo = info;
+  if (stopProtected !== undefined) instance.stopProtected = stopProtected;
+  const context = await launchContext(instance.tags[policy.tags.owner], options);
+  const price = await services.prices.hourly(instance.instanceType, instance.region);
+  let verdict = checkLaunch(instance, groups, price, policy, now, context);
+
+  let status: LaunchGuardResult['status'] = 'alerted';
+  const summary = (s: LaunchGuardResult['status']): LaunchGuardResult => ({
+    status: s,
+    instanceId,
+    verdict: {
+      instanceType: verdict.instanceType,
+      findings: verdict.findings,
+      action: verdict.action,
+      outcome: verdict.outcome,
+      protection: verdict.protection,
+      usdPerHour: verdict.price.usdPerHour,
+      priceSource: verdict.price.source,
+      ...(verdict.clearStopProtection ? { stopProtectionCleared: true } : {}),
+    },
+  });
+  if (verdict.action === 'none') return summary('compliant');
+  if (policy.dryRun) return summary('dry-run');
+
+  if (verdict.clearStopProtection) {
+    try {
+      await ec2.clearStopProtection(instanceId);
+    } catch (err) {
+      // Judged again as the instance is: stop-protected, so only reported.
+      const failed = `turning stop protection off failed (${describeError(err)}); it stays on`;
+      verdict = checkLaunch(instance, groups, price, { ...policy, stopProtection: 'alert' }, now, context);
+      verdict = { ...verdict, outcome: `${failed}; ${verdict.outcome}` };
+    }
+  }
+  const protectedNow = verdict.clearStopProtection ? false : instance.stopProtected;
+  if (verdict.action === 'stop') {
+    // Stop protection unknown (the lookup failed) is never taken as "off".
+    if (protectedNow !== false) {
+      verdict = {
+        ...verdict,
+        action: 'alert',
+        outcome:
+          protectedNow === true
+            ? 'never stopped by the watchdog: stop protection is on'
+            : 'not stopped: stop protection could not be checked; the next sweep decides',
+      };
+    } else {
+      const [stop] = await ec2.stop([instanceId], instance.hibernationConfigured === true);
+      if (stop?.ok) {
+        status = 'stopped';
+        const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
+        await ec2.tag([instanceId], {
+          [TAGS.stoppedAt]: now.toISOString(),
+          [TAGS.stopReason]: reason.length > 256 ? `${reason.slice(0, 253)}...` : reason,
+        });
+      } else {
+        verdict = {
+          ...verdict,
+          action: 'alert',
+          outcome: `the stop failed (${stop?.error ?? 'unknown'}); the next sweep tries again`,
+        };
+      }
+    }
+  } else if (verdict.action === 'warn') {
+    const [tagged] = await ec2.tag([instanceId], {
+      [TAGS.warnedAt]: now.toISOString(),
+      [TAGS.warnRule]: 'non-free-tier',
+    });
+    if (tagged?.ok) status = 'warned';
+    else
+      verdict = {
+        ...verdict,
+        action: 'alert',
+        outcome: `the warning tag could not be written (${tagged?.error}); the next sweep warns`,
+      };
+  }
+
+  const alert = renderLaunchAlert(verdict, policy);
+  await options.publish(alert);
+  if (verdict.owner) await options.publish({ ...alert, owner: verdict.owner });
+  return summary(status);
+}
+
+/** Whether the owner is a provisioned user; IAM is only asked when the instance has an owner. */
+async function launchContext(owner: string | undefined, options: LaunchGuardOptions): Promise<LaunchContext> {
+  if (owner === undefined || owner.trim() === '') return { ownerProvisioned: false };
+  const list = await options.provisionedUsers();
+  if (list.names !== null) return { ownerProvisioned: list.names.has(owner.trim()) };
+  options.log({
+    level: 'warn',
+    message: `launch-guard: provisioned users unknown (${list.why}); ${owner} is treated as one`,
+  });
+  return { ownerProvisioned: 'unknown' };
+}
