@@ -1,7 +1,9 @@
 import {
   DescribeAddressesCommand,
   DescribeSecurityGroupsCommand,
+  DescribeVolumesCommand,
   type EC2Client,
+  type Tag,
   paginateDescribeInstances,
   paginateDescribeVolumes,
 } from '@aws-sdk/client-ec2';
@@ -35,6 +37,15 @@ export interface ElasticAddress {
   region: string;
   associated: boolean;
   instanceId?: string;
+}
+
+/** An EBS volume of a stopped instance: billed every month while the instance is stopped. */
+export interface StoppedInstanceDisks {
+  instanceId: string;
+  region: string;
+  instanceType: string;
+  tags: Record<string, string>;
+  volumes: { volumeId: string; sizeGb: number; volumeType: string }[];
 }
 
 /** An instance that carries the watchdog's stopped-at tag: stopped now, or started again since. */
@@ -110,6 +121,54 @@ export class Ec2CostsAdapter {
     return out;
   }
 
+  /**
+   * Every stopped instance with the EBS volumes attached to it (DescribeInstances filtered to stopped, then
+   * DescribeVolumes for their volume ids, 200 per call): what a stopped machine still costs.
+   */
+  async stoppedInstanceDisks(): Promise<StoppedInstanceDisks[]> {
+    const out: StoppedInstanceDisks[] = [];
+    const pages = paginateDescribeInstances(
+      { client: this.client, pageSize: 1000 },
+      { Filters: [{ Name: 'instance-state-name', Values: ['stopped'] }] },
+    );
+    const volumeIds: string[] = [];
+    const owners = new Map<string, StoppedInstanceDisks>();
+    for await (const page of pages) {
+      for (const r of page.Reservations ?? []) {
+        for (const i of r.Instances ?? []) {
+          if (!i.InstanceId || !i.InstanceType) continue;
+          const entry: StoppedInstanceDisks = {
+            instanceId: i.InstanceId,
+            region: this.region,
+            instanceType: i.InstanceType,
+            tags: tagsOf(i.Tags),
+            volumes: [],
+          };
+          out.push(entry);
+          for (const m of i.BlockDeviceMappings ?? []) {
+            const id = m.Ebs?.VolumeId;
+            if (!id) continue;
+            volumeIds.push(id);
+            owners.set(id, entry);
+          }
+        }
+      }
+    }
+    for (const ids of chunk(volumeIds, 200)) {
+      const res = await this.client.send(new DescribeVolumesCommand({ VolumeIds: ids }));
+      for (const v of res.Volumes ?? []) {
+        const entry = v.VolumeId ? owners.get(v.VolumeId) : undefined;
+        if (!entry || !v.VolumeId) continue;
+        entry.volumes.push({
+          volumeId: v.VolumeId,
+          sizeGb: v.Size ?? 0,
+          volumeType: v.VolumeType ?? 'standard',
+        });
+      }
+    }
+    return out;
+  }
+
   /** Instances (stopped, or running again) that carry the watchdog's stopped-at tag. */
   async watchdogStops(): Promise<WatchdogStop[]> {
     const out: WatchdogStop[] = [];
@@ -125,8 +184,7 @@ export class Ec2CostsAdapter {
     for await (const page of pages) {
       for (const r of page.Reservations ?? []) {
         for (const i of r.Instances ?? []) {
-          const tags: Record<string, string> = {};
-          for (const t of i.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+          const tags = tagsOf(i.Tags);
           const stoppedAt = tags[TAGS.stoppedAt];
           if (!i.InstanceId || !i.InstanceType || stoppedAt === undefined) continue;
           const stopReason = tags[TAGS.stopReason];
@@ -145,4 +203,10 @@ export class Ec2CostsAdapter {
     }
     return out;
   }
+}
+
+function tagsOf(raw: Tag[] | undefined): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const t of raw ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+  return tags;
 }

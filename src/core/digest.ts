@@ -63,6 +63,15 @@ export interface DigestStop {
   tags: Record<string, string>;
 }
 
+/** A stopped instance and its EBS volumes (see src/aws/ec2-costs.ts): still billed for its disks. */
+export interface DigestStoppedDisks {
+  instanceId: string;
+  region: string;
+  instanceType: string;
+  tags: Record<string, string>;
+  volumes: { volumeId: string; sizeGb: number; volumeType: string }[];
+}
+
 /** Month-to-date sums from the CostWatchdog metrics (see src/aws/usage-metrics.ts). */
 export interface DigestMonth {
   freeTierHours: number;
@@ -84,6 +93,8 @@ export interface DigestInput {
   stops: DigestStop[];
   volumes: DigestVolume[];
   addresses: DigestAddress[];
+  /** Stopped instances and their volumes. */
+  stoppedDisks: DigestStoppedDisks[];
   /** null when the metrics could not be read. */
   month: DigestMonth | null;
   errors: RunError[];
@@ -114,6 +125,16 @@ export interface Digest {
     publicIp?: string;
   }[];
   runningUsdPerHour: Figure;
+  /** Running instances with stop protection on: the watchdog never stops them; what they cost per hour. */
+  stopProtected: {
+    instanceId: string;
+    region: string;
+    instanceType: string;
+    name?: string;
+    owner?: string;
+    usdPerHour: number | null;
+    priceSource: PriceSource;
+  }[];
   thisMonth: {
     instanceHours: number;
     estimated: Figure;
@@ -146,6 +167,16 @@ export interface Digest {
     volumes: (DigestVolume & { usdPerMonth: number })[];
     elasticIps: (DigestAddress & { usdPerMonth: number; why: string })[];
     publicIpv4: { count: number; usdPerHour: number; usdPerMonth: number };
+    /** Stopped instances: the EBS volumes they still pay for, per instance, with the owner. */
+    stoppedInstances: {
+      instanceId: string;
+      region: string;
+      instanceType: string;
+      name?: string;
+      owner?: string;
+      sizeGb: number;
+      usdPerMonth: number;
+    }[];
     totalUsdPerMonth: Figure;
   };
   watchdog: { usdPerMonth: number; parts: Record<string, number>; assumptions: string };
@@ -189,6 +220,20 @@ export function buildDigest(input: DigestInput): Digest {
     })
     .sort((a, b) => (b.usdPerHour ?? 0) - (a.usdPerHour ?? 0) || a.instanceId.localeCompare(b.instanceId));
   const runningUsd = running.reduce((s, r) => s + (r.usdPerHour ?? 0), 0);
+  const protectedIds = new Set(
+    input.running.filter((i) => i.stopProtected === true).map((i) => i.instanceId),
+  );
+  const stopProtected = running
+    .filter((r) => protectedIds.has(r.instanceId))
+    .map(({ instanceId, region, instanceType, name, owner, usdPerHour, priceSource }) => ({
+      instanceId,
+      region,
+      instanceType,
+      ...(name !== undefined ? { name } : {}),
+      ...(owner !== undefined ? { owner } : {}),
+      usdPerHour,
+      priceSource,
+    }));
   const runningSource = worstSource(running.map((r) => r.priceSource));
 
   const month = input.month;
@@ -257,8 +302,25 @@ export function buildDigest(input: DigestInput): Digest {
     usdPerHour: round4(publicCount * PUBLIC_IPV4_USD_PER_HOUR),
     usdPerMonth: round2(publicCount * PUBLIC_IPV4_USD_PER_HOUR * HOURS_PER_MONTH),
   };
+  const stoppedInstances = input.stoppedDisks
+    .map((d) => {
+      const owner = d.tags[policy.tags.owner];
+      return {
+        instanceId: d.instanceId,
+        region: d.region,
+        instanceType: d.instanceType,
+        ...(d.tags.Name !== undefined ? { name: d.tags.Name } : {}),
+        ...(owner !== undefined && owner.trim() !== '' ? { owner } : {}),
+        sizeGb: d.volumes.reduce((s, v) => s + v.sizeGb, 0),
+        usdPerMonth: round2(d.volumes.reduce((s, v) => s + ebsMonthlyUsd(v.volumeType, v.sizeGb).usd, 0)),
+      };
+    })
+    .sort((a, b) => b.usdPerMonth - a.usdPerMonth || a.instanceId.localeCompare(b.instanceId));
   const leakTotal =
-    volumes.reduce((s, v) => s + v.usdPerMonth, 0) + elasticIps.length * ipMonth + publicIpv4.usdPerMonth;
+    volumes.reduce((s, v) => s + v.usdPerMonth, 0) +
+    elasticIps.length * ipMonth +
+    publicIpv4.usdPerMonth +
+    stoppedInstances.reduce((s, v) => s + v.usdPerMonth, 0);
 
   const sweepHours = sweepIntervalHours(policy.schedule);
   const digestHours = sweepIntervalHours(policy.digest.schedule);
@@ -281,6 +343,7 @@ export function buildDigest(input: DigestInput): Digest {
     month: monthBounds(now).start.toISOString().slice(0, 7),
     running,
     runningUsdPerHour: { usd: round4(runningUsd), source: runningSource, estimate: true },
+    stopProtected,
     thisMonth,
     freeTier,
     budget,
@@ -290,6 +353,7 @@ export function buildDigest(input: DigestInput): Digest {
       volumes,
       elasticIps,
       publicIpv4,
+      stoppedInstances,
       totalUsdPerMonth: { usd: round2(leakTotal), source: 'bundled-table', estimate: true },
     },
     watchdog: {
@@ -399,6 +463,31 @@ export function renderDigest(d: Digest): Alert {
     );
   }
   out.push('');
+  if (d.stopProtected.length > 0) {
+    out.push(
+      `STOP-PROTECTED: ${d.stopProtected.length} running instance(s) the watchdog can never stop (stop protection is on):`,
+    );
+    out.push(
+      indent(
+        renderTable(
+          ['INSTANCE', 'NAME', 'TYPE', 'REGION', 'OWNER', '$/H'],
+          d.stopProtected.map((r) => [
+            r.instanceId,
+            r.name ?? '',
+            r.instanceType,
+            r.region,
+            r.owner ?? '',
+            r.usdPerHour === null ? '?' : r.usdPerHour.toFixed(4),
+          ]),
+          [21, 20, 16, 14, 16],
+        ),
+      ),
+    );
+    out.push(
+      '  Turn it off in the EC2 console (Actions > Instance settings > Change stop protection), or set stopProtection: clear in watchdog.yml for students.',
+    );
+    out.push('');
+  }
 
   out.push(`THIS MONTH (${d.month})`);
   if (d.thisMonth) {
@@ -498,6 +587,28 @@ export function renderDigest(d: Digest): Alert {
   );
   for (const a of d.leaks.elasticIps)
     out.push(`  - ${a.publicIp} (${a.region}${a.allocationId ? `, ${a.allocationId}` : ''}): ${a.why}`);
+  const stoppedTotal = d.leaks.stoppedInstances.reduce((s, v) => s + v.usdPerMonth, 0);
+  out.push(
+    `Stopped instances still paying for their disks (${d.leaks.stoppedInstances.length}), $${stoppedTotal.toFixed(2)}/month:`,
+  );
+  if (d.leaks.stoppedInstances.length > 0) {
+    out.push(
+      indent(
+        renderTable(
+          ['INSTANCE', 'NAME', 'OWNER', 'REGION', 'GB', '$/MONTH'],
+          d.leaks.stoppedInstances.map((v) => [
+            v.instanceId,
+            v.name ?? '',
+            v.owner ?? '',
+            v.region,
+            String(v.sizeGb),
+            v.usdPerMonth.toFixed(2),
+          ]),
+          [21, 20, 16, 14],
+        ),
+      ),
+    );
+  }
   out.push(
     `Public IPv4 addresses on running instances: ${d.leaks.publicIpv4.count} x $${PUBLIC_IPV4_USD_PER_HOUR}/h = $${d.leaks.publicIpv4.usdPerHour.toFixed(3)}/h, $${d.leaks.publicIpv4.usdPerMonth.toFixed(2)}/month`,
   );

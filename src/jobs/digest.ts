@@ -8,6 +8,7 @@ import {
   type DigestAddress,
   type DigestMonth,
   type DigestStop,
+  type DigestStoppedDisks,
   type DigestVolume,
 } from '../core/digest.js';
 import { describeError } from '../core/errors.js';
@@ -30,8 +31,12 @@ interface TargetFacts {
   stops: DigestStop[];
   volumes: DigestVolume[];
   addresses: DigestAddress[];
+  stoppedDisks: DigestStoppedDisks[];
   errors: RunError[];
 }
+
+/** Stop-protection lookups (one call per running instance) the digest makes per account x region at most. */
+export const DIGEST_STOP_PROTECTION_CHECKS = 1_000;
 
 /**
  * Gathers what the digest shows from every target (account x region, with a concurrency bound): running
@@ -41,12 +46,20 @@ interface TargetFacts {
 export async function runDigest(options: DigestOptions): Promise<Digest> {
   const { policy, now, services } = options;
   const facts = await mapBounded(options.targets, policy.concurrency, (t) => gather(t, services));
-  const all: TargetFacts = { running: [], stops: [], volumes: [], addresses: [], errors: [] };
+  const all: TargetFacts = {
+    running: [],
+    stops: [],
+    volumes: [],
+    addresses: [],
+    stoppedDisks: [],
+    errors: [],
+  };
   for (const f of facts) {
     all.running.push(...f.running);
     all.stops.push(...f.stops);
     all.volumes.push(...f.volumes);
     all.addresses.push(...f.addresses);
+    all.stoppedDisks.push(...f.stoppedDisks);
     all.errors.push(...f.errors);
   }
 
@@ -74,13 +87,21 @@ export async function runDigest(options: DigestOptions): Promise<Digest> {
     stops: all.stops,
     volumes: all.volumes,
     addresses: all.addresses,
+    stoppedDisks: all.stoppedDisks,
     month,
     errors: all.errors,
   });
 }
 
 async function gather(target: AwsTarget, services: CostServices): Promise<TargetFacts> {
-  const out: TargetFacts = { running: [], stops: [], volumes: [], addresses: [], errors: [] };
+  const out: TargetFacts = {
+    running: [],
+    stops: [],
+    volumes: [],
+    addresses: [],
+    stoppedDisks: [],
+    errors: [],
+  };
   const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
   if (target.unavailable) {
     out.errors.push({ ...where, ...target.unavailable });
@@ -108,7 +129,33 @@ async function gather(target: AwsTarget, services: CostServices): Promise<Target
       } catch (err) {
         fail('ec2:DescribeInstanceTypes', err);
       }
+      // Stop-protected instances are never stopped by the watchdog: the digest names them with their $/h.
+      const checked = out.running.slice(0, DIGEST_STOP_PROTECTION_CHECKS);
+      if (out.running.length > checked.length) {
+        fail(
+          'ec2:DescribeInstanceAttribute (stop protection)',
+          new Error(`checked the first ${checked.length} of ${out.running.length} running instances only`),
+        );
+      }
+      await mapBounded(checked, 10, async (i) => {
+        try {
+          i.stopProtected = await ec2.isStopProtected(i.instanceId);
+        } catch (err) {
+          out.errors.push({
+            ...where,
+            instanceId: i.instanceId,
+            operation: 'ec2:DescribeInstanceAttribute',
+            message: describeError(err),
+          });
+        }
+      });
     })(),
+    costs.stoppedInstanceDisks().then(
+      (d) => {
+        out.stoppedDisks = d;
+      },
+      (err: unknown) => fail('ec2:DescribeInstances / DescribeVolumes (stopped instances)', err),
+    ),
     costs.watchdogStops().then(
       (s) => {
         out.stops = s;

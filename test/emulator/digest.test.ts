@@ -121,8 +121,19 @@ describe('digest on the emulator', () => {
     ]);
     expect(d.leaks.elasticIps.map((a) => a.publicIp)).toEqual([idleIp]);
     expect(d.leaks.publicIpv4).toEqual({ count: 1, usdPerHour: 0.005, usdPerMonth: 3.65 });
-    expect(d.leaks.totalUsdPerMonth).toEqual({ usd: 16.1, source: 'bundled-table', estimate: true });
-    expect(body.email).toContain('COST LEAKS: about $16.10 (est., table) a month');
+    // bob's stopped t3.large still pays for its 8 GB root volume (moto gives it gp2): $0.80 a month.
+    expect(d.leaks.stoppedInstances).toEqual([
+      {
+        instanceId: large,
+        region: REGION,
+        instanceType: 't3.large',
+        owner: 'bob',
+        sizeGb: 8,
+        usdPerMonth: 0.8,
+      },
+    ]);
+    expect(d.leaks.totalUsdPerMonth).toEqual({ usd: 16.9, source: 'bundled-table', estimate: true });
+    expect(body.email).toContain('COST LEAKS: about $16.90 (est., table) a month');
     expect(body.email).toContain('120.0 h used of 750 h');
   });
 
@@ -153,7 +164,7 @@ describe('digest on the emulator', () => {
     expect(code).toBe(0);
     const text = out.join('\n');
     expect(text).toContain('RUNNING NOW: 1 instance(s), together $0.0104/h (est., table)');
-    expect(text).toContain('COST LEAKS: about $16.10 (est., table) a month');
+    expect(text).toContain('COST LEAKS: about $16.90 (est., table) a month');
     expect(text).toMatch(/DOLLARS SAVED BY STOPS: last 24 h \$0\.42/);
   });
 });

@@ -36,6 +36,7 @@ function input(changes: Partial<DigestInput> = {}): DigestInput {
     stops: [],
     volumes: [],
     addresses: [],
+    stoppedDisks: [],
     month: null,
     errors: [],
     ...changes,
@@ -95,6 +96,68 @@ describe('cost leaks', () => {
     ]);
     expect(d.leaks.publicIpv4).toEqual({ count: 2, usdPerHour: 0.01, usdPerMonth: 7.3 });
     expect(d.leaks.totalUsdPerMonth).toEqual({ usd: 23.4, source: 'bundled-table', estimate: true });
+  });
+
+  it('names what stopped instances still pay for their disks, per instance and owner, and counts it as a leak', () => {
+    // Prepare: alice's stopped notebook keeps a 30 GB gp3 root and a 100 GB gp2 data disk
+    const d = buildDigest(
+      input({
+        stoppedDisks: [
+          {
+            instanceId: 'i-nb',
+            region: 'us-east-1',
+            instanceType: 't3.micro',
+            tags: { Name: 'notebook', Owner: 'alice' },
+            volumes: [
+              { volumeId: 'vol-root', sizeGb: 30, volumeType: 'gp3' },
+              { volumeId: 'vol-data', sizeGb: 100, volumeType: 'gp2' },
+            ],
+          },
+        ],
+      }),
+    );
+
+    // Assess: 30 x $0.08 + 100 x $0.10 = $12.40 a month
+    expect(d.leaks.stoppedInstances).toEqual([
+      {
+        instanceId: 'i-nb',
+        region: 'us-east-1',
+        instanceType: 't3.micro',
+        name: 'notebook',
+        owner: 'alice',
+        sizeGb: 130,
+        usdPerMonth: 12.4,
+      },
+    ]);
+    expect(d.leaks.totalUsdPerMonth.usd).toBe(12.4);
+    expect(renderDigest(d).text).toMatch(
+      /Stopped instances still paying for their disks \(1\), \$12\.40\/month:/,
+    );
+    expect(renderDigest(d).text).toMatch(/i-nb +notebook +alice +us-east-1 +130 +12\.40/);
+  });
+
+  it('lists running stop-protected instances with their hourly price, which the watchdog can never stop', () => {
+    const guarded = makeInstance({
+      instanceId: 'i-guarded',
+      instanceType: 'g4dn.xlarge',
+      stopProtected: true,
+      tags: { Owner: 'zoe' },
+    });
+    const plain = makeInstance({ instanceId: 'i-plain', stopProtected: false });
+
+    const d = buildDigest(
+      input({
+        running: [guarded, plain],
+        prices: new Map([['us-east-1/g4dn.xlarge', price('g4dn.xlarge', 'us-east-1')]]),
+      }),
+    );
+
+    expect(d.stopProtected).toEqual([
+      expect.objectContaining({ instanceId: 'i-guarded', owner: 'zoe', usdPerHour: 0.526 }),
+    ]);
+    expect(renderDigest(d).text).toContain(
+      'STOP-PROTECTED: 1 running instance(s) the watchdog can never stop',
+    );
   });
 
   it('finds no leak in a tidy account', () => {
@@ -291,6 +354,44 @@ describe('reading leaks from EC2', () => {
       ['203.0.113.1', false],
       ['203.0.113.2', true],
     ]);
+  });
+
+  it('finds stopped instances and the size and type of their volumes, 200 volume ids per call', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            {
+              InstanceId: 'i-1',
+              InstanceType: 't3.micro',
+              State: { Name: 'stopped' },
+              Tags: [{ Key: 'Owner', Value: 'alice' }],
+              BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-1' } }],
+            },
+          ],
+        },
+      ],
+    });
+    ec2.on(DescribeVolumesCommand).resolves({ Volumes: [{ VolumeId: 'vol-1', Size: 8, VolumeType: 'gp3' }] });
+
+    const found = await new Ec2CostsAdapter(
+      new EC2Client({ region: 'us-east-1' }),
+      'us-east-1',
+    ).stoppedInstanceDisks();
+
+    expect(found).toEqual([
+      {
+        instanceId: 'i-1',
+        region: 'us-east-1',
+        instanceType: 't3.micro',
+        tags: { Owner: 'alice' },
+        volumes: [{ volumeId: 'vol-1', sizeGb: 8, volumeType: 'gp3' }],
+      },
+    ]);
+    expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, {
+      Filters: [{ Name: 'instance-state-name', Values: ['stopped'] }],
+    });
+    expect(ec2).toHaveReceivedCommandWith(DescribeVolumesCommand, { VolumeIds: ['vol-1'] });
   });
 
   it('finds the instances the watchdog stopped by their stopped-at tag, stopped or started again', async () => {

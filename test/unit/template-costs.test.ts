@@ -49,6 +49,7 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
     const declared = [
       ...EC2_COSTS_PERMISSIONS.filter((a) => a !== 'ec2:DescribeSecurityGroups'),
       'ec2:DescribeInstanceTypes',
+      'ec2:DescribeInstanceAttribute',
       'ec2:DescribeRegions',
       ...PRICING_PERMISSIONS,
       ...USAGE_METRICS_PERMISSIONS,
