@@ -1,23 +1,19 @@
-import {
-  type Instance,
-  type InstanceMetrics,
-  type InstanceRef,
-  instanceRef,
-  METRIC_PERIOD_SECONDS,
-  type Point,
-} from './instance.js';
+import { type Instance, type InstanceMetrics, type InstanceRef, instanceRef } from './instance.js';
 import { AWS_MANAGED_TAGS, FORGEABLE_MANAGED_TAG_PREFIXES, type Policy, TAGS } from './policy.js';
+import {
+  type EvaluateContext,
+  type Measured,
+  parseRule,
+  RULE_IDS,
+  RULES,
+  type Rule,
+  type Verdict,
+} from './rules.js';
+
+export type { EvaluateContext, Measured, Rule } from './rules.js';
 
 /** What the sweep does with an instance. */
 export type Action = 'none' | 'warn' | 'stop' | 'report';
-
-/** Why an instance costs money for nothing. */
-export type Rule = 'idle' | 'over-uptime' | 'non-free-tier' | 'over-budget';
-
-/** Facts beyond one instance that rules may need: this month's estimated cost against the budget. */
-export interface EvaluateContext {
-  budget?: { estimateUsd: number; limitUsd: number };
-}
 
 /** Why an instance is never stopped by the watchdog, only reported. */
 export type Protection =
@@ -32,16 +28,6 @@ export type Protection =
   | 'non-on-demand'
   | 'instance-store'
   | 'stop-protected';
-
-/** The numbers a decision was based on (for alerts, plan and the JSON report). */
-export interface Measured {
-  runningHours: number;
-  cpuAvgPercent?: number;
-  networkMB?: number;
-  gpuAvgPercent?: number;
-  cpuDatapoints?: number;
-  expectedDatapoints?: number;
-}
 
 /** The outcome of evaluate(): an action, the rule behind it and human reasons with the measured numbers. */
 export interface Decision extends InstanceRef {
@@ -67,10 +53,6 @@ export interface Decision extends InstanceRef {
   ruleReasons: Partial<Record<Rule, string>>;
 }
 
-type Verdict = { holds: boolean | 'unknown'; reason: string };
-
-const MB = 1_000_000;
-
 /**
  * Decides what to do with one running instance at time `now`. Pure: the clock, the metrics and the policy
  * are arguments, so every rule is a table test. Missing metrics never make an instance idle; protected
@@ -85,22 +67,17 @@ export function evaluate(
 ): Decision {
   const nowMs = now.getTime();
   const launchMs = Date.parse(instance.launchTime);
-  const runningHours = Number.isFinite(launchMs) ? Math.max(0, (nowMs - launchMs) / 3_600_000) : 0;
-  const measured: Measured = { runningHours: round(runningHours, 2) };
+  const runningHours = Number.isFinite(launchMs) ? Math.max(0, (nowMs - launchMs) / 3_600_000) : null;
+  const measured: Measured = { runningHours: round(runningHours ?? 0, 2) };
 
-  const verdicts: Record<Rule, Verdict> = {
-    idle: judgeIdle(instance, metrics, policy, nowMs, runningHours, measured),
-    'over-uptime': judgeUptime(instance, policy, runningHours, Number.isFinite(launchMs)),
-    'non-free-tier': judgeFreeTier(instance, policy),
-    'over-budget': judgeBudget(context),
-  };
-  const order: Rule[] = ['idle', 'over-uptime', 'non-free-tier', 'over-budget'];
+  const input = { instance, metrics, policy, nowMs, runningHours, context, measured };
+  const verdicts = Object.fromEntries(RULE_IDS.map((r) => [r, RULES[r].judge(input)])) as Record<
+    Rule,
+    Verdict
+  >;
+  const order = RULE_IDS;
   const rulesHolding = order.filter((r) => verdicts[r].holds === true);
-  const stoppable = rulesHolding.filter(
-    (r) =>
-      (r !== 'non-free-tier' || policy.nonFreeTier.action === 'stop') &&
-      (r !== 'over-budget' || policy.budget.action === 'stop'),
-  );
+  const stoppable = rulesHolding.filter((r) => RULES[r].mayStop(policy));
 
   const protection = findProtection(instance, policy, nowMs);
   const warning = readWarning(instance, nowMs, launchMs);
@@ -202,130 +179,6 @@ export function evaluate(
 /** Why tags that claim "managed" did not protect the instance. */
 export function forgedReason(keys: readonly string[]): string {
   return `not treated as managed: tag ${keys.join(', ')} can be set by anyone who may tag the instance, and nothing AWS sets (an aws:* tag or an Operator) confirms it`;
-}
-
-function judgeIdle(
-  instance: Instance,
-  metrics: InstanceMetrics | undefined,
-  policy: Policy,
-  nowMs: number,
-  runningHours: number,
-  measured: Measured,
-): Verdict {
-  const idle = policy.idle;
-  const runningMinutes = runningHours * 60;
-  if (runningMinutes < idle.minRunningMinutes) {
-    return {
-      holds: false,
-      reason: `running ${Math.floor(runningMinutes)} min, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
-    };
-  }
-  if (!metrics) return { holds: 'unknown', reason: 'no CloudWatch metrics: not judged idle' };
-  const windowMs = idle.windowHours * 3_600_000;
-  const from = nowMs - windowMs;
-  const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
-  const need = Math.ceil(expected * idle.minDatapointCoverage);
-  const cpu = inWindow(metrics.cpu, from, nowMs);
-  const netIn = inWindow(metrics.networkIn, from, nowMs);
-  const netOut = inWindow(metrics.networkOut, from, nowMs);
-  measured.expectedDatapoints = expected;
-  measured.cpuDatapoints = cpu.length;
-  const window = `${formatHours(idle.windowHours)}`;
-  const short = [
-    ['CPU', cpu.length],
-    ['NetworkIn', netIn.length],
-    ['NetworkOut', netOut.length],
-  ].filter(([, n]) => (n as number) < need);
-  if (short.length > 0) {
-    return {
-      holds: 'unknown',
-      reason: `not enough metrics to judge idle: ${short
-        .map(([m, n]) => `${m} ${n} of ${expected} datapoints`)
-        .join(', ')} in the last ${window} (need ${need})`,
-    };
-  }
-  const cpuAvg = mean(cpu);
-  // Scale the network sum up to the whole window so that missing datapoints never make it look quieter.
-  const netMB = (sum(netIn) * (expected / netIn.length) + sum(netOut) * (expected / netOut.length)) / MB;
-  measured.cpuAvgPercent = round(cpuAvg, 2);
-  measured.networkMB = round(netMB, 2);
-  const parts = [
-    `CPU avg ${fmt(cpuAvg)}% (limit ${idle.cpuPercent}%)`,
-    `network ${fmt(netMB)} MB (limit ${idle.networkMB} MB)`,
-  ];
-  let gpuIdle = true;
-  if (instance.typeInfo?.gpu) {
-    const gpu = metrics.gpu ? inWindow(metrics.gpu, from, nowMs) : [];
-    if (gpu.length >= need) {
-      const gpuAvg = mean(gpu);
-      measured.gpuAvgPercent = round(gpuAvg, 2);
-      gpuIdle = gpuAvg < idle.gpuPercent;
-      parts.push(`GPU avg ${fmt(gpuAvg)}% (limit ${idle.gpuPercent}%)`);
-    } else {
-      parts.push(
-        'no GPU metric (install the CloudWatch agent to include GPU use), judged on CPU and network',
-      );
-    }
-  }
-  const holds = cpuAvg < idle.cpuPercent && netMB < idle.networkMB && gpuIdle;
-  return { holds, reason: `${holds ? 'idle' : 'busy'}: ${parts.join(', ')} over ${window}` };
-}
-
-function judgeUptime(instance: Instance, policy: Policy, runningHours: number, known: boolean): Verdict {
-  if (!known) return { holds: 'unknown', reason: 'launch time unknown: uptime not judged' };
-  const eligible = instance.typeInfo?.freeTierEligible;
-  const limits = policy.maxRunningHours;
-  let limit: number | null;
-  let cls: string;
-  if (eligible === true) {
-    limit = limits.freeTier;
-    cls = 'free-tier types';
-  } else if (eligible === false) {
-    limit = limits.nonFreeTier;
-    cls = 'non-free-tier types';
-  } else {
-    // Unknown class: the more lenient limit, so that a failed lookup never stops anything sooner.
-    limit =
-      limits.freeTier === null || limits.nonFreeTier === null
-        ? null
-        : Math.max(limits.freeTier, limits.nonFreeTier);
-    cls = 'an instance of unknown free-tier class';
-  }
-  if (limit === null) return { holds: false, reason: '' };
-  const holds = runningHours > limit;
-  return {
-    holds,
-    reason: holds
-      ? `over uptime: running ${fmt(runningHours)} h since its last start (limit ${limit} h for ${cls})`
-      : '',
-  };
-}
-
-function judgeFreeTier(instance: Instance, policy: Policy): Verdict {
-  const eligible = instance.typeInfo?.freeTierEligible;
-  if (eligible === undefined) {
-    return { holds: 'unknown', reason: `free-tier eligibility of ${instance.instanceType} unknown` };
-  }
-  if (eligible) return { holds: false, reason: '' };
-  if (policy.nonFreeTier.allowedTypes.includes(instance.instanceType)) {
-    return { holds: false, reason: '' };
-  }
-  return {
-    holds: true,
-    reason: `not free tier: ${instance.instanceType} is not free-tier eligible in ${instance.region} for this account and not in nonFreeTier.allowedTypes`,
-  };
-}
-
-function judgeBudget(context: EvaluateContext): Verdict {
-  const b = context.budget;
-  if (!b) return { holds: false, reason: '' };
-  const holds = b.estimateUsd >= b.limitUsd;
-  return {
-    holds,
-    reason: holds
-      ? `over budget: this month's estimated EC2 cost $${b.estimateUsd.toFixed(2)} has reached budget.monthlyUsd $${b.limitUsd.toFixed(2)}`
-      : '',
-  };
 }
 
 /**
@@ -435,44 +288,13 @@ function readWarning(
   // cleanup after a stop failed): it never counts towards this run's grace. Warn afresh.
   if (Number.isFinite(launchMs) && at < launchMs) return null;
   const when = Math.min(at, nowMs);
-  const ruleTag = instance.tags[TAGS.warnRule];
-  const rule =
-    ruleTag === 'idle' ||
-    ruleTag === 'over-uptime' ||
-    ruleTag === 'non-free-tier' ||
-    ruleTag === 'over-budget'
-      ? ruleTag
-      : null;
+  const rule = parseRule(instance.tags[TAGS.warnRule]);
   return { at: when, rule };
-}
-
-function inWindow(points: Point[], from: number, to: number): number[] {
-  const values: number[] = [];
-  for (const p of points) if (p.at > from && p.at <= to && Number.isFinite(p.value)) values.push(p.value);
-  return values;
-}
-
-function sum(values: number[]): number {
-  let s = 0;
-  for (const v of values) s += v;
-  return s;
-}
-
-function mean(values: number[]): number {
-  return values.length === 0 ? 0 : sum(values) / values.length;
 }
 
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
-}
-
-function fmt(n: number): string {
-  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(n < 1 ? 2 : 1);
-}
-
-function formatHours(h: number): string {
-  return h < 1 ? `${Math.round(h * 60)} min` : `${h} h`;
 }
 
 function iso(ms: number): string {

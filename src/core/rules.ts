@@ -1,0 +1,250 @@
+/**
+ * The rules table: every reason the watchdog may warn about and stop an instance, in evaluation order. Each entry
+ * has its judge (pure: instance, metrics, policy and clock in; holds / not / unknown and a measured reason out),
+ * whether it may lead to a stop under a policy, and its wording for people. The Rule type, the order and the
+ * warning-tag parser all derive from RULE_IDS, so a new rule is one id, one entry here and its policy key.
+ */
+import { type Instance, type InstanceMetrics, METRIC_PERIOD_SECONDS, type Point } from './instance.js';
+import type { Policy } from './policy.js';
+
+/** Every rule, in the order they are judged and reported. */
+export const RULE_IDS = ['idle', 'over-uptime', 'non-free-tier', 'over-budget'] as const;
+
+/** Why an instance costs money for nothing. */
+export type Rule = (typeof RULE_IDS)[number];
+
+/** Facts beyond one instance that rules may need: this month's estimated cost against the budget. */
+export interface EvaluateContext {
+  budget?: { estimateUsd: number; limitUsd: number };
+}
+
+/** The numbers a decision was based on (for alerts, plan and the JSON report). */
+export interface Measured {
+  runningHours: number;
+  cpuAvgPercent?: number;
+  networkMB?: number;
+  gpuAvgPercent?: number;
+  cpuDatapoints?: number;
+  expectedDatapoints?: number;
+}
+
+/** One rule's finding: it holds, it does not, or it cannot be judged this run (never treated as "holds"). */
+export interface Verdict {
+  holds: boolean | 'unknown';
+  /** The measured reason, e.g. "idle: CPU avg 0.4% (limit 5%), ...". Empty when there is nothing to say. */
+  reason: string;
+}
+
+/** What a judge sees. `measured` collects the numbers for the report. */
+export interface JudgeInput {
+  instance: Instance;
+  metrics: InstanceMetrics | undefined;
+  policy: Policy;
+  nowMs: number;
+  /** Hours since the last start; null when the launch time is unknown. */
+  runningHours: number | null;
+  context: EvaluateContext;
+  measured: Measured;
+}
+
+/** One rule: how it is judged, when it may stop, and how it is said to the people concerned. */
+export interface RuleSpec {
+  judge(input: JudgeInput): Verdict;
+  /** Whether a warning for this rule may lead to a stop under `policy` (otherwise it is only reported). */
+  mayStop(policy: Policy): boolean;
+  /** Plain words for owners: a short name, and what changes the outcome (or that using it changes nothing). */
+  wording: { name: string; whatChangesIt: string };
+}
+
+/** The table. `Record<Rule, ...>` makes a rule without an entry a compile error. */
+export const RULES: Record<Rule, RuleSpec> = {
+  idle: {
+    judge: judgeIdle,
+    mayStop: () => true,
+    wording: {
+      name: 'idle',
+      whatChangesIt: 'using it again (CPU or network above the limits) cancels the stop',
+    },
+  },
+  'over-uptime': {
+    judge: judgeUptime,
+    mayStop: () => true,
+    wording: {
+      name: 'running too long',
+      whatChangesIt: 'using it does not change this: it has run longer than allowed since its last start',
+    },
+  },
+  'non-free-tier': {
+    judge: ({ instance, policy }) => judgeFreeTier(instance, policy),
+    mayStop: (policy) => policy.nonFreeTier.action === 'stop',
+    wording: {
+      name: 'not free tier',
+      whatChangesIt: 'using it does not change this: its instance type is not free-tier eligible',
+    },
+  },
+  'over-budget': {
+    judge: ({ context }) => judgeBudget(context),
+    mayStop: (policy) => policy.budget.action === 'stop',
+    wording: {
+      name: 'over budget',
+      whatChangesIt: "using it does not change this: the account's monthly budget is used up",
+    },
+  },
+};
+
+/** The rule named by a tag value, or null when it names none (an old or foreign value). */
+export function parseRule(value: string | undefined): Rule | null {
+  return value !== undefined && (RULE_IDS as readonly string[]).includes(value) ? (value as Rule) : null;
+}
+
+const MB = 1_000_000;
+
+function judgeIdle({ instance, metrics, policy, nowMs, runningHours, measured }: JudgeInput): Verdict {
+  const idle = policy.idle;
+  const runningMinutes = (runningHours ?? 0) * 60;
+  if (runningMinutes < idle.minRunningMinutes) {
+    return {
+      holds: false,
+      reason: `running ${Math.floor(runningMinutes)} min, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
+    };
+  }
+  if (!metrics) return { holds: 'unknown', reason: 'no CloudWatch metrics: not judged idle' };
+  const windowMs = idle.windowHours * 3_600_000;
+  const from = nowMs - windowMs;
+  const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
+  const need = Math.ceil(expected * idle.minDatapointCoverage);
+  const cpu = inWindow(metrics.cpu, from, nowMs);
+  const netIn = inWindow(metrics.networkIn, from, nowMs);
+  const netOut = inWindow(metrics.networkOut, from, nowMs);
+  measured.expectedDatapoints = expected;
+  measured.cpuDatapoints = cpu.length;
+  const window = `${formatHours(idle.windowHours)}`;
+  const short = [
+    ['CPU', cpu.length],
+    ['NetworkIn', netIn.length],
+    ['NetworkOut', netOut.length],
+  ].filter(([, n]) => (n as number) < need);
+  if (short.length > 0) {
+    return {
+      holds: 'unknown',
+      reason: `not enough metrics to judge idle: ${short
+        .map(([m, n]) => `${m} ${n} of ${expected} datapoints`)
+        .join(', ')} in the last ${window} (need ${need})`,
+    };
+  }
+  const cpuAvg = mean(cpu);
+  // Scale the network sum up to the whole window so that missing datapoints never make it look quieter.
+  const netMB = (sum(netIn) * (expected / netIn.length) + sum(netOut) * (expected / netOut.length)) / MB;
+  measured.cpuAvgPercent = round(cpuAvg, 2);
+  measured.networkMB = round(netMB, 2);
+  const parts = [
+    `CPU avg ${fmt(cpuAvg)}% (limit ${idle.cpuPercent}%)`,
+    `network ${fmt(netMB)} MB (limit ${idle.networkMB} MB)`,
+  ];
+  let gpuIdle = true;
+  if (instance.typeInfo?.gpu) {
+    const gpu = metrics.gpu ? inWindow(metrics.gpu, from, nowMs) : [];
+    if (gpu.length >= need) {
+      const gpuAvg = mean(gpu);
+      measured.gpuAvgPercent = round(gpuAvg, 2);
+      gpuIdle = gpuAvg < idle.gpuPercent;
+      parts.push(`GPU avg ${fmt(gpuAvg)}% (limit ${idle.gpuPercent}%)`);
+    } else {
+      parts.push(
+        'no GPU metric (install the CloudWatch agent to include GPU use), judged on CPU and network',
+      );
+    }
+  }
+  const holds = cpuAvg < idle.cpuPercent && netMB < idle.networkMB && gpuIdle;
+  return { holds, reason: `${holds ? 'idle' : 'busy'}: ${parts.join(', ')} over ${window}` };
+}
+
+function judgeUptime({ instance, policy, runningHours }: JudgeInput): Verdict {
+  if (runningHours === null) return { holds: 'unknown', reason: 'launch time unknown: uptime not judged' };
+  const eligible = instance.typeInfo?.freeTierEligible;
+  const limits = policy.maxRunningHours;
+  let limit: number | null;
+  let cls: string;
+  if (eligible === true) {
+    limit = limits.freeTier;
+    cls = 'free-tier types';
+  } else if (eligible === false) {
+    limit = limits.nonFreeTier;
+    cls = 'non-free-tier types';
+  } else {
+    // Unknown class: the more lenient limit, so that a failed lookup never stops anything sooner.
+    limit =
+      limits.freeTier === null || limits.nonFreeTier === null
+        ? null
+        : Math.max(limits.freeTier, limits.nonFreeTier);
+    cls = 'an instance of unknown free-tier class';
+  }
+  if (limit === null) return { holds: false, reason: '' };
+  const holds = runningHours > limit;
+  return {
+    holds,
+    reason: holds
+      ? `over uptime: running ${fmt(runningHours)} h since its last start (limit ${limit} h for ${cls})`
+      : '',
+  };
+}
+
+/**
+ * Not free tier: the type is not FreeTierEligible for this account and region (DescribeInstanceTypes) and not in
+ * nonFreeTier.allowedTypes. Unknown eligibility is "unknown", never "free". The launch guard uses it too.
+ */
+export function judgeFreeTier(instance: Instance, policy: Policy): Verdict {
+  const eligible = instance.typeInfo?.freeTierEligible;
+  if (eligible === undefined) {
+    return { holds: 'unknown', reason: `free-tier eligibility of ${instance.instanceType} unknown` };
+  }
+  if (eligible) return { holds: false, reason: '' };
+  if (policy.nonFreeTier.allowedTypes.includes(instance.instanceType)) {
+    return { holds: false, reason: '' };
+  }
+  return {
+    holds: true,
+    reason: `not free tier: ${instance.instanceType} is not free-tier eligible in ${instance.region} for this account and not in nonFreeTier.allowedTypes`,
+  };
+}
+
+function judgeBudget(context: EvaluateContext): Verdict {
+  const b = context.budget;
+  if (!b) return { holds: false, reason: '' };
+  const holds = b.estimateUsd >= b.limitUsd;
+  return {
+    holds,
+    reason: holds
+      ? `over budget: this month's estimated EC2 cost $${b.estimateUsd.toFixed(2)} has reached budget.monthlyUsd $${b.limitUsd.toFixed(2)}`
+      : '',
+  };
+}
+
+function inWindow(points: Point[], from: number, to: number): number[] {
+  const values: number[] = [];
+  for (const p of points) if (p.at > from && p.at <= to && Number.isFinite(p.value)) values.push(p.value);
+  return values;
+}
+
+function sum(values: number[]): number {
+  let s = 0;
+  for (const v of values) s += v;
+  return s;
+}
+
+function mean(values: number[]): number {
+  return values.length === 0 ? 0 : sum(values) / values.length;
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(n < 1 ? 2 : 1);
+}
+
+function formatHours(h: number): string {
+  return h < 1 ? `${Math.round(h * 60)} min` : `${h} h`;
+}
