@@ -8,6 +8,7 @@ import {
 import type { DigestStop } from '../core/digest.js';
 import type { SecurityGroupRules } from '../core/launch-check.js';
 import { TAGS } from '../core/policy.js';
+import { cleanLine, cleanTags } from '../core/text.js';
 import { chunk } from './clients.js';
 
 /** IAM actions this adapter uses (all read-only). */
@@ -57,7 +58,7 @@ export class Ec2CostsAdapter {
     for await (const page of pages) {
       for (const v of page.Volumes ?? []) {
         if (!v.VolumeId || (v.State !== undefined && v.State !== 'available')) continue;
-        const name = v.Tags?.find((t) => t.Key === 'Name')?.Value;
+        const name = cleanTags(v.Tags ?? []).Name;
         out.push({
           volumeId: v.VolumeId,
           region: this.region,
@@ -94,7 +95,7 @@ export class Ec2CostsAdapter {
       for (const g of res.SecurityGroups ?? []) {
         out.push({
           groupId: g.GroupId ?? '',
-          ...(g.GroupName ? { groupName: g.GroupName } : {}),
+          ...(g.GroupName ? { groupName: cleanLine(g.GroupName) } : {}),
           ingress: (g.IpPermissions ?? []).map((p) => ({
             protocol: p.IpProtocol ?? '-1',
             ...(p.FromPort !== undefined ? { fromPort: p.FromPort } : {}),
@@ -125,8 +126,7 @@ export class Ec2CostsAdapter {
     for await (const page of pages) {
       for (const r of page.Reservations ?? []) {
         for (const i of r.Instances ?? []) {
-          const tags: Record<string, string> = {};
-          for (const t of i.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+          const tags = cleanTags(i.Tags ?? []);
           const stoppedAt = tags[TAGS.stoppedAt];
           if (!i.InstanceId || !i.InstanceType || stoppedAt === undefined) continue;
           const stopReason = tags[TAGS.stopReason];
