@@ -3,13 +3,13 @@ import {
   DescribeSecurityGroupsCommand,
   DescribeVolumesCommand,
   type EC2Client,
-  type Tag,
   paginateDescribeInstances,
   paginateDescribeVolumes,
 } from '@aws-sdk/client-ec2';
 import type { DigestStop } from '../core/digest.js';
 import type { SecurityGroupRules } from '../core/launch-check.js';
 import { TAGS } from '../core/policy.js';
+import { cleanLine, cleanTags } from '../core/text.js';
 import { chunk } from './clients.js';
 
 /** IAM actions this adapter uses (all read-only). */
@@ -68,7 +68,7 @@ export class Ec2CostsAdapter {
     for await (const page of pages) {
       for (const v of page.Volumes ?? []) {
         if (!v.VolumeId || (v.State !== undefined && v.State !== 'available')) continue;
-        const name = v.Tags?.find((t) => t.Key === 'Name')?.Value;
+        const name = cleanTags(v.Tags ?? []).Name;
         out.push({
           volumeId: v.VolumeId,
           region: this.region,
@@ -105,7 +105,7 @@ export class Ec2CostsAdapter {
       for (const g of res.SecurityGroups ?? []) {
         out.push({
           groupId: g.GroupId ?? '',
-          ...(g.GroupName ? { groupName: g.GroupName } : {}),
+          ...(g.GroupName ? { groupName: cleanLine(g.GroupName) } : {}),
           ingress: (g.IpPermissions ?? []).map((p) => ({
             protocol: p.IpProtocol ?? '-1',
             ...(p.FromPort !== undefined ? { fromPort: p.FromPort } : {}),
@@ -141,7 +141,7 @@ export class Ec2CostsAdapter {
             instanceId: i.InstanceId,
             region: this.region,
             instanceType: i.InstanceType,
-            tags: tagsOf(i.Tags),
+            tags: cleanTags(i.Tags ?? []),
             volumes: [],
           };
           out.push(entry);
@@ -184,7 +184,7 @@ export class Ec2CostsAdapter {
     for await (const page of pages) {
       for (const r of page.Reservations ?? []) {
         for (const i of r.Instances ?? []) {
-          const tags = tagsOf(i.Tags);
+          const tags = cleanTags(i.Tags ?? []);
           const stoppedAt = tags[TAGS.stoppedAt];
           if (!i.InstanceId || !i.InstanceType || stoppedAt === undefined) continue;
           const stopReason = tags[TAGS.stopReason];
@@ -203,10 +203,4 @@ export class Ec2CostsAdapter {
     }
     return out;
   }
-}
-
-function tagsOf(raw: Tag[] | undefined): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const t of raw ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
-  return tags;
 }

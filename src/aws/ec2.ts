@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
+import { cleanTags } from '../core/text.js';
 import { chunk } from './clients.js';
 
 /** IAM actions this adapter uses; the stack's role must grant exactly these (checked by a template test). */
@@ -80,8 +81,8 @@ export class Ec2Adapter {
     if (!raw.InstanceId || !raw.InstanceType) return null;
     // Belt and braces: only running instances are ever acted on, whatever the filter returned.
     if (raw.State?.Name !== undefined && raw.State.Name !== 'running') return null;
-    const tags: Record<string, string> = {};
-    for (const t of raw.Tags ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+    // Tags are text anyone who can tag the instance wrote: cleaned here, once, for every alert, page and table.
+    const tags = cleanTags(raw.Tags ?? []);
     const launch =
       raw.LaunchTime instanceof Date ? raw.LaunchTime.toISOString() : String(raw.LaunchTime ?? '');
     return {

@@ -8,7 +8,8 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import type { DigestMonth } from '../core/digest.js';
 import { NAMES } from '../core/policy.js';
-import type { SweepUsage } from '../core/usage.js';
+import { cleanLine, TEXT_CAPS } from '../core/text.js';
+import { NO_OWNER, type SweepUsage } from '../core/usage.js';
 import { chunk } from './clients.js';
 import { MAX_QUERIES_PER_CALL } from './cloudwatch.js';
 
@@ -34,6 +35,16 @@ export const USAGE_METRICS = {
 
 /** The dimension that splits instance-hours and dollars per owner. */
 export const OWNER_DIMENSION = 'Owner';
+
+/**
+ * An owner tag as a CloudWatch dimension value: ASCII only and not blank, as CloudWatch requires (one value it
+ * refuses fails the whole PutMetricData call, so one student's tag would lose every instance's hours). Other
+ * characters become "?"; a blank owner is no owner.
+ */
+export function ownerDimensionValue(owner: string): string {
+  const ascii = owner.replace(/[^\x20-\x7e]/g, '?');
+  return ascii.trim() === '' ? NO_OWNER : ascii;
+}
 
 /** Month-to-date sums read back for the digest and the budget guard. */
 export type MonthTotals = DigestMonth;
@@ -62,7 +73,13 @@ export class UsageMetrics {
         { MetricName: USAGE_METRICS.instanceHours, Timestamp: m.at, Value: m.instanceHours, Unit: 'None' },
         { MetricName: USAGE_METRICS.estimatedCostUsd, Timestamp: m.at, Value: m.estimatedUsd, Unit: 'None' },
       );
+      const byDimension = new Map<string, { hours: number; usd: number }>();
       for (const [owner, o] of Object.entries(m.byOwner)) {
+        const value = ownerDimensionValue(owner);
+        const sum = byDimension.get(value) ?? { hours: 0, usd: 0 };
+        byDimension.set(value, { hours: sum.hours + o.hours, usd: sum.usd + o.usd });
+      }
+      for (const [owner, o] of byDimension) {
         const Dimensions = [{ Name: OWNER_DIMENSION, Value: owner }];
         data.push(
           {
@@ -121,7 +138,11 @@ export class UsageMetrics {
     owners.forEach((owner, k) => {
       const hours = sums[5 + 2 * k] ?? 0;
       const usd = sums[6 + 2 * k] ?? 0;
-      if (hours > 0 || usd > 0) byOwner[owner] = { hours, usd };
+      if (hours <= 0 && usd <= 0) return;
+      // The dimension echoes an owner tag (maybe written before tags were cleaned): shown cleaned, queried as is.
+      const shown = cleanLine(owner, TEXT_CAPS.tagValue);
+      const sum = byOwner[shown] ?? { hours: 0, usd: 0 };
+      byOwner[shown] = { hours: sum.hours + hours, usd: sum.usd + usd };
     });
     return {
       freeTierHours: sums[0] ?? 0,

@@ -58,7 +58,7 @@ export function readCommon(values: Record<string, unknown>, io: Io): Common {
     if (!isKnownRegion(r)) {
       throw new InputError(
         '--region',
-        `unknown region "${r}" (use an AWS region name such as us-east-1 or eu-west-1)`,
+        `unknown region "${printable(r)}" (use an AWS region name such as us-east-1 or eu-west-1)`,
       );
     }
   }
@@ -66,13 +66,19 @@ export function readCommon(values: Record<string, unknown>, io: Io): Common {
   if (typeof values.at === 'string') {
     const ms = Date.parse(values.at);
     if (!/^\d{4}-\d{2}-\d{2}/.test(values.at) || !Number.isFinite(ms)) {
-      throw new InputError('--at', `"${printable(values.at)}" is not an ISO time; use e.g. 2026-11-25T14:00:00Z`);
+      throw new InputError(
+        '--at',
+        `"${printable(values.at)}" is not an ISO time; use e.g. 2026-11-25T14:00:00Z`,
+      );
     }
     at = new Date(ms);
   }
   const endpoint = (values['endpoint-url'] as string | undefined) ?? io.env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
-    throw new InputError('--endpoint-url', `"${printable(endpoint)}" is not a URL; use e.g. http://127.0.0.1:5000`);
+    throw new InputError(
+      '--endpoint-url',
+      `"${printable(endpoint)}" is not a URL; use e.g. http://127.0.0.1:5000`,
+    );
   }
   if (typeof values.profile === 'string') io.env.AWS_PROFILE = values.profile;
   const homeRegion = regions[0] ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? 'us-east-1';

@@ -3,12 +3,13 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { clientConfig } from '../aws/clients.js';
 import { type SweepServices, sdkSweepServices } from '../aws/services.js';
 import { Notifier } from '../aws/sns.js';
-import { InputError } from '../core/errors.js';
+import { InputError, printable } from '../core/errors.js';
 import { evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
 import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
+import { cleanLine } from '../core/text.js';
 import { runSweep } from '../jobs/sweep.js';
 import { resolveTargets } from '../jobs/targets.js';
 import type { Command } from './command.js';
@@ -103,7 +104,7 @@ Examples:
         },
         common,
         io,
-        `Plan for snapshot ${values.snapshot}${snapshot.description ? ` (${snapshot.description})` : ''}`,
+        `Plan for snapshot ${cleanLine(values.snapshot)}${snapshot.description ? ` (${snapshot.description})` : ''}`,
       );
       return 0;
     }
@@ -136,7 +137,7 @@ Use --dry-run (or \`plan\`) to see the decisions without changing anything.
     if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
       throw new InputError(
         '--topic-arn',
-        `"${topicArn}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)`,
+        `"${printable(topicArn)}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)`,
       );
     }
     const notifier = topicArn
@@ -202,7 +203,9 @@ function readSnapshot(path: string): Snapshot {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new InputError('--snapshot', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw new InputError('--snapshot', cleanLine(`cannot read ${path}: ${(err as Error).message}`), {
+      cause: err,
+    });
   }
   return parseSnapshot(text, path);
 }

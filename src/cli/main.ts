@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { describeError, WatchdogError } from '../core/errors.js';
+import { describeError, printable, WatchdogError } from '../core/errors.js';
+import { cleanLine } from '../core/text.js';
 import type { Command } from './command.js';
 import { COMMON_HELP, COMMON_OPTIONS, type Io, readCommon } from './context.js';
 import { digestCommand } from './digest.js';
@@ -51,7 +52,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     io.err(
-      `unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}. See cost-watchdog --help.`,
+      `unknown command "${printable(name)}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}. See cost-watchdog --help.`,
     );
     return 2;
   }
@@ -65,7 +66,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     });
   } catch (err) {
     io.err(
-      `${describeError(err).replace(/^TypeError \[\w+\]: /, '')}\nSee cost-watchdog ${command.name} --help.`,
+      `${cleanLine(describeError(err).replace(/^TypeError \[\w+\]: /, ''))}\nSee cost-watchdog ${command.name} --help.`,
     );
     return 2;
   }
@@ -75,7 +76,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (!command.positionals && parsed.positionals.length > 0) {
-    io.err(`unexpected argument "${parsed.positionals[0]}". See cost-watchdog ${command.name} --help.`);
+    io.err(
+      `unexpected argument "${printable(parsed.positionals[0])}". See cost-watchdog ${command.name} --help.`,
+    );
     return 2;
   }
   try {

@@ -1,3 +1,5 @@
+import { cleanLine, TEXT_CAPS } from './text.js';
+
 /**
  * Errors a user can act on. Each names what was wrong and how to fix it, so the message alone is enough.
  */
@@ -13,9 +15,11 @@ export class PolicyError extends WatchdogError {
   /** One line per problem: `field: what is wrong (allowed: ...)`. */
   readonly issues: string[];
   constructor(message: string, issues: string[] = [], options?: { cause?: unknown }) {
-    super(issues.length > 0 ? `${message}\n${issues.map((i) => `  - ${i}`).join('\n')}` : message, options);
+    // Issues quote keys and values of the policy file: one clean line each.
+    const lines = issues.map((i) => cleanLine(i, 1000));
+    super(lines.length > 0 ? `${message}\n${lines.map((i) => `  - ${i}`).join('\n')}` : message, options);
     this.name = 'PolicyError';
-    this.issues = issues;
+    this.issues = lines;
   }
 }
 
@@ -47,8 +51,10 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** A user-supplied value made safe to quote in a message: control characters replaced, at most 80 characters. */
+/**
+ * A user-supplied value made safe to quote in a message: one line without control, format or bidi characters
+ * (cleanLine), at most 80 characters.
+ */
 export function printable(value: unknown): string {
-  const clean = String(value).replace(/\p{Cc}/gu, '?');
-  return clean.length > 80 ? `${clean.slice(0, 77)}...` : clean;
+  return cleanLine(String(value), TEXT_CAPS.quoted);
 }

@@ -6,18 +6,27 @@ import type { Alert, SweepReport } from './report.js';
 /** At most this many instances are listed per section of an email; the JSON carries counts for the rest. */
 const MAX_LISTED = 200;
 
-/** A plain-text table with aligned columns. */
+/** Characters in `text` (code points: an emoji counts once and is never cut in half). */
+function charCount(text: string): number {
+  return /[\uD800-\uDFFF]/.test(text) ? Array.from(text).length : text.length;
+}
+
+/** A plain-text table with aligned columns; a cell longer than its column's `maxWidths` ends in "~". */
 export function renderTable(headers: string[], rows: string[][], maxWidths: number[] = []): string {
   const cells = [headers, ...rows].map((r) =>
     r.map((c, i) => {
       const max = maxWidths[i];
-      return max !== undefined && c.length > max ? `${c.slice(0, max - 1)}~` : c;
+      return max !== undefined && charCount(c) > max
+        ? `${Array.from(c)
+            .slice(0, max - 1)
+            .join('')}~`
+        : c;
     }),
   );
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => charCount(r[i] ?? ''))));
   const line = (r: string[]) =>
     r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - charCount(c)))))
       .join('  ')
       .trimEnd();
   return [line(cells[0] ?? []), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join(

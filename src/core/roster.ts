@@ -172,7 +172,8 @@ export function parseUserRequest(input: unknown): UserRequest {
     'setup',
   ]);
   for (const key of Object.keys(raw)) {
-    if (!known.has(key)) throw new InputError(printable(key), `unknown field (allowed: ${[...known].join(', ')})`);
+    if (!known.has(key))
+      throw new InputError(printable(key), `unknown field (allowed: ${[...known].join(', ')})`);
   }
   if (raw.allowAnywhere !== undefined && typeof raw.allowAnywhere !== 'boolean') {
     throw new InputError('allowAnywhere', 'must be true or false');
@@ -224,7 +225,7 @@ export function parseRoster(text: string): RosterRow[] {
     if (unknown.length > 0) {
       throw new InputError(
         'roster header',
-        `unknown column(s) ${unknown.join(', ')} (allowed: ${ROSTER_COLUMNS.join(', ')})`,
+        `unknown column(s) ${unknown.map(printable).join(', ')} (allowed: ${ROSTER_COLUMNS.join(', ')})`,
       );
     }
     records.shift();
@@ -327,5 +328,3 @@ export function toCsv(header: readonly string[], rows: readonly (readonly string
 function ipv4(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
-
-/** Shows user input in messages without control characters (no log or terminal injection), shortened. */

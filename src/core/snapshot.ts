@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { InputError } from './errors.js';
 import type { Instance, InstanceMetrics, Point } from './instance.js';
+import { cleanLine, cleanTagRecord, TEXT_CAPS } from './text.js';
 
 /** Format tag of snapshot files written by `cost-watchdog snapshot` and read by `plan --snapshot`. */
 export const SNAPSHOT_FORMAT = 'cost-watchdog-snapshot/1';
@@ -66,24 +67,27 @@ export function parseSnapshot(text: string, source = 'snapshot'): Snapshot {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new InputError(source, `not valid JSON (${(err as Error).message})`, { cause: err });
+    // JSON.parse quotes the text around the fault: cleaned, as is the path (it may hold a tag key).
+    throw new InputError(cleanLine(source), `not valid JSON (${cleanLine((err as Error).message)})`, {
+      cause: err,
+    });
   }
   const result = snapshotSchema.safeParse(raw);
   if (!result.success) {
     const first = result.error.issues[0];
     const path = first ? first.path.join('.') : '';
     throw new InputError(
-      `${source}${path ? `: ${path}` : ''}`,
-      `${first?.message ?? 'invalid'} (expected a file written by \`cost-watchdog snapshot\`, format "${SNAPSHOT_FORMAT}")`,
+      cleanLine(`${source}${path ? `: ${path}` : ''}`),
+      `${cleanLine(first?.message ?? 'invalid')} (expected a file written by \`cost-watchdog snapshot\`, format "${SNAPSHOT_FORMAT}")`,
     );
   }
   const data = result.data;
   const toPoints = (s: [string, number][]): Point[] => s.map(([t, v]) => ({ at: Date.parse(t), value: v }));
   return {
     takenAt: new Date(data.takenAt),
-    ...(data.description !== undefined ? { description: data.description } : {}),
+    ...(data.description !== undefined ? { description: cleanLine(data.description) } : {}),
     fleet: data.instances.map(({ metrics, ...rest }) => {
-      const instance = stripUndefined(rest) as Instance;
+      const instance = cleanInstance(stripUndefined(rest) as Instance);
       return {
         instance,
         metrics: metrics
@@ -119,6 +123,26 @@ export function toSnapshotFile(snapshot: Snapshot): SnapshotFile {
           }
         : {}),
     })),
+  };
+}
+
+/**
+ * A snapshot file is text anyone could have written (or edited): every string in it is cleaned as the EC2
+ * adapter cleans what DescribeInstances returns, so `plan --snapshot` shows nothing a live plan would not.
+ */
+function cleanInstance(i: Instance): Instance {
+  const line = (s: string) => cleanLine(s, TEXT_CAPS.name);
+  return {
+    ...i,
+    instanceId: line(i.instanceId),
+    region: line(i.region),
+    ...(i.account !== undefined ? { account: line(i.account) } : {}),
+    instanceType: line(i.instanceType),
+    tags: cleanTagRecord(i.tags),
+    ...(i.lifecycle !== undefined ? { lifecycle: line(i.lifecycle) } : {}),
+    rootDeviceType: line(i.rootDeviceType),
+    ...(i.publicIp !== undefined ? { publicIp: line(i.publicIp) } : {}),
+    ...(i.securityGroupIds !== undefined ? { securityGroupIds: i.securityGroupIds.map(line) } : {}),
   };
 }
 

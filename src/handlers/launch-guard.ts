@@ -10,6 +10,7 @@ import { describeError } from '../core/errors.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert } from '../core/report.js';
+import { cleanLine } from '../core/text.js';
 import { guardLaunch, type LaunchGuardResult } from '../jobs/launch-guard.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
 import { type HandlerConfig, loadConfig } from './config.js';
@@ -68,15 +69,19 @@ export function createLaunchGuardHandler(
     const parsed = stateChangeEvent.safeParse(event);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const reason = `not an EC2 state-change event: ${issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'invalid'}`;
+      // The path and message may quote the event's own keys and values: one clean line.
+      const reason = cleanLine(
+        `not an EC2 state-change event: ${issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'invalid'}`,
+      );
       log({ level: 'warn', message: `launch-guard: ignored event (${reason})`, event: truncate(event) });
       return { status: 'ignored', reason };
     }
     const { detail, region } = parsed.data;
     const instanceId = detail['instance-id'];
     if (detail.state !== 'running') {
-      log({ level: 'info', message: `launch-guard: ignored ${instanceId} state ${detail.state}` });
-      return { status: 'ignored', instanceId, reason: `state ${detail.state}, not running` };
+      const state = cleanLine(detail.state);
+      log({ level: 'info', message: `launch-guard: ignored ${instanceId} state ${state}` });
+      return { status: 'ignored', instanceId, reason: `state ${state}, not running` };
     }
 
     if (!ready) {
@@ -130,13 +135,15 @@ export function createLaunchGuardHandler(
   };
 }
 
-function truncate(event: unknown): unknown {
+/** The ignored event for the log: its JSON as one clean line of at most 2,000 characters. */
+function truncate(event: unknown): string {
+  let text: string;
   try {
-    const text = JSON.stringify(event);
-    return text !== undefined && text.length > 2000 ? `${text.slice(0, 2000)}...` : event;
+    text = JSON.stringify(event) ?? String(event);
   } catch {
-    return String(event);
+    text = String(event);
   }
+  return cleanLine(text, 2000);
 }
 
 /** The Lambda entry point. */

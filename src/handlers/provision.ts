@@ -2,6 +2,7 @@ import { InputError } from '../core/errors.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import { isKnownRegion } from '../core/policy.js';
 import { parseUserName, parseUserRequest, type RosterRow } from '../core/roster.js';
+import { cleanLine } from '../core/text.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
 import {
   type DeprovisionResult,
@@ -80,7 +81,7 @@ export function parseProvisionEvent(event: unknown): ParsedEvent {
       const name = (entry as { user?: unknown })?.user;
       return {
         line: i + 1,
-        user: typeof name === 'string' ? name.slice(0, 64) : '',
+        user: typeof name === 'string' ? cleanLine(name, 64) : '',
         ok: false,
         error: `users[${i}]: ${(err as Error).message}`,
       };
@@ -89,11 +90,9 @@ export function parseProvisionEvent(event: unknown): ParsedEvent {
   return { action: 'provision', rows, consoleLogin: consoleLogin === true, stopInstances: false, skipIam };
 }
 
-/** An event value for an error message: no control characters (no log injection), at most 40 characters. */
+/** An event value for an error message: one clean line (no log or terminal injection), at most 40 characters. */
 function shown(value: unknown): string {
-  return String(value)
-    .replace(/\p{Cc}/gu, '?')
-    .slice(0, 40);
+  return cleanLine(String(value), 40);
 }
 
 /** The region of a deprovision event: a known AWS region, or an InputError naming the field. */
