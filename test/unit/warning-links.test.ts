@@ -1,9 +1,18 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verifyLink } from '../../src/core/action-links.js';
+import { staleLink, verifyLink } from '../../src/core/action-links.js';
+import { TAGS } from '../../src/core/policy.js';
 import type { Alert } from '../../src/core/report.js';
 import { signActionLinks } from '../../src/jobs/action-links.js';
 import { runSweep } from '../../src/jobs/sweep.js';
-import { busyMetrics, DEFAULT_POLICY, idleMetrics, makeInstance, NOW, policyWith } from '../support/fleet.js';
+import {
+  busyMetrics,
+  DEFAULT_POLICY,
+  hoursAgo,
+  idleMetrics,
+  makeInstance,
+  NOW,
+  policyWith,
+} from '../support/fleet.js';
 import { InMemoryFleet } from './in-memory-fleet.js';
 
 const KEY = 'warning-links-test-key-0123456789abcdefghij';
@@ -93,6 +102,30 @@ describe('links in warnings', () => {
         }),
         expect.objectContaining({ ok: true, claims: expect.objectContaining({ action: 'stop' }) }),
       ]);
+    }
+  });
+
+  it('binds every link to the warning the sweep just wrote, not to a stale one the instance carried', async () => {
+    // Prepare: a warning tag left from before the instance's last start (it no longer counts)
+    const idle = addRunning({
+      launchTime: hoursAgo(5),
+      tags: { Owner: 'bob', [TAGS.warnedAt]: hoursAgo(30), [TAGS.warnRule]: 'idle' },
+    });
+
+    // Act
+    const report = await sweep();
+
+    // Assess: the tag now holds this run's warning, and each link answers exactly that one
+    expect(report.warned).toEqual([idle.instanceId]);
+    const tagged = fleet.find(idle.instanceId)?.instance;
+    expect(tagged?.tags[TAGS.warnedAt]).toBe(NOW.toISOString());
+    const data = alerts[0]?.data as { decisions: { links?: Record<string, string> }[] };
+    const links = data.decisions[0]?.links as Record<'keep4h' | 'keepTomorrow' | 'stop', string>;
+    for (const action of ['keep4h', 'keepTomorrow', 'stop'] as const) {
+      const verdict = verifyLink(tokenOf(links[action]), KEY, NOW);
+      if (!verdict.ok) throw new Error(`link refused: ${verdict.reason}`);
+      expect(verdict.claims.warnedAt).toBe(NOW.getTime() / 1000);
+      expect(staleLink(verdict.claims, tagged as NonNullable<typeof tagged>, NOW)).toBeNull();
     }
   });
 
