@@ -63,3 +63,20 @@ module.exports.actionTagKeys = async () => {
   const key = exemptKey();
   return key.startsWith('cost-watchdog:') ? ['cost-watchdog:*'] : ['cost-watchdog:*', key];
 };
+
+// Reserved concurrency of the public actions function (--param actionsConcurrency=N): the most link requests
+// it serves at once, and a share of the account's concurrency nobody else can take. Unset by default: Lambda
+// refuses a reservation that leaves the account less than its minimum unreserved concurrency (100 with the
+// usual limit of 1,000; new accounts often have a limit of 10, so any reservation fails there), and a
+// non-zero default would make `serverless deploy` fail for a newcomer (docs/actions.md, "Concurrency").
+module.exports.actionsConcurrency = async ({ options, resolveVariable }) => {
+  const value = await param(options, resolveVariable, 'actionsConcurrency');
+  if (value === undefined) return null;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
+    throw new Error(
+      `--param actionsConcurrency="${value}" is not a whole number from 1 to 1000. Leave it out (no reservation, ` +
+        'the default) or give e.g. --param actionsConcurrency=5; 0 would switch the links off entirely.',
+    );
+  }
+  return Number(value);
+};
