@@ -39,14 +39,18 @@ module.exports.alertEmail = async ({ options, resolveVariable }) => {
   return email;
 };
 
-// A tag key of the policy (tags.exempt or tags.owner in watchdog.yml), checked before it reaches an IAM condition.
-function tagKey(name, fallback) {
+// watchdog.yml next to serverless.yml, as packaged with the functions (an empty policy when there is none).
+function policy() {
   const { readFileSync, existsSync } = require('node:fs');
   const { join } = require('node:path');
   const { parse } = require('yaml');
   const file = join(__dirname, '..', 'watchdog.yml');
-  const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
-  const key = policy.tags?.[name] || fallback;
+  return existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
+}
+
+// A tag key of the policy (tags.exempt or tags.owner in watchdog.yml), checked before it reaches an IAM condition.
+function tagKey(name, fallback) {
+  const key = policy().tags?.[name] || fallback;
   if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
     throw new Error(`watchdog.yml tags.${name}="${key}" is not a valid tag key`);
   }
@@ -69,4 +73,78 @@ module.exports.exemptCondition = async () => ({ [`aws:ResourceTag/${exemptKey()}
 module.exports.actionTagKeys = async () => {
   const key = exemptKey();
   return key.startsWith('cost-watchdog:') ? ['cost-watchdog:*'] : ['cost-watchdog:*', key];
+};
+
+// Reserved concurrency of the public actions function (--param actionsConcurrency=N): the most link requests
+// it serves at once, and a share of the account's concurrency nobody else can take. Unset by default: Lambda
+// refuses a reservation that leaves the account less than its minimum unreserved concurrency (100 with the
+// usual limit of 1,000; new accounts often have a limit of 10, so any reservation fails there), and a
+// non-zero default would make `serverless deploy` fail for a newcomer (docs/actions.md, "Concurrency").
+module.exports.actionsConcurrency = async ({ options, resolveVariable }) => {
+  const value = await param(options, resolveVariable, 'actionsConcurrency');
+  if (value === undefined) return null;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
+    throw new Error(
+      `--param actionsConcurrency="${value}" is not a whole number from 1 to 1000. Leave it out (no reservation, ` +
+        'the default) or give e.g. --param actionsConcurrency=5; 0 would switch the links off entirely.',
+    );
+  }
+  return Number(value);
+};
+
+// The sweep role's second inline policy: which member-account roles it may assume (docs/scale.md).
+//  - accounts listed in watchdog.yml: exactly arn:<partition>:iam::<id>:role/cost-watchdog/<roleName> of each;
+//  - organization: true: the memberRoleName role (path /cost-watchdog/) in any account, but only while that account
+//    is in the sweep's own organization (aws:ResourceOrgID = ${aws:PrincipalOrgID});
+//  - neither: AssumeRole explicitly denied.
+// Member roles live under /cost-watchdog/ (src/aws/sts.ts memberRoleArn, resources/member-role.yml).
+const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+module.exports.memberRolePolicy = async () => {
+  const p = policy();
+  const roleArn = (account, name) => ({
+    'Fn::Sub': `arn:\${AWS::Partition}:iam::${account}:role/cost-watchdog/${name}`,
+  });
+  const checkName = (name, field) => {
+    if (typeof name !== 'string' || !ROLE_NAME.test(name)) {
+      throw new Error(
+        `watchdog.yml ${field}="${name}" is not an IAM role name (letters, digits and +=,.@_-, up to 64)`,
+      );
+    }
+    return name;
+  };
+  const accounts = p.accounts === undefined || p.accounts === null ? [] : p.accounts;
+  if (!Array.isArray(accounts))
+    throw new Error('watchdog.yml accounts must be a list, e.g. [{ id: "123456789012" }]');
+  const listed = accounts.map((a, i) => {
+    const id = String(a?.id ?? '');
+    if (!/^\d{12}$/.test(id))
+      throw new Error(`watchdog.yml accounts[${i}].id="${id}" must be a 12-digit AWS account id`);
+    return roleArn(id, checkName(a.roleName ?? 'cost-watchdog-member', `accounts[${i}].roleName`));
+  });
+  const statements = [];
+  if (listed.length > 0) {
+    statements.push({
+      Sid: 'AssumeListedMemberRoles',
+      Effect: 'Allow',
+      Action: 'sts:AssumeRole',
+      Resource: listed,
+    });
+  }
+  if (p.organization === true) {
+    statements.push({
+      Sid: 'AssumeOrganizationMemberRoles',
+      Effect: 'Allow',
+      Action: 'sts:AssumeRole',
+      Resource: roleArn('*', checkName(p.memberRoleName ?? 'cost-watchdog-member', 'memberRoleName')),
+      // The IAM policy variable ${aws:PrincipalOrgID}, joined by CloudFormation: written whole here, serverless
+      // would take it for its own ${aws:...} variable source (which knows no PrincipalOrgID) and fail.
+      Condition: {
+        StringEquals: { 'aws:ResourceOrgID': { 'Fn::Join': ['', ['${', 'aws:PrincipalOrgID}']] } },
+      },
+    });
+  }
+  if (statements.length === 0) {
+    statements.push({ Sid: 'NoMemberAccounts', Effect: 'Deny', Action: 'sts:AssumeRole', Resource: '*' });
+  }
+  return { Version: '2012-10-17', Statement: statements };
 };

@@ -8,16 +8,22 @@ export const SIGNING_KEY_READ_PERMISSIONS = ['ssm:GetParameter'] as const;
 /** IAM actions the sweep needs: read the key, and create it on the first run that warns. */
 export const SIGNING_KEY_CREATE_PERMISSIONS = ['ssm:GetParameter', 'ssm:PutParameter'] as const;
 
-/** Least time between two re-reads of the parameter after a link signed with an unknown key. */
-export const KEY_REFRESH_INTERVAL_MS = 60_000;
+/**
+ * How long a container trusts the key it read. A deleted or replaced key stops the old links within this long
+ * in a warm actions container, and a new key is taken up within this long. A TTL rather than a check of the
+ * parameter's version per click: at most one SSM call per container per minute whatever the traffic (random
+ * links cannot hammer SSM or add its latency to every click), for a revocation delay of at most a minute.
+ */
+export const KEY_CACHE_MS = 60_000;
 
 function errorName(err: unknown): string | undefined {
   return (err as { name?: string })?.name;
 }
 
 /**
- * The HMAC key of the action links, an SSM SecureString. Read with decryption once per container and cached;
- * the value is never logged and never put in an environment variable.
+ * The HMAC key of the action links, an SSM SecureString. The actions function keeps it for at most
+ * KEY_CACHE_MS; the sweep reads it afresh on every run. The value is never logged and never put in an
+ * environment variable.
  */
 export class SigningKeyStore {
   private cached: string | undefined;
@@ -30,30 +36,22 @@ export class SigningKeyStore {
   ) {}
 
   /**
-   * The key, or undefined when the parameter does not exist yet (no link can have been signed). A missing key
-   * is looked up again at most once per KEY_REFRESH_INTERVAL_MS, so random links cannot hammer SSM.
+   * The key, or undefined when the parameter does not exist (no link can have been signed, or the key was
+   * deleted to revoke every link). Read from SSM when the last read is KEY_CACHE_MS old or older.
    */
   async read(): Promise<string | undefined> {
-    if (this.cached !== undefined) return this.cached;
-    if (this.clock().getTime() - this.readAt < KEY_REFRESH_INTERVAL_MS) return undefined;
+    if (this.fresh()) return this.cached;
     return this.fetch();
   }
 
   /**
-   * Reads the key again (after a link signed with a key this container does not know, e.g. after the key
-   * was replaced), at most once per KEY_REFRESH_INTERVAL_MS so random links cannot hammer SSM.
-   */
-  async refresh(): Promise<string | undefined> {
-    if (this.clock().getTime() - this.readAt < KEY_REFRESH_INTERVAL_MS) return this.cached;
-    return this.fetch();
-  }
-
-  /**
-   * The key, created first when missing: 32 random bytes as SecureString (default aws/ssm KMS key), written
-   * with Overwrite false, so when two runs race the second one's write fails and it reads the winner's key.
+   * The key as it is in SSM now (never from the cache), created first when missing: 32 random bytes as
+   * SecureString (default aws/ssm KMS key), written with Overwrite false, so when two runs race the second
+   * one's write fails and it reads the winner's key.
    */
   async readOrCreate(): Promise<string> {
-    const existing = await this.read();
+    // Never from the cache: each sweep run signs with the key that is in SSM now.
+    const existing = await this.fetch();
     if (existing !== undefined) return existing;
     try {
       await this.client.send(
@@ -75,8 +73,14 @@ export class SigningKeyStore {
     return key;
   }
 
+  private fresh(): boolean {
+    return this.clock().getTime() - this.readAt < KEY_CACHE_MS;
+  }
+
   private async fetch(): Promise<string | undefined> {
     this.readAt = this.clock().getTime();
+    // Until this read succeeds nothing is cached: an unreadable key never leaves an old one in use.
+    this.cached = undefined;
     try {
       const res = await this.client.send(
         new GetParameterCommand({ Name: this.parameterName, WithDecryption: true }),
@@ -90,10 +94,9 @@ export class SigningKeyStore {
       this.cached = value;
       return value;
     } catch (err) {
-      if (errorName(err) === 'ParameterNotFound') {
-        this.cached = undefined;
-        return undefined;
-      }
+      if (errorName(err) === 'ParameterNotFound') return undefined;
+      // Not cached: the next request asks SSM again (and gets "try again later" until it answers).
+      this.readAt = Number.NEGATIVE_INFINITY;
       throw err;
     }
   }

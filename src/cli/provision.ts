@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AwsTarget } from '../aws/clients.js';
 import { InputError } from '../core/errors.js';
@@ -22,6 +22,7 @@ import {
 } from '../jobs/provision.js';
 import type { Command } from './command.js';
 import { type Io, loadPolicy } from './context.js';
+import { keyFileProblem, writePrivateKeyFile } from './key-file.js';
 
 let servicesFor: (home: AwsTarget, topicArn?: string) => ProvisionServices = sdkProvisionServices;
 
@@ -35,12 +36,6 @@ export function setProvisionServices(
 function text(values: Record<string, unknown>, name: string): string | undefined {
   const v = values[name];
   return typeof v === 'string' ? v : undefined;
-}
-
-/** Writes a private key with mode 0600 (also when the file existed with a looser mode). */
-function writeKeyFile(path: string, key: string): void {
-  writeFileSync(path, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
-  chmodSync(path, 0o600);
 }
 
 function printResult(r: ProvisionResult, io: Io): void {
@@ -88,12 +83,14 @@ except that it repairs what was changed by hand (a security group opened to the 
                        stored in SSM SecureString /cost-watchdog/passwords/<user>
   --access-key         give users without one an access key (secret stored in SSM
                        /cost-watchdog/access-keys/<user>); off by default
-  --key-file FILE      also write the user's private key to FILE (mode 0600)
+  --key-file FILE      also write the user's private key to FILE (a new file, mode 0600;
+                       an existing file or symbolic link there is refused)
   --roster FILE        CSV with columns user,email,cidr[,type] (header optional; also
                        notebook_port, region, setup when named in a header)
   --results FILE       results CSV of a roster run (default: <roster>-results.csv):
                        user,status,key_parameter,launch_template_id,error
-  --key-dir DIR        roster: write each private key to DIR/cost-watchdog-<user>.pem (0600)
+  --key-dir DIR        roster: write each private key to DIR/cost-watchdog-<user>.pem (new
+                       files, 0600; existing files or links there are refused)
   --topic-arn ARN      the stack's alert topic (default: $TOPIC_ARN; none = no subscriptions)
 
 Progress goes to stderr. Exit status 1 when any user failed (the others are still done).
@@ -167,8 +164,18 @@ Examples:
         `"${topicArn}" is not an SNS topic ARN; use the stack output AlertTopicArn`,
       );
     }
-    const services = servicesFor(common.home, topicArn);
+    // Private keys leave SSM only on request, into new 0600 files: refuse taken paths before anything is made.
+    const keyFile = text(values, 'key-file');
     const keyDir = text(values, 'key-dir');
+    const keyFlag = keyFile !== undefined ? '--key-file' : '--key-dir';
+    const keyTarget = (user: string) =>
+      keyFile ?? (keyDir !== undefined ? join(keyDir, `${resourceName(user)}.pem`) : undefined);
+    for (const row of rows) {
+      const target = row.ok ? keyTarget(row.user) : undefined;
+      const problem = target === undefined ? undefined : keyFileProblem(target, keyFlag);
+      if (problem) throw problem;
+    }
+    const services = servicesFor(common.home, topicArn);
     if (keyDir !== undefined && !existsSync(keyDir)) mkdirSync(keyDir, { recursive: true, mode: 0o700 });
 
     const { setup, results } = await provisionRoster(
@@ -187,20 +194,25 @@ Examples:
       },
     );
 
-    // Private keys leave SSM only on request, into 0600 files.
-    const keyFile = text(values, 'key-file');
+    let keysNotWritten = 0;
     for (const r of results) {
       if (r.status === 'failed' || !r.keyParameter) continue;
-      const target =
-        keyFile ?? (keyDir !== undefined ? join(keyDir, `${resourceName(r.user)}.pem`) : undefined);
+      const target = keyTarget(r.user);
       if (target === undefined) continue;
       const key = await services.ssm(r.region).readSecret(keyParameterName(r.user));
       if (key === undefined) {
         io.err(`${r.user}: private key not found in SSM ${r.keyParameter}; not written`);
         continue;
       }
-      writeKeyFile(target, key);
-      io.err(`${r.user}: private key written to ${target} (mode 0600)`);
+      try {
+        writePrivateKeyFile(target, key, keyFlag);
+        io.err(`${r.user}: private key written to ${target} (mode 0600)`);
+      } catch (err) {
+        // Taken between the check above and now: this key stays in SSM only; the others are still written.
+        if (!(err instanceof InputError)) throw err;
+        keysNotWritten++;
+        io.err(`${r.user}: ${err.message}. The key stays in SSM ${r.keyParameter}`);
+      }
     }
 
     if (rosterPath !== undefined) {
@@ -237,7 +249,7 @@ Examples:
       io.out(`group ${setup.group.name}: ${setup.group.status} (${setup.group.detail})`);
       for (const r of results) printResult(r, io);
     }
-    return failed > 0 ? 1 : 0;
+    return failed > 0 || keysNotWritten > 0 ? 1 : 0;
   },
 };
 

@@ -1,12 +1,13 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
-import { isKnownRegion } from './policy.js';
+import { isKnownRegion, TAGS } from './policy.js';
 
 /**
  * Signed action links ("keep it running 4 more hours", "keep it until tomorrow 09:00", "stop it now") in
- * warnings. Pure: the key and the clock are arguments. A token is `v1.<payload>.<signature>`: the payload is
- * base64url of a JSON object with short keys in a fixed order, the signature base64url of HMAC-SHA256(key, "v1." +
+ * warnings. Pure: the key and the clock are arguments. A token is `v2.<payload>.<signature>`: the payload is
+ * base64url of a JSON object with short keys in a fixed order, the signature base64url of HMAC-SHA256(key, "v2." +
  * payload). The signature covers the exact bytes sent, so nothing is re-serialised before it is checked.
+ * v2 added the warning a link answers (`w`); v1 links are refused as outdated (they expired within 24 hours).
  */
 
 /** What a link asks for. */
@@ -27,7 +28,10 @@ export const LINK_VALIDITY_MS = 24 * 3_600_000;
 /** Shortest signing key accepted (bytes of the decoded key text). */
 export const MIN_KEY_BYTES = 32;
 
-const VERSION = 'v1';
+const VERSION = 'v2';
+
+/** Token versions that were once sent and are now refused with a page that says so. */
+const OUTDATED_VERSIONS: readonly string[] = ['v1'];
 
 /** What a link says, once its signature is checked. */
 export interface LinkClaims {
@@ -37,6 +41,11 @@ export interface LinkClaims {
   region: string;
   account: string;
   action: LinkAction;
+  /**
+   * The warning the link answers: its `cost-watchdog:warned-at` time, epoch seconds. The link does nothing
+   * unless the instance still carries that warning.
+   */
+  warnedAt: number;
   /** Expiry, epoch seconds. The link is valid up to and including this second. */
   exp: number;
   /** keepTomorrow only: the snooze end fixed when the warning was written, epoch seconds. */
@@ -50,6 +59,7 @@ const claimsSchema = z
     region: z.string().refine(isKnownRegion),
     account: z.string().regex(/^\d{12}$/),
     action: z.enum(['keep4h', 'keepTomorrow', 'stop']),
+    warnedAt: z.number().int().positive(),
     exp: z.number().int().positive(),
     until: z.number().int().positive().optional(),
   })
@@ -62,12 +72,13 @@ const WIRE = [
   ['region', 'r'],
   ['account', 'a'],
   ['action', 'x'],
+  ['warnedAt', 'w'],
   ['exp', 'e'],
   ['until', 'u'],
 ] as const;
 
 /** Why a link was not accepted. */
-export type LinkRejection = 'malformed' | 'wrong-key' | 'tampered' | 'expired';
+export type LinkRejection = 'malformed' | 'outdated' | 'wrong-key' | 'tampered' | 'expired';
 
 /** The outcome of verifyLink(). Claims of a rejected link are never returned: nothing unsigned is trusted. */
 export type LinkVerdict =
@@ -129,12 +140,16 @@ export function verifyLink(token: string, key: string, now: Date): LinkVerdict {
   if (token.length === 0 || token.length > 2048) return reject('malformed', 'the link is empty or too long');
   const parts = token.split('.');
   const [version, payload, signature] = parts;
-  if (parts.length !== 3 || version !== VERSION || !payload || !signature) {
+  if (parts.length !== 3 || !version || !payload || !signature) {
     return reject('malformed', 'the link is incomplete (was it cut off when copied?)');
   }
   if (!/^[A-Za-z0-9_-]+$/.test(payload) || !/^[A-Za-z0-9_-]{43}$/.test(signature)) {
     return reject('malformed', 'the link contains characters a cost-watchdog link never has');
   }
+  if (OUTDATED_VERSIONS.includes(version)) {
+    return reject('outdated', 'the link is from an earlier version of cost-watchdog and no longer works');
+  }
+  if (version !== VERSION) return reject('malformed', 'the link is not one this cost-watchdog makes');
   let claims: LinkClaims;
   try {
     const parsed = claimsSchema.safeParse(
@@ -192,17 +207,32 @@ export interface ActionLinkInput {
   instanceId: string;
   region: string;
   account: string;
+  /** The warning the links answer: the instance's `cost-watchdog:warned-at` tag value (an ISO time). */
+  warnedAt: string;
   now: Date;
   /** IANA time zone of "tomorrow 09:00" (the policy's timeZone). */
   timeZone: string;
   validForMs?: number;
 }
 
-/** Builds the signed keep / keep-until-tomorrow / stop links for one instance, valid for a day. */
+/**
+ * Builds the signed keep / keep-until-tomorrow / stop links for one instance, valid for a day and bound to the
+ * warning they answer.
+ */
 export function buildActionLinks(input: ActionLinkInput): ActionLinks {
   const exp = Math.floor((input.now.getTime() + (input.validForMs ?? LINK_VALIDITY_MS)) / 1000);
   const until = Math.floor(tomorrowAt(input.now, input.timeZone).getTime() / 1000);
-  const base = { instanceId: input.instanceId, region: input.region, account: input.account, exp };
+  const warnedAt = warningSeconds(input.warnedAt);
+  if (warnedAt === null) {
+    throw new Error(`cannot sign links: warnedAt "${input.warnedAt}" is not an ISO time`);
+  }
+  const base = {
+    instanceId: input.instanceId,
+    region: input.region,
+    account: input.account,
+    warnedAt,
+    exp,
+  };
   const url = (token: string) => {
     const u = new URL(input.baseUrl);
     u.searchParams.set('t', token);
@@ -215,6 +245,51 @@ export function buildActionLinks(input: ActionLinkInput): ActionLinks {
     expiresAt: new Date(exp * 1000).toISOString(),
     keepTomorrowUntil: new Date(until * 1000).toISOString(),
   };
+}
+
+/** A `cost-watchdog:warned-at` tag value as epoch seconds (what links carry), or null when it is no time. */
+export function warningSeconds(tag: string | undefined): number | null {
+  if (tag === undefined) return null;
+  const ms = Date.parse(tag);
+  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : null;
+}
+
+/**
+ * Why a valid link no longer applies to its instance:
+ * - `no-warning`: the instance carries no warning (answered, cleared because it was used again, or a
+ *   stop removed it);
+ * - `other-warning`: it carries a different warning than the one the link answers (a newer one);
+ * - `restarted`: the warning is from before the instance's last start, so it no longer counts;
+ * - `keep-time-passed`: "keep until tomorrow" names a time that has passed.
+ */
+export type StaleLink = 'no-warning' | 'other-warning' | 'restarted' | 'keep-time-passed';
+
+/** What a link is checked against: the instance as it is now. */
+export interface LinkTarget {
+  launchTime: string;
+  tags: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Whether a verified link still answers a warning the instance carries at `now` (its `warned-at` tag, to the
+ * second, and not from before the last start), and for "keep until tomorrow" whether that time is still
+ * ahead. Null when the link applies; else why not. Pure.
+ */
+export function staleLink(claims: LinkClaims, target: LinkTarget, now: Date): StaleLink | null {
+  const current = warningSeconds(target.tags[TAGS.warnedAt]);
+  if (current === null) return 'no-warning';
+  if (current !== claims.warnedAt) return 'other-warning';
+  const launch = Date.parse(target.launchTime);
+  if (Number.isFinite(launch) && claims.warnedAt * 1000 < Math.floor(launch / 1000) * 1000)
+    return 'restarted';
+  if (
+    claims.action === 'keepTomorrow' &&
+    claims.until !== undefined &&
+    claims.until * 1000 <= now.getTime()
+  ) {
+    return 'keep-time-passed';
+  }
+  return null;
 }
 
 /** When a valid keep link keeps the instance until, for a click at `now`. */

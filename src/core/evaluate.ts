@@ -38,7 +38,7 @@ export interface Decision extends InstanceRef {
   protection: Protection | null;
   /** Every rule that holds now. */
   rulesHolding: Rule[];
-  /** The existing warning (tag), if any. */
+  /** The existing warning (tag), if any; once the sweep has written a new warning, that warning's time. */
   warnedAt: string | null;
   /** A warning is written now (tag + alert). */
   newWarning: boolean;

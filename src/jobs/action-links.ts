@@ -17,11 +17,16 @@ export interface ActionLinkSigning {
 
 /**
  * Signs keep / keep-until-tomorrow / stop links for warned instances of the stack's own account (member
- * accounts of a multi-account sweep get none: the actions function has no access there). The key is read,
- * or created on the first run that needs it, once per call.
+ * accounts of a multi-account sweep get none: the actions function has no access there), each bound to the
+ * warning on its decision (`warnedAt`: the one the sweep just wrote, or the existing one). The key is read
+ * afresh from SSM, or created on the first run that needs it, once per call.
  */
 export async function signActionLinks(warned: Decision[], signing: ActionLinkSigning): Promise<LinksById> {
-  const mine = warned.filter((d) => d.account === undefined || d.account === signing.account);
+  // A link answers one warning: an instance whose warning time is unknown gets none.
+  const mine = warned.filter(
+    (d): d is Decision & { warnedAt: string } =>
+      (d.account === undefined || d.account === signing.account) && d.warnedAt !== null,
+  );
   const out = new Map<string, ActionLinks>();
   if (mine.length === 0) return out;
   const key = await signing.keys.readOrCreate();
@@ -34,6 +39,7 @@ export async function signActionLinks(warned: Decision[], signing: ActionLinkSig
         instanceId: d.instanceId,
         region: d.region,
         account: signing.account,
+        warnedAt: d.warnedAt,
         now: signing.now,
         timeZone: signing.policy.timeZone,
       }),

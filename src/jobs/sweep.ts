@@ -277,12 +277,17 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     ids.push(d.instanceId);
     byRule.set(d.rule, ids);
   }
+  const warnedAt = now.toISOString();
   for (const [rule, ids] of byRule) {
-    for (const r of await ec2.tag(ids, { [TAGS.warnedAt]: now.toISOString(), [TAGS.warnRule]: rule })) {
+    for (const r of await ec2.tag(ids, { [TAGS.warnedAt]: warnedAt, [TAGS.warnRule]: rule })) {
       if (r.ok) out.warned.push(r.instanceId);
       else fail('ec2:CreateTags (warning)', r.error, r.instanceId);
     }
   }
+  // A decision of a warning just written carries that warning's time: its links answer exactly this warning.
+  const written = new Set(out.warned);
+  if (written.size > 0)
+    out.decisions = out.decisions.map((d) => (written.has(d.instanceId) ? { ...d, warnedAt } : d));
 
   const toClear = out.decisions.filter((d) => d.clearWarning).map((d) => d.instanceId);
   if (toClear.length > 0) {

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -77,18 +77,41 @@ async function storeKey(): Promise<void> {
   );
 }
 
+/** A running instance warned 2 hours after its launch; `now` is an hour after the warning. */
 async function warnedInstance(tags: Record<string, string> = {}, stopProtected = false) {
-  const [id] = await seedInstances(REGION, {
-    tags: { Owner: 'alice', [TAGS.warnedAt]: new Date().toISOString(), [TAGS.warnRule]: 'idle', ...tags },
-    stopProtected,
-  });
-  const { launch } = await describe1(id as string);
-  return { id: id as string, now: new Date(launch.getTime() + 3 * 3_600_000) };
+  const [id] = (await seedInstances(REGION, { tags: { Owner: 'alice', ...tags }, stopProtected })) as [
+    string,
+  ];
+  const { launch } = await describe1(id);
+  const warnedAt = new Date(launch.getTime() + 2 * 3_600_000);
+  const ec2 = new EC2Client(clientConfig(target(REGION)));
+  await ec2.send(
+    new CreateTagsCommand({
+      Resources: [id],
+      Tags: [
+        { Key: TAGS.warnedAt, Value: warnedAt.toISOString() },
+        { Key: TAGS.warnRule, Value: 'idle' },
+      ],
+    }),
+  );
+  return { id, warnedAt, now: new Date(warnedAt.getTime() + 3_600_000) };
 }
 
-function link(id: string, action: LinkAction, now: Date, extra: { until?: number; exp?: number } = {}) {
+/** A link for the instance's warning (the warned-at tag) unless `extra` names another. */
+async function link(
+  id: string,
+  action: LinkAction,
+  now: Date,
+  extra: { until?: number; exp?: number; warnedAt?: number } = {},
+  key = KEY,
+) {
   const exp = Math.floor(now.getTime() / 1000) + 3600;
-  return signLink({ instanceId: id, region: REGION, account: EMULATOR_ACCOUNT, action, exp, ...extra }, KEY);
+  const tag = (await describe1(id)).tags[TAGS.warnedAt] ?? '';
+  const warnedAt = Math.floor(Date.parse(tag) / 1000);
+  return signLink(
+    { instanceId: id, region: REGION, account: EMULATOR_ACCOUNT, action, exp, warnedAt, ...extra },
+    key,
+  );
 }
 
 beforeEach(async () => {
@@ -160,6 +183,70 @@ describe('links from a real warning', () => {
   });
 });
 
+describe('a link answers one warning', () => {
+  it('a stop link from a warning that a later sweep cleared (the instance was used again) does nothing', async () => {
+    // Prepare: an idle instance, 3 hours after its launch, warned by a sweep with links
+    const [id] = (await seedInstances(REGION, { tags: { Owner: 'alice' } })) as [string];
+    const { launch } = await describe1(id);
+    const now = new Date(Math.ceil((launch.getTime() + 3 * 3_600_000) / 300_000) * 300_000);
+    await putMetrics(
+      REGION,
+      id,
+      { cpu: 0.5, networkIn: 1_000, networkOut: 1_000 },
+      new Date(now.getTime() - 7_200_000),
+      now,
+    );
+    const topicArn = await createTopic(REGION);
+    const policy = parsePolicyText(POLICY_TEXT);
+    const ssm = new SSMClient(clientConfig(target(REGION)));
+    const notifier = new Notifier(new SNSClient(clientConfig(target(REGION))), topicArn);
+    const sweep = (at: Date) =>
+      runSweep({
+        policy,
+        now: at,
+        targets: [target(REGION)],
+        services: sdkSweepServices(),
+        publish: (a) => notifier.publish(a),
+        actionLinks: (warned) =>
+          signActionLinks(warned, {
+            actionsUrl: ACTIONS_URL,
+            account: EMULATOR_ACCOUNT,
+            keys: new SigningKeyStore(ssm, NAMES.signingKeyParameter),
+            policy,
+            now: at,
+          }),
+      });
+    expect((await sweep(now)).warned).toEqual([id]);
+    const mail = (await sentMessages(topicArn)).find((m) => m.attributes.owner === 'alice');
+    const email = (JSON.parse(mail?.message ?? '{}') as { email: string }).email;
+    const stop = new URL(email.match(/Stop it now: (\S+)/)?.[1] ?? '').searchParams.get('t') ?? '';
+
+    // Act: 30 minutes later the instance is busy again and the next sweep clears the warning; then the
+    // owner clicks "stop" in the old email
+    const later = new Date(now.getTime() + 1_800_000);
+    await putMetrics(
+      REGION,
+      id,
+      { cpu: 90, networkIn: 50_000_000, networkOut: 50_000_000 },
+      new Date(later.getTime() - 5_400_000),
+      later,
+    );
+    const second = await sweep(later);
+    const page = await actions(later)(request('GET', stop));
+    const res = await actions(later)(request('POST', stop));
+
+    // Assess
+    expect(second.cleared).toEqual([id]);
+    expect(page.statusCode).toBe(410);
+    expect(res.statusCode).toBe(410);
+    expect(res.body).toContain('This warning no longer exists');
+    expect(res.body).toContain('cleared because the instance was used again');
+    const after = await describe1(id);
+    expect(after.state).toBe('running');
+    expect(after.tags[TAGS.stopReason]).toBeUndefined();
+  });
+});
+
 describe('each action against the emulator', () => {
   it('keep until tomorrow sets the snooze to the time fixed in the link', async () => {
     // Prepare
@@ -168,7 +255,7 @@ describe('each action against the emulator', () => {
     const until = Math.floor(now.getTime() / 1000) + 20 * 3600;
 
     // Act
-    const res = await actions(now)(request('POST', link(id, 'keepTomorrow', now, { until })));
+    const res = await actions(now)(request('POST', await link(id, 'keepTomorrow', now, { until })));
 
     // Assess
     expect(res.statusCode).toBe(200);
@@ -181,7 +268,7 @@ describe('each action against the emulator', () => {
     const { id, now } = await warnedInstance();
 
     // Act
-    const res = await actions(now)(request('POST', link(id, 'stop', now)));
+    const res = await actions(now)(request('POST', await link(id, 'stop', now)));
 
     // Assess
     expect(res.statusCode).toBe(200);
@@ -203,7 +290,7 @@ describe('each action against the emulator', () => {
     const { id, now } = await warnedInstance(tags, stopProtected);
 
     // Act
-    const res = await actions(now)(request('POST', link(id, 'stop', now)));
+    const res = await actions(now)(request('POST', await link(id, 'stop', now)));
 
     // Assess
     expect(res.statusCode).toBe(409);
@@ -215,10 +302,15 @@ describe('each action against the emulator', () => {
 
   it.each([
     [
+      'for a warning the instance no longer carries',
+      410,
+      (id: string, now: Date) => link(id, 'stop', now, { warnedAt: Math.floor(now.getTime() / 1000) - 7200 }),
+    ],
+    [
       'tampered (another instance id)',
       403,
-      (id: string, now: Date) => {
-        const [v, p, s] = link(id, 'stop', now).split('.');
+      async (id: string, now: Date) => {
+        const [v, p, s] = (await link(id, 'stop', now)).split('.');
         const wire = JSON.parse(Buffer.from(p ?? '', 'base64url').toString()) as Record<string, unknown>;
         wire.i = 'i-0fffffffffffffff0';
         return `${v}.${Buffer.from(JSON.stringify(wire)).toString('base64url')}.${s}`;
@@ -229,21 +321,7 @@ describe('each action against the emulator', () => {
       410,
       (id: string, now: Date) => link(id, 'stop', now, { exp: Math.floor(now.getTime() / 1000) - 1 }),
     ],
-    [
-      'signed with another key',
-      403,
-      (id: string, now: Date) =>
-        signLink(
-          {
-            instanceId: id,
-            region: REGION,
-            account: EMULATOR_ACCOUNT,
-            action: 'stop',
-            exp: Math.floor(now.getTime() / 1000) + 60,
-          },
-          'z'.repeat(40),
-        ),
-    ],
+    ['signed with another key', 403, (id: string, now: Date) => link(id, 'stop', now, {}, 'z'.repeat(40))],
   ])('a stop link that is %s changes nothing', async (_what, status, make) => {
     // Prepare
     await storeKey();
@@ -251,7 +329,7 @@ describe('each action against the emulator', () => {
     const before = await describe1(id);
 
     // Act
-    const res = await actions(now)(request('POST', make(id, now)));
+    const res = await actions(now)(request('POST', await make(id, now)));
 
     // Assess
     expect(res.statusCode).toBe(status);

@@ -14,25 +14,33 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 
 describe('the packaged template', () => {
-  it('passes cfn-lint with the repository settings (.cfnlintrc.yaml)', async () => {
-    // Prepare
-    const file = join(
-      mkdtempSync(join(tmpdir(), 'cw-template-')),
-      'cloudformation-template-update-stack.json',
-    );
-    writeFileSync(file, JSON.stringify(packagedTemplate()));
+  it.each([
+    ['the project watchdog.yml', undefined],
+    // The generated member-role statements (scripts/serverless-params.cjs) differ per watchdog.yml.
+    ['accounts and organization: true', 'organization: true\naccounts:\n  - id: "111122223333"\n'],
+  ])(
+    'passes cfn-lint with the repository settings (.cfnlintrc.yaml), packaged with %s',
+    async (_what, policy) => {
+      // Prepare
+      const file = join(
+        mkdtempSync(join(tmpdir(), 'cw-template-')),
+        'cloudformation-template-update-stack.json',
+      );
+      writeFileSync(file, JSON.stringify(packagedTemplate({}, policy === undefined ? {} : { policy })));
 
-    // Act
-    const result = await run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
-      ({ stdout }) => ({ code: 0, output: stdout }),
-      (err: { code?: number; stdout?: string; stderr?: string }) => ({
-        code: err.code ?? -1,
-        output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
-      }),
-    );
+      // Act
+      const result = await run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
+        ({ stdout }) => ({ code: 0, output: stdout }),
+        (err: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: err.code ?? -1,
+          output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
+        }),
+      );
 
-    // Assess
-    expect(result.output).toBe('');
-    expect(result.code).toBe(0);
-  }, 300_000);
+      // Assess
+      expect(result.output).toBe('');
+      expect(result.code).toBe(0);
+    },
+    300_000,
+  );
 });

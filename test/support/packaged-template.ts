@@ -1,6 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -19,9 +29,14 @@ export interface Template {
   Outputs?: Record<string, unknown>;
 }
 
-function inputsHash(params: readonly string[]): string {
+/** What a project folder for `serverless package` is made of (besides node_modules and watchdog.yml). */
+const PROJECT_FILES = ['serverless.yml', 'package.json', 'package-lock.json', 'tsconfig.json'];
+const PROJECT_FOLDERS = ['resources', 'scripts', 'src'];
+
+function inputsHash(params: readonly string[], policy: string | undefined): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(params));
+  if (policy !== undefined) h.update('policy').update(policy);
   const files = ['serverless.yml', 'watchdog.yml', 'package.json', 'package-lock.json'];
   // Everything serverless.yml reads (resource files, the scripts its ${file(...)} variables and plugins run)
   // and everything the function bundles are built from (src, the dependencies pinned in package-lock.json).
@@ -43,13 +58,25 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** How to package besides the `--param` pairs. */
+export interface PackageOptions {
+  /**
+   * The text of watchdog.yml to package with, instead of the project's: the project is copied to a temporary
+   * folder with this policy (as a user who edited watchdog.yml would deploy it).
+   */
+  policy?: string;
+}
+
 /**
  * Runs `serverless package` (offline, no credentials) once per distinct set of stack inputs and returns the
  * template. Test files in parallel workers share the result through a cache folder guarded by a lock.
  * `params` are extra `--param key=value` pairs (e.g. roleArn); alertEmail=ci@example.com is always given.
  */
-export function packagedTemplate(params: Readonly<Record<string, string>> = {}): Template {
-  const dir = packageDir(params);
+export function packagedTemplate(
+  params: Readonly<Record<string, string>> = {},
+  options: PackageOptions = {},
+): Template {
+  const dir = packageDir(params, options);
   return JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
 }
 
@@ -70,12 +97,27 @@ export function extractZip(zip: string, dir: string): void {
   }
 }
 
+/**
+ * A copy of the project with `policy` as its watchdog.yml (node_modules linked, not copied), beside `dir`:
+ * `serverless package --package dir` empties dir first.
+ */
+function projectWith(policy: string, dir: string): string {
+  const project = `${dir}-project`;
+  rmSync(project, { recursive: true, force: true });
+  mkdirSync(project, { recursive: true });
+  for (const f of PROJECT_FILES) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(project, f));
+  for (const d of PROJECT_FOLDERS) cpSync(join(ROOT, d), join(project, d), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir');
+  writeFileSync(join(project, 'watchdog.yml'), policy);
+  return project;
+}
+
 /** Runs `serverless package` once per distinct set of inputs (see packagedTemplate) and returns its folder. */
-function packageDir(params: Readonly<Record<string, string>>): string {
+function packageDir(params: Readonly<Record<string, string>>, options: PackageOptions = {}): string {
   const extra = Object.entries(params)
     .sort(([a], [b]) => a.localeCompare(b))
     .flatMap(([k, v]) => ['--param', `${k}=${v}`]);
-  const dir = join(CACHE, inputsHash(extra));
+  const dir = join(CACHE, inputsHash(extra, options.policy));
   const file = join(dir, 'cloudformation-template-update-stack.json');
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
@@ -96,23 +138,30 @@ function packageDir(params: Readonly<Record<string, string>>): string {
     }
     try {
       if (!existsSync(file)) {
-        execFileSync(
-          process.execPath,
-          [
-            join(ROOT, 'node_modules/serverless/bin/serverless.js'),
-            'package',
-            '--package',
-            dir,
-            '--param',
-            'alertEmail=ci@example.com',
-            ...extra,
-          ],
-          {
-            cwd: ROOT,
-            stdio: 'pipe',
-            env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
-          },
-        );
+        const cwd = options.policy === undefined ? ROOT : projectWith(options.policy, dir);
+        try {
+          execFileSync(
+            process.execPath,
+            [
+              join(ROOT, 'node_modules/serverless/bin/serverless.js'),
+              'package',
+              '--package',
+              dir,
+              '--param',
+              'alertEmail=ci@example.com',
+              ...extra,
+            ],
+            {
+              cwd,
+              stdio: 'pipe',
+              env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+            },
+          );
+        } catch (err) {
+          // What serverless said, so a test (and whoever reads its failure) sees why packaging failed.
+          const { stdout, stderr } = err as { stdout?: Buffer; stderr?: Buffer };
+          throw new Error(`serverless package failed:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
+        }
       }
     } finally {
       rmSync(lock, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   buildActionLinks,
@@ -6,20 +7,24 @@ import {
   keyId,
   type LinkClaims,
   signLink,
+  staleLink,
   tomorrowAt,
   verifyLink,
 } from '../../src/core/action-links.js';
+import { TAGS } from '../../src/core/policy.js';
 import { escapeHtml, renderActionPage } from '../../src/core/action-page.js';
 
 const KEY = 'k'.repeat(43);
 const OTHER_KEY = 'o'.repeat(43);
 const NOW = new Date('2026-03-03T09:40:00Z');
 const EXP = Math.floor(NOW.getTime() / 1000) + 24 * 3600;
+const WARNED_AT = '2026-03-03T09:00:00.123Z';
 const CLAIMS = {
   instanceId: 'i-0abc1234def567890',
   region: 'us-east-1',
   account: '123456789012',
   action: 'stop',
+  warnedAt: Math.floor(Date.parse(WARNED_AT) / 1000),
   exp: EXP,
 } as const;
 
@@ -49,7 +54,7 @@ describe('signing and verifying action links', () => {
 
   it('signs the same claims to the same URL-safe token', () => {
     expect(signLink(CLAIMS, KEY)).toBe(signLink(CLAIMS, KEY));
-    expect(signLink(CLAIMS, KEY)).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    expect(signLink(CLAIMS, KEY)).toMatch(/^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
   });
 
   it.each([
@@ -57,6 +62,7 @@ describe('signing and verifying action links', () => {
     ['the region', (w: Record<string, unknown>) => (w.r = 'eu-west-1')],
     ['the account', (w: Record<string, unknown>) => (w.a = '210987654321')],
     ['the action', (w: Record<string, unknown>) => (w.x = 'keep4h')],
+    ['the warning it answers', (w: Record<string, unknown>) => (w.w = CLAIMS.warnedAt + 3600)],
     ['the expiry', (w: Record<string, unknown>) => (w.e = EXP + 3600)],
     ['an added snooze end', (w: Record<string, unknown>) => (w.u = EXP + 99_999)],
   ])('rejects a link whose %s was changed as tampered', (_field, edit) => {
@@ -139,13 +145,13 @@ describe('signing and verifying action links', () => {
   it.each([
     ['an empty string', ''],
     ['a word', 'hello'],
-    ['two parts', 'v1.abc'],
-    ['another version', signLink(CLAIMS, KEY).replace(/^v1/, 'v2')],
-    ['a payload that is not JSON', `v1.${Buffer.from('{nope').toString('base64url')}.${'A'.repeat(43)}`],
-    ['a JSON array', `v1.${Buffer.from('[1,2]').toString('base64url')}.${'A'.repeat(43)}`],
-    ['characters outside base64url', `v1.a+b/c.${'A'.repeat(43)}`],
+    ['two parts', 'v2.abc'],
+    ['an unknown version', signLink(CLAIMS, KEY).replace(/^v2/, 'v3')],
+    ['a payload that is not JSON', `v2.${Buffer.from('{nope').toString('base64url')}.${'A'.repeat(43)}`],
+    ['a JSON array', `v2.${Buffer.from('[1,2]').toString('base64url')}.${'A'.repeat(43)}`],
+    ['characters outside base64url', `v2.a+b/c.${'A'.repeat(43)}`],
     ['a short signature', `${signLink(CLAIMS, KEY).slice(0, -5)}`],
-    ['an overlong token', `v1.${'A'.repeat(3000)}.${'A'.repeat(43)}`],
+    ['an overlong token', `v2.${'A'.repeat(3000)}.${'A'.repeat(43)}`],
   ])('rejects %s as malformed', (_what, token) => {
     expect(verifyLink(token, KEY, NOW)).toMatchObject({ ok: false, reason: 'malformed' });
   });
@@ -155,14 +161,37 @@ describe('signing and verifying action links', () => {
     ['an unknown region', { r: 'moon-1' }],
     ['an unknown action', { x: 'terminate' }],
     ['an extra field', { z: 1 }],
+    ['no warning time', { w: undefined }],
   ])('rejects a payload with %s as malformed', (_what, extra) => {
     const token = withPayload(signLink(CLAIMS, KEY), (w) => Object.assign(w, extra));
     expect(verifyLink(token, KEY, NOW)).toMatchObject({ ok: false, reason: 'malformed' });
   });
 
+  it('refuses a v1 link (from before links named their warning) as outdated, whatever it says', () => {
+    // Prepare: a v1 link as warnings sent before links named their warning carried it, validly signed the v1 way
+    const payload = Buffer.from(
+      JSON.stringify({
+        k: keyId(KEY),
+        i: CLAIMS.instanceId,
+        r: 'us-east-1',
+        a: CLAIMS.account,
+        x: 'stop',
+        e: EXP,
+      }),
+    ).toString('base64url');
+    const sig = createHmac('sha256', KEY).update(`v1.${payload}`).digest('base64url');
+
+    // Act
+    const verdict = verifyLink(`v1.${payload}.${sig}`, KEY, NOW);
+
+    // Assess
+    expect(verdict).toMatchObject({ ok: false, reason: 'outdated' });
+    expect(verdict).not.toHaveProperty('claims');
+  });
+
   it('refuses to sign or verify with a key shorter than 32 bytes', () => {
     expect(() => signLink(CLAIMS, 'short')).toThrow(/32 bytes/);
-    expect(() => verifyLink('v1.a.b', 'short', NOW)).toThrow(/32 bytes/);
+    expect(() => verifyLink('v2.a.b', 'short', NOW)).toThrow(/32 bytes/);
   });
 
   it('refuses to sign claims that could not be verified later', () => {
@@ -179,13 +208,14 @@ describe('the links of a warning', () => {
       instanceId: CLAIMS.instanceId,
       region: 'us-east-1',
       account: '123456789012',
+      warnedAt: WARNED_AT,
       now: NOW,
       timeZone: 'Europe/Berlin',
     });
 
     // Assess
     const verdicts = [links.keep4h, links.keepTomorrow, links.stop].map((url) => {
-      expect(url.startsWith('https://abc.lambda-url.us-east-1.on.aws/?t=v1.')).toBe(true);
+      expect(url.startsWith('https://abc.lambda-url.us-east-1.on.aws/?t=v2.')).toBe(true);
       return verifyLink(new URL(url).searchParams.get('t') ?? '', KEY, NOW);
     });
     expect(verdicts.map((v) => (v.ok ? v.claims.action : v.reason))).toEqual([
@@ -193,6 +223,8 @@ describe('the links of a warning', () => {
       'keepTomorrow',
       'stop',
     ]);
+    for (const v of verdicts)
+      expect(v.ok && v.claims.warnedAt).toBe(Date.parse('2026-03-03T09:00:00Z') / 1000);
     expect(links.expiresAt).toBe('2026-03-04T09:40:00.000Z');
     // 09:00 in Berlin (UTC+1 in March before the DST change) on the next day
     expect(links.keepTomorrowUntil).toBe('2026-03-04T08:00:00.000Z');
@@ -230,6 +262,56 @@ describe('the links of a warning', () => {
     expect(formatLocalTime(new Date('2026-03-04T08:00:00Z'), 'Europe/Berlin')).toBe(
       'Wed 4 Mar 09:00 Europe/Berlin',
     );
+  });
+});
+
+describe('a link and the warning it answers', () => {
+  const LAUNCH = '2026-03-03T06:00:00.000Z';
+  const claims = (extra: Partial<LinkClaims> = {}): LinkClaims => ({
+    ...CLAIMS,
+    kid: keyId(KEY),
+    action: 'keep4h',
+    ...extra,
+  });
+  const on = (warnedAt: string | undefined, launchTime = LAUNCH) => ({
+    launchTime,
+    tags: warnedAt === undefined ? {} : { [TAGS.warnedAt]: warnedAt },
+  });
+
+  it.each([
+    ['carries exactly that warning', on(WARNED_AT), null],
+    ['carries it spelled without milliseconds (same second)', on('2026-03-03T09:00:00Z'), null],
+    ['carries no warning (answered, cleared, or stopped)', on(undefined), 'no-warning'],
+    ['carries a warning tag that is no time', on('yesterday'), 'no-warning'],
+    ['carries a newer warning', on('2026-03-03T10:00:00.000Z'), 'other-warning'],
+    ['carries an older warning', on('2026-03-03T08:00:00.000Z'), 'other-warning'],
+    ['was started again after the warning', on(WARNED_AT, '2026-03-03T09:20:00.000Z'), 'restarted'],
+  ])('applies to an instance that %s: %s', (_what, target, expected) => {
+    expect(staleLink(claims(), target, NOW)).toBe(expected);
+  });
+
+  it.each([
+    ['a minute ahead', 60, null],
+    ['now', 0, 'keep-time-passed'],
+    ['a minute ago', -60, 'keep-time-passed'],
+  ])('"keep until tomorrow" whose time is %s: %s', (_when, offsetSeconds, expected) => {
+    const until = Math.floor(NOW.getTime() / 1000) + offsetSeconds;
+    expect(staleLink(claims({ action: 'keepTomorrow', until }), on(WARNED_AT), NOW)).toBe(expected);
+  });
+
+  it('refuses to sign links for a warning time that is no time', () => {
+    expect(() =>
+      buildActionLinks({
+        baseUrl: 'https://abc.lambda-url.us-east-1.on.aws/',
+        key: KEY,
+        instanceId: CLAIMS.instanceId,
+        region: 'us-east-1',
+        account: '123456789012',
+        warnedAt: 'soon',
+        now: NOW,
+        timeZone: 'UTC',
+      }),
+    ).toThrow(/warnedAt "soon"/);
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Ec2Adapter } from '../../src/aws/ec2.js';
-import { KEY_REFRESH_INTERVAL_MS, SigningKeyStore } from '../../src/aws/signing-key.js';
+import { KEY_CACHE_MS, SigningKeyStore } from '../../src/aws/signing-key.js';
 import { type LinkAction, signLink } from '../../src/core/action-links.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
 import {
@@ -32,6 +33,9 @@ const ACCOUNT = '123456789012';
 const ID = 'i-0abc1234def567890';
 const NOW = new Date('2026-03-03T09:40:00Z');
 const EXP = Math.floor(NOW.getTime() / 1000) + 24 * 3600;
+/** The warning the instance carries (its warned-at tag), and the one the links answer. */
+const WARNED_AT = '2026-03-03T09:00:00.000Z';
+const WARNED = Date.parse(WARNED_AT) / 1000;
 const POLICY_DIR = mkdtempSync(join(tmpdir(), 'cw-actions-'));
 const POLICY_FILE = join(POLICY_DIR, 'watchdog.yml');
 writeFileSync(POLICY_FILE, 'timeZone: UTC\n');
@@ -55,8 +59,15 @@ function handler(clock: () => Date = () => NOW) {
   return { fn, logs };
 }
 
-function link(action: LinkAction, extra: Partial<{ exp: number; account: string; until: number }> = {}) {
-  return signLink({ instanceId: ID, region: 'us-east-1', account: ACCOUNT, action, exp: EXP, ...extra }, KEY);
+function link(
+  action: LinkAction,
+  extra: Partial<{ exp: number; account: string; until: number; warnedAt: number }> = {},
+  key = KEY,
+) {
+  return signLink(
+    { instanceId: ID, region: 'us-east-1', account: ACCOUNT, action, warnedAt: WARNED, exp: EXP, ...extra },
+    key,
+  );
 }
 
 function get(token: string) {
@@ -79,22 +90,25 @@ function post(token: string) {
   };
 }
 
-function instance(tags: Record<string, string> = {}, extra: Partial<Ec2Instance> = {}): Ec2Instance {
+function instance(
+  tags: Record<string, string | undefined> = {},
+  extra: Partial<Ec2Instance> = {},
+): Ec2Instance {
   return {
     InstanceId: ID,
     InstanceType: 't3.micro',
     LaunchTime: new Date('2026-03-03T06:00:00Z'),
     State: { Name: 'running' },
     RootDeviceType: 'ebs',
-    Tags: Object.entries({ Owner: 'alice', [TAGS.warnedAt]: '2026-03-03T09:00:00Z', ...tags }).map(
-      ([Key, Value]) => ({ Key, Value }),
-    ),
+    Tags: Object.entries({ Owner: 'alice', [TAGS.warnedAt]: WARNED_AT, ...tags })
+      .filter(([, Value]) => Value !== undefined)
+      .map(([Key, Value]) => ({ Key, Value })),
     ...extra,
   };
 }
 
 function givenInstance(
-  tags: Record<string, string> = {},
+  tags: Record<string, string | undefined> = {},
   extra: Partial<Ec2Instance> = {},
   stopProtected = false,
 ) {
@@ -155,16 +169,7 @@ describe('the actions function never acts without a valid link', () => {
 
   it.each([
     ['expired', () => link('stop', { exp: Math.floor(NOW.getTime() / 1000) - 1 }), 410, /has expired/],
-    [
-      'signed with another key',
-      () =>
-        signLink(
-          { instanceId: ID, region: 'us-east-1', account: ACCOUNT, action: 'stop', exp: EXP },
-          'x'.repeat(40),
-        ),
-      403,
-      /different key/,
-    ],
+    ['signed with another key', () => link('stop', {}, 'x'.repeat(40)), 403, /different key/],
     ['for another account', () => link('stop', { account: '210987654321' }), 403, /account 210987654321/],
     ['missing', () => '', 400, /only works with a link/],
   ])(
@@ -198,7 +203,7 @@ describe('the actions function never acts without a valid link', () => {
     expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
   });
 
-  it('only shows a confirmation on GET (mail scanners open links), and acts on the POST', async () => {
+  it('only shows a confirmation on GET (mail scanners open links): it reads the instance, changes nothing', async () => {
     // Prepare
     givenInstance();
     const { fn } = handler();
@@ -209,8 +214,26 @@ describe('the actions function never acts without a valid link', () => {
     // Assess
     expectHtml(page, 200, /Stop i-0abc1234def567890 \(us-east-1\) now\?/);
     expect(page.body).toContain('<form method="post">');
-    expect(ec2).not.toHaveReceivedCommand(DescribeInstancesCommand);
-    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    const sent = ec2.calls().map((c) => c.args[0].constructor.name);
+    expect(sent).toEqual(['DescribeInstancesCommand']);
+  });
+
+  it('refuses a v1 link (sent before links named their warning) as expired, and reads no instance', async () => {
+    // Prepare
+    givenInstance();
+    const v2 = link('stop').split('.');
+    const payload = JSON.parse(Buffer.from(v2[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
+    delete payload.w;
+    const v1Payload = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    const sig = createHmac('sha256', KEY).update(`v1.${v1Payload}`).digest('base64url');
+
+    // Act
+    const res = await handler().fn(post(`v1.${v1Payload}.${sig}`));
+
+    // Assess
+    expectHtml(res, 410, /This link has expired/);
+    expect(res.body).toContain('earlier version of cost-watchdog');
+    expect(ec2.calls()).toEqual([]);
   });
 
   it('never logs the token or the key', async () => {
@@ -389,6 +412,151 @@ describe('a valid stop link', () => {
   });
 });
 
+describe('revoking links in a warm container', () => {
+  const NEW_KEY = 'replaced-signing-key-0123456789abcdefghijkl';
+  const notFound = () => Object.assign(new Error('nf'), { name: 'ParameterNotFound' });
+
+  it('refuses every old link within 60 s of the key being deleted', async () => {
+    // Prepare: a warm container that answered a link with the key it read
+    givenInstance();
+    let now = NOW.getTime();
+    const { fn } = handler(() => new Date(now));
+    expect((await fn(get(link('stop')))).statusCode).toBe(200);
+
+    // Act: the admin deletes the key; the same link is opened every 10 s for a minute
+    ssm.on(GetParameterCommand).rejects(notFound());
+    const statuses: number[] = [];
+    for (let t = 10; t <= 60; t += 10) {
+      now = NOW.getTime() + t * 1000;
+      statuses.push((await fn(post(link('stop')))).statusCode);
+    }
+
+    // Assess: refused by 60 s at the latest, and from then on; never stopped after the refusal began
+    expect(statuses.at(-1)).toBe(403);
+    const firstRefusal = statuses.indexOf(403);
+    expect(statuses.slice(firstRefusal).every((code) => code === 403)).toBe(true);
+    const res = await fn(post(link('stop')));
+    expectHtml(res, 403, /No signing key exists/);
+  });
+
+  it('refuses old links and accepts new ones within 60 s of the key being replaced', async () => {
+    // Prepare
+    givenInstance();
+    let now = NOW.getTime();
+    const { fn } = handler(() => new Date(now));
+    expect((await fn(get(link('keep4h')))).statusCode).toBe(200);
+
+    // Act: the key is replaced; a minute later the old and a new link are opened
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: NEW_KEY } });
+    now += 60_000;
+    const old = await fn(get(link('keep4h')));
+    const fresh = await fn(get(link('keep4h', {}, NEW_KEY)));
+
+    // Assess
+    expectHtml(old, 403, /different key/);
+    expectHtml(fresh, 200, /Keep i-0abc1234def567890/);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+
+  it('asks SSM at most once a minute however many links arrive', async () => {
+    // Prepare
+    givenInstance();
+    let now = NOW.getTime();
+    const { fn } = handler(() => new Date(now));
+
+    // Act: 50 links, good and bad, over 59 seconds
+    for (let i = 0; i < 50; i++) {
+      now = NOW.getTime() + i * 1_200;
+      await fn(get(i % 2 === 0 ? link('stop') : link('stop', {}, NEW_KEY)));
+    }
+
+    // Assess
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 1);
+  });
+});
+
+describe('a link answers one warning', () => {
+  it.each([
+    [
+      'was already answered (no warning tag)',
+      { [TAGS.warnedAt]: undefined },
+      /no longer exists: it was already answered/,
+    ],
+    [
+      'was replaced by a newer warning',
+      { [TAGS.warnedAt]: '2026-03-03T09:30:00.000Z' },
+      /replaced by a newer warning/,
+    ],
+  ])('does nothing, on GET or POST, when the warning %s, and says so', async (_what, tags, text) => {
+    // Prepare
+    givenInstance(tags);
+    const { fn } = handler();
+
+    for (const action of ['keep4h', 'keepTomorrow', 'stop'] as const) {
+      for (const request of [get, post]) {
+        // Act
+        const res = await fn(request(link(action, action === 'keepTomorrow' ? { until: EXP } : {})));
+
+        // Assess
+        expectHtml(res, 410, text);
+        expect(res.body).toContain('This warning no longer exists');
+        expect(res.body).toContain('Nothing was changed');
+        expect(res.body).not.toContain('<form');
+      }
+    }
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+    expect(ec2).not.toHaveReceivedCommand(DeleteTagsCommand);
+  });
+
+  it('does nothing when the instance was started again after the warning', async () => {
+    // Prepare
+    givenInstance({}, { LaunchTime: new Date('2026-03-03T09:30:00Z') });
+
+    // Act
+    const res = await handler().fn(post(link('stop')));
+
+    // Assess
+    expectHtml(res, 410, /stopped and started again since/);
+    expect(res.body).toContain('will not stop it without warning you again first');
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+  });
+
+  it('a used keep link cannot be used again: the warning it answered is gone', async () => {
+    // Prepare: the first click removes the warning tag
+    givenInstance();
+    const { fn } = handler();
+    const token = link('keep4h');
+    expect((await fn(post(token))).statusCode).toBe(200);
+    ec2.reset();
+    givenInstance({ [TAGS.warnedAt]: undefined, [TAGS.exempt]: '2026-03-03T13:40:00.000Z' });
+
+    // Act
+    const again = await fn(post(token));
+
+    // Assess
+    expectHtml(again, 410, /already answered/);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+
+  it('"keep until tomorrow" refuses, on GET and POST, once that time has passed', async () => {
+    // Prepare: the snooze end of the link is 09:00, the click is at 09:40 the same morning
+    givenInstance();
+    const until = Math.floor(Date.parse('2026-03-03T09:00:00Z') / 1000);
+    const { fn } = handler();
+
+    // Act
+    const page = await fn(get(link('keepTomorrow', { until })));
+    const res = await fn(post(link('keepTomorrow', { until })));
+
+    // Assess
+    expectHtml(page, 410, /keep i-0abc1234def567890 running until Tue 3 Mar 09:00 UTC, which has passed/);
+    expectHtml(res, 410, /which has passed\. Nothing was changed/);
+    expect(res.body).toContain('Keep it running 4 more hours');
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+  });
+});
+
 describe('the signing key store', () => {
   const store = (clock: () => Date = () => NOW) =>
     new SigningKeyStore(new SSMClient({ region: 'us-east-1' }), NAMES.signingKeyParameter, clock);
@@ -445,18 +613,22 @@ describe('the signing key store', () => {
     await expect(store().readOrCreate()).resolves.toBe(KEY);
   });
 
-  it('re-reads the key after an unknown-key link at most once a minute', async () => {
+  it('trusts the key it read for less than a minute, then reads it again', async () => {
     // Prepare
     let now = NOW.getTime();
     const keys = store(() => new Date(now));
     await keys.read();
 
     // Act
-    await keys.refresh();
-    now += KEY_REFRESH_INTERVAL_MS;
-    await keys.refresh();
+    now += KEY_CACHE_MS - 1;
+    await keys.read();
+    const early = ssm.commandCalls(GetParameterCommand).length;
+    now += 1;
+    await keys.read();
 
     // Assess
+    expect(KEY_CACHE_MS).toBeLessThanOrEqual(60_000);
+    expect(early).toBe(1);
     expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 2);
   });
 
@@ -467,12 +639,46 @@ describe('the signing key store', () => {
     const keys = store(() => new Date(now));
 
     // Act
-    const early = [await keys.read(), await keys.read(), await keys.refresh()];
-    now += KEY_REFRESH_INTERVAL_MS;
+    const early = [await keys.read(), await keys.read()];
+    now += KEY_CACHE_MS;
     await keys.read();
 
     // Assess
-    expect(early).toEqual([undefined, undefined, undefined]);
+    expect(early).toEqual([undefined, undefined]);
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 2);
+  });
+
+  it('keeps no old key when SSM cannot be read: the next request asks again', async () => {
+    // Prepare
+    ssm.reset();
+    ssm
+      .on(GetParameterCommand)
+      .resolvesOnce({ Parameter: { Value: KEY } })
+      .rejectsOnce(new Error('ThrottlingException'))
+      .resolves({ Parameter: { Value: KEY } });
+    let now = NOW.getTime();
+    const keys = store(() => new Date(now));
+    await keys.read();
+    now += KEY_CACHE_MS;
+
+    // Act / Assess
+    await expect(keys.read()).rejects.toThrow('ThrottlingException');
+    await expect(keys.read()).resolves.toBe(KEY);
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 3);
+  });
+
+  it('gives the sweep the key as it is in SSM at every run, never from the cache', async () => {
+    // Prepare: one store for the container, as the sweep handler keeps it
+    const NEW_KEY = 'replaced-signing-key-0123456789abcdefghijkl';
+    const keys = store();
+    const first = await keys.readOrCreate();
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: NEW_KEY } });
+
+    // Act: the next run, at the same instant (no TTL can explain it)
+    const second = await keys.readOrCreate();
+
+    // Assess
+    expect([first, second]).toEqual([KEY, NEW_KEY]);
     expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 2);
   });
 

@@ -501,12 +501,20 @@ describe('hostile tag text on the keep / stop page', () => {
   const KEY = 'test-signing-key-0123456789abcdefghijklmnop';
   const ID = 'i-0abc1234def567890';
   const POLICY = policyFile('timeZone: UTC\n');
+  // The warning the link answers (links are bound to it).
+  const WARNED_AT = hoursAgo(1);
 
   async function page(value: string, action: LinkAction) {
     ec2.reset();
     ssm.on(GetParameterCommand).resolves({ Parameter: { Name: NAMES.signingKeyParameter, Value: KEY } });
     ec2.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ Instances: [ec2Instance(ID, { Name: value, Owner: value, [TAGS.exempt]: value })] }],
+      Reservations: [
+        {
+          Instances: [
+            ec2Instance(ID, { Name: value, Owner: value, [TAGS.exempt]: value, [TAGS.warnedAt]: WARNED_AT }),
+          ],
+        },
+      ],
     });
     ec2.on(DescribeInstanceAttributeCommand).resolves({ DisableApiStop: { Value: false } });
     const logs: LogRecord[] = [];
@@ -529,6 +537,7 @@ describe('hostile tag text on the keep / stop page', () => {
         account: ACCOUNT,
         action,
         exp: Math.floor(NOW.getTime() / 1000) + 3600,
+        warnedAt: Math.floor(Date.parse(WARNED_AT) / 1000),
       },
       KEY,
     );

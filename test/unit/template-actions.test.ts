@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SIGNING_KEY_CREATE_PERMISSIONS } from '../../src/aws/signing-key.js';
 import { NAMES } from '../../src/core/policy.js';
@@ -25,6 +29,26 @@ describe('the packaged stack: action links', () => {
     });
     expect(props('ActionsLambdaFunction').Role).toEqual({ 'Fn::GetAtt': ['ActionsRole', 'Arn'] });
     expect(Number(props('ActionsLambdaFunction').Timeout)).toBeLessThanOrEqual(30);
+  });
+
+  it('reserves no concurrency by default (new accounts with a limit of 10 could not deploy), and alarms on throttles', () => {
+    expect(props('ActionsLambdaFunction')).not.toHaveProperty('ReservedConcurrentExecutions');
+    const throttles = Object.values(template.Resources).filter(
+      (r) =>
+        r.Type === 'AWS::CloudWatch::Alarm' &&
+        r.Properties?.MetricName === 'Throttles' &&
+        JSON.stringify(r.Properties?.Dimensions) ===
+          JSON.stringify([{ Name: 'FunctionName', Value: { Ref: 'ActionsLambdaFunction' } }]),
+    );
+    expect(throttles).toHaveLength(1);
+    expect(throttles[0]?.Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: 'AlertTopic' }],
+    });
   });
 
   it('tells the sweep where the actions function is and both functions where the key is, never the key', () => {
@@ -81,4 +105,47 @@ describe('the packaged stack: action links', () => {
     );
     expect(ssm?.Resource).toEqual({ 'Fn::Sub': KEY_ARN });
   });
+});
+
+describe('the packaged stack with --param actionsConcurrency', () => {
+  it('reserves that many concurrent executions for the actions function, and only for it', () => {
+    const t = packagedTemplate({ actionsConcurrency: '5' });
+    const reserved = Object.entries(t.Resources)
+      .filter(
+        ([, r]) =>
+          r.Type === 'AWS::Lambda::Function' && r.Properties?.ReservedConcurrentExecutions !== undefined,
+      )
+      .map(([id, r]) => [id, r.Properties?.ReservedConcurrentExecutions]);
+
+    expect(reserved).toEqual([['ActionsLambdaFunction', 5]]);
+  }, 300_000);
+
+  it.each(['0', '-1', 'lots', '1001'])(
+    'refuses actionsConcurrency=%s with the fix',
+    (value) => {
+      const result = spawnSync(
+        process.execPath,
+        [
+          'node_modules/serverless/bin/serverless.js',
+          'package',
+          '--package',
+          mkdtempSync(join(tmpdir(), 'cw-sls-')),
+          '--param',
+          'alertEmail=ci@example.com',
+          '--param',
+          `actionsConcurrency=${value}`,
+        ],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+        },
+      );
+
+      expect(result.status).not.toBe(0);
+      expect(result.stdout + result.stderr).toContain(
+        `--param actionsConcurrency="${value}" is not a whole number from 1 to 1000`,
+      );
+    },
+    120_000,
+  );
 });

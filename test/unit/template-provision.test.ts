@@ -2,7 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { IAM_PROVISION_PERMISSIONS } from '../../src/aws/iam.js';
 import { EC2_PROVISION_PERMISSIONS } from '../../src/aws/provision-ec2.js';
 import { SNS_SUBSCRIBE_PERMISSIONS } from '../../src/aws/sns-subscriptions.js';
+import { SIGNING_KEY_CREATE_PERMISSIONS } from '../../src/aws/signing-key.js';
 import { SSM_PROVISION_PERMISSIONS } from '../../src/aws/ssm.js';
+import { NAMES } from '../../src/core/policy.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 
 let template: Template;
@@ -76,18 +78,48 @@ describe('the packaged stack: provision', () => {
     }
   });
 
-  it('lets the provision role touch only /cost-watchdog/ parameters and read the public AMI ids', () => {
-    for (const s of roleStatements(template, 'ProvisionRole').filter((s) =>
-      actionsOf(s).some((a) => a.startsWith('ssm:')),
-    )) {
+  it('lets the provision role touch only the parameters it writes and read the public AMI ids', () => {
+    const allowed = roleStatements(template, 'ProvisionRole').filter(
+      (s) => s.Effect === 'Allow' && actionsOf(s).some((a) => a.startsWith('ssm:')),
+    );
+    for (const s of allowed) {
       for (const r of resourcesOf(s)) {
         if (actionsOf(s).every((a) => a === 'ssm:GetParameter') && r.includes('/aws/service/')) {
           expect(r).toMatch(/parameter\/aws\/service\/(ami-amazon-linux-latest|deeplearning\/ami)\/\*/);
         } else {
-          expect(r).toContain(':parameter/cost-watchdog/*');
+          expect(r).toMatch(
+            new RegExp(
+              `:parameter(${NAMES.keyParameterPrefix}|${NAMES.passwordParameterPrefix}|${NAMES.accessKeyParameterPrefix})\\*"}$`,
+            ),
+          );
         }
       }
     }
+  });
+
+  it('denies the provision role every use of the signing key, whatever else it is allowed', () => {
+    const deny = roleStatements(template, 'ProvisionRole').filter(
+      (s) => s.Effect === 'Deny' && resourcesOf(s).some((r) => r.includes(NAMES.signingKeyParameter)),
+    );
+
+    expect(deny).toHaveLength(1);
+    expect(resourcesOf(deny[0] as Record<string, unknown>)).toEqual([
+      JSON.stringify({
+        'Fn::Sub': `arn:\${AWS::Partition}:ssm:*:\${AWS::AccountId}:parameter${NAMES.signingKeyParameter}`,
+      }),
+    ]);
+    const denied = actionsOf(deny[0] as Record<string, unknown>);
+    for (const action of [
+      ...SSM_PROVISION_PERMISSIONS,
+      ...SIGNING_KEY_CREATE_PERMISSIONS,
+      'ssm:GetParameters',
+      'ssm:GetParameterHistory',
+      'ssm:DeleteParameters',
+      'ssm:LabelParameterVersion',
+    ]) {
+      expect(denied, action).toContain(action);
+    }
+    expect(deny[0]?.Condition).toBeUndefined();
   });
 
   it('limits EC2 writes to cost-watchdog-* key pairs and to groups and templates carrying the managed tag', () => {

@@ -1,9 +1,23 @@
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verifyLink } from '../../src/core/action-links.js';
+import { SigningKeyStore } from '../../src/aws/signing-key.js';
+import { staleLink, verifyLink } from '../../src/core/action-links.js';
+import { NAMES, TAGS } from '../../src/core/policy.js';
 import type { Alert } from '../../src/core/report.js';
+import { createSweepHandler } from '../../src/handlers/sweep.js';
 import { signActionLinks } from '../../src/jobs/action-links.js';
 import { runSweep } from '../../src/jobs/sweep.js';
-import { busyMetrics, DEFAULT_POLICY, idleMetrics, makeInstance, NOW, policyWith } from '../support/fleet.js';
+import {
+  busyMetrics,
+  DEFAULT_POLICY,
+  hoursAgo,
+  idleMetrics,
+  makeInstance,
+  NOW,
+  policyWith,
+} from '../support/fleet.js';
+import { policyFile } from '../support/policy-file.js';
 import { InMemoryFleet } from './in-memory-fleet.js';
 
 const KEY = 'warning-links-test-key-0123456789abcdefghij';
@@ -96,6 +110,30 @@ describe('links in warnings', () => {
     }
   });
 
+  it('binds every link to the warning the sweep just wrote, not to a stale one the instance carried', async () => {
+    // Prepare: a warning tag left from before the instance's last start (it no longer counts)
+    const idle = addRunning({
+      launchTime: hoursAgo(5),
+      tags: { Owner: 'bob', [TAGS.warnedAt]: hoursAgo(30), [TAGS.warnRule]: 'idle' },
+    });
+
+    // Act
+    const report = await sweep();
+
+    // Assess: the tag now holds this run's warning, and each link answers exactly that one
+    expect(report.warned).toEqual([idle.instanceId]);
+    const tagged = fleet.find(idle.instanceId)?.instance;
+    expect(tagged?.tags[TAGS.warnedAt]).toBe(NOW.toISOString());
+    const data = alerts[0]?.data as { decisions: { links?: Record<string, string> }[] };
+    const links = data.decisions[0]?.links as Record<'keep4h' | 'keepTomorrow' | 'stop', string>;
+    for (const action of ['keep4h', 'keepTomorrow', 'stop'] as const) {
+      const verdict = verifyLink(tokenOf(links[action]), KEY, NOW);
+      if (!verdict.ok) throw new Error(`link refused: ${verdict.reason}`);
+      expect(verdict.claims.warnedAt).toBe(NOW.getTime() / 1000);
+      expect(staleLink(verdict.claims, tagged as NonNullable<typeof tagged>, NOW)).toBeNull();
+    }
+  });
+
   it('gives no links to instances of member accounts (the actions function cannot act there)', async () => {
     // Prepare
     const member = addRunning({ account: '210987654321' });
@@ -144,5 +182,52 @@ describe('links in warnings', () => {
 
     // Assess
     expect(reads).toBe(0);
+  });
+});
+
+describe('the sweep handler and the signing key', () => {
+  it('signs each run with the key that is in SSM at that moment, though it keeps one store per container', async () => {
+    // Prepare: a warm sweep container; the key is replaced between two runs within the same minute
+    const ssm = mockClient(SSMClient);
+    const NEW_KEY = 'replaced-signing-key-0123456789abcdefghijkl';
+    ssm
+      .on(GetParameterCommand)
+      .resolvesOnce({ Parameter: { Value: KEY } })
+      .resolves({ Parameter: { Value: NEW_KEY } });
+    const handler = createSweepHandler({
+      clock: () => NOW,
+      env: {
+        AWS_REGION: 'us-east-1',
+        TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:alerts`,
+        POLICY_FILE: policyFile('regions: [us-east-1]\n'),
+        ACTIONS_URL: URL_BASE,
+        SIGNING_KEY_PARAMETER: NAMES.signingKeyParameter,
+      },
+      services: fleet.services(),
+      notifier: { publish: async (a: Alert) => alerts.push(a) } as never,
+      signingKeys: new SigningKeyStore(
+        new SSMClient({ region: 'us-east-1' }),
+        NAMES.signingKeyParameter,
+        () => NOW,
+      ),
+    });
+    const linkOf = (instanceId: string) => {
+      const data = alerts.at(-1)?.data as { decisions: { instanceId: string; links?: { stop: string } }[] };
+      return tokenOf(data.decisions.find((d) => d.instanceId === instanceId)?.links?.stop ?? '');
+    };
+
+    // Act
+    const first = addRunning();
+    await handler({});
+    const firstLink = linkOf(first.instanceId);
+    const second = addRunning();
+    await handler({});
+    const secondLink = linkOf(second.instanceId);
+
+    // Assess
+    expect(verifyLink(firstLink, KEY, NOW).ok).toBe(true);
+    expect(verifyLink(secondLink, NEW_KEY, NOW).ok).toBe(true);
+    expect(ssm).toHaveReceivedCommandTimes(GetParameterCommand, 2);
+    ssm.restore();
   });
 });
