@@ -39,19 +39,25 @@ module.exports.alertEmail = async ({ options, resolveVariable }) => {
   return email;
 };
 
-// The policy's exempt tag key (tags.exempt in watchdog.yml), checked once for both uses below.
-function exemptKey() {
+// A tag key of the policy (tags.<field> in watchdog.yml, else its default), checked before it reaches IAM.
+function policyTagKey(field, fallback) {
   const { readFileSync, existsSync } = require('node:fs');
   const { join } = require('node:path');
   const { parse } = require('yaml');
   const file = join(__dirname, '..', 'watchdog.yml');
   const policy = existsSync(file) ? parse(readFileSync(file, 'utf8')) || {} : {};
-  const key = policy.tags?.exempt || 'cost-watchdog:exempt';
+  const key = policy.tags?.[field] || fallback;
   if (typeof key !== 'string' || !/^[\w .:/=+\-@]{1,128}$/.test(key)) {
-    throw new Error(`watchdog.yml tags.exempt="${key}" is not a valid tag key`);
+    throw new Error(`watchdog.yml tags.${field}="${key}" is not a valid tag key`);
   }
   return key;
 }
+
+// The policy's exempt tag key (tags.exempt in watchdog.yml).
+const exemptKey = () => policyTagKey('exempt', 'cost-watchdog:exempt');
+
+// The policy's owner tag key (tags.owner in watchdog.yml).
+const ownerKey = () => policyTagKey('owner', 'Owner');
 
 // The IAM condition that denies StopInstances on exempt instances, keyed by the policy's exempt tag
 // (serverless.yml cannot put a variable in a mapping key, so the whole mapping comes from here).
@@ -63,3 +69,10 @@ module.exports.actionTagKeys = async () => {
   const key = exemptKey();
   return key.startsWith('cost-watchdog:') ? ['cost-watchdog:*'] : ['cost-watchdog:*', key];
 };
+
+// The one tag key provision may add to its own key pairs, groups and templates after creating them: the owner
+// (the students' guardrail lets a student launch only with the ones tagged with their name).
+module.exports.ownerTagKeys = async () => [ownerKey()];
+
+// The IAM Null condition "the resource carries an owner tag": deprovision --stop-instances stops only those.
+module.exports.ownerTagPresent = async () => ({ [`aws:ResourceTag/${ownerKey()}`]: 'false' });
