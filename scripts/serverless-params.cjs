@@ -59,10 +59,8 @@ function tagKey(name, fallback) {
 
 const exemptKey = () => tagKey('exempt', 'cost-watchdog:exempt');
 
-// The launch guard may turn stop protection off only on instances that have an owner (policy tags.owner).
-module.exports.ownerPresentCondition = async () => ({
-  [`aws:ResourceTag/${tagKey('owner', 'Owner')}`]: 'false',
-});
+// The policy's owner tag key (tags.owner in watchdog.yml).
+const ownerKey = () => tagKey('owner', 'Owner');
 
 // The IAM condition that denies StopInstances on exempt instances, keyed by the policy's exempt tag
 // (serverless.yml cannot put a variable in a mapping key, so the whole mapping comes from here).
@@ -148,3 +146,10 @@ module.exports.memberRolePolicy = async () => {
   }
   return { Version: '2012-10-17', Statement: statements };
 };
+
+// The one tag key provision may add to its own key pairs, groups and templates after creating them: the owner
+// (the students' guardrail lets a student launch only with the ones tagged with their name).
+module.exports.ownerTagKeys = async () => [ownerKey()];
+
+// The IAM Null condition "the resource carries an owner tag": deprovision --stop-instances stops only those.
+module.exports.ownerTagPresent = async () => ({ [`aws:ResourceTag/${ownerKey()}`]: 'false' });

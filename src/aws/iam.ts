@@ -1,19 +1,27 @@
 import {
   AddUserToGroupCommand,
+  AttachGroupPolicyCommand,
   CreateAccessKeyCommand,
   CreateGroupCommand,
   CreateLoginProfileCommand,
+  CreatePolicyCommand,
+  CreatePolicyVersionCommand,
   CreateUserCommand,
   DeleteAccessKeyCommand,
   DeleteLoginProfileCommand,
+  DeletePolicyVersionCommand,
   DeleteUserCommand,
   GetGroupCommand,
   GetGroupPolicyCommand,
   GetLoginProfileCommand,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
   GetUserCommand,
   type IAMClient,
   ListAccessKeysCommand,
+  ListAttachedGroupPoliciesCommand,
   ListGroupsForUserCommand,
+  ListPolicyVersionsCommand,
   PutGroupPolicyCommand,
   RemoveUserFromGroupCommand,
 } from '@aws-sdk/client-iam';
@@ -25,6 +33,14 @@ export const IAM_PROVISION_PERMISSIONS = [
   'iam:CreateGroup',
   'iam:GetGroupPolicy',
   'iam:PutGroupPolicy',
+  'iam:ListAttachedGroupPolicies',
+  'iam:AttachGroupPolicy',
+  'iam:GetPolicy',
+  'iam:CreatePolicy',
+  'iam:GetPolicyVersion',
+  'iam:ListPolicyVersions',
+  'iam:CreatePolicyVersion',
+  'iam:DeletePolicyVersion',
   'iam:GetUser',
   'iam:CreateUser',
   'iam:DeleteUser',
@@ -41,6 +57,15 @@ export const IAM_PROVISION_PERMISSIONS = [
 
 /** What an ensure-call did. */
 export type Change = 'created' | 'updated' | 'unchanged';
+
+/** A customer managed policy the group should have attached. */
+export interface NamedPolicy {
+  name: string;
+  document: PolicyDocument;
+}
+
+/** IAM keeps at most 5 versions of a managed policy. */
+const MAX_POLICY_VERSIONS = 5;
 
 /** A managed IAM user as found. */
 export interface IamUser {
@@ -91,14 +116,19 @@ export class IamAdapter {
     }
   }
 
-  /** Creates the group under `path` if missing and sets its inline policy when it differs. */
+  /**
+   * Creates the group under `path` if missing, sets its inline policy when it differs, and keeps each of
+   * `managed` as a customer managed policy under `path` (a new default version when it differs) attached to it.
+   */
   async ensureGroup(
     name: string,
     path: string,
     policyName: string,
     document: PolicyDocument,
+    managed: readonly NamedPolicy[] = [],
   ): Promise<Change> {
     let change: Change = 'unchanged';
+    let groupArn: string | undefined;
     try {
       const group = await this.checked('iam:GetGroup', () =>
         this.client.send(new GetGroupCommand({ GroupName: name })),
@@ -108,11 +138,13 @@ export class IamAdapter {
           `IAM group ${name} exists with path ${group.Group?.Path}, not ${path}; it is not ours, rename it`,
         );
       }
+      groupArn = group.Group?.Arn;
     } catch (err) {
       if (!isNoSuchEntity(err)) throw err;
-      await this.checked('iam:CreateGroup', () =>
+      const created = await this.checked('iam:CreateGroup', () =>
         this.client.send(new CreateGroupCommand({ GroupName: name, Path: path })),
       );
+      groupArn = created.Group?.Arn;
       change = 'created';
     }
     let current: unknown;
@@ -133,6 +165,87 @@ export class IamAdapter {
             PolicyDocument: JSON.stringify(document),
           }),
         ),
+      );
+      if (change === 'unchanged') change = 'updated';
+    }
+    for (const policy of managed) {
+      const changed = await this.ensureAttachedPolicy(name, groupArn, path, policy);
+      if (changed !== 'unchanged' && change === 'unchanged') change = 'updated';
+    }
+    return change;
+  }
+
+  /** One customer managed policy under `path`, with `document` as its default version, attached to the group. */
+  private async ensureAttachedPolicy(
+    group: string,
+    groupArn: string | undefined,
+    path: string,
+    policy: NamedPolicy,
+  ): Promise<Change> {
+    // The policy's ARN follows from the group's: arn:<partition>:iam::<account>:group/... (same account).
+    const [, partition, , , account] = (groupArn ?? '').split(':');
+    if (!partition || !account) throw new Error(`IAM returned no ARN for group ${group}`);
+    const policyArn = `arn:${partition}:iam::${account}:policy${path}${policy.name}`;
+    const text = JSON.stringify(policy.document);
+    let change: Change = 'unchanged';
+    let defaultVersion: string | undefined;
+    try {
+      const found = await this.checked('iam:GetPolicy', () =>
+        this.client.send(new GetPolicyCommand({ PolicyArn: policyArn })),
+      );
+      defaultVersion = found.Policy?.DefaultVersionId;
+    } catch (err) {
+      if (!isNoSuchEntity(err)) throw err;
+      await this.checked('iam:CreatePolicy', () =>
+        this.client.send(
+          new CreatePolicyCommand({
+            PolicyName: policy.name,
+            Path: path,
+            PolicyDocument: text,
+            Description: `cost-watchdog guardrail of group ${group}; written by provision`,
+          }),
+        ),
+      );
+      change = 'created';
+    }
+    if (defaultVersion !== undefined) {
+      const current = await this.checked('iam:GetPolicyVersion', () =>
+        this.client.send(new GetPolicyVersionCommand({ PolicyArn: policyArn, VersionId: defaultVersion })),
+      );
+      const document = current.PolicyVersion?.Document;
+      if (!document || JSON.stringify(JSON.parse(decodeURIComponent(document))) !== text) {
+        const versions = await this.checked('iam:ListPolicyVersions', () =>
+          this.client.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn })),
+        );
+        const old = (versions.Versions ?? []).filter((v) => !v.IsDefaultVersion && v.VersionId);
+        if ((versions.Versions ?? []).length >= MAX_POLICY_VERSIONS && old.length > 0) {
+          const oldest = old.sort(
+            (a, b) => (a.CreateDate?.getTime() ?? 0) - (b.CreateDate?.getTime() ?? 0),
+          )[0];
+          await this.checked('iam:DeletePolicyVersion', () =>
+            this.client.send(
+              new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: oldest?.VersionId }),
+            ),
+          );
+        }
+        await this.checked('iam:CreatePolicyVersion', () =>
+          this.client.send(
+            new CreatePolicyVersionCommand({
+              PolicyArn: policyArn,
+              PolicyDocument: text,
+              SetAsDefault: true,
+            }),
+          ),
+        );
+        change = 'updated';
+      }
+    }
+    const attached = await this.checked('iam:ListAttachedGroupPolicies', () =>
+      this.client.send(new ListAttachedGroupPoliciesCommand({ GroupName: group, PathPrefix: path })),
+    );
+    if (!(attached.AttachedPolicies ?? []).some((p) => p.PolicyArn === policyArn)) {
+      await this.checked('iam:AttachGroupPolicy', () =>
+        this.client.send(new AttachGroupPolicyCommand({ GroupName: group, PolicyArn: policyArn })),
       );
       if (change === 'unchanged') change = 'updated';
     }

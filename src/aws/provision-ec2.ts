@@ -5,6 +5,7 @@ import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
   CreateSecurityGroupCommand,
+  CreateTagsCommand,
   DeleteKeyPairCommand,
   DeleteLaunchTemplateCommand,
   DeleteSecurityGroupCommand,
@@ -74,6 +75,7 @@ export interface FoundGroup {
   vpcId: string;
   managed: boolean;
   ingress: IngressRule[];
+  tags: Record<string, string>;
 }
 
 /** A launch template as found, with the data of its default version. */
@@ -82,6 +84,14 @@ export interface FoundTemplate {
   managed: boolean;
   defaultVersion: number;
   data: ResponseLaunchTemplateData | undefined;
+  tags: Record<string, string>;
+}
+
+/** A key pair as found. */
+export interface FoundKeyPair {
+  id: string;
+  managed: boolean;
+  tags: Record<string, string>;
 }
 
 /** Facts about an instance type needed to build a launch template. */
@@ -90,6 +100,8 @@ export interface TypeFacts {
   freeTierEligible: boolean;
   /** Number of GPUs (0 for most types). */
   gpus: number;
+  /** Burstable performance (CPU credits: t2, t3, t3a, t4g). */
+  burstable: boolean;
 }
 
 const errorName = (err: unknown) => (err as { name?: string; Code?: string })?.name ?? '';
@@ -100,6 +112,12 @@ function tagList(tags: Record<string, string>): Tag[] {
 
 function isManaged(tags: Tag[] | undefined): boolean {
   return (tags ?? []).some((t) => t.Key === TAGS.managed && t.Value === 'true');
+}
+
+function tagMap(tags: Tag[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key !== undefined) out[t.Key] = t.Value ?? '';
+  return out;
 }
 
 /** Splits security group permissions into one rule per source, so they can be compared and revoked one by one. */
@@ -164,6 +182,7 @@ export class ProvisionEc2 {
         architecture: archs.includes('arm64') && !archs.includes('x86_64') ? 'arm64' : 'x86_64',
         freeTierEligible: t.FreeTierEligible === true,
         gpus: (t.GpuInfo?.Gpus ?? []).reduce((n, g) => n + (g.Count ?? 0), 0),
+        burstable: t.BurstablePerformanceSupported === true,
       };
     } catch (err) {
       if (errorName(err) === 'InvalidInstanceType') return undefined;
@@ -180,12 +199,12 @@ export class ProvisionEc2 {
     return { deviceName, sizeGiB: root?.Ebs?.VolumeSize ?? 8 };
   }
 
-  /** The key pair's id and whether it carries the managed tag; undefined when missing. */
-  async findKeyPair(name: string): Promise<{ id: string; managed: boolean } | undefined> {
+  /** The key pair's id, tags and whether it carries the managed tag; undefined when missing. */
+  async findKeyPair(name: string): Promise<FoundKeyPair | undefined> {
     try {
       const res = await this.client.send(new DescribeKeyPairsCommand({ KeyNames: [name] }));
       const kp = res.KeyPairs?.[0];
-      return kp ? { id: kp.KeyPairId ?? '', managed: isManaged(kp.Tags) } : undefined;
+      return kp ? { id: kp.KeyPairId ?? '', managed: isManaged(kp.Tags), tags: tagMap(kp.Tags) } : undefined;
     } catch (err) {
       if (errorName(err) === 'InvalidKeyPair.NotFound') return undefined;
       throw err;
@@ -258,6 +277,7 @@ export class ProvisionEc2 {
       vpcId,
       managed: isManaged(g.Tags),
       ingress: splitPermissions(g.IpPermissions ?? []),
+      tags: tagMap(g.Tags),
     };
   }
 
@@ -315,7 +335,7 @@ export class ProvisionEc2 {
 
   /** The launch template with this name and the data of its default version; undefined when missing. */
   async findLaunchTemplate(name: string): Promise<FoundTemplate | undefined> {
-    let template: { id: string; managed: boolean; defaultVersion: number };
+    let template: { id: string; managed: boolean; defaultVersion: number; tags: Record<string, string> };
     try {
       const res = await this.client.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] }));
       const t = res.LaunchTemplates?.[0];
@@ -324,6 +344,7 @@ export class ProvisionEc2 {
         id: t.LaunchTemplateId,
         managed: isManaged(t.Tags),
         defaultVersion: t.DefaultVersionNumber ?? 1,
+        tags: tagMap(t.Tags),
       };
     } catch (err) {
       const name = errorName(err);
@@ -374,6 +395,11 @@ export class ProvisionEc2 {
       new ModifyLaunchTemplateCommand({ LaunchTemplateId: id, DefaultVersion: String(version) }),
     );
     return version;
+  }
+
+  /** Adds (or overwrites) tags on one of provision's own key pairs, security groups or launch templates. */
+  async tag(resourceId: string, tags: Record<string, string>): Promise<void> {
+    await this.client.send(new CreateTagsCommand({ Resources: [resourceId], Tags: tagList(tags) }));
   }
 
   /** Deletes a launch template and all its versions. */

@@ -53,6 +53,17 @@ export class ParameterStore {
     return value;
   }
 
+  /** The value of a plain (public) parameter; undefined when it does not exist (e.g. not in this region). */
+  async find(name: string): Promise<string | undefined> {
+    try {
+      const res = await this.client.send(new GetParameterCommand({ Name: name }));
+      return res.Parameter?.Value || undefined;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   /** Whether the parameter exists (without decrypting it). */
   async exists(name: string): Promise<boolean> {
     try {

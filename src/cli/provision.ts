@@ -57,11 +57,13 @@ export const provisionCommand: Command = {
 cost-watchdog provision --roster class.csv [--results results.csv] [options]
 
 Creates, idempotently, for each user: membership of the IAM group cost-watchdog-users
-(guardrail: allowed types and regions only, launches tagged Owner=<user>, start/stop only
-their own instances), the IAM user (path /cost-watchdog/), an ed25519 key pair whose
+(guardrail: allowed types and regions only, launches tagged Owner=<user> from their own
+key pair, security group and template, with the template's volume, image and IMDSv2 settings
+pinned; no cost-watchdog:* tags; start/stop only their own instances; see docs/safety.md),
+the IAM user (path /cost-watchdog/), an ed25519 key pair whose
 private key is stored only in SSM SecureString /cost-watchdog/keys/<user>, a security group
 in the default VPC with SSH (and the notebook port) from CIDR only, a launch template
-(Amazon Linux 2023, free-tier type, IMDSv2, encrypted gp3 root), and an email subscription
+(Amazon Linux 2023, free-tier type, IMDSv2, encrypted gp3 root, standard CPU credits), and an email subscription
 to the alerts about their own instances. Running it again changes nothing ("unchanged"),
 except that it repairs what was changed by hand (a security group opened to the world).
 

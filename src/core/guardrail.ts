@@ -1,7 +1,8 @@
 /**
- * The guardrail policy of the `cost-watchdog-users` group, and a small IAM statement evaluator so tests (and
- * `provision --json` readers) can ask what a student may do without calling AWS.
+ * The guardrail policy of the `cost-watchdog-users` group: what a provisioned student may do in the account.
+ * Tests judge it with an independent IAM simulator (@cloud-copilot/iam-simulate); this code only writes it.
  */
+import { FORGEABLE_MANAGED_TAGS } from './policy.js';
 
 /** An IAM condition block: operator -> key -> value(s). */
 export type Conditions = Record<string, Record<string, string | string[]>>;
@@ -12,7 +13,8 @@ export interface Statement {
   Effect: 'Allow' | 'Deny';
   Action?: string | string[];
   NotAction?: string | string[];
-  Resource: string | string[];
+  Resource?: string | string[];
+  NotResource?: string | string[];
   Condition?: Conditions;
 }
 
@@ -30,14 +32,73 @@ export interface GuardrailOptions {
   allowedRegions: readonly string[];
   /** Tag key that names an instance's owner (the policy's `tags.owner`, default `Owner`). */
   ownerTag: string;
+  /** Tag key of exemptions and snoozes (the policy's `tags.exempt`); students may never set it. */
+  exemptTag: string;
   /** Prefix of the SSM parameters holding private keys, e.g. /cost-watchdog/keys/. */
   keyParameterPrefix: string;
+  /** Largest EBS volume (GiB) at launch. */
+  maxVolumeGiB: number;
+  /** AMI owners (ec2:Owner: amazon, aws-marketplace or an account id) students may launch from. */
+  imageOwners: readonly string[];
+  /** AMI ids students may launch whatever their owner. */
+  imageIds: readonly string[];
   /** ARN partition (aws, aws-cn, aws-us-gov); default aws. */
   partition?: string;
 }
 
 /** Name of the inline policy on the users group. */
 export const GUARDRAIL_POLICY_NAME = 'cost-watchdog-guardrail';
+
+/** Name of the customer managed policy (path /cost-watchdog/) attached to the users group: the launch limits. */
+export const LAUNCH_LIMITS_POLICY_NAME = 'cost-watchdog-launch-limits';
+
+/**
+ * IAM's size limits in characters (white space not counted): all inline policies of one group together, and one
+ * managed policy. The whole guardrail is over the first, hence two documents.
+ */
+export const IAM_POLICY_LIMITS = { groupInline: 5120, managed: 6144 } as const;
+
+/** The guardrail as IAM stores it. */
+export interface Guardrail {
+  /** The users group's inline policy: what a student may do at all; the tags and IAM changes refused. */
+  inline: PolicyDocument;
+  /** The managed policy attached to the group: what a launch must look like (resources, image, volumes, ...). */
+  launchLimits: PolicyDocument;
+}
+
+/** The size IAM counts for a policy document (characters outside white space). */
+export function policySize(document: PolicyDocument): number {
+  return JSON.stringify(document).replace(/\s/g, '').length;
+}
+
+/** IOPS and throughput a gp3 volume has without paying extra: the most a student's volume may have. */
+export const GP3_BASELINE = { iops: 3000, throughputMiBps: 125 } as const;
+
+/** Volume types a student may launch with (general purpose SSD; io1/io2/st1/sc1/standard are refused). */
+export const STUDENT_VOLUME_TYPES = ['gp3', 'gp2'] as const;
+
+/**
+ * The Sid of each Deny statement that closes one way out of the watchdog. Tests name these to show which
+ * statement stops which evasion, and that the evasion succeeds without it.
+ */
+export const GUARD = {
+  otherTypes: 'DenyOtherTypes',
+  otherRegions: 'DenyOtherRegions',
+  decisionTags: 'DenyDecisionTags',
+  exemptTagAnyCase: 'DenyExemptTagInAnyCase',
+  othersResources: 'DenyOtherUsersGroupsKeysTemplates',
+  otherImages: 'DenyOtherImages',
+  largeVolumes: 'DenyLargeVolumes',
+  volumeTypes: 'DenyCostlyVolumeTypes',
+  provisionedIops: 'DenyProvisionedIops',
+  provisionedThroughput: 'DenyProvisionedThroughput',
+  unencrypted: 'DenyUnencryptedVolumes',
+  dedicated: 'DenyDedicatedHardware',
+  spot: 'DenySpotAndCapacityBlocks',
+  imdsV1: 'DenyImdsV1',
+  retag: 'NoRetagOrAttributeChanges',
+  iam: 'NoIamChanges',
+} as const;
 
 /** Read-only EC2 calls a student needs to see their instances and launch from the template. */
 export const STUDENT_DESCRIBE_ACTIONS = [
@@ -58,16 +119,34 @@ export const STUDENT_DESCRIBE_ACTIONS = [
 ] as const;
 
 /**
- * The guardrail: launch only allowed types in allowed regions and only with `Owner` = your user name;
- * start/stop/reboot only instances tagged with your name; read-only describes; read your own private key;
- * change your own password (needed for the forced reset) and nothing else in IAM.
+ * The tag keys (IAM wildcards) a student may not put on anything: every `cost-watchdog:*` key, the policy's
+ * exempt key when it was renamed, and the "managed" markers of EKS / Kubernetes that anyone could forge.
  */
-export function guardrailPolicy(options: GuardrailOptions): PolicyDocument {
+export function forbiddenTagKeys(exemptTag: string): string[] {
+  const keys = ['cost-watchdog:*', ...FORGEABLE_MANAGED_TAGS];
+  return exemptTag.startsWith('cost-watchdog:') ? keys : [...keys, exemptTag];
+}
+
+/**
+ * The guardrail: launch only allowed types in allowed regions, tagged `Owner` = your user name, from your own
+ * security group, key pair and launch template, with what the template sets pinned (volume size, type, IOPS,
+ * throughput, encryption, default tenancy, on-demand, IMDSv2, AMIs from allowed owners); never a tag the
+ * watchdog decides on; start/stop/reboot only your own instances; read-only describes; read your own private
+ * key; change your own password and set up your own virtual MFA device, and nothing else in IAM.
+ *
+ * Allows are broad (the owner tag); every restriction is its own explicit Deny (see GUARD), so it also holds
+ * when an admin attaches a broader policy to a student.
+ */
+export function guardrailPolicies(options: GuardrailOptions): Guardrail {
   const ownerTag = options.ownerTag;
   const arn = (rest: string) => `arn:${options.partition ?? 'aws'}:${rest}`;
   const regions = [...options.allowedRegions];
-  const inRegions = { StringEquals: { 'aws:RequestedRegion': regions } };
-  return {
+  const instances = arn('ec2:*:*:instance/*');
+  const volumes = arn('ec2:*:*:volume/*');
+  const ownUser = arn('iam::*:user/*/${aws:username}');
+  const ownMfaDevice = arn('iam::*:mfa/${aws:username}');
+  const tagActions = ['ec2:RunInstances', 'ec2:CreateTags'];
+  const inline: PolicyDocument = {
     Version: '2012-10-17',
     Statement: [
       {
@@ -77,24 +156,18 @@ export function guardrailPolicy(options: GuardrailOptions): PolicyDocument {
         Resource: '*',
       },
       {
-        Sid: 'LaunchOwnInstancesOfAllowedTypes',
+        Sid: 'LaunchOwnInstances',
         Effect: 'Allow',
         Action: 'ec2:RunInstances',
-        Resource: arn('ec2:*:*:instance/*'),
-        Condition: {
-          StringEquals: {
-            'aws:RequestedRegion': regions,
-            'ec2:InstanceType': [...options.allowedTypes],
-            [`aws:RequestTag/${ownerTag}`]: '${aws:username}',
-          },
-        },
+        Resource: instances,
+        Condition: { StringEquals: { [`aws:RequestTag/${ownerTag}`]: '${aws:username}' } },
       },
       {
         Sid: 'LaunchWithTheseResources',
         Effect: 'Allow',
         Action: 'ec2:RunInstances',
         Resource: [
-          arn('ec2:*:*:volume/*'),
+          volumes,
           arn('ec2:*:*:network-interface/*'),
           arn('ec2:*:*:security-group/*'),
           arn('ec2:*:*:subnet/*'),
@@ -102,20 +175,19 @@ export function guardrailPolicy(options: GuardrailOptions): PolicyDocument {
           arn('ec2:*:*:launch-template/*'),
           arn('ec2:*::image/*'),
         ],
-        Condition: inRegions,
       },
       {
         Sid: 'TagOnlyAtLaunch',
         Effect: 'Allow',
         Action: 'ec2:CreateTags',
-        Resource: [arn('ec2:*:*:instance/*'), arn('ec2:*:*:volume/*')],
+        Resource: [instances, volumes],
         Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
       },
       {
         Sid: 'StartStopOwnInstances',
         Effect: 'Allow',
         Action: ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:RebootInstances'],
-        Resource: arn('ec2:*:*:instance/*'),
+        Resource: instances,
         Condition: { StringEquals: { [`aws:ResourceTag/${ownerTag}`]: '${aws:username}' } },
       },
       {
@@ -127,40 +199,82 @@ export function guardrailPolicy(options: GuardrailOptions): PolicyDocument {
           arn('ssm:*::parameter/aws/service/ami-amazon-linux-latest/*'),
         ],
       },
+      // The forced password reset, and self-managed MFA as in AWS's "IAM: Allows IAM users to self-manage an
+      // MFA device" example: the virtual device is named after the user; switching MFA off needs an MFA sign-in.
       {
-        Sid: 'ChangeOwnPassword',
+        Sid: 'OwnPasswordAndMfa',
         Effect: 'Allow',
-        Action: ['iam:ChangePassword', 'iam:GetUser'],
-        Resource: arn('iam::*:user/*/${aws:username}'),
+        Action: [
+          'iam:ChangePassword',
+          'iam:GetUser',
+          'iam:CreateVirtualMFADevice',
+          'iam:DeleteVirtualMFADevice',
+          'iam:EnableMFADevice',
+          'iam:ResyncMFADevice',
+          'iam:GetMFADevice',
+          'iam:ListMFADevices',
+        ],
+        Resource: [ownUser, ownMfaDevice],
       },
       {
-        Sid: 'ReadPasswordRules',
+        Sid: 'ReadPasswordRulesAndMfaDevices',
         Effect: 'Allow',
-        Action: 'iam:GetAccountPasswordPolicy',
+        Action: ['iam:GetAccountPasswordPolicy', 'iam:ListVirtualMFADevices'],
         Resource: '*',
       },
       {
-        Sid: 'DenyOtherTypes',
+        Sid: 'DeactivateOwnMfaOnlyWithMfa',
+        Effect: 'Allow',
+        Action: 'iam:DeactivateMFADevice',
+        Resource: ownUser,
+        Condition: { Bool: { 'aws:MultiFactorAuthPresent': 'true' } },
+      },
+      {
+        Sid: GUARD.otherTypes,
         Effect: 'Deny',
         Action: 'ec2:RunInstances',
-        Resource: arn('ec2:*:*:instance/*'),
+        Resource: instances,
         Condition: { StringNotEquals: { 'ec2:InstanceType': [...options.allowedTypes] } },
       },
       {
-        Sid: 'DenyOtherRegions',
+        Sid: GUARD.otherRegions,
         Effect: 'Deny',
         Action: ['ec2:RunInstances', 'ec2:StartInstances'],
         Resource: '*',
         Condition: { StringNotEquals: { 'aws:RequestedRegion': regions } },
       },
+      // Tags the watchdog decides on. aws:TagKeys holds every key of the request (and of the launch template's
+      // tag specifications) for each resource tagged, so this refuses them at launch and afterwards.
       {
-        Sid: 'NoRetagOrAttributeChanges',
+        Sid: GUARD.decisionTags,
         Effect: 'Deny',
-        Action: ['ec2:DeleteTags', 'ec2:ModifyInstanceAttribute'],
+        Action: tagActions,
+        Resource: '*',
+        Condition: { 'ForAnyValue:StringLike': { 'aws:TagKeys': forbiddenTagKeys(options.exemptTag) } },
+      },
+      // IAM reads the tag key in aws:ResourceTag/<key> without regard to case, so the stack's own "never stop
+      // exempt" denies would match COST-WATCHDOG:EXEMPT=true; StringLike above is case-sensitive.
+      {
+        Sid: GUARD.exemptTagAnyCase,
+        Effect: 'Deny',
+        Action: tagActions,
+        Resource: '*',
+        Condition: { 'ForAnyValue:StringEqualsIgnoreCase': { 'aws:TagKeys': [options.exemptTag] } },
+      },
+      {
+        Sid: GUARD.retag,
+        Effect: 'Deny',
+        Action: [
+          'ec2:DeleteTags',
+          'ec2:ModifyInstanceAttribute',
+          'ec2:ModifyInstanceCreditSpecification',
+          'ec2:ModifyDefaultCreditSpecification',
+          'ec2:ModifyInstanceMetadataOptions',
+        ],
         Resource: '*',
       },
       {
-        Sid: 'NoIamChanges',
+        Sid: GUARD.iam,
         Effect: 'Deny',
         Action: [
           'iam:Add*',
@@ -177,137 +291,95 @@ export function guardrailPolicy(options: GuardrailOptions): PolicyDocument {
           'iam:Update*',
           'iam:Upload*',
         ],
-        Resource: '*',
+        // Everything but the user's own virtual MFA device (OwnPasswordAndMfa above).
+        NotResource: ownMfaDevice,
       },
     ],
   };
-}
-
-/** One API request to evaluate: the action, the resource ARN and the request context keys. */
-export interface RequestContext {
-  action: string;
-  resource: string;
-  /** Condition keys, e.g. { 'aws:username': 'alice', 'ec2:InstanceType': 't3.micro' }. */
-  context: Record<string, string | string[]>;
-}
-
-/** The outcome of evaluating a request: an explicit deny wins, then an allow; otherwise implicitly denied. */
-export type Verdict = 'allow' | 'explicit-deny' | 'implicit-deny';
-
-/**
- * Evaluates one request against a policy document as IAM does for identity policies: any matching Deny denies,
- * else any matching Allow allows, else the request is implicitly denied. Supports Action/NotAction with `*`
- * and `?` wildcards, Resource wildcards, `${aws:username}`-style variables, and the operators StringEquals,
- * StringNotEquals, StringLike, StringNotLike, StringEqualsIgnoreCase and Bool, with ForAllValues:/ForAnyValue:.
- */
-export function evaluateRequest(document: PolicyDocument, request: RequestContext): Verdict {
-  let allowed = false;
-  for (const statement of document.Statement) {
-    if (!statementMatches(statement, request)) continue;
-    if (statement.Effect === 'Deny') return 'explicit-deny';
-    allowed = true;
-  }
-  return allowed ? 'allow' : 'implicit-deny';
-}
-
-/**
- * Evaluates a request that authorizes several resources at once (RunInstances: the instance, its volume, the
- * security group, ...): allowed only when every resource is allowed; the first denial is returned.
- */
-export function evaluateRequests(
-  document: PolicyDocument,
-  action: string,
-  resources: readonly string[],
-  context: Record<string, string | string[]>,
-): Verdict {
-  for (const resource of resources) {
-    const verdict = evaluateRequest(document, { action, resource, context });
-    if (verdict !== 'allow') return verdict;
-  }
-  return 'allow';
-}
-
-function list(value: string | string[] | undefined): string[] {
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
-}
-
-function wildcard(pattern: string, caseInsensitive: boolean): RegExp {
-  const body = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, caseInsensitive ? 'i' : '');
-}
-
-function substitute(value: string, context: Record<string, string | string[]>): string {
-  return value.replace(/\$\{([^}]+)\}/g, (_, key: string) => {
-    const v = context[key];
-    return typeof v === 'string' ? v : `\u0000unresolved:${key}`;
-  });
-}
-
-function statementMatches(statement: Statement, request: RequestContext): boolean {
-  const action = request.action;
-  if (statement.Action !== undefined && !list(statement.Action).some((a) => wildcard(a, true).test(action))) {
-    return false;
-  }
-  if (
-    statement.NotAction !== undefined &&
-    list(statement.NotAction).some((a) => wildcard(a, true).test(action))
-  ) {
-    return false;
-  }
-  const resources = list(statement.Resource).map((r) => substitute(r, request.context));
-  if (!resources.some((r) => wildcard(r, false).test(request.resource))) return false;
-  for (const [operator, entries] of Object.entries(statement.Condition ?? {})) {
-    for (const [key, expected] of Object.entries(entries)) {
-      if (
-        !conditionHolds(
-          operator,
-          request.context[key],
-          list(expected).map((e) => substitute(e, request.context)),
-        )
-      ) {
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-function conditionHolds(
-  operator: string,
-  actual: string | string[] | undefined,
-  expected: string[],
-): boolean {
-  const [qualifier, base] = operator.includes(':') ? operator.split(':', 2) : [undefined, operator];
-  const negated = /Not/.test(base ?? '');
-  const test = (value: string): boolean => {
-    switch (base) {
-      case 'StringEquals':
-      case 'StringNotEquals':
-        return expected.includes(value);
-      case 'StringEqualsIgnoreCase':
-      case 'StringNotEqualsIgnoreCase':
-        return expected.some((e) => e.toLowerCase() === value.toLowerCase());
-      case 'StringLike':
-      case 'StringNotLike':
-        return expected.some((e) => wildcard(e, false).test(value));
-      case 'Bool':
-        return expected.includes(value.toLowerCase());
-      default:
-        throw new Error(`condition operator ${operator} is not supported by the evaluator`);
-    }
+  const launchLimits: PolicyDocument = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: GUARD.othersResources,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: [
+          arn('ec2:*:*:security-group/*'),
+          arn('ec2:*:*:key-pair/*'),
+          arn('ec2:*:*:launch-template/*'),
+        ],
+        Condition: { StringNotEquals: { [`aws:ResourceTag/${ownerTag}`]: '${aws:username}' } },
+      },
+      {
+        Sid: GUARD.otherImages,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: arn('ec2:*::image/*'),
+        Condition: {
+          StringNotEquals: {
+            'ec2:Owner': [...options.imageOwners],
+            ...(options.imageIds.length > 0 ? { 'ec2:ImageID': [...options.imageIds] } : {}),
+          },
+        },
+      },
+      {
+        Sid: GUARD.largeVolumes,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: volumes,
+        Condition: { NumericGreaterThan: { 'ec2:VolumeSize': String(options.maxVolumeGiB) } },
+      },
+      {
+        Sid: GUARD.volumeTypes,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: volumes,
+        Condition: { StringNotEquals: { 'ec2:VolumeType': [...STUDENT_VOLUME_TYPES] } },
+      },
+      {
+        Sid: GUARD.provisionedIops,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: volumes,
+        Condition: { NumericGreaterThan: { 'ec2:VolumeIops': String(GP3_BASELINE.iops) } },
+      },
+      {
+        Sid: GUARD.provisionedThroughput,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: volumes,
+        Condition: { NumericGreaterThan: { 'ec2:VolumeThroughput': String(GP3_BASELINE.throughputMiBps) } },
+      },
+      {
+        Sid: GUARD.unencrypted,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: volumes,
+        Condition: { Bool: { 'ec2:Encrypted': 'false' } },
+      },
+      // The known costly values rather than "not default": a launch is never refused because EC2 left a key out.
+      {
+        Sid: GUARD.dedicated,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: instances,
+        Condition: { StringEquals: { 'ec2:Tenancy': ['dedicated', 'host'] } },
+      },
+      {
+        Sid: GUARD.spot,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: instances,
+        Condition: { StringEquals: { 'ec2:InstanceMarketType': ['spot', 'capacity-block'] } },
+      },
+      {
+        Sid: GUARD.imdsV1,
+        Effect: 'Deny',
+        Action: 'ec2:RunInstances',
+        Resource: instances,
+        Condition: { StringNotEquals: { 'ec2:MetadataHttpTokens': 'required' } },
+      },
+    ],
   };
-  const values = list(actual);
-  if (qualifier === 'ForAllValues') {
-    return values.every((v) => (negated ? !test(v) : test(v)));
-  }
-  if (qualifier === 'ForAnyValue') {
-    return values.some((v) => (negated ? !test(v) : test(v)));
-  }
-  // Single-valued: a missing key never matches a positive operator and always matches a negated one.
-  if (values.length === 0) return negated;
-  const matched = values.some(test);
-  return negated ? !matched : matched;
+  return { inline, launchLimits };
 }

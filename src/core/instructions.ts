@@ -63,6 +63,8 @@ export function renderConnectionInstructions(facts: ConnectionFacts): string {
   if (facts.consoleLogin) {
     lines.push(
       'Console: sign in with the password your instructor gives you; you must change it at the first sign-in.',
+      `MFA (recommended): Security credentials > Assign MFA device > Authenticator app, device name ${facts.user}`,
+      '(the only name you may give it).',
     );
   }
   return lines.join('\n');

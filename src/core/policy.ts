@@ -39,6 +39,12 @@ export const FORGEABLE_MANAGED_TAG_PREFIXES = [
   'karpenter.k8s.aws/',
 ] as const;
 
+/**
+ * The same prefixes as IAM wildcards (`eks:*`, ...): the guardrail refuses them at launch and on CreateTags so a
+ * student cannot even try to pass for a cluster node.
+ */
+export const FORGEABLE_MANAGED_TAGS = FORGEABLE_MANAGED_TAG_PREFIXES.map((prefix) => `${prefix}*`);
+
 /** Names shared by the stack, the provisioning baseline and the CLI. */
 export const NAMES = {
   service: 'cost-watchdog',
@@ -137,6 +143,15 @@ const timeZone = z.string().refine(
   },
   { message: 'unknown time zone (allowed: an IANA name such as UTC, Europe/Berlin, America/New_York)' },
 );
+
+/** An AMI owner as the ec2:Owner condition key names it. */
+const imageOwner = z.string().regex(/^(amazon|aws-marketplace|\d{12})$/, {
+  message: 'must be amazon, aws-marketplace or a 12-digit AWS account id',
+});
+
+const imageId = z.string().regex(/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/, {
+  message: 'must be an AMI id such as ami-0123456789abcdef0',
+});
 
 const hours = z
   .number()
@@ -240,6 +255,27 @@ export const policySchema = z
         monthlyUsd: z.number().positive().max(10_000_000).nullable().default(null),
         /** notify: alert only. stop: warn every running non-exempt instance, stop after the grace. */
         action: z.enum(['notify', 'stop']).default('notify'),
+      })
+      .strict()
+      .prefault({}),
+    /** What the students' IAM guardrail (provision) lets them launch, besides types and regions. */
+    guardrail: z
+      .object({
+        /**
+         * Largest EBS volume (GiB) a student may launch with. Provision raises it to what its own templates need
+         * (the gpu setup's Deep Learning AMI), never lowers it below that.
+         */
+        maxVolumeGiB: z.number().int().min(8).max(16_384).default(30),
+        /** AMI owners (ec2:Owner) students may launch from; must include amazon (provision's templates). */
+        imageOwners: z
+          .array(imageOwner)
+          .refine((owners) => owners.includes('amazon'), {
+            message:
+              'must include amazon: the launch templates provision makes use Amazon Linux and the Deep Learning AMI, both owned by amazon',
+          })
+          .default(['amazon']),
+        /** AMI ids students may launch whatever their owner. */
+        imageIds: z.array(imageId).default([]),
       })
       .strict()
       .prefault({}),

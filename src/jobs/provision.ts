@@ -10,7 +10,14 @@ import { describeRule, type IngressRule, ProvisionEc2 } from '../aws/provision-e
 import { OwnerSubscriptions } from '../aws/sns-subscriptions.js';
 import { al2023Parameter, deepLearningParameter, ParameterStore } from '../aws/ssm.js';
 import { ConfigError, describeError, InputError, printable } from '../core/errors.js';
-import { GUARDRAIL_POLICY_NAME, guardrailPolicy, type PolicyDocument } from '../core/guardrail.js';
+import {
+  GUARDRAIL_POLICY_NAME,
+  type Guardrail,
+  guardrailPolicies,
+  IAM_POLICY_LIMITS,
+  LAUNCH_LIMITS_POLICY_NAME,
+  policySize,
+} from '../core/guardrail.js';
 import { renderConnectionInstructions } from '../core/instructions.js';
 import {
   DEFAULT_GPU_TYPE,
@@ -147,7 +154,9 @@ export interface ProvisionResult {
 export interface ProvisionSetup {
   allowedTypes: string[];
   allowedRegions: string[];
-  guardrail: PolicyDocument;
+  /** Largest EBS volume (GiB) the guardrail lets a student launch; every template provision makes fits. */
+  maxVolumeGiB: number;
+  guardrail: Guardrail;
   group: ResourceOutcome;
   /** Why IAM (group, users, passwords, access keys) is skipped in this run; absent when it is not. */
   iamSkipped?: string;
@@ -155,7 +164,7 @@ export interface ProvisionSetup {
 
 /** Why IAM is skipped when the caller turned it off. */
 export const IAM_OFF_REASON =
-  'IAM turned off for this run (--no-iam); students use the account\'s own role, as in lab accounts';
+  "IAM turned off for this run (--no-iam); students use the account's own role, as in lab accounts";
 
 /** Why IAM is skipped after a denied call: the denial and what it means. */
 export function iamDeniedReason(err: IamAccessDeniedError): string {
@@ -165,9 +174,55 @@ export function iamDeniedReason(err: IamAccessDeniedError): string {
 const MANAGED = { [TAGS.managed]: 'true' } as const;
 
 /**
+ * The root volume (GiB) of the gpu setup's template in `region` when a GPU type is allowed (the Deep Learning
+ * AMI's root is larger than the free 30 GiB); 0 when no allowed type has a GPU or the AMI is not published there.
+ */
+async function gpuTemplateRootGiB(options: ProvisionOptions, region: string): Promise<number> {
+  const ec2 = options.services.ec2(region);
+  const architectures = new Set<string>();
+  for (const type of options.policy.nonFreeTier.allowedTypes) {
+    const facts = await ec2.typeFacts(type);
+    if (facts && facts.gpus > 0) architectures.add(facts.architecture);
+  }
+  let largest = 0;
+  for (const architecture of architectures) {
+    const imageId = await options.services.ssm(region).find(deepLearningParameter(architecture));
+    if (imageId === undefined) continue;
+    largest = Math.max(largest, DEFAULT_ROOT_GIB, (await ec2.rootDevice(imageId)).sizeGiB);
+  }
+  return largest;
+}
+
+/** Refuses a guardrail IAM would reject for its size, naming the lists in watchdog.yml that make it long. */
+function checkGuardrailSize(guardrail: Guardrail): void {
+  const checks = [
+    [
+      GUARDRAIL_POLICY_NAME,
+      policySize(guardrail.inline),
+      IAM_POLICY_LIMITS.groupInline,
+      'nonFreeTier.allowedTypes or regions',
+    ],
+    [
+      LAUNCH_LIMITS_POLICY_NAME,
+      policySize(guardrail.launchLimits),
+      IAM_POLICY_LIMITS.managed,
+      'guardrail.imageIds or guardrail.imageOwners',
+    ],
+  ] as const;
+  for (const [name, size, limit, lists] of checks) {
+    if (size > limit) {
+      throw new ConfigError(
+        `the guardrail policy ${name} would be ${size} characters, over IAM's limit of ${limit}; shorten ${lists} in watchdog.yml`,
+      );
+    }
+  }
+}
+
+/**
  * The group and its guardrail, once per run. Allowed regions: the policy's list, or the home region when the
  * policy says `all`. Allowed types: the account's free-tier types in the home region plus the policy's
- * `nonFreeTier.allowedTypes`.
+ * `nonFreeTier.allowedTypes`. Largest volume: the policy's `guardrail.maxVolumeGiB`, raised to the gpu setup's
+ * root volume when a GPU type is allowed, so that a student can launch every template provision makes.
  */
 export async function prepareProvision(options: ProvisionOptions): Promise<ProvisionSetup> {
   const { policy, services, homeRegion } = options;
@@ -179,17 +234,29 @@ export async function prepareProvision(options: ProvisionOptions): Promise<Provi
       `no instance type is allowed: EC2 lists no FreeTierEligible type in ${homeRegion} for this account and the policy's nonFreeTier.allowedTypes is empty; add the types students may use to nonFreeTier.allowedTypes in watchdog.yml`,
     );
   }
-  const guardrail = guardrailPolicy({
+  const maxVolumeGiB = Math.max(policy.guardrail.maxVolumeGiB, await gpuTemplateRootGiB(options, homeRegion));
+  const guardrail = guardrailPolicies({
     allowedTypes,
     allowedRegions,
     ownerTag: policy.tags.owner,
+    exemptTag: policy.tags.exempt,
     keyParameterPrefix: NAMES.keyParameterPrefix,
+    maxVolumeGiB,
+    imageOwners: policy.guardrail.imageOwners,
+    imageIds: policy.guardrail.imageIds,
   });
+  checkGuardrailSize(guardrail);
   let iamSkipped = options.skipIam ? IAM_OFF_REASON : undefined;
   let change: ResourceOutcome['status'] = 'skipped';
   if (iamSkipped === undefined) {
     try {
-      change = await services.iam.ensureGroup(NAMES.usersGroup, NAMES.iamPath, GUARDRAIL_POLICY_NAME, guardrail);
+      change = await services.iam.ensureGroup(
+        NAMES.usersGroup,
+        NAMES.iamPath,
+        GUARDRAIL_POLICY_NAME,
+        guardrail.inline,
+        [{ name: LAUNCH_LIMITS_POLICY_NAME, document: guardrail.launchLimits }],
+      );
     } catch (err) {
       if (!(err instanceof IamAccessDeniedError)) throw err;
       iamSkipped = iamDeniedReason(err);
@@ -199,6 +266,7 @@ export async function prepareProvision(options: ProvisionOptions): Promise<Provi
     return {
       allowedTypes,
       allowedRegions,
+      maxVolumeGiB,
       guardrail,
       group: { resource: 'group', name: NAMES.usersGroup, status: 'skipped', detail: iamSkipped },
       iamSkipped,
@@ -207,12 +275,13 @@ export async function prepareProvision(options: ProvisionOptions): Promise<Provi
   return {
     allowedTypes,
     allowedRegions,
+    maxVolumeGiB,
     guardrail,
     group: {
       resource: 'group',
       name: NAMES.usersGroup,
       status: change,
-      detail: `guardrail: types ${allowedTypes.join(', ')}; regions ${allowedRegions.join(', ')}`,
+      detail: `guardrail: types ${allowedTypes.join(', ')}; regions ${allowedRegions.join(', ')}; volumes up to ${maxVolumeGiB} GiB`,
     },
   };
 }
@@ -224,6 +293,8 @@ interface Plan {
   imageId: string;
   rootDevice: { deviceName: string; sizeGiB: number };
   setup: MachineSetup;
+  /** The type has CPU credits (t2/t3/t3a/t4g): the template pins them to standard. */
+  burstable: boolean;
   /** Plain words when the template is not free tier. */
   costWarning?: string;
 }
@@ -255,7 +326,10 @@ async function planUser(
   }
   const facts = await ec2.typeFacts(instanceType);
   if (!facts)
-    throw new InputError('type', `unknown instance type "${printable(instanceType)}" in ${region}; use e.g. t3.micro`);
+    throw new InputError(
+      'type',
+      `unknown instance type "${printable(instanceType)}" in ${region}; use e.g. t3.micro`,
+    );
   if (!setup.allowedTypes.includes(instanceType)) {
     throw new InputError(
       'type',
@@ -289,11 +363,19 @@ async function planUser(
       `the Amazon Linux image ${imageId} needs ${rootDevice.sizeGiB} GiB, over the free ${MAX_ROOT_GIB} GiB`,
     );
   }
+  const rootGiB = Math.max(DEFAULT_ROOT_GIB, rootDevice.sizeGiB);
+  // Without IAM (lab accounts) there is no guardrail to fit.
+  if (setup.iamSkipped === undefined && rootGiB > setup.maxVolumeGiB) {
+    throw new InputError(
+      'setup',
+      `the launch template would get a ${rootGiB} GiB root volume (image ${imageId} in ${region}), over the guardrail's ${setup.maxVolumeGiB} GiB, so the student could not launch it; raise guardrail.maxVolumeGiB in watchdog.yml to at least ${rootGiB}`,
+    );
+  }
   const costWarning = notFreeTierWarning({
     instanceType,
     region,
     freeTierEligible: facts.freeTierEligible,
-    rootGiB: Math.max(DEFAULT_ROOT_GIB, rootDevice.sizeGiB),
+    rootGiB,
     freeRootGiB: MAX_ROOT_GIB,
   });
   return {
@@ -302,26 +384,29 @@ async function planUser(
     imageId,
     rootDevice,
     setup: setupName,
+    burstable: facts.burstable,
     ...(costWarning ? { costWarning } : {}),
   };
 }
 
-/** The launch template a user gets (compared field by field on re-runs). */
+/**
+ * The launch template a user gets (compared field by field on re-runs). Its instances and volumes carry only
+ * the owner tag: the guardrail refuses every `cost-watchdog:*` key at launch, the template's included.
+ */
 export function launchTemplateData(
   plan: Plan,
   user: string,
   securityGroupId: string,
   ownerTag: string,
 ): RequestLaunchTemplateData {
-  const tags = [
-    { Key: ownerTag, Value: user },
-    { Key: TAGS.managed, Value: 'true' },
-  ];
+  const tags = [{ Key: ownerTag, Value: user }];
   const userData = setupUserData(plan.setup);
   return {
     ...(userData !== undefined ? { UserData: userData } : {}),
     ImageId: plan.imageId,
     InstanceType: plan.instanceType as RequestLaunchTemplateData['InstanceType'],
+    // T2/T3 default to "unlimited" credits, billed when a busy instance runs out; standard throttles instead.
+    ...(plan.burstable ? { CreditSpecification: { CpuCredits: 'standard' } } : {}),
     KeyName: resourceName(user),
     SecurityGroupIds: [securityGroupId],
     MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
@@ -356,6 +441,7 @@ export function templateFingerprint(
     key: data.KeyName,
     groups: [...(data.SecurityGroupIds ?? [])].sort(),
     tokens: data.MetadataOptions?.HttpTokens,
+    credits: data.CreditSpecification?.CpuCredits ?? null,
     shutdown: data.InstanceInitiatedShutdownBehavior,
     userData: data.UserData ?? '',
     root: bdm
@@ -436,6 +522,14 @@ export async function provisionUser(
   }
   const ec2 = services.ec2(plan.region);
   const ssm = services.ssm(plan.region);
+  const ownerTag = policy.tags.owner;
+  // The guardrail lets a student launch only with the key pair, security group and launch template tagged with
+  // their name: put the tag back where it went missing (or names someone else). Returns what was done.
+  const repairOwnerTag = async (id: string, tags: Record<string, string>): Promise<string | undefined> => {
+    if (tags[ownerTag] === user) return undefined;
+    await ec2.tag(id, { [ownerTag]: user });
+    return `tagged ${ownerTag}=${user} (was ${tags[ownerTag] === undefined ? 'missing' : `"${printable(tags[ownerTag])}"`})`;
+  };
   let launchTemplateId: string | undefined;
   try {
     if (setup.iamSkipped !== undefined) {
@@ -447,13 +541,19 @@ export async function provisionUser(
         detail: `IAM user and group: ${setup.iamSkipped}`,
       });
       if (options.consoleLogin)
-        resources.push({ resource: 'console-password', name: user, status: 'skipped', detail: 'no IAM user' });
+        resources.push({
+          resource: 'console-password',
+          name: user,
+          status: 'skipped',
+          detail: 'no IAM user',
+        });
       if (options.accessKey)
         resources.push({ resource: 'access-key', name: user, status: 'skipped', detail: 'no IAM user' });
     } else {
       // IAM user and group membership.
       const found = await services.iam.getUser(user);
-      if (!found) await services.iam.createUser(user, NAMES.iamPath, { ...MANAGED, [policy.tags.owner]: user });
+      if (!found)
+        await services.iam.createUser(user, NAMES.iamPath, { ...MANAGED, [policy.tags.owner]: user });
       resources.push({ resource: 'user', name: user, status: found ? 'unchanged' : 'created' });
       resources.push({
         resource: 'group-membership',
@@ -518,12 +618,13 @@ export async function provisionUser(
       );
     }
     if (keyPair && haveKey) {
+      const retagged = await repairOwnerTag(keyPair.id, keyPair.tags);
       resources.push({
         resource: 'key-pair',
         name,
-        status: 'unchanged',
+        status: retagged ? 'fixed' : 'unchanged',
         id: keyPair.id,
-        detail: `private key in SSM ${keyParameter}`,
+        detail: `${retagged ? `${retagged}; ` : ''}private key in SSM ${keyParameter}`,
       });
     } else {
       if (keyPair) await ec2.deleteKeyPair(name);
@@ -573,7 +674,13 @@ export async function provisionUser(
         [policy.tags.owner]: user,
       });
       await ec2.authorize(groupId, wanted, description);
-      group = { groupId, vpcId: vpc.vpcId, managed: true, ingress: wanted };
+      group = {
+        groupId,
+        vpcId: vpc.vpcId,
+        managed: true,
+        ingress: wanted,
+        tags: { ...MANAGED, [policy.tags.owner]: user },
+      };
       resources.push({
         resource: 'security-group',
         name,
@@ -582,6 +689,7 @@ export async function provisionUser(
         detail: wanted.map(describeRule).join('; '),
       });
     } else {
+      const retagged = await repairOwnerTag(group.groupId, group.tags);
       const key = (r: IngressRule) => describeRule(r);
       const have = new Set(group.ingress.map(key));
       const want = new Set(wanted.map(key));
@@ -595,6 +703,7 @@ export async function provisionUser(
             `revoked ${describeRule(r)}${isWorldOpen(r.cidr ?? r.cidrIpv6 ?? '') ? ' (open to the whole internet)' : ''}`,
         ),
         ...missing.map((r) => `added ${describeRule(r)}`),
+        ...(retagged ? [retagged] : []),
       ];
       resources.push({
         resource: 'security-group',
@@ -631,22 +740,24 @@ export async function provisionUser(
       });
     } else if (templateFingerprint(template.data) !== templateFingerprint(data)) {
       launchTemplateId = template.id;
+      const retagged = await repairOwnerTag(template.id, template.tags);
       const version = await ec2.updateLaunchTemplate(template.id, data);
       resources.push({
         resource: 'launch-template',
         name,
         id: template.id,
         status: 'updated',
-        detail: `version ${version}: ${summary}`,
+        detail: `version ${version}: ${summary}${retagged ? `; ${retagged}` : ''}`,
       });
     } else {
       launchTemplateId = template.id;
+      const retagged = await repairOwnerTag(template.id, template.tags);
       resources.push({
         resource: 'launch-template',
         name,
         id: template.id,
-        status: 'unchanged',
-        detail: summary,
+        status: retagged ? 'fixed' : 'unchanged',
+        detail: retagged ? `${retagged}; ${summary}` : summary,
       });
     }
 

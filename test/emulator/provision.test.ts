@@ -4,34 +4,45 @@ import { join } from 'node:path';
 import {
   AuthorizeSecurityGroupIngressCommand,
   CreateKeyPairCommand,
+  CreateLaunchTemplateVersionCommand,
+  DeleteTagsCommand,
   DescribeInstancesCommand,
   DescribeKeyPairsCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeSecurityGroupsCommand,
   DescribeVpcsCommand,
+  ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
 import {
   GetGroupCommand,
   GetGroupPolicyCommand,
   GetLoginProfileCommand,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
   GetUserCommand,
   ListAccessKeysCommand,
+  ListAttachedGroupPoliciesCommand,
   ListUsersCommand,
 } from '@aws-sdk/client-iam';
 import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand } from '@aws-sdk/client-sns';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { evaluateRequests, type PolicyDocument } from '../../src/core/guardrail.js';
+import type { Guardrail, PolicyDocument } from '../../src/core/guardrail.js';
 import type { LogRecord } from '../../src/core/log.js';
 import { createProvisionHandler, type ProvisionResponse } from '../../src/handlers/provision.js';
 import type { ProvisionResult } from '../../src/jobs/provision.js';
+import { authorizeAll, guardrailDocuments } from '../support/iam-simulator.js';
+import {
+  type RunInstancesRequest,
+  runInstancesAuthorizations,
+  type StudentAccount,
+} from '../support/student-requests.js';
 import {
   clients,
   createTopic,
   DEFAULT_REGION,
-  EMULATOR_ACCOUNT,
   resetEmulator,
   seedInstances,
   sentMessages,
@@ -72,6 +83,57 @@ async function privateKey(user: string): Promise<string> {
 /** The base64 body lines of a PEM key: what must never show up outside SSM. */
 function keyBody(pem: string): string[] {
   return pem.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+}
+
+/** Both documents of the guardrail as the emulator stores them: the inline policy and the attached managed one. */
+async function storedGuardrail(): Promise<Guardrail> {
+  const { iam } = clients(REGION);
+  const inline = await iam.send(
+    new GetGroupPolicyCommand({ GroupName: 'cost-watchdog-users', PolicyName: 'cost-watchdog-guardrail' }),
+  );
+  const attached = await iam.send(new ListAttachedGroupPoliciesCommand({ GroupName: 'cost-watchdog-users' }));
+  const arn = attached.AttachedPolicies?.find(
+    (p) => p.PolicyName === 'cost-watchdog-launch-limits',
+  )?.PolicyArn;
+  const policy = await iam.send(new GetPolicyCommand({ PolicyArn: arn }));
+  const version = await iam.send(
+    new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: policy.Policy?.DefaultVersionId }),
+  );
+  const parse = (text: string | undefined) => JSON.parse(decodeURIComponent(text ?? '')) as PolicyDocument;
+  return { inline: parse(inline.PolicyDocument), launchLimits: parse(version.PolicyVersion?.Document) };
+}
+
+/** alice's account as the emulator holds it: her template's default version, her group's and key's tags. */
+async function aliceAccount(): Promise<StudentAccount> {
+  const { ec2 } = clients(REGION);
+  const lt = (
+    await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: ['cost-watchdog-alice'] }))
+  ).LaunchTemplates?.[0];
+  const version = await ec2.send(
+    new DescribeLaunchTemplateVersionsCommand({
+      LaunchTemplateId: lt?.LaunchTemplateId,
+      Versions: ['$Default'],
+    }),
+  );
+  const data = version.LaunchTemplateVersions?.[0]?.LaunchTemplateData ?? {};
+  const sg = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: data.SecurityGroupIds })))
+    .SecurityGroups?.[0];
+  const kp = (await ec2.send(new DescribeKeyPairsCommand({ KeyNames: [data.KeyName ?? ''] }))).KeyPairs?.[0];
+  const tags = (list: { Key?: string | undefined; Value?: string | undefined }[] | undefined) =>
+    Object.fromEntries((list ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+  return {
+    region: REGION,
+    vpcId: sg?.VpcId ?? '',
+    subnetId: 'subnet-0default00000001',
+    defaultSecurityGroup: 'sg-0default0000000001',
+    images: { [data.ImageId ?? '']: 'amazon' },
+    tags: {
+      [sg?.GroupId ?? '']: tags(sg?.Tags),
+      [kp?.KeyName ?? '']: tags(kp?.Tags),
+      [lt?.LaunchTemplateId ?? '']: tags(lt?.Tags),
+    },
+    templates: { [lt?.LaunchTemplateId ?? '']: data },
+  };
 }
 
 function cli() {
@@ -124,24 +186,8 @@ describe('provision handler against the emulator', () => {
       /cannot be found|not found/i,
     );
     expect((await iam.send(new ListAccessKeysCommand({ UserName: 'alice' }))).AccessKeyMetadata).toEqual([]);
-    const policy = await iam.send(
-      new GetGroupPolicyCommand({ GroupName: 'cost-watchdog-users', PolicyName: 'cost-watchdog-guardrail' }),
-    );
-    const document = JSON.parse(decodeURIComponent(policy.PolicyDocument ?? '')) as PolicyDocument;
-    const launch = (type: string) =>
-      evaluateRequests(
-        document,
-        'ec2:RunInstances',
-        [`arn:aws:ec2:${REGION}:${EMULATOR_ACCOUNT}:instance/*`],
-        {
-          'aws:username': 'alice',
-          'aws:RequestedRegion': REGION,
-          'ec2:InstanceType': type,
-          'aws:RequestTag/Owner': 'alice',
-        },
-      );
-    expect(launch('t3.micro')).toBe('allow');
-    expect(launch('p5.48xlarge')).toBe('explicit-deny');
+    const guardrail = await storedGuardrail();
+    expect(guardrail.launchLimits.Statement.length).toBeGreaterThan(0);
 
     // Key pair: ed25519, managed; the private key in SSM as SecureString
     const kp = await ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['cost-watchdog-alice'] }));
@@ -202,14 +248,33 @@ describe('provision handler against the emulator', () => {
       BlockDeviceMappings: [{ Ebs: { VolumeType: 'gp3', Encrypted: true } }],
     });
     expect(data?.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize).toBeLessThanOrEqual(30);
+    expect(data?.CreditSpecification).toEqual({ CpuCredits: 'standard' });
+    // Only the owner tag: the guardrail refuses every cost-watchdog:* key at launch, the template's too.
     for (const kind of ['instance', 'volume']) {
-      expect(data?.TagSpecifications?.find((t) => t.ResourceType === kind)?.Tags).toEqual(
-        expect.arrayContaining([
-          { Key: 'Owner', Value: 'alice' },
-          { Key: 'cost-watchdog:managed', Value: 'true' },
-        ]),
-      );
+      expect(data?.TagSpecifications?.find((t) => t.ResourceType === kind)?.Tags).toEqual([
+        { Key: 'Owner', Value: 'alice' },
+      ]);
     }
+    for (const resource of [sg, kp.KeyPairs?.[0]]) {
+      expect(resource?.Tags).toEqual(expect.arrayContaining([{ Key: 'Owner', Value: 'alice' }]));
+    }
+
+    // The guardrail provision stored lets alice launch the template provision stored, and nothing bigger
+    const account = await aliceAccount();
+    const launch = (change: RunInstancesRequest = {}) =>
+      authorizeAll(
+        guardrailDocuments(guardrail),
+        runInstancesAuthorizations(account, {
+          LaunchTemplate: { LaunchTemplateId: Object.keys(account.templates)[0] },
+          ...change,
+        }),
+      );
+    expect((await launch()).verdict).toBe('allow');
+    expect((await launch({ InstanceType: 'p5.48xlarge' })).deniedBy).toEqual(['DenyOtherTypes']);
+    expect(
+      (await launch({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 31 } }] }))
+        .deniedBy,
+    ).toEqual(['DenyLargeVolumes']);
 
     // Alerts: the email subscribed with a filter on the owner attribute
     const subs = await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
@@ -242,6 +307,87 @@ describe('provision handler against the emulator', () => {
       new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: ['cost-watchdog-alice'] }),
     );
     expect(versions.LaunchTemplates?.[0]?.LatestVersionNumber).toBe(1);
+  });
+
+  it('puts the owner tag back on the security group and key pair, which the guardrail checks', async () => {
+    // Prepare
+    const { ec2 } = clients(REGION);
+    // moto keeps a launch template's tags as created (CreateTags/DeleteTags leave them): its repair is a unit test.
+    const first = provisioned(await handler()({ users: [ALICE] }));
+    const ids = ['security-group', 'key-pair'].map(
+      (r) => first.resources.find((o) => o.resource === r)?.id ?? '',
+    );
+    await ec2.send(new DeleteTagsCommand({ Resources: ids, Tags: [{ Key: 'Owner' }] }));
+
+    // Act
+    const fixed = provisioned(await handler()({ users: [ALICE] }));
+
+    // Assess
+    for (const resource of ['security-group', 'key-pair']) {
+      expect(fixed.resources.find((r) => r.resource === resource)).toMatchObject({
+        status: 'fixed',
+        detail: expect.stringContaining('tagged Owner=alice (was missing)'),
+      });
+    }
+    const account = await aliceAccount();
+    for (const tags of Object.values(account.tags)) expect(tags.Owner).toBe('alice');
+    expect(provisioned(await handler()({ users: [ALICE] })).status).toBe('unchanged');
+  });
+
+  it('brings a template of an older version up to date: no cost-watchdog tag on instances, standard credits', async () => {
+    // Prepare
+    const { ec2 } = clients(REGION);
+    const first = provisioned(await handler()({ users: [ALICE] }));
+    const templateId = first.launchTemplateId ?? '';
+    const current = (
+      await ec2.send(
+        new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: templateId, Versions: ['$Default'] }),
+      )
+    ).LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+    const oldTags = [
+      { Key: 'Owner', Value: 'alice' },
+      { Key: 'cost-watchdog:managed', Value: 'true' },
+    ];
+    const old = await ec2.send(
+      new CreateLaunchTemplateVersionCommand({
+        LaunchTemplateId: templateId,
+        LaunchTemplateData: {
+          ImageId: current?.ImageId,
+          InstanceType: current?.InstanceType,
+          KeyName: current?.KeyName,
+          SecurityGroupIds: current?.SecurityGroupIds,
+          MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+          InstanceInitiatedShutdownBehavior: 'stop',
+          BlockDeviceMappings: current?.BlockDeviceMappings?.map((m) => ({
+            DeviceName: m.DeviceName,
+            Ebs: { ...m.Ebs },
+          })),
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: oldTags },
+            { ResourceType: 'volume', Tags: oldTags },
+          ],
+        },
+      }),
+    );
+    await ec2.send(
+      new ModifyLaunchTemplateCommand({
+        LaunchTemplateId: templateId,
+        DefaultVersion: String(old.LaunchTemplateVersion?.VersionNumber),
+      }),
+    );
+
+    // Act
+    const again = provisioned(await handler()({ users: [ALICE] }));
+
+    // Assess
+    expect(again.resources.find((r) => r.resource === 'launch-template')).toMatchObject({
+      status: 'updated',
+      detail: expect.stringMatching(/^version 3: /),
+    });
+    const account = await aliceAccount();
+    const data = Object.values(account.templates)[0];
+    expect(data?.CreditSpecification).toEqual({ CpuCredits: 'standard' });
+    expect(JSON.stringify(data?.TagSpecifications)).not.toContain('cost-watchdog:');
   });
 
   it('revokes a rule that opened the security group to the world, and says so', async () => {

@@ -1,81 +1,69 @@
+/**
+ * The students' guardrail, judged by an independent IAM simulator (@cloud-copilot/iam-simulate) request by
+ * request, the way AWS authorizes them. The evasions of issue #13 are in guardrail-adversarial.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
+import { guardrailPolicies, IAM_POLICY_LIMITS, policySize } from '../../src/core/guardrail.js';
+import { renderConnectionInstructions } from '../../src/core/instructions.js';
+import { TAGS } from '../../src/core/policy.js';
+import { CLASS_GUARDRAIL, CLASS_OPTIONS, classroom, fromOwnTemplate } from '../support/classroom.js';
 import {
-  evaluateRequest,
-  evaluateRequests,
-  guardrailPolicy,
-  type PolicyDocument,
+  ACCOUNT,
+  type Authorization,
+  authorize,
+  authorizeAll,
+  guardrailDocuments,
   type Verdict,
-} from '../../src/core/guardrail.js';
+} from '../support/iam-simulator.js';
+import {
+  onInstance,
+  type RunInstancesRequest,
+  runInstancesAuthorizations,
+  tagInstance,
+} from '../support/student-requests.js';
 
-const policy: PolicyDocument = guardrailPolicy({
-  allowedTypes: ['t3.micro', 't3.small'],
-  allowedRegions: ['us-east-1', 'eu-west-1'],
-  ownerTag: 'Owner',
-  keyParameterPrefix: '/cost-watchdog/keys/',
-});
+const policies = guardrailDocuments(CLASS_GUARDRAIL);
 
-const ACCOUNT = '111122223333';
-const instance = (region = 'us-east-1') => `arn:aws:ec2:${region}:${ACCOUNT}:instance/i-0123456789abcdef0`;
-/** Every resource RunInstances authorizes for a launch from the user's template. */
-const launchResources = (region = 'us-east-1') => [
-  instance(region).replace(/i-\w+$/, '*'),
-  `arn:aws:ec2:${region}:${ACCOUNT}:volume/*`,
-  `arn:aws:ec2:${region}:${ACCOUNT}:network-interface/*`,
-  `arn:aws:ec2:${region}:${ACCOUNT}:security-group/sg-1`,
-  `arn:aws:ec2:${region}:${ACCOUNT}:subnet/subnet-1`,
-  `arn:aws:ec2:${region}:${ACCOUNT}:key-pair/cost-watchdog-alice`,
-  `arn:aws:ec2:${region}:${ACCOUNT}:launch-template/lt-1`,
-  `arn:aws:ec2:${region}::image/ami-1`,
-];
-
-function launch(overrides: Record<string, string | undefined> = {}, region = 'us-east-1'): Verdict {
-  const context: Record<string, string> = {
-    'aws:username': 'alice',
-    'aws:RequestedRegion': region,
-    'ec2:InstanceType': 't3.micro',
-    'aws:RequestTag/Owner': 'alice',
-  };
-  for (const [k, v] of Object.entries(overrides)) {
-    if (v === undefined) delete context[k];
-    else context[k] = v;
-  }
-  return evaluateRequests(policy, 'ec2:RunInstances', launchResources(region), context);
+/** alice's launch in `region`: her template's settings sent as plain parameters, with `change` on top. */
+async function launch(change: RunInstancesRequest = {}, region = 'us-east-1'): Promise<Verdict> {
+  const account = classroom(region);
+  const request = { ...account.templates['lt-alice'], ...change };
+  return (await authorizeAll(policies, runInstancesAuthorizations(account, request))).verdict;
 }
 
-function onInstance(action: string, owner: string | undefined, user = 'alice'): Verdict {
-  return evaluateRequest(policy, {
-    action,
-    resource: instance(),
-    context: {
-      'aws:username': user,
-      'aws:RequestedRegion': 'us-east-1',
-      ...(owner !== undefined ? { 'aws:ResourceTag/Owner': owner } : {}),
-    },
-  });
+const ownerTags = (owner: string) => [{ ResourceType: 'instance', Tags: [{ Key: 'Owner', Value: owner }] }];
+
+async function onAliceInstance(action: string, owner: string | undefined): Promise<Verdict> {
+  const tags = owner !== undefined ? { Owner: owner } : {};
+  return (await authorize(policies, onInstance(classroom(), action, tags))).verdict;
+}
+
+async function iamCall(action: string, resource: string, context: Authorization['context'] = {}) {
+  return (await authorize(policies, { action, resource, context })).verdict;
 }
 
 describe('the guardrail policy of the cost-watchdog-users group', () => {
-  it('allows launching an allowed type in an allowed region tagged with your own name', () => {
-    expect(launch()).toBe('allow');
-    expect(launch({ 'ec2:InstanceType': 't3.small' }, 'eu-west-1')).toBe('allow');
+  it('allows launching an allowed type in an allowed region tagged with your own name', async () => {
+    expect(await launch()).toBe('allow');
+    expect(await launch({ InstanceType: 't3.small' }, 'eu-west-1')).toBe('allow');
   });
 
-  it.each([
-    [
-      'a type that is not allowed (t3.large)',
-      { 'ec2:InstanceType': 't3.large' },
-      'us-east-1',
-      'explicit-deny',
-    ],
-    ['a GPU type', { 'ec2:InstanceType': 'p4d.24xlarge' }, 'us-east-1', 'explicit-deny'],
+  it.each<[string, RunInstancesRequest, string, Verdict]>([
+    ['a type that is not allowed (t3.large)', { InstanceType: 't3.large' }, 'us-east-1', 'explicit-deny'],
+    ['a GPU type', { InstanceType: 'p4d.24xlarge' }, 'us-east-1', 'explicit-deny'],
     ['a region that is not allowed', {}, 'ap-south-1', 'explicit-deny'],
-    ['no Owner tag', { 'aws:RequestTag/Owner': undefined }, 'us-east-1', 'implicit-deny'],
-    ["someone else's name in the Owner tag", { 'aws:RequestTag/Owner': 'bob' }, 'us-east-1', 'implicit-deny'],
-  ])('denies RunInstances with %s', (_what, overrides, region, verdict) => {
-    expect(launch(overrides, region)).toBe(verdict);
+    ['no Owner tag', { TagSpecifications: [] }, 'us-east-1', 'implicit-deny'],
+    [
+      "someone else's name in the Owner tag",
+      { TagSpecifications: ownerTags('bob') },
+      'us-east-1',
+      'implicit-deny',
+    ],
+  ])('denies RunInstances with %s', async (_what, change, region, verdict) => {
+    expect(await launch(change, region)).toBe(verdict);
   });
 
-  it.each([
+  it.each<[string, string | undefined, Verdict]>([
     ['ec2:StartInstances', 'alice', 'allow'],
     ['ec2:StopInstances', 'alice', 'allow'],
     ['ec2:RebootInstances', 'alice', 'allow'],
@@ -84,19 +72,19 @@ describe('the guardrail policy of the cost-watchdog-users group', () => {
     ['ec2:StopInstances', undefined, 'implicit-deny'],
     ['ec2:ModifyInstanceAttribute', 'alice', 'explicit-deny'],
     ['ec2:DeleteTags', 'alice', 'explicit-deny'],
-  ])('%s on an instance tagged Owner=%s is %s for alice', (action, owner, verdict) => {
-    expect(onInstance(action, owner)).toBe(verdict);
+  ])('%s on an instance tagged Owner=%s is %s for alice', async (action, owner, verdict) => {
+    expect(await onAliceInstance(action, owner)).toBe(verdict);
   });
 
-  it('lets tags be written only as part of a launch, so nobody can re-tag an instance to make it theirs', () => {
-    const tag = (createAction?: string) =>
-      evaluateRequest(policy, {
-        action: 'ec2:CreateTags',
-        resource: instance(),
-        context: { 'aws:username': 'alice', ...(createAction ? { 'ec2:CreateAction': createAction } : {}) },
-      });
-    expect(tag('RunInstances')).toBe('allow');
-    expect(tag()).toBe('implicit-deny');
+  it('lets tags be written only as part of a launch, so nobody can re-tag an instance to make it theirs', async () => {
+    const account = classroom();
+    const atLaunch = runInstancesAuthorizations(account, fromOwnTemplate()).filter(
+      (a) => a.action === 'ec2:CreateTags',
+    );
+    expect(atLaunch.length).toBeGreaterThan(0);
+    for (const a of atLaunch) expect((await authorize(policies, a)).verdict).toBe('allow');
+    const later = tagInstance(account, { Owner: 'bob' }, { Owner: 'alice' });
+    expect((await authorize(policies, later)).verdict).toBe('implicit-deny');
   });
 
   it.each([
@@ -104,117 +92,201 @@ describe('the guardrail policy of the cost-watchdog-users group', () => {
     'ec2:DescribeInstanceTypes',
     'ec2:DescribeLaunchTemplateVersions',
     'ec2:DescribeImages',
-  ])('allows the read-only %s', (action) => {
-    expect(evaluateRequest(policy, { action, resource: '*', context: { 'aws:username': 'alice' } })).toBe(
-      'allow',
-    );
+  ])('allows the read-only %s', async (action) => {
+    expect(await iamCall(action, '*')).toBe('allow');
   });
 
-  it.each([
-    ['iam:CreateUser', 'explicit-deny'],
-    ['iam:AttachUserPolicy', 'explicit-deny'],
-    ['iam:PutUserPolicy', 'explicit-deny'],
-    ['iam:CreateAccessKey', 'explicit-deny'],
-    ['iam:AddUserToGroup', 'explicit-deny'],
-    ['iam:PassRole', 'explicit-deny'],
-    ['iam:ListUsers', 'implicit-deny'],
-  ])('denies the IAM change %s', (action, verdict) => {
-    const resource = `arn:aws:iam::${ACCOUNT}:user/cost-watchdog/alice`;
-    expect(evaluateRequest(policy, { action, resource, context: { 'aws:username': 'alice' } })).toBe(verdict);
+  const aliceArn = `arn:aws:iam::${ACCOUNT}:user/cost-watchdog/alice`;
+  it.each<[string, string, Verdict]>([
+    ['iam:CreateUser', aliceArn, 'explicit-deny'],
+    ['iam:AttachUserPolicy', aliceArn, 'explicit-deny'],
+    ['iam:PutUserPolicy', aliceArn, 'explicit-deny'],
+    ['iam:CreateAccessKey', aliceArn, 'explicit-deny'],
+    [
+      'iam:AddUserToGroup',
+      `arn:aws:iam::${ACCOUNT}:group/cost-watchdog/cost-watchdog-users`,
+      'explicit-deny',
+    ],
+    ['iam:ListUsers', '*', 'implicit-deny'],
+  ])('denies the IAM change %s', async (action, resource, verdict) => {
+    expect(await iamCall(action, resource)).toBe(verdict);
   });
 
-  it('lets a user change only their own password (needed for the forced reset)', () => {
+  it('denies iam:PassRole on any role', async () => {
+    expect(await iamCall('iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/admin`)).toBe('explicit-deny');
+  });
+
+  it('lets a user change only their own password (needed for the forced reset)', async () => {
     const change = (user: string) =>
-      evaluateRequest(policy, {
-        action: 'iam:ChangePassword',
-        resource: `arn:aws:iam::${ACCOUNT}:user/cost-watchdog/${user}`,
-        context: { 'aws:username': 'alice' },
-      });
-    expect(change('alice')).toBe('allow');
-    expect(change('bob')).toBe('implicit-deny');
+      iamCall('iam:ChangePassword', `arn:aws:iam::${ACCOUNT}:user/cost-watchdog/${user}`);
+    expect(await change('alice')).toBe('allow');
+    expect(await change('bob')).toBe('implicit-deny');
   });
 
-  it("lets a user read their own private key but not someone else's", () => {
-    const read = (user: string) =>
-      evaluateRequest(policy, {
-        action: 'ssm:GetParameter',
-        resource: `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/cost-watchdog/keys/${user}`,
-        context: { 'aws:username': 'alice' },
-      });
-    expect(read('alice')).toBe('allow');
-    expect(read('bob')).toBe('implicit-deny');
-    expect(read('*')).toBe('implicit-deny');
+  it("lets a user read their own private key but not someone else's", async () => {
+    const read = (name: string) =>
+      iamCall('ssm:GetParameter', `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter/cost-watchdog/keys/${name}`);
+    expect(await read('alice')).toBe('allow');
+    expect(await read('bob')).toBe('implicit-deny');
+    expect(await read('alice-old')).toBe('implicit-deny');
+    // The grant names the user's own parameter, never the whole prefix.
+    const keyResources = CLASS_GUARDRAIL.inline.Statement.filter((s) =>
+      [s.Action].flat().includes('ssm:GetParameter'),
+    )
+      .flatMap((s) => [s.Resource ?? []].flat())
+      .filter((r) => r.includes('/cost-watchdog/keys/'));
+    expect(keyResources).toEqual(['arn:aws:ssm:*:*:parameter/cost-watchdog/keys/${aws:username}']);
   });
 
-  it('uses no wildcard action and never lets a student terminate anything', () => {
+  it('uses no wildcard action and never lets a student terminate anything', async () => {
     const neverAllowed = 'ec2:TerminateInstances';
-    for (const s of policy.Statement) {
+    for (const s of guardrailDocuments(CLASS_GUARDRAIL).flatMap((d) => d.Statement)) {
       const actions = [s.Action ?? []].flat();
       expect(actions).not.toContain('*');
       expect(actions).not.toContain(neverAllowed);
-      if (s.Effect === 'Allow') expect(actions.join(' ')).not.toMatch(/:\*$/);
+      if (s.Effect === 'Allow') for (const a of actions) expect(a).not.toMatch(/\*/);
     }
-    expect(onInstance(neverAllowed, 'alice')).toBe('implicit-deny');
+    expect(await onAliceInstance(neverAllowed, 'alice')).toBe('implicit-deny');
   });
 });
 
-describe('the statement evaluator', () => {
-  const doc: PolicyDocument = {
-    Version: '2012-10-17',
-    Statement: [
-      { Sid: 'A', Effect: 'Allow', Action: 's3:Get*', Resource: 'arn:aws:s3:::bucket/${aws:username}/*' },
-      {
-        Sid: 'B',
-        Effect: 'Allow',
-        Action: 's3:PutObject',
-        Resource: '*',
-        Condition: {
-          'ForAllValues:StringLike': { 'aws:TagKeys': ['team-*'] },
-          Bool: { 'aws:SecureTransport': 'true' },
-        },
-      },
-      { Sid: 'C', Effect: 'Deny', NotAction: ['s3:Get*', 's3:PutObject'], Resource: '*' },
-    ],
-  };
+describe('console users and MFA', () => {
+  const user = (name: string) => `arn:aws:iam::${ACCOUNT}:user/cost-watchdog/${name}`;
+  const device = (name: string) => `arn:aws:iam::${ACCOUNT}:mfa/${name}`;
 
-  it.each<[string, string, string, Record<string, string | string[]>, Verdict]>([
-    [
-      'a wildcard action and a policy variable',
-      's3:GetObject',
-      'arn:aws:s3:::bucket/alice/x',
-      { 'aws:username': 'alice' },
-      'allow',
-    ],
-    [
-      "another user's prefix",
-      's3:GetObject',
-      'arn:aws:s3:::bucket/bob/x',
-      { 'aws:username': 'alice' },
-      'implicit-deny',
-    ],
-    [
-      'ForAllValues with matching keys',
-      's3:PutObject',
-      'x',
-      { 'aws:TagKeys': ['team-a'], 'aws:SecureTransport': 'true' },
-      'allow',
-    ],
-    [
-      'ForAllValues with a foreign key',
-      's3:PutObject',
-      'x',
-      { 'aws:TagKeys': ['team-a', 'cost'], 'aws:SecureTransport': 'true' },
-      'implicit-deny',
-    ],
-    [
-      'Bool false',
-      's3:PutObject',
-      'x',
-      { 'aws:TagKeys': [], 'aws:SecureTransport': 'false' },
-      'implicit-deny',
-    ],
-    ['NotAction in a Deny', 's3:DeleteObject', 'x', {}, 'explicit-deny'],
-  ])('handles %s', (_what, action, resource, context, verdict) => {
-    expect(evaluateRequest(doc, { action, resource, context })).toBe(verdict);
+  it.each<[string, string, Verdict]>([
+    ['iam:CreateVirtualMFADevice', device('alice'), 'allow'],
+    ['iam:EnableMFADevice', user('alice'), 'allow'],
+    ['iam:ResyncMFADevice', user('alice'), 'allow'],
+    ['iam:ListMFADevices', user('alice'), 'allow'],
+    ['iam:GetMFADevice', user('alice'), 'allow'],
+    ['iam:DeleteVirtualMFADevice', device('alice'), 'allow'],
+    ['iam:ListVirtualMFADevices', '*', 'allow'],
+  ])('lets alice set up her own virtual MFA device: %s on %s is %s', async (action, resource, verdict) => {
+    expect(await iamCall(action, resource)).toBe(verdict);
+  });
+
+  it.each<[string, string, Verdict]>([
+    ['iam:CreateVirtualMFADevice', device('bob'), 'explicit-deny'],
+    ['iam:DeleteVirtualMFADevice', device('bob'), 'explicit-deny'],
+    ['iam:EnableMFADevice', user('bob'), 'implicit-deny'],
+    ['iam:DeactivateMFADevice', user('bob'), 'implicit-deny'],
+    ['iam:ResyncMFADevice', user('bob'), 'implicit-deny'],
+  ])("never lets alice touch bob's MFA: %s on %s is %s", async (action, resource, verdict) => {
+    expect(await iamCall(action, resource)).toBe(verdict);
+  });
+
+  it('lets alice switch her MFA off only when she signed in with MFA', async () => {
+    const deactivate = (mfa: string) =>
+      iamCall('iam:DeactivateMFADevice', user('alice'), { 'aws:MultiFactorAuthPresent': mfa });
+    expect(await deactivate('true')).toBe('allow');
+    expect(await deactivate('false')).toBe('implicit-deny');
+  });
+
+  it('keeps every other IAM change denied, also on her own device and user', async () => {
+    expect(await iamCall('iam:CreateAccessKey', user('alice'))).toBe('explicit-deny');
+    expect(await iamCall('iam:CreateLoginProfile', user('alice'))).toBe('explicit-deny');
+    expect(await iamCall('iam:CreateUser', user('alice'))).toBe('explicit-deny');
+    expect(await iamCall('iam:DeleteUser', user('alice'))).toBe('explicit-deny');
+  });
+});
+
+describe('the connection instructions', () => {
+  const instructions = renderConnectionInstructions({
+    user: 'alice',
+    region: 'us-east-1',
+    ownerTag: TAGS.owner,
+    instanceType: 't3.micro',
+    consoleLogin: true,
+    notebookPort: 8888,
+  });
+  const commands = instructions
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('aws '));
+
+  /** The authorizations one `aws ...` line of the instructions needs, as alice. */
+  function authorizationsOf(command: string): Authorization[] {
+    const account = classroom();
+    const [, service, operation] = command.split(/\s+/);
+    if (service === 'ec2' && operation === 'run-instances') {
+      expect(command).toContain(
+        "--launch-template 'LaunchTemplateName=cost-watchdog-alice,Version=$Default'",
+      );
+      return runInstancesAuthorizations(account, fromOwnTemplate('alice'));
+    }
+    if (service === 'ssm' && operation === 'get-parameter') {
+      const name = /--name (\S+)/.exec(command)?.[1];
+      return [
+        {
+          action: 'ssm:GetParameter',
+          resource: `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter${name}`,
+          context: { 'aws:RequestedRegion': 'us-east-1' },
+        },
+      ];
+    }
+    if (service === 'ec2' && operation === 'describe-instances') {
+      return [
+        { action: 'ec2:DescribeInstances', resource: '*', context: { 'aws:RequestedRegion': 'us-east-1' } },
+      ];
+    }
+    if (service === 'ec2' && operation === 'stop-instances') {
+      return [onInstance(account, 'ec2:StopInstances', { Owner: 'alice' })];
+    }
+    throw new Error(`the instructions run a command this test does not know: ${command}`);
+  }
+
+  it('names the four commands a student runs', () => {
+    expect(commands.map((c) => c.split(/\s+/).slice(1, 3).join(' '))).toEqual([
+      'ec2 run-instances',
+      'ssm get-parameter',
+      'ec2 describe-instances',
+      'ec2 stop-instances',
+    ]);
+  });
+
+  it.each(commands)('lets alice run: %s', async (command) => {
+    expect((await authorizeAll(policies, authorizationsOf(command))).verdict).toBe('allow');
+  });
+
+  it('names the one MFA device name the guardrail lets alice create', async () => {
+    const name = /device name (\S+)/.exec(instructions)?.[1];
+    expect(name).toBe('alice');
+    expect(await iamCall('iam:CreateVirtualMFADevice', `arn:aws:iam::${ACCOUNT}:mfa/${name}`)).toBe('allow');
+    expect(await iamCall('iam:CreateVirtualMFADevice', `arn:aws:iam::${ACCOUNT}:mfa/alice-phone`)).toBe(
+      'explicit-deny',
+    );
+  });
+});
+
+describe('the size of the guardrail', () => {
+  it('stays within what IAM accepts for a large class: 10 types, 6 regions, 5 image ids', () => {
+    const big = guardrailPolicies({
+      ...CLASS_OPTIONS,
+      allowedTypes: [
+        't3.micro',
+        't3.small',
+        't4g.micro',
+        't4g.small',
+        'c7i-flex.large',
+        'm7i-flex.large',
+        'g4dn.xlarge',
+        'g4dn.2xlarge',
+        'g5.xlarge',
+        'g6.xlarge',
+      ],
+      allowedRegions: ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-southeast-2'],
+      exemptTag: 'course:keep-running',
+      imageOwners: ['amazon', '444455556666'],
+      imageIds: [
+        'ami-0123456789abcdef0',
+        'ami-0123456789abcdef1',
+        'ami-0123456789abcdef2',
+        'ami-0123456789abcdef3',
+        'ami-0123456789abcdef4',
+      ],
+    });
+    expect(policySize(big.inline)).toBeLessThanOrEqual(IAM_POLICY_LIMITS.groupInline);
+    expect(policySize(big.launchLimits)).toBeLessThanOrEqual(IAM_POLICY_LIMITS.managed);
   });
 });

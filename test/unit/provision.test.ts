@@ -13,13 +13,21 @@ import {
 } from '@aws-sdk/client-ec2';
 import {
   AddUserToGroupCommand,
+  AttachGroupPolicyCommand,
   CreateGroupCommand,
+  CreatePolicyCommand,
+  CreatePolicyVersionCommand,
   CreateUserCommand,
+  DeletePolicyVersionCommand,
   GetGroupCommand,
   GetGroupPolicyCommand,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
   GetUserCommand,
   IAMClient,
+  ListAttachedGroupPoliciesCommand,
   ListGroupsForUserCommand,
+  ListPolicyVersionsCommand,
   PutGroupPolicyCommand,
 } from '@aws-sdk/client-iam';
 import {
@@ -41,7 +49,7 @@ import { IamAdapter } from '../../src/aws/iam.js';
 import { ProvisionEc2 } from '../../src/aws/provision-ec2.js';
 import { OwnerSubscriptions } from '../../src/aws/sns-subscriptions.js';
 import { ParameterStore } from '../../src/aws/ssm.js';
-import { guardrailPolicy } from '../../src/core/guardrail.js';
+import { guardrailPolicies } from '../../src/core/guardrail.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
 import { parseProvisionEvent } from '../../src/handlers/provision.js';
 import {
@@ -73,15 +81,20 @@ function services(withTopic = true): ProvisionServices {
   };
 }
 
-const guardrail = guardrailPolicy({
+const guardrail = guardrailPolicies({
   allowedTypes: ['t3.micro'],
   allowedRegions: ['us-east-1'],
   ownerTag: 'Owner',
+  exemptTag: 'cost-watchdog:exempt',
   keyParameterPrefix: '/cost-watchdog/keys/',
+  maxVolumeGiB: 30,
+  imageOwners: ['amazon'],
+  imageIds: [],
 });
 const setup: ProvisionSetup = {
   allowedTypes: ['t3.micro'],
   allowedRegions: ['us-east-1'],
+  maxVolumeGiB: 30,
   guardrail,
   group: { resource: 'group', name: 'cost-watchdog-users', status: 'unchanged' },
 };
@@ -238,36 +251,107 @@ describe('deprovisionUser', () => {
 });
 
 describe('the IAM group', () => {
-  it('leaves an identical guardrail alone, comparing the URL-encoded document IAM returns', async () => {
-    // Prepare
-    iam.on(GetGroupCommand).resolves({ Group: { Path: '/cost-watchdog/' } as never, Users: [] });
-    iam
-      .on(GetGroupPolicyCommand)
-      .resolves({ PolicyDocument: encodeURIComponent(JSON.stringify(guardrail)) } as never);
-
-    // Act
-    const change = await new IamAdapter(new IAMClient({ region: 'us-east-1' })).ensureGroup(
+  const GROUP_ARN = 'arn:aws:iam::111122223333:group/cost-watchdog/cost-watchdog-users';
+  const LIMITS_ARN = 'arn:aws:iam::111122223333:policy/cost-watchdog/cost-watchdog-launch-limits';
+  const adapter = () => new IamAdapter(new IAMClient({ region: 'us-east-1' }));
+  const ensure = () =>
+    adapter().ensureGroup(
       'cost-watchdog-users',
       '/cost-watchdog/',
       'cost-watchdog-guardrail',
-      guardrail,
+      guardrail.inline,
+      [{ name: 'cost-watchdog-launch-limits', document: guardrail.launchLimits }],
     );
+  /** The group as the last run left it: both documents in place, the managed one attached. */
+  function groupInPlace(limitsDocument = guardrail.launchLimits): void {
+    iam
+      .on(GetGroupCommand)
+      .resolves({ Group: { Path: '/cost-watchdog/', Arn: GROUP_ARN } as never, Users: [] });
+    iam
+      .on(GetGroupPolicyCommand)
+      .resolves({ PolicyDocument: encodeURIComponent(JSON.stringify(guardrail.inline)) } as never);
+    iam.on(GetPolicyCommand).resolves({ Policy: { Arn: LIMITS_ARN, DefaultVersionId: 'v5' } });
+    iam.on(GetPolicyVersionCommand).resolves({
+      PolicyVersion: { Document: encodeURIComponent(JSON.stringify(limitsDocument)), VersionId: 'v5' },
+    });
+    iam.on(ListAttachedGroupPoliciesCommand).resolves({
+      AttachedPolicies: [{ PolicyName: 'cost-watchdog-launch-limits', PolicyArn: LIMITS_ARN }],
+    });
+  }
+
+  it('leaves an identical guardrail alone, comparing the URL-encoded documents IAM returns', async () => {
+    // Prepare
+    groupInPlace();
+
+    // Act
+    const change = await ensure();
 
     // Assess
     expect(change).toBe('unchanged');
     expect(iam).not.toHaveReceivedCommand(PutGroupPolicyCommand);
     expect(iam).not.toHaveReceivedCommand(CreateGroupCommand);
+    expect(iam).not.toHaveReceivedCommand(CreatePolicyCommand);
+    expect(iam).not.toHaveReceivedCommand(CreatePolicyVersionCommand);
+    expect(iam).not.toHaveReceivedCommand(AttachGroupPolicyCommand);
+  });
+
+  it('creates the launch limits as a managed policy under /cost-watchdog/ and attaches it to the group', async () => {
+    // Prepare
+    groupInPlace();
+    iam.on(GetPolicyCommand).rejects(awsError('NoSuchEntityException'));
+    iam.on(ListAttachedGroupPoliciesCommand).resolves({ AttachedPolicies: [] });
+
+    // Act
+    const change = await ensure();
+
+    // Assess
+    expect(change).toBe('updated');
+    expect(iam).toHaveReceivedCommandWith(CreatePolicyCommand, {
+      PolicyName: 'cost-watchdog-launch-limits',
+      Path: '/cost-watchdog/',
+      PolicyDocument: JSON.stringify(guardrail.launchLimits),
+    });
+    expect(iam).toHaveReceivedCommandWith(AttachGroupPolicyCommand, {
+      GroupName: 'cost-watchdog-users',
+      PolicyArn: LIMITS_ARN,
+    });
+  });
+
+  it('writes changed launch limits as the new default version, dropping the oldest of five', async () => {
+    // Prepare
+    groupInPlace({ Version: '2012-10-17', Statement: [] });
+    iam.on(ListPolicyVersionsCommand).resolves({
+      Versions: [
+        { VersionId: 'v5', IsDefaultVersion: true, CreateDate: new Date('2026-05-01') },
+        { VersionId: 'v3', IsDefaultVersion: false, CreateDate: new Date('2026-03-01') },
+        { VersionId: 'v1', IsDefaultVersion: false, CreateDate: new Date('2026-01-01') },
+        { VersionId: 'v4', IsDefaultVersion: false, CreateDate: new Date('2026-04-01') },
+        { VersionId: 'v2', IsDefaultVersion: false, CreateDate: new Date('2026-02-01') },
+      ],
+    });
+
+    // Act
+    const change = await ensure();
+
+    // Assess
+    expect(change).toBe('updated');
+    expect(iam).toHaveReceivedCommandTimes(DeletePolicyVersionCommand, 1);
+    expect(iam).toHaveReceivedCommandWith(DeletePolicyVersionCommand, {
+      PolicyArn: LIMITS_ARN,
+      VersionId: 'v1',
+    });
+    expect(iam).toHaveReceivedCommandWith(CreatePolicyVersionCommand, {
+      PolicyArn: LIMITS_ARN,
+      PolicyDocument: JSON.stringify(guardrail.launchLimits),
+      SetAsDefault: true,
+    });
+    expect(iam).not.toHaveReceivedCommand(AttachGroupPolicyCommand);
   });
 
   it('refuses a group of the same name outside /cost-watchdog/', async () => {
     iam.on(GetGroupCommand).resolves({ Group: { Path: '/' } as never, Users: [] });
     await expect(
-      new IamAdapter(new IAMClient({ region: 'us-east-1' })).ensureGroup(
-        'cost-watchdog-users',
-        '/cost-watchdog/',
-        'p',
-        guardrail,
-      ),
+      adapter().ensureGroup('cost-watchdog-users', '/cost-watchdog/', 'p', guardrail.inline),
     ).rejects.toThrow(/exists with path \/, not \/cost-watchdog\/; it is not ours/);
   });
 });

@@ -72,10 +72,22 @@ describe('the packaged stack: provision', () => {
     )) {
       const writes = actionsOf(s).filter((a) => !/^iam:(Get|List)/.test(a));
       for (const r of resourcesOf(s)) {
-        if (writes.length > 0) expect(r, `${String(s.Sid)}: ${r}`).toMatch(/:(user|group)\/cost-watchdog\//);
-        else expect(r).toMatch(/:(user\/\*|group\/cost-watchdog-users)/);
+        if (writes.length > 0)
+          expect(r, `${String(s.Sid)}: ${r}`).toMatch(/:(user|group|policy)\/cost-watchdog\//);
+        else expect(r).toMatch(/:(user\/\*|group\/cost-watchdog-users|policy\/cost-watchdog\/)/);
       }
     }
+  });
+
+  it('lets the provision role attach to the users group only its own managed policies (the launch limits)', () => {
+    const attach = allows('iam:AttachGroupPolicy');
+    expect(attach).toHaveLength(1);
+    expect(resourcesOf(attach[0] ?? {})).toEqual([
+      expect.stringContaining(':group/cost-watchdog/cost-watchdog-users'),
+    ]);
+    expect(JSON.stringify(attach[0]?.Condition)).toMatch(
+      /"ArnLike":\{"iam:PolicyARN":.*:policy\/cost-watchdog\/\*/,
+    );
   });
 
   it('lets the provision role touch only the parameters it writes and read the public AMI ids', () => {
@@ -136,15 +148,27 @@ describe('the packaged stack: provision', () => {
       'ec2:RevokeSecurityGroupIngress',
       'ec2:DeleteSecurityGroup',
       'ec2:DeleteLaunchTemplate',
-      'ec2:StopInstances',
     ]) {
       for (const s of allows(action)) {
         expect(s.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/cost-watchdog:managed': 'true' } });
       }
     }
-    expect(allows('ec2:CreateTags')[0]?.Condition).toEqual({
-      StringEquals: { 'ec2:CreateAction': ['CreateKeyPair', 'CreateSecurityGroup', 'CreateLaunchTemplate'] },
-    });
+    // Instances carry the owner tag only (a student may set no cost-watchdog:* tag): deprovision stops those.
+    expect(allows('ec2:StopInstances').map((s) => s.Condition)).toEqual([
+      { Null: { 'aws:ResourceTag/Owner': 'false' } },
+    ]);
+    expect(allows('ec2:CreateTags').map((s) => s.Condition)).toEqual([
+      {
+        StringEquals: {
+          'ec2:CreateAction': ['CreateKeyPair', 'CreateSecurityGroup', 'CreateLaunchTemplate'],
+        },
+      },
+      // Re-runs put back the owner tag, and only that, on provision's own key pairs, groups and templates.
+      {
+        StringEquals: { 'aws:ResourceTag/cost-watchdog:managed': 'true' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['Owner'] },
+      },
+    ]);
   });
 
   it('subscribes only to the stack topic, and never terminates', () => {
