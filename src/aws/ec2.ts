@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
+import type { FleetPort, ResourceResult } from '../core/ports.js';
 import { cleanTags } from '../core/text.js';
 import { chunk } from './clients.js';
 
@@ -28,18 +29,10 @@ export const EC2_SWEEP_PERMISSIONS = [
 ] as const;
 
 /** Outcome of a stop or tag request for one instance. */
-export interface InstanceResult {
-  instanceId: string;
-  ok: boolean;
-  error?: string;
-  /** State after the call, as EC2 reported it. */
-  state?: string;
-  /** State before the call (StopInstances): `stopped` means someone else had already stopped it. */
-  previousState?: string;
-}
+export type InstanceResult = ResourceResult;
 
 /** EC2 for the sweep: find running instances, look up their types, tag, and stop them. One region. */
-export class Ec2Adapter {
+export class Ec2Adapter implements FleetPort {
   constructor(
     private readonly client: EC2Client,
     readonly region: string,

@@ -3,6 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { STSClient } from '@aws-sdk/client-sts';
 import { type AwsTarget, clientConfig } from './clients.js';
+import type { FleetPort, MetricsPort } from '../core/ports.js';
 import { MetricsAdapter } from './cloudwatch.js';
 import { Ec2Adapter } from './ec2.js';
 import { OrganizationAccounts } from './organizations.js';
@@ -14,10 +15,13 @@ export interface AccountServices {
   organization: OrganizationAccounts;
 }
 
-/** The adapters a sweep needs for one account x region. Tests and the benchmark pass their own. */
+/** The EC2 instances of one account x region (the first resource kind), and the account's enabled regions. */
+export type Ec2Fleet = FleetPort & { enabledRegions(): Promise<string[]> };
+
+/** The ports a sweep needs for one account x region. Tests and the benchmark pass their own. */
 export interface SweepServices {
-  ec2(target: AwsTarget): Ec2Adapter;
-  metrics(target: AwsTarget): MetricsAdapter;
+  ec2(target: AwsTarget): Ec2Fleet;
+  metrics(target: AwsTarget): MetricsPort;
   /** Member-account access (policy `accounts` / `organization`); absent = this account only. */
   accounts?(home: AwsTarget): AccountServices;
 }

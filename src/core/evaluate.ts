@@ -300,3 +300,50 @@ function round(n: number, digits: number): number {
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
+
+/** The longest tag value AWS accepts. */
+const TAG_VALUE_MAX = 256;
+
+/** A stop-reason tag value: the text within the 256-character tag limit (one truncation rule for every stop). */
+export function stopReasonTag(text: string): string {
+  const value = text.trim() === '' ? 'stopped by cost-watchdog' : text;
+  return value.length > TAG_VALUE_MAX ? `${value.slice(0, TAG_VALUE_MAX - 3)}...` : value;
+}
+
+/** The text a stop of this decision records: its rule's measured reason, else its first reason. */
+export function stopReasonOf(d: Decision): string {
+  return (d.rule ? d.ruleReasons[d.rule] : undefined) ?? d.reasons[0] ?? 'stopped by cost-watchdog';
+}
+
+/** A stop, or a new warning (which announces a stop): stop protection must be looked up first. */
+export function needsProtectionCheck(d: Decision): boolean {
+  return d.action === 'stop' || (d.action === 'warn' && d.newWarning);
+}
+
+/**
+ * A decision that waits for the next run (`why`: e.g. the run's bound on stop-protection checks): a stop stays a
+ * warning (its warning is kept, so it is stopped next run), a new warning is not written (nothing changes).
+ */
+export function postpone(d: Decision, why: string): Decision {
+  return d.action === 'stop'
+    ? { ...d, action: 'warn', reasons: [...d.reasons, `stop postponed to the next run: ${why}`] }
+    : {
+        ...d,
+        action: 'none',
+        newWarning: false,
+        reasons: [...d.reasons, `warning postponed to the next run: ${why}`],
+      };
+}
+
+/**
+ * A decision whose stop-protection lookup failed: a new warning still goes out (the lookup is repeated before the
+ * stop), a stop waits for the next run; never "not protected" by default.
+ */
+export function afterFailedProtectionCheck(d: Decision): Decision {
+  if (d.action !== 'stop') return d;
+  return {
+    ...d,
+    action: 'warn',
+    reasons: [...d.reasons, 'stop postponed: stop protection could not be checked'],
+  };
+}

@@ -52,15 +52,13 @@ export interface Point {
 }
 
 /**
- * CloudWatch datapoints at a 5-minute period: CPUUtilization (Average, %), NetworkIn and NetworkOut (Sum,
+ * The metric series the idle rule reads: for EC2, CPUUtilization (Average, %), NetworkIn and NetworkOut (Sum,
  * bytes per period), and GPU utilisation (Average, %) where the CloudWatch agent publishes it.
  */
-export interface InstanceMetrics {
-  cpu: Point[];
-  networkIn: Point[];
-  networkOut: Point[];
-  gpu?: Point[];
-}
+export type SeriesName = 'cpu' | 'networkIn' | 'networkOut' | 'gpu';
+
+/** CloudWatch datapoints at a 5-minute period, per series. A series that was asked for and has no data is []. */
+export type InstanceMetrics = { [S in SeriesName]?: Point[] };
 
 /** The datapoint period the watchdog asks CloudWatch for (basic monitoring publishes every 5 minutes). */
 export const METRIC_PERIOD_SECONDS = 300;

@@ -13,6 +13,8 @@ export const TAGS = {
   warnRule: 'cost-watchdog:warn-rule',
   stoppedAt: 'cost-watchdog:stopped-at',
   stopReason: 'cost-watchdog:stop-reason',
+  /** Who stopped it: sweep, launch-guard, link (the owner's signed link) or deprovision. */
+  stoppedBy: 'cost-watchdog:stopped-by',
   managed: 'cost-watchdog:managed',
 } as const;
 

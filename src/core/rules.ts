@@ -220,9 +220,9 @@ function judgeBudget(context: EvaluateContext): Verdict {
   };
 }
 
-function inWindow(points: Point[], from: number, to: number): number[] {
+function inWindow(points: Point[] | undefined, from: number, to: number): number[] {
   const values: number[] = [];
-  for (const p of points) if (p.at > from && p.at <= to && Number.isFinite(p.value)) values.push(p.value);
+  for (const p of points ?? []) if (p.at > from && p.at <= to && Number.isFinite(p.value)) values.push(p.value);
   return values;
 }
 

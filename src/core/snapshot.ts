@@ -115,9 +115,9 @@ export function toSnapshotFile(snapshot: Snapshot): SnapshotFile {
       ...(metrics
         ? {
             metrics: {
-              cpu: toPairs(metrics.cpu),
-              networkIn: toPairs(metrics.networkIn),
-              networkOut: toPairs(metrics.networkOut),
+              cpu: toPairs(metrics.cpu ?? []),
+              networkIn: toPairs(metrics.networkIn ?? []),
+              networkOut: toPairs(metrics.networkOut ?? []),
               ...(metrics.gpu ? { gpu: toPairs(metrics.gpu) } : {}),
             },
           }

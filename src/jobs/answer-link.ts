@@ -13,7 +13,8 @@ import {
 import type { ActionPage } from '../core/action-page.js';
 import { findProtection, parseSnooze } from '../core/evaluate.js';
 import type { Instance } from '../core/instance.js';
-import { type Policy, TAGS } from '../core/policy.js';
+import type { Policy } from '../core/policy.js';
+import { clearWarnings, stopResources } from './enforce.js';
 
 /** The stop-reason tag of an instance stopped through a link. */
 export const STOP_REASON_LINK = 'stopped via link by the owner';
@@ -205,7 +206,7 @@ async function keepInstance(
   const [tagged] = await ec2.tag([claims.instanceId], { [policy.tags.exempt]: until.toISOString() });
   if (!tagged?.ok) throw new Error(tagged?.error ?? 'CreateTags failed');
   // The warning is answered: a new one (and a new grace period) starts only after the snooze.
-  const [cleared] = await ec2.untag([claims.instanceId], [TAGS.warnedAt, TAGS.warnRule]);
+  const cleared = await clearWarnings(ec2, [claims.instanceId]);
   return {
     status: 200,
     tone: 'done',
@@ -213,7 +214,9 @@ async function keepInstance(
     message: `${claims.instanceId} will not be stopped before ${formatLocalTime(until, policy.timeZone)}.`,
     details: [
       `Tag ${policy.tags.exempt}=${until.toISOString()} was set. Stop it yourself when you are done: a stopped instance costs only its disk.`,
-      ...(cleared?.ok ? [] : ['(The old warning tag could not be removed; the snooze still applies.)']),
+      ...(cleared.errors.length === 0
+        ? []
+        : ['(The old warning tag could not be removed; the snooze still applies.)']),
     ],
   };
 }
@@ -236,22 +239,29 @@ async function stopInstance(
       details: ['Stop it in the EC2 console if you really mean to.'],
     };
   }
-  const [stop] = await ec2.stop([claims.instanceId], instance.hibernationConfigured === true);
-  if (!stop?.ok) {
+  const stop = await stopResources(
+    ec2,
+    [
+      {
+        instanceId: claims.instanceId,
+        hibernate: instance.hibernationConfigured === true,
+        reason: STOP_REASON_LINK,
+      },
+    ],
+    { by: 'link', now },
+  );
+  const failedStop = stop.errors.find((e) => e.operation === 'StopInstances');
+  if (failedStop || stop.stopped.length + stop.alreadyStopped.length === 0) {
     return {
       status: 502,
       tone: 'refused',
       title: 'Not stopped',
-      message: `${claims.instanceId} could not be stopped: ${stop?.error ?? 'unknown error'}. Nothing else was changed.`,
+      message: `${claims.instanceId} could not be stopped: ${failedStop?.message ?? 'unknown error'}. Nothing else was changed.`,
     };
   }
-  const notes: string[] = [];
-  const [tagged] = await ec2.tag([claims.instanceId], {
-    [TAGS.stoppedAt]: now.toISOString(),
-    [TAGS.stopReason]: STOP_REASON_LINK,
-  });
-  if (!tagged?.ok) notes.push('(The stop-reason tag could not be written; the instance is stopping anyway.)');
-  await ec2.untag([claims.instanceId], [TAGS.warnedAt, TAGS.warnRule]);
+  const notes = stop.errors.some((e) => e.operation.startsWith('CreateTags'))
+    ? ['(The stop-reason tag could not be written; the instance is stopping anyway.)']
+    : [];
   return {
     status: 200,
     tone: 'done',

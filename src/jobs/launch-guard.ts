@@ -9,8 +9,9 @@ import {
   renderLaunchAlert,
 } from '../core/launch-check.js';
 import type { Logger } from '../core/log.js';
-import { type Policy, TAGS } from '../core/policy.js';
+import type { Policy } from '../core/policy.js';
 import type { Alert } from '../core/report.js';
+import { stopResources, writeWarnings } from './enforce.js';
 
 /** What one launch-guard run did (also the handler's answer and log line). */
 export interface LaunchGuardResult {
@@ -118,33 +119,33 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
             : 'not stopped: stop protection could not be checked; the next sweep decides',
       };
     } else {
-      const [stop] = await ec2.stop([instanceId], instance.hibernationConfigured === true);
-      if (stop?.ok) {
+      const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
+      const stop = await stopResources(
+        ec2,
+        [{ instanceId, hibernate: instance.hibernationConfigured === true, reason }],
+        { by: 'launch-guard', now },
+      );
+      if (stop.stopped.includes(instanceId)) {
         status = 'stopped';
-        const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
-        await ec2.tag([instanceId], {
-          [TAGS.stoppedAt]: now.toISOString(),
-          [TAGS.stopReason]: reason.length > 256 ? `${reason.slice(0, 253)}...` : reason,
-        });
       } else {
+        const error = stop.errors.find((e) => e.operation === 'StopInstances')?.message;
         verdict = {
           ...verdict,
           action: 'alert',
-          outcome: `the stop failed (${stop?.error ?? 'unknown'}); the next sweep tries again`,
+          outcome: error
+            ? `the stop failed (${error}); the next sweep tries again`
+            : 'it was already stopped by someone else',
         };
       }
     }
   } else if (verdict.action === 'warn') {
-    const [tagged] = await ec2.tag([instanceId], {
-      [TAGS.warnedAt]: now.toISOString(),
-      [TAGS.warnRule]: 'non-free-tier',
-    });
-    if (tagged?.ok) status = 'warned';
+    const warned = await writeWarnings(ec2, [{ instanceId, rule: 'non-free-tier' }], now);
+    if (warned.warned.includes(instanceId)) status = 'warned';
     else
       verdict = {
         ...verdict,
         action: 'alert',
-        outcome: `the warning tag could not be written (${tagged?.error}); the next sweep warns`,
+        outcome: `the warning tag could not be written (${warned.errors[0]?.message}); the next sweep warns`,
       };
   }
 

@@ -2,14 +2,33 @@ import type { AwsTarget } from '../aws/clients.js';
 import { mapBounded } from '../aws/clients.js';
 import type { SweepServices } from '../aws/services.js';
 import { describeError } from '../core/errors.js';
-import { type Decision, type EvaluateContext, evaluate } from '../core/evaluate.js';
+import {
+  afterFailedProtectionCheck,
+  type Decision,
+  type EvaluateContext,
+  evaluate,
+  needsProtectionCheck,
+  postpone,
+  type Rule,
+  stopReasonOf,
+  stopReasonTag,
+} from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
-import { type Policy, TAGS } from '../core/policy.js';
+import { metricsRequestFor } from '../core/kinds.js';
+import type { Policy } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
+import {
+  checkStopProtection,
+  clearWarnings,
+  type EnforceError,
+  PROTECTION_CHECKS_IN_PARALLEL,
+  stopResources,
+  writeWarnings,
+} from './enforce.js';
 import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/render.js';
 
 /** DescribeInstanceAttribute (stop protection) calls one target keeps in flight at once. */
-export const STOP_PROTECTION_CHECKS_IN_PARALLEL = 10;
+export const STOP_PROTECTION_CHECKS_IN_PARALLEL = PROTECTION_CHECKS_IN_PARALLEL;
 
 /**
  * Stop-protection checks one target (account x region) makes per run at most. EC2 refills about 20 Describe
@@ -136,6 +155,15 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       operation,
       message: describeError(err),
     });
+  const failed = (errors: readonly EnforceError[]) => {
+    for (const e of errors)
+      out.errors.push({
+        ...where,
+        ...(e.instanceId ? { instanceId: e.instanceId } : {}),
+        operation: `ec2:${e.operation}`,
+        message: e.message,
+      });
+  };
 
   if (target.unavailable) {
     // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
@@ -145,10 +173,10 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     return out;
   }
 
-  const ec2 = services.ec2(target);
+  const fleet = services.ec2(target);
   let instances: Instance[];
   try {
-    instances = await ec2.listRunning();
+    instances = await fleet.listRunning();
   } catch (err) {
     fail('ec2:DescribeInstances', err);
     out.scope.ok = false;
@@ -159,7 +187,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   if (instances.length === 0) return out;
 
   try {
-    const types = await ec2.describeTypes(instances.map((i) => i.instanceType));
+    const types = await fleet.describeTypes(instances.map((i) => i.instanceType));
     for (const i of instances) {
       const info = types.get(i.instanceType);
       if (info) i.typeInfo = info;
@@ -187,12 +215,9 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     const byId = new Map(candidates.map((i) => [i.instanceId, i]));
     try {
       const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
-      const batches = services.metrics(target).stream(
-        candidates.map((i) => ({ instanceId: i.instanceId, gpu: i.typeInfo?.gpu === true })),
-        from,
-        now,
-      );
-      for await (const done of batches) {
+      for await (const done of services
+        .metrics(target)
+        .stream(candidates.map(metricsRequestFor), from, now)) {
         for (const [id, m] of done) {
           const i = byId.get(id);
           if (i) judge(i, m);
@@ -208,7 +233,6 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
 
   // Before any stop, and before a new warning (which announces a stop): stop protection, one call each, only
   // for those few. A stop-protected instance is reported, never warned (else: a warning every other run).
-  // A few checks in flight at once: a first sweep of a large fleet can have thousands of new warnings.
   // At most STOP_PROTECTION_CHECKS_PER_TARGET, stops first: the others wait for the next run, unchanged.
   const wanted = instances.filter((i) => needsProtectionCheck(decisions.get(i.instanceId) as Decision));
   const stopsFirst = [
@@ -216,130 +240,68 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     ...wanted.filter((i) => decisions.get(i.instanceId)?.action !== 'stop'),
   ];
   const toCheck = stopsFirst.slice(0, STOP_PROTECTION_CHECKS_PER_TARGET);
+  const why = `at most ${STOP_PROTECTION_CHECKS_PER_TARGET} stop-protection checks per region per run`;
   for (const i of stopsFirst.slice(STOP_PROTECTION_CHECKS_PER_TARGET)) {
-    const d = decisions.get(i.instanceId) as Decision;
-    const why = `at most ${STOP_PROTECTION_CHECKS_PER_TARGET} stop-protection checks per region per run`;
-    decisions.set(
-      i.instanceId,
-      d.action === 'stop'
-        ? { ...d, action: 'warn', reasons: [...d.reasons, `stop postponed to the next run: ${why}`] }
-        : {
-            ...d,
-            action: 'none',
-            newWarning: false,
-            reasons: [...d.reasons, `warning postponed to the next run: ${why}`],
-          },
-    );
+    decisions.set(i.instanceId, postpone(decisions.get(i.instanceId) as Decision, why));
     out.postponed.push(i.instanceId);
   }
-  const protection = await mapBounded(
-    toCheck,
-    STOP_PROTECTION_CHECKS_IN_PARALLEL,
-    async (i): Promise<{ value: boolean } | { error: unknown }> => {
-      try {
-        return { value: await ec2.isStopProtected(i.instanceId) };
-      } catch (error) {
-        return { error };
-      }
-    },
+  const protection = await checkStopProtection(
+    fleet,
+    toCheck.map((i) => i.instanceId),
   );
-  for (const [k, i] of toCheck.entries()) {
-    const d = decisions.get(i.instanceId) as Decision;
-    const checked = protection[k] as { value: boolean } | { error: unknown };
-    if ('value' in checked) {
-      i.stopProtected = checked.value;
-    } else {
-      const err = checked.error;
-      fail('ec2:DescribeInstanceAttribute', err, i.instanceId);
-      // A new warning still goes out (the check is repeated before the stop). A stop waits for the next run.
-      if (d.action !== 'stop') continue;
-      decisions.set(i.instanceId, {
-        ...d,
-        action: 'warn',
-        reasons: [...d.reasons, 'stop postponed: stop protection could not be checked'],
-      });
+  for (const i of toCheck) {
+    const checked = protection.get(i.instanceId);
+    if (typeof checked !== 'boolean') {
+      fail('ec2:DescribeInstanceAttribute', checked?.error, i.instanceId);
+      decisions.set(i.instanceId, afterFailedProtectionCheck(decisions.get(i.instanceId) as Decision));
       continue;
     }
-    if (i.stopProtected) {
+    i.stopProtected = checked;
+    if (checked)
       decisions.set(i.instanceId, evaluate(i, kept.get(i.instanceId), policy, now, options.context));
-    }
   }
   kept.clear();
   // In DescribeInstances order, whatever order the metrics came in.
   out.decisions = instances.map((i) => decisions.get(i.instanceId) as Decision);
   if (dryRun) return out;
 
-  // New warnings, grouped by rule so one CreateTags call covers many instances.
-  const byRule = new Map<string, string[]>();
-  for (const d of out.decisions) {
-    if (d.action !== 'warn' || !d.newWarning || !d.rule) continue;
-    const ids = byRule.get(d.rule) ?? [];
-    ids.push(d.instanceId);
-    byRule.set(d.rule, ids);
-  }
-  const warnedAt = now.toISOString();
-  for (const [rule, ids] of byRule) {
-    for (const r of await ec2.tag(ids, { [TAGS.warnedAt]: warnedAt, [TAGS.warnRule]: rule })) {
-      if (r.ok) out.warned.push(r.instanceId);
-      else fail('ec2:CreateTags (warning)', r.error, r.instanceId);
-    }
-  }
+  const warnings = await writeWarnings(
+    fleet,
+    out.decisions
+      .filter((d): d is Decision & { rule: Rule } => d.action === 'warn' && d.newWarning && d.rule !== null)
+      .map((d) => ({ instanceId: d.instanceId, rule: d.rule })),
+    now,
+  );
+  out.warned.push(...warnings.warned);
+  failed(warnings.errors);
   // A decision of a warning just written carries that warning's time: its links answer exactly this warning.
+  const warnedAt = now.toISOString();
   const written = new Set(out.warned);
   if (written.size > 0)
     out.decisions = out.decisions.map((d) => (written.has(d.instanceId) ? { ...d, warnedAt } : d));
 
-  const toClear = out.decisions.filter((d) => d.clearWarning).map((d) => d.instanceId);
-  if (toClear.length > 0) {
-    for (const r of await ec2.untag(toClear, [TAGS.warnedAt, TAGS.warnRule])) {
-      if (r.ok) out.cleared.push(r.instanceId);
-      else fail('ec2:DeleteTags (clear warning)', r.error, r.instanceId);
-    }
-  }
+  const cleared = await clearWarnings(
+    fleet,
+    out.decisions.filter((d) => d.clearWarning).map((d) => d.instanceId),
+  );
+  out.cleared.push(...cleared.cleared);
+  failed(cleared.errors);
 
-  const due = out.decisions.filter((d) => d.action === 'stop');
-  for (const hibernate of [false, true]) {
-    const ids = due.filter((d) => d.hibernate === hibernate).map((d) => d.instanceId);
-    if (ids.length === 0) continue;
-    const stoppedNow: string[] = [];
-    const alreadyStopped: string[] = [];
-    for (const r of await ec2.stop(ids, hibernate)) {
-      // Stopped by someone else between describe and stop: not ours to claim (no stop record, no savings).
-      if (r.ok && (r.previousState === 'stopped' || r.previousState === 'stopping'))
-        alreadyStopped.push(r.instanceId);
-      else if (r.ok) stoppedNow.push(r.instanceId);
-      else fail('ec2:StopInstances', r.error, r.instanceId);
-    }
-    out.stopped.push(...stoppedNow);
-    if (alreadyStopped.length > 0) {
-      for (const r of await ec2.untag(alreadyStopped, [TAGS.warnedAt, TAGS.warnRule])) {
-        if (r.ok) out.cleared.push(r.instanceId);
-        else fail('ec2:DeleteTags (already stopped)', r.error, r.instanceId);
-      }
-    }
-    // Record why; if this fails the instance is still stopped and the report says both.
-    for (const id of stoppedNow) {
-      const d = decisions.get(id) as Decision;
-      const tags = { [TAGS.stoppedAt]: now.toISOString(), [TAGS.stopReason]: stopReason(d) };
-      for (const r of await ec2.tag([id], tags)) if (!r.ok) fail('ec2:CreateTags (stop reason)', r.error, id);
-    }
-    if (stoppedNow.length > 0) {
-      for (const r of await ec2.untag(stoppedNow, [TAGS.warnedAt, TAGS.warnRule])) {
-        if (!r.ok) fail('ec2:DeleteTags (after stop)', r.error, r.instanceId);
-      }
-    }
-  }
+  const stops = await stopResources(
+    fleet,
+    out.decisions
+      .filter((d) => d.action === 'stop')
+      .map((d) => ({ instanceId: d.instanceId, hibernate: d.hibernate, reason: stopReasonOf(d) })),
+    { by: 'sweep', now },
+  );
+  out.stopped.push(...stops.stopped);
+  // Stopped by someone else between describe and stop: not ours to claim (no stop record, no savings).
+  out.cleared.push(...stops.alreadyStopped);
+  failed(stops.errors);
   return out;
 }
 
-/** A stop, or a new warning (which announces a stop): stop protection is looked up first. */
-function needsProtectionCheck(d: Decision): boolean {
-  return d.action === 'stop' || (d.action === 'warn' && d.newWarning === true);
-}
-
-/** The stop-reason tag value: the rule and its measured reason, within the 256-character tag limit. */
+/** The stop-reason tag value of a sweep decision (its rule's measured reason, within the tag limit). */
 export function stopReason(d: Decision): string {
-  const text = (d.rule ? d.ruleReasons[d.rule] : undefined) ?? d.reasons[0] ?? 'stopped by cost-watchdog';
-  return text.length > 256 ? `${text.slice(0, 253)}...` : text;
+  return stopReasonTag(stopReasonOf(d));
 }
-export type { RunError, ScopeSummary, SweepReport } from '../core/report.js';

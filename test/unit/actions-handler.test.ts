@@ -347,6 +347,7 @@ describe('a valid stop link', () => {
       Tags: [
         { Key: TAGS.stoppedAt, Value: NOW.toISOString() },
         { Key: TAGS.stopReason, Value: STOP_REASON_LINK },
+        { Key: TAGS.stoppedBy, Value: 'link' },
       ],
     });
     expect(ec2).toHaveReceivedCommandWith(DeleteTagsCommand, {

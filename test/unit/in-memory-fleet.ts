@@ -3,10 +3,9 @@
  * plain maps, recording every mutating call and failing on demand. No SDK, no network.
  */
 import type { AwsTarget } from '../../src/aws/clients.js';
-import type { MetricsAdapter, MetricsRequest } from '../../src/aws/cloudwatch.js';
-import type { Ec2Adapter, InstanceResult } from '../../src/aws/ec2.js';
-import type { SweepServices } from '../../src/aws/services.js';
+import type { Ec2Fleet, SweepServices } from '../../src/aws/services.js';
 import type { Instance, InstanceMetrics, InstanceTypeInfo } from '../../src/core/instance.js';
+import type { MetricsPort, MetricsRequest, ResourceResult as InstanceResult } from '../../src/core/ports.js';
 
 /** One instance as the fake EC2 holds it. */
 export interface FakeInstance {
@@ -79,8 +78,8 @@ export class InMemoryFleet {
   /** SweepServices over this fleet. */
   services(): SweepServices {
     return {
-      ec2: (target: AwsTarget) => new FakeEc2(this, target.region) as unknown as Ec2Adapter,
-      metrics: (target: AwsTarget) => new FakeMetrics(this, target.region) as unknown as MetricsAdapter,
+      ec2: (target: AwsTarget) => new FakeEc2(this, target.region),
+      metrics: (target: AwsTarget) => new FakeMetrics(this, target.region),
     };
   }
 
@@ -95,12 +94,7 @@ export class InMemoryFleet {
   }
 }
 
-type Ec2Surface = Pick<
-  Ec2Adapter,
-  'region' | 'listRunning' | 'describeTypes' | 'isStopProtected' | 'enabledRegions' | 'tag' | 'untag' | 'stop'
->;
-
-class FakeEc2 implements Ec2Surface {
+class FakeEc2 implements Ec2Fleet {
   constructor(
     private readonly fleet: InMemoryFleet,
     readonly region: string,
@@ -125,6 +119,14 @@ class FakeEc2 implements Ec2Surface {
       if (entry.changesStateAfterDescribe) entry.state = entry.changesStateAfterDescribe;
     }
     return out;
+  }
+
+  async getRunning(instanceId: string): Promise<Instance | null> {
+    this.check('listRunning', instanceId);
+    const entry = this.instances.get(instanceId);
+    return entry && entry.state === 'running'
+      ? { ...entry.instance, tags: { ...entry.instance.tags } }
+      : null;
   }
 
   async describeTypes(types: Iterable<string>): Promise<Map<string, InstanceTypeInfo>> {
@@ -223,7 +225,7 @@ class FakeEc2 implements Ec2Surface {
   }
 }
 
-class FakeMetrics implements Pick<MetricsAdapter, 'stream'> {
+class FakeMetrics implements MetricsPort {
   /** Instances per fake GetMetricData call (the real adapter fits 166 three-series instances into 500 queries). */
   static readonly BATCH = 100;
 
@@ -241,12 +243,7 @@ class FakeMetrics implements Pick<MetricsAdapter, 'stream'> {
       // Like CloudWatch: an instance without datapoints gets empty series, never "no answer".
       yield batch.map((r): [string, InstanceMetrics] => [
         r.instanceId,
-        this.fleet.metrics.get(r.instanceId) ?? {
-          cpu: [],
-          networkIn: [],
-          networkOut: [],
-          ...(r.gpu ? { gpu: [] } : {}),
-        },
+        this.fleet.metrics.get(r.instanceId) ?? Object.fromEntries(r.queries.map((q) => [q.series, []])),
       ]);
     }
   }

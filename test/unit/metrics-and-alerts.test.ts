@@ -3,6 +3,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MetricsAdapter } from '../../src/aws/cloudwatch.js';
+import { ec2MetricsRequest } from '../../src/core/kinds.js';
 import { Notifier } from '../../src/aws/sns.js';
 import type { InstanceMetrics } from '../../src/core/instance.js';
 
@@ -36,7 +37,7 @@ describe('MetricsAdapter', () => {
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
 
     // Act
-    const metrics = await collect(adapter, [{ instanceId: 'i-1', gpu: false }], from, to);
+    const metrics = await collect(adapter, [ec2MetricsRequest('i-1', false)], from, to);
 
     // Assess
     expect(metrics.get('i-1')).toEqual({
@@ -61,7 +62,7 @@ describe('MetricsAdapter', () => {
       .resolvesOnce({ MetricDataResults: [], NextToken: 'more' })
       .resolves({ MetricDataResults: [] });
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
-    const requests = Array.from({ length: 400 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
+    const requests = Array.from({ length: 400 }, (_, i) => ec2MetricsRequest(`i-${i}`, false));
 
     await collect(adapter, requests, from, to);
 
@@ -74,7 +75,7 @@ describe('MetricsAdapter', () => {
     cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
 
-    const metrics = await collect(adapter, [{ instanceId: 'i-g', gpu: true }], from, to);
+    const metrics = await collect(adapter, [ec2MetricsRequest('i-g', true)], from, to);
 
     const queries = cw.commandCalls(GetMetricDataCommand)[0]?.args[0].input.MetricDataQueries ?? [];
     expect(queries.at(-1)?.MetricStat?.Metric).toMatchObject({
@@ -107,7 +108,7 @@ describe('MetricsAdapter.stream', () => {
     // Prepare: 200 instances = 600 queries; instance 166 has CPU and NetworkIn in batch 1, NetworkOut in batch 2
     answerWithCallNumber();
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
-    const requests = Array.from({ length: 200 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
+    const requests = Array.from({ length: 200 }, (_, i) => ec2MetricsRequest(`i-${i}`, false));
 
     // Act
     const batches: string[][] = [];
@@ -138,7 +139,7 @@ describe('MetricsAdapter.stream', () => {
       }))
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
     const adapter = new MetricsAdapter(new CloudWatchClient({ region: 'us-east-1' }));
-    const requests = Array.from({ length: 200 }, (_, i) => ({ instanceId: `i-${i}`, gpu: false }));
+    const requests = Array.from({ length: 200 }, (_, i) => ec2MetricsRequest(`i-${i}`, false));
 
     // Act
     const handed: string[] = [];
