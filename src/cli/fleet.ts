@@ -1,6 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { clientConfig } from '../aws/clients.js';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { type AwsTarget, clientConfig } from '../aws/clients.js';
+import { SigningKeyStore } from '../aws/signing-key.js';
+import { UsageMetrics } from '../aws/usage-metrics.js';
+import { NAMES, type Policy } from '../core/policy.js';
+import { BundledPrices } from '../core/prices.js';
+import { type SweepJobDeps, type SweepUsageStore, sweepNow } from '../jobs/sweep-now.js';
 import { type SweepServices, sdkSweepServices } from '../aws/services.js';
 import { Notifier } from '../aws/sns.js';
 import { InputError, printable } from '../core/errors.js';
@@ -10,17 +17,52 @@ import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
 import { cleanLine } from '../core/text.js';
-import { runSweep } from '../jobs/sweep.js';
-import { resolveTargets } from '../jobs/targets.js';
 import type { Command } from './command.js';
 import { type Common, type Io, loadPolicy } from './context.js';
 
 /** Services used by the live commands; tests replace them. */
 export let cliServices: () => SweepServices = sdkSweepServices;
 
-/** For tests: use these services instead of SDK clients. */
-export function setCliServices(factory: () => SweepServices): void {
+/** The CostWatchdog metrics (budget rule, usage record) of the live commands; tests replace them. */
+let cliUsage: (home: AwsTarget) => SweepUsageStore | undefined = (home) => ({
+  prices: new BundledPrices(),
+  usage: new UsageMetrics(new CloudWatchClient(clientConfig(home))),
+});
+
+/** For tests: use these services instead of SDK clients (and, unless given too, record no usage). */
+export function setCliServices(
+  factory: () => SweepServices,
+  usage: (home: AwsTarget) => SweepUsageStore | undefined = () => undefined,
+): void {
   cliServices = factory;
+  cliUsage = usage;
+}
+
+/** Signed keep / stop links for `sweep`, as the scheduled function signs them, when ACTIONS_URL is set. */
+function linkSigning(
+  env: NodeJS.ProcessEnv,
+  home: AwsTarget,
+  topicArn: string | undefined,
+): Pick<SweepJobDeps, 'links'> {
+  const actionsUrl = env.ACTIONS_URL?.trim();
+  if (!actionsUrl) return {};
+  if (!/^https:\/\/|^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(actionsUrl)) {
+    throw new InputError(
+      'ACTIONS_URL',
+      `"${printable(actionsUrl)}" is not an https:// URL; use the stack output ActionsUrl`,
+    );
+  }
+  const account = topicArn?.split(':')[4];
+  if (!account) {
+    throw new InputError(
+      'ACTIONS_URL',
+      "signed links need the stack's account: give --topic-arn (the stack output AlertTopicArn) too",
+    );
+  }
+  const parameter = env.SIGNING_KEY_PARAMETER?.trim() || NAMES.signingKeyParameter;
+  return {
+    links: { actionsUrl, account, keys: new SigningKeyStore(new SSMClient(clientConfig(home)), parameter) },
+  };
 }
 
 function printReport(report: SweepReport, common: Common, io: Io, title: string): void {
@@ -56,6 +98,13 @@ function printReport(report: SweepReport, common: Common, io: Io, title: string)
   if (report.errors.some((e) => /CredentialsProviderError|Could not load credentials/.test(e.message))) {
     io.err('hint: no AWS credentials found; run `aws configure`, set AWS_PROFILE, or pass --profile NAME');
   }
+}
+
+/** The usage store, for the budget rule (plan: only when a budget is set) or to record a real sweep too. */
+function usageOf(policy: Policy, home: AwsTarget, record = false): Pick<SweepJobDeps, 'usage'> {
+  if (!record && policy.budget.monthlyUsd === null) return {};
+  const usage = cliUsage(home);
+  return usage ? { usage } : {};
 }
 
 /** `plan`: what a sweep would do now (or --at), live or from a snapshot; changes nothing. */
@@ -108,9 +157,11 @@ Examples:
       );
       return 0;
     }
-    const services = cliServices();
-    const targets = await resolveTargets(policy, common.home, services, common.regions);
-    const report = await runSweep({ policy, now: common.at ?? new Date(), dryRun: true, targets, services });
+    // The same sweep as the scheduled function, dry: with the budget's month estimate, so over-budget shows.
+    const report = await sweepNow(
+      { policy, home: common.home, services: cliServices(), ...usageOf(policy, common.home) },
+      { now: common.at ?? new Date(), dryRun: true, ...(common.regions ? { regions: common.regions } : {}) },
+    );
     printReport(report, common, io, 'Plan');
     return report.errors.length > 0 ? 1 : 0;
   },
@@ -131,8 +182,6 @@ Use --dry-run (or \`plan\`) to see the decisions without changing anything.
   options: { 'topic-arn': { type: 'string' } },
   async run({ values, common, io }) {
     const policy = loadPolicy(common);
-    const services = cliServices();
-    const targets = await resolveTargets(policy, common.home, services, common.regions);
     const topicArn = (values['topic-arn'] as string | undefined) ?? io.env.TOPIC_ARN;
     if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
       throw new InputError(
@@ -146,14 +195,23 @@ Use --dry-run (or \`plan\`) to see the decisions without changing anything.
           topicArn,
         )
       : undefined;
-    const report = await runSweep({
-      policy,
-      now: common.at ?? new Date(),
-      dryRun: common.dryRun,
-      targets,
-      services,
-      ...(notifier ? { publish: (a) => notifier.publish(a) } : {}),
-    });
+    // The same run as the scheduled function: alerts, the budget rule, usage recorded; links when ACTIONS_URL is
+    // set (the stack output ActionsUrl) and the signing key can be read.
+    const report = await sweepNow(
+      {
+        policy,
+        home: common.home,
+        services: cliServices(),
+        ...(notifier ? { alerts: notifier } : {}),
+        ...usageOf(policy, common.home, true),
+        ...linkSigning(io.env, common.home, topicArn),
+      },
+      {
+        now: common.at ?? new Date(),
+        dryRun: common.dryRun,
+        ...(common.regions ? { regions: common.regions } : {}),
+      },
+    );
     printReport(report, common, io, 'Sweep');
     if (!notifier && !report.dryRun) io.err('note: no --topic-arn or TOPIC_ARN, so no alert was sent');
     return report.errors.length > 0 ? 1 : 0;
@@ -173,19 +231,18 @@ the policy's idle rule needs, in the format \`plan --snapshot\` reads. Read-only
   options: { out: { type: 'string' } },
   async run({ values, common, io }) {
     const policy = loadPolicy(common);
-    const services = cliServices();
-    const targets = await resolveTargets(policy, common.home, services, common.regions);
     const fleet: Snapshot['fleet'] = [];
     const now = common.at ?? new Date();
-    const report = await runSweep({
-      policy,
-      now,
-      dryRun: true,
-      targets,
-      services,
-      onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) =>
-        fleet.push({ instance, metrics }),
-    });
+    const report = await sweepNow(
+      { policy, home: common.home, services: cliServices() },
+      {
+        now,
+        dryRun: true,
+        ...(common.regions ? { regions: common.regions } : {}),
+        onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) =>
+          fleet.push({ instance, metrics }),
+      },
+    );
     const text = JSON.stringify(toSnapshotFile({ takenAt: now, fleet }), null, 1);
     if (typeof values.out === 'string') {
       writeFileSync(values.out, `${text}\n`);

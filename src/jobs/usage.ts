@@ -19,7 +19,7 @@ import {
 export async function budgetContext(
   policy: Policy,
   now: Date,
-  usage: UsageMetrics,
+  usage: Pick<UsageMetrics, 'monthEstimateUsd'>,
 ): Promise<{ estimateUsd: number; context: EvaluateContext } | null> {
   const limitUsd = policy.budget.monthlyUsd;
   if (limitUsd === null) return null;
@@ -49,7 +49,7 @@ export async function recordSweepUsage(options: {
   instances: readonly Instance[];
   stops: number;
   prices: Prices;
-  usage: UsageMetrics;
+  usage: Pick<UsageMetrics, 'recordSweep'>;
   /** The month's estimate read before the sweep (budgetContext); absent = no budget check. */
   estimateBeforeUsd?: number;
 }): Promise<UsageRecord> {

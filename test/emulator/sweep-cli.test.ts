@@ -8,7 +8,11 @@ import { promisify } from 'node:util';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TAGS } from '../../src/core/policy.js';
 import type { SweepReport } from '../../src/core/report.js';
+import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import type { SweepSummary } from '../../src/handlers/sweep.js';
 import {
+  BUSY,
   cli,
   hoursAfter,
   IDLE,
@@ -17,8 +21,17 @@ import {
   metricsSinceLaunch,
   minutesAfter,
   policyFile,
+  sweepHandler,
 } from './sweep-scenario.js';
-import { awsEnv, createTopic, endpoint, resetEmulator, seedInstances, sentMessages } from './support.js';
+import {
+  awsEnv,
+  clients,
+  createTopic,
+  endpoint,
+  resetEmulator,
+  seedInstances,
+  sentMessages,
+} from './support.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -114,6 +127,174 @@ describe('cost-watchdog sweep (in process)', () => {
     expect(now.tags[TAGS.warnedAt]).toBeUndefined();
     expect(await sentMessages(topicArn)).toEqual([]);
   });
+});
+
+describe('one engine: the scheduled function and the CLI run the same sweep', () => {
+  /** The fleet: alice's idle notebook, bob's busy box, an idle machine without owner. Returns ids by Name. */
+  async function classFleet(): Promise<{ ids: Record<string, string>; t: Date; stopTime: Date }> {
+    const names = ['alice-nb', 'bob-busy', 'lost'];
+    const ids = Object.fromEntries(
+      await Promise.all(
+        names.map(async (name) => {
+          const tags: Record<string, string> = { Name: name };
+          if (name === 'alice-nb') tags.Owner = 'alice';
+          if (name === 'bob-busy') tags.Owner = 'bob';
+          const [id] = (await seedInstances(REGION, { tags })) as [string];
+          return [name, id] as const;
+        }),
+      ),
+    ) as Record<string, string>;
+    const launch = await launchTimeOf(REGION, Object.values(ids));
+    const t = hoursAfter(launch, 3);
+    const stopTime = minutesAfter(t, GRACE_MINUTES);
+    for (const [name, id] of Object.entries(ids)) {
+      await metricsSinceLaunch(REGION, id, name === 'bob-busy' ? BUSY : IDLE, launch, stopTime);
+    }
+    return { ids, t, stopTime };
+  }
+
+  /** What a run left behind, with instance ids replaced by Names so two fleets compare. */
+  async function outcome(ids: Record<string, string>, reports: SweepSummary[]) {
+    const byId = new Map(Object.entries(ids).map(([name, id]) => [id, name]));
+    const named = (text: string) => [...byId].reduce((s, [id, name]) => s.split(id).join(`<${name}>`), text);
+    const tags = Object.fromEntries(
+      await Promise.all(
+        Object.entries(ids).map(async ([name, id]) => [name, await instanceState(REGION, id)] as const),
+      ),
+    );
+    const metrics = await clients(REGION).cloudwatch.send(
+      new ListMetricsCommand({ Namespace: 'CostWatchdog' }),
+    );
+    return {
+      reports: reports.map((r) =>
+        JSON.parse(
+          named(
+            JSON.stringify({
+              warned: r.warned,
+              stopped: r.stopped,
+              cleared: r.cleared,
+              alertsSent: r.alertsSent,
+              errors: r.errors,
+              decisions: r.decisions
+                .filter((d) => d.action !== 'none')
+                .map(({ instanceId, action, rule, reasons, protection }) => ({
+                  instanceId,
+                  action,
+                  rule,
+                  reasons,
+                  protection,
+                })),
+            }),
+          ),
+        ),
+      ),
+      messages: (await sentMessages(topicArn)).map((m) => ({
+        subject: named(m.subject ?? ''),
+        attributes: m.attributes,
+        email: named((JSON.parse(m.message) as { email: string }).email),
+      })),
+      tags,
+      metrics: (metrics.Metrics ?? [])
+        .map((m) => `${m.MetricName}${(m.Dimensions ?? []).map((d) => `/${d.Name}=${d.Value}`).join('')}`)
+        .sort(),
+    };
+  }
+
+  it('gives the same reports, alerts, tags and usage metrics on the same fleet', async () => {
+    // Act 1: the scheduled function at T and T + grace
+    const first = await classFleet();
+    const handler = sweepHandler({ region: REGION, topicArn, policy });
+    const byHandler = await outcome(first.ids, [await handler.at(first.t), await handler.at(first.stopTime)]);
+
+    // Act 2: the same fleet again, swept by the CLI at the same times
+    await resetEmulator();
+    topicArn = await createTopic(REGION);
+    const second = await classFleet();
+    const args = [
+      '--endpoint-url',
+      endpoint(),
+      '--region',
+      REGION,
+      '--policy',
+      policy,
+      '--topic-arn',
+      topicArn,
+      '--json',
+    ];
+    const runs = [
+      await cli('sweep', ...args, '--at', second.t.toISOString()),
+      await cli('sweep', ...args, '--at', second.stopTime.toISOString()),
+    ];
+    const byCli = await outcome(
+      second.ids,
+      runs.map((r) => JSON.parse(r.out) as SweepReport),
+    );
+
+    // Assess: the same in every respect that is not an instance id or a time
+    const times = (o: unknown) =>
+      JSON.parse(JSON.stringify(o).replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z/g, '<time>'));
+    expect(times(byCli)).toEqual(times(byHandler));
+    expect(byHandler.reports[1]?.stopped).toEqual(['<alice-nb>', '<lost>']);
+    expect(byHandler.messages.map((m) => m.attributes)).toContainEqual({ owner: 'alice' });
+    expect(byHandler.metrics.length).toBeGreaterThan(0);
+  });
+
+  it("shows over-budget in plan when this month's estimate has reached the budget", async () => {
+    // Prepare: sweeps recorded $12 this month; the budget is $10
+    const { ids, t } = await forgottenInstanceAndBudget(12);
+    const budgetPolicy = policyFile(`regions: [${REGION}]\nbudget:\n  monthlyUsd: 10\n  action: stop\n`);
+
+    // Act
+    const plan = await cli(
+      'plan',
+      '--endpoint-url',
+      endpoint(),
+      '--region',
+      REGION,
+      '--policy',
+      budgetPolicy,
+      '--at',
+      t.toISOString(),
+      '--json',
+    );
+
+    // Assess
+    expect(plan.code).toBe(0);
+    const report = JSON.parse(plan.out) as SweepReport;
+    expect(report.decisions).toEqual([
+      expect.objectContaining({ instanceId: ids, rulesHolding: expect.arrayContaining(['over-budget']) }),
+    ]);
+    expect(report.decisions[0]?.reasons.join(' | ')).toMatch(
+      /over budget: this month's estimated EC2 cost \$12\.00 has reached budget\.monthlyUsd \$10\.00/,
+    );
+  });
+
+  /** A busy instance (no other rule holds) and $`usd` recorded for this month by earlier sweeps. */
+  async function forgottenInstanceAndBudget(usd: number): Promise<{ ids: string; t: Date }> {
+    const [id] = (await seedInstances(REGION, { tags: { Name: 'busy' } })) as [string];
+    const launch = await launchTimeOf(REGION, [id]);
+    const t = hoursAfter(launch, 3);
+    await metricsSinceLaunch(REGION, id, BUSY, launch, t);
+    await new UsageMetrics(clients(REGION).cloudwatch).recordSweep(
+      {
+        months: [
+          {
+            month: '',
+            at: new Date(t.getTime() - 60_000),
+            instanceHours: 10,
+            freeTierHours: 0,
+            estimatedUsd: usd,
+            byOwner: {},
+          },
+        ],
+        instancesRunning: 1,
+        unpriced: [],
+      },
+      0,
+      new Date(t.getTime() - 60_000),
+    );
+    return { ids: id, t };
+  }
 });
 
 describe('the built cost-watchdog executable', () => {

@@ -1,0 +1,165 @@
+import type { AwsTarget } from '../aws/clients.js';
+import type { SweepServices } from '../aws/services.js';
+import type { SigningKeyStore } from '../aws/signing-key.js';
+import type { UsageMetrics } from '../aws/usage-metrics.js';
+import { describeError, WatchdogError } from '../core/errors.js';
+import type { Instance, InstanceMetrics } from '../core/instance.js';
+import type { Policy } from '../core/policy.js';
+import type { AlertSink } from '../core/ports.js';
+import type { Prices } from '../core/prices.js';
+import type { RunError, SweepReport } from '../core/report.js';
+import { signActionLinks } from './action-links.js';
+import { runSweep } from './sweep.js';
+import { resolveTargets } from './targets.js';
+import { budgetContext, recordSweepUsage } from './usage.js';
+
+/** The watchdog's own monthly figures: read for the budget rule, written after each real sweep. */
+export interface SweepUsageStore {
+  prices: Prices;
+  usage: Pick<UsageMetrics, 'recordSweep' | 'monthEstimateUsd'>;
+}
+
+/** Where keep / stop links point and what signs them. */
+export interface SweepLinkSigning {
+  actionsUrl: string;
+  /** The stack's account: only its instances get links. */
+  account: string;
+  keys: Pick<SigningKeyStore, 'readOrCreate'>;
+}
+
+/** What a sweep of an account needs: the same for the scheduled function and the CLI. */
+export interface SweepJobDeps {
+  policy: Policy;
+  /** The home account and region (and the endpoint of an emulator). */
+  home: AwsTarget;
+  services: SweepServices;
+  /** Where alerts go; absent = none are sent (plan). */
+  alerts?: AlertSink;
+  /** The budget rule's month estimate and the usage record; absent = neither (no budget rule, nothing recorded). */
+  usage?: SweepUsageStore;
+  /** Keep / stop links in warnings; absent = warnings without links. */
+  links?: SweepLinkSigning;
+}
+
+/** One run's inputs: the clock, a dry run, and (CLI --region) fewer regions than the policy names. */
+export interface SweepJobOptions {
+  now: Date;
+  dryRun?: boolean;
+  regions?: string[];
+  /** Receives each instance and its metrics (snapshot). */
+  onObserved?: (instance: Instance, metrics: InstanceMetrics | undefined) => void;
+}
+
+/**
+ * One sweep of the account, as the scheduled function and `cost-watchdog plan` / `sweep` all run it: resolves
+ * the targets (accounts x regions), reads this month's estimate for the budget rule, evaluates and enforces
+ * (runSweep), signs keep / stop links for new warnings, sends the alerts, and records the hours and dollars of the
+ * run with the budget alert it crosses. A dry run reads everything and changes, sends and records nothing. Failures
+ * of the budget read or the usage write are errors in the report; the sweep itself goes on.
+ */
+export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Promise<SweepReport> {
+  const { policy, services, usage, links, alerts } = deps;
+  const { now } = options;
+  const targets = await resolveTargets(policy, deps.home, services, options.regions);
+  const extraErrors: RunError[] = [];
+  const budget = usage
+    ? await budgetContext(policy, now, usage.usage).catch((err: unknown) => {
+        extraErrors.push({
+          region: deps.home.region,
+          operation: 'cloudwatch:GetMetricData (budget)',
+          message: describeError(err),
+        });
+        return null;
+      })
+    : null;
+  const observed: Instance[] = [];
+  const report = await runSweep({
+    policy,
+    now,
+    targets,
+    services,
+    ...(options.dryRun ? { dryRun: true } : {}),
+    ...(alerts ? { publish: (a) => alerts.publish(a) } : {}),
+    onObserved: (instance, metrics) => {
+      observed.push(instance);
+      options.onObserved?.(instance, metrics);
+    },
+    ...(budget ? { context: budget.context } : {}),
+    ...(links
+      ? {
+          actionLinks: (warned) =>
+            signActionLinks(warned, {
+              actionsUrl: links.actionsUrl,
+              account: links.account,
+              keys: links.keys,
+              policy,
+              now,
+            }),
+        }
+      : {}),
+  });
+  if (usage && !report.dryRun) {
+    // Free-tier hours, instance-hours and estimated dollars for the digest, the dashboard and the budget.
+    try {
+      const recorded = await recordSweepUsage({
+        policy,
+        now,
+        instances: observed,
+        stops: report.stopped.length,
+        prices: usage.prices,
+        usage: usage.usage,
+        ...(budget ? { estimateBeforeUsd: budget.estimateUsd } : {}),
+      });
+      if (recorded.alert && alerts) {
+        await alerts.publish(recorded.alert);
+        report.alertsSent++;
+      }
+    } catch (err) {
+      extraErrors.push({
+        region: deps.home.region,
+        operation: 'cloudwatch:PutMetricData (usage)',
+        message: describeError(err),
+      });
+    }
+  }
+  report.errors.push(...extraErrors);
+  return report;
+}
+
+/** Thrown after a sweep that finished with errors, so the function's error alarm fires. The work is done. */
+export class SweepIncompleteError extends WatchdogError {
+  constructor(readonly summary: SweepSummary) {
+    super(
+      `sweep finished with ${summary.errors.length} error(s): ${summary.errors
+        .map((e) => e.message)
+        .slice(0, 3)
+        .join(' | ')}`,
+    );
+    this.name = 'SweepIncompleteError';
+  }
+}
+
+/** What the handler returns and logs: counts, what was done, errors, and every decision that is not "none". */
+export type SweepSummary = Omit<SweepReport, 'decisions'> & {
+  decisions: Pick<
+    SweepReport['decisions'][number],
+    'instanceId' | 'region' | 'action' | 'rule' | 'reasons' | 'protection'
+  >[];
+};
+
+/** Shrinks a report for the log line and the return value (Lambda responses are limited to 6 MB). */
+export function summarize(report: SweepReport): SweepSummary {
+  return {
+    ...report,
+    decisions: report.decisions
+      .filter((d) => d.action !== 'none')
+      .map(({ instanceId, region, action, rule, reasons, protection }) => ({
+        instanceId,
+        region,
+        action,
+        rule,
+        reasons,
+        protection,
+      })),
+  };
+}
