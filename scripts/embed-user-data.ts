@@ -1,4 +1,4 @@
-// Embeds the first-boot scripts of provision/user-data/ into src/core/user-data-scripts.ts, so that every
+// Embeds the first-boot scripts of provision/user-data/ into src/core/provisioning/user-data-scripts.ts, so that every
 // bundle (the Lambda functions, the CLI, vitest, tsx) gets them as a plain string without a loader.
 // Run `npm run embed-user-data` after editing a script; test/unit/user-data.test.ts fails until you do.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(import.meta.dirname, '..');
 /** The generated module, relative to the repository root. */
-export const MODULE_PATH = 'src/core/user-data-scripts.ts';
+export const MODULE_PATH = 'src/core/provisioning/user-data-scripts.ts';
 /** The embedded scripts: exported constant name, and the script's path relative to the repository root. */
 export const SCRIPTS = [['DATASCIENCE_USER_DATA', 'provision/user-data/datascience.sh']] as const;
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AwsTarget } from '../aws/clients.js';
 import { InputError } from '../core/errors.js';
-import { parseSetup } from '../core/machine-setup.js';
+import { parseSetup } from '../core/provisioning/machine-setup.js';
 import {
   keyParameterName,
   parseRoster,
@@ -11,7 +11,7 @@ import {
   resourceName,
   type RosterRow,
   toCsv,
-} from '../core/roster.js';
+} from '../core/provisioning/roster.js';
 import {
   type DeprovisionResult,
   deprovisionUser,
@@ -19,7 +19,7 @@ import {
   type ProvisionServices,
   provisionRoster,
   sdkProvisionServices,
-} from '../jobs/provision.js';
+} from '../jobs/provisioning/provision.js';
 import type { Command } from './command.js';
 import { type Io, loadPolicy } from './context.js';
 import { keyFileProblem, writePrivateKeyFile } from './key-file.js';

@@ -1,7 +1,7 @@
 import { InputError } from '../core/errors.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import { isKnownRegion } from '../core/policy.js';
-import { parseUserName, parseUserRequest, type RosterRow } from '../core/roster.js';
+import { parseUserName, parseUserRequest, type RosterRow } from '../core/provisioning/roster.js';
 import { cleanLine } from '../core/text.js';
 import { readPolicyFile } from '../jobs/policy-file.js';
 import {
@@ -11,7 +11,7 @@ import {
   type ProvisionServices,
   provisionRoster,
   sdkProvisionServices,
-} from '../jobs/provision.js';
+} from '../jobs/provisioning/provision.js';
 import { loadConfig } from './config.js';
 
 /** What the handler needs from outside; tests inject services and a log sink. */

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { DescribeLaunchTemplateVersionsCommand, DescribeKeyPairsCommand } from '@aws-sdk/client-ec2';
 import { ListUsersCommand } from '@aws-sdk/client-iam';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ParameterStore, deepLearningParameter } from '../../src/aws/ssm.js';
+import { ParameterStore, deepLearningParameter } from '../../src/aws/provisioning/ssm.js';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../../src/aws/clients.js';
 import { main } from '../../src/cli/main.js';
-import { DATASCIENCE_USER_DATA } from '../../src/core/user-data-scripts.js';
+import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { createProvisionHandler } from '../../src/handlers/provision.js';
-import { type ProvisionResult, sdkProvisionServices } from '../../src/jobs/provision.js';
+import { type ProvisionResult, sdkProvisionServices } from '../../src/jobs/provisioning/provision.js';
 import { amazonLinuxAmi, clients, createTopic, DEFAULT_REGION, resetEmulator, target } from './support.js';
 
 const REGION = DEFAULT_REGION;

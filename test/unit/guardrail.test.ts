@@ -3,8 +3,8 @@
  * request, the way AWS authorizes them. The evasions of issue #13 are in guardrail-adversarial.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { guardrailPolicies, IAM_POLICY_LIMITS, policySize } from '../../src/core/guardrail.js';
-import { renderConnectionInstructions } from '../../src/core/instructions.js';
+import { guardrailPolicies, IAM_POLICY_LIMITS, policySize } from '../../src/core/provisioning/guardrail.js';
+import { renderConnectionInstructions } from '../../src/core/provisioning/instructions.js';
 import { TAGS } from '../../src/core/policy.js';
 import { CLASS_GUARDRAIL, CLASS_OPTIONS, classroom, fromOwnTemplate } from '../support/classroom.js';
 import {

@@ -49,7 +49,7 @@ import { InputError } from '../../src/core/errors.js';
 import type { LogRecord } from '../../src/core/log.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
 import type { Alert } from '../../src/core/report.js';
-import { parseRoster } from '../../src/core/roster.js';
+import { parseRoster } from '../../src/core/provisioning/roster.js';
 import { SNAPSHOT_FORMAT } from '../../src/core/snapshot.js';
 import { createActionsHandler } from '../../src/handlers/actions.js';
 import { createLaunchGuardHandler } from '../../src/handlers/launch-guard.js';

@@ -32,20 +32,20 @@ import {
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { IamAdapter } from '../../src/aws/iam.js';
-import { ProvisionEc2 } from '../../src/aws/provision-ec2.js';
-import { ParameterStore } from '../../src/aws/ssm.js';
+import { IamAdapter } from '../../src/aws/provisioning/iam.js';
+import { ProvisionEc2 } from '../../src/aws/provisioning/provision-ec2.js';
+import { ParameterStore } from '../../src/aws/provisioning/ssm.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { GUARD, type PolicyDocument } from '../../src/core/guardrail.js';
+import { GUARD, type PolicyDocument } from '../../src/core/provisioning/guardrail.js';
 import { DEFAULT_POLICY, type Policy, TAGS } from '../../src/core/policy.js';
-import { parseUserRequest } from '../../src/core/roster.js';
+import { parseUserRequest } from '../../src/core/provisioning/roster.js';
 import {
   launchTemplateData,
   type ProvisionOptions,
   prepareProvision,
   provisionUser,
   templateFingerprint,
-} from '../../src/jobs/provision.js';
+} from '../../src/jobs/provisioning/provision.js';
 import { plainPlan } from '../support/classroom.js';
 
 const ec2 = mockClient(EC2Client);

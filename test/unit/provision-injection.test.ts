@@ -9,9 +9,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ownerFilterPolicy } from '../../src/aws/sns-subscriptions.js';
+import { ownerFilterPolicy } from '../../src/aws/provisioning/sns-subscriptions.js';
 import { InputError, PolicyError } from '../../src/core/errors.js';
-import { renderConnectionInstructions } from '../../src/core/instructions.js';
+import { renderConnectionInstructions } from '../../src/core/provisioning/instructions.js';
 import { NAMES, parsePolicy, TAGS } from '../../src/core/policy.js';
 import {
   isWorldOpen,
@@ -26,7 +26,7 @@ import {
   resourceName,
   toCsv,
   USER_NAME,
-} from '../../src/core/roster.js';
+} from '../../src/core/provisioning/roster.js';
 import { parseProvisionEvent } from '../../src/handlers/provision.js';
 
 const RUNS = Math.max(1, Number(process.env.PROPERTY_RUNS ?? 500));

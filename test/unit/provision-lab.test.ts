@@ -32,19 +32,19 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { IamAdapter } from '../../src/aws/iam.js';
-import { ProvisionEc2 } from '../../src/aws/provision-ec2.js';
-import { ParameterStore } from '../../src/aws/ssm.js';
+import { IamAdapter } from '../../src/aws/provisioning/iam.js';
+import { ProvisionEc2 } from '../../src/aws/provisioning/provision-ec2.js';
+import { ParameterStore } from '../../src/aws/provisioning/ssm.js';
 import { DEFAULT_POLICY, type Policy } from '../../src/core/policy.js';
-import { parseRoster, parseUserRequest } from '../../src/core/roster.js';
-import { DATASCIENCE_USER_DATA } from '../../src/core/user-data-scripts.js';
+import { parseRoster, parseUserRequest } from '../../src/core/provisioning/roster.js';
+import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { parseProvisionEvent } from '../../src/handlers/provision.js';
 import {
   deprovisionUser,
   type ProvisionOptions,
   provisionRoster,
   type ResourceOutcome,
-} from '../../src/jobs/provision.js';
+} from '../../src/jobs/provisioning/provision.js';
 
 const ec2 = mockClient(EC2Client);
 const iam = mockClient(IAMClient);

@@ -45,11 +45,11 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { IamAdapter } from '../../src/aws/iam.js';
-import { ProvisionEc2 } from '../../src/aws/provision-ec2.js';
-import { OwnerSubscriptions } from '../../src/aws/sns-subscriptions.js';
-import { ParameterStore } from '../../src/aws/ssm.js';
-import { guardrailPolicies } from '../../src/core/guardrail.js';
+import { IamAdapter } from '../../src/aws/provisioning/iam.js';
+import { ProvisionEc2 } from '../../src/aws/provisioning/provision-ec2.js';
+import { OwnerSubscriptions } from '../../src/aws/provisioning/sns-subscriptions.js';
+import { ParameterStore } from '../../src/aws/provisioning/ssm.js';
+import { guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
 import { parseProvisionEvent } from '../../src/handlers/provision.js';
 import {
@@ -60,7 +60,7 @@ import {
   provisionUser,
   templateFingerprint,
   wantedIngress,
-} from '../../src/jobs/provision.js';
+} from '../../src/jobs/provisioning/provision.js';
 
 const ec2 = mockClient(EC2Client);
 const iam = mockClient(IAMClient);

@@ -11,7 +11,7 @@ import {
   parseUserRequest,
   RESULT_COLUMNS,
   toCsv,
-} from '../../src/core/roster.js';
+} from '../../src/core/provisioning/roster.js';
 
 describe('user names', () => {
   it.each(['alice', 'Bob', 'j.smith', 'student_01', 'a-b', 'x', 'a'.repeat(64)])('accepts %j', (name) => {

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { IAM_PROVISION_PERMISSIONS } from '../../src/aws/iam.js';
-import { EC2_PROVISION_PERMISSIONS } from '../../src/aws/provision-ec2.js';
-import { SNS_SUBSCRIBE_PERMISSIONS } from '../../src/aws/sns-subscriptions.js';
+import { IAM_PROVISION_PERMISSIONS } from '../../src/aws/provisioning/iam.js';
+import { EC2_PROVISION_PERMISSIONS } from '../../src/aws/provisioning/provision-ec2.js';
+import { SNS_SUBSCRIBE_PERMISSIONS } from '../../src/aws/provisioning/sns-subscriptions.js';
 import { SIGNING_KEY_CREATE_PERMISSIONS } from '../../src/aws/signing-key.js';
-import { SSM_PROVISION_PERMISSIONS } from '../../src/aws/ssm.js';
+import { SSM_PROVISION_PERMISSIONS } from '../../src/aws/provisioning/ssm.js';
 import { NAMES } from '../../src/core/policy.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 

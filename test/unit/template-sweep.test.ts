@@ -126,8 +126,8 @@ describe('the sweep bundle', () => {
     for (const unwanted of [
       '@aws-sdk/client-pricing/',
       '@aws-sdk/client-iam/',
-      'src/aws/provision-ec2.ts',
-      'src/aws/iam.ts',
+      'src/aws/provisioning/provision-ec2.ts',
+      'src/aws/provisioning/iam.ts',
     ]) {
       expect(
         inputs.filter((i) => i.includes(unwanted)),

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSetup, setupScript, setupUserData } from '../../src/core/machine-setup.js';
-import { DATASCIENCE_USER_DATA } from '../../src/core/user-data-scripts.js';
+import { parseSetup, setupScript, setupUserData } from '../../src/core/provisioning/machine-setup.js';
+import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { MODULE_PATH, renderUserDataModule } from '../../scripts/embed-user-data.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -1,5 +1,5 @@
-import { InputError, printable } from './errors.js';
-import { bundledPrice, ebsMonthlyUsd } from './prices.js';
+import { InputError, printable } from '../errors.js';
+import { bundledPrice, ebsMonthlyUsd } from '../prices.js';
 import { DATASCIENCE_USER_DATA } from './user-data-scripts.js';
 
 /**

@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { InputError, printable } from './errors.js';
+import { InputError, printable } from '../errors.js';
 import { type MachineSetup, parseSetup } from './machine-setup.js';
-import { isKnownRegion, NAMES } from './policy.js';
+import { isKnownRegion, NAMES } from '../policy.js';
 
 /**
  * One user to provision, validated. Every field is safe to use in IAM, EC2, SSM and SNS names and filters

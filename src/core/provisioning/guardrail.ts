@@ -2,7 +2,7 @@
  * The guardrail policy of the `cost-watchdog-users` group: what a provisioned student may do in the account.
  * Tests judge it with an independent IAM simulator (@cloud-copilot/iam-simulate); this code only writes it.
  */
-import { FORGEABLE_MANAGED_TAGS } from './policy.js';
+import { FORGEABLE_MANAGED_TAGS } from '../policy.js';
 
 /** An IAM condition block: operator -> key -> value(s). */
 export type Conditions = Record<string, Record<string, string | string[]>>;

@@ -5,7 +5,7 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { NAMES, TAGS } from '../core/policy.js';
+import { NAMES, TAGS } from '../../core/policy.js';
 
 /**
  * SSM actions this adapter uses. The provision role grants them on `/cost-watchdog/*` parameters (and

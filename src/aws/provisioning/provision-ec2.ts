@@ -25,8 +25,8 @@ import {
   RevokeSecurityGroupIngressCommand,
   type Tag,
 } from '@aws-sdk/client-ec2';
-import { TAGS } from '../core/policy.js';
-import { Ec2Adapter, type InstanceResult } from './ec2.js';
+import { TAGS } from '../../core/policy.js';
+import { Ec2Adapter, type InstanceResult } from '../ec2.js';
 
 /**
  * EC2 actions this adapter uses. The provision role grants the write actions on `cost-watchdog-*` key pairs,

@@ -4,12 +4,12 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { type AwsTarget, clientConfig, mapBounded } from '../aws/clients.js';
-import { IamAccessDeniedError, IamAdapter } from '../aws/iam.js';
-import { describeRule, type IngressRule, ProvisionEc2 } from '../aws/provision-ec2.js';
-import { OwnerSubscriptions } from '../aws/sns-subscriptions.js';
-import { al2023Parameter, deepLearningParameter, ParameterStore } from '../aws/ssm.js';
-import { ConfigError, describeError, InputError, printable } from '../core/errors.js';
+import { type AwsTarget, clientConfig, mapBounded } from '../../aws/clients.js';
+import { IamAccessDeniedError, IamAdapter } from '../../aws/provisioning/iam.js';
+import { describeRule, type IngressRule, ProvisionEc2 } from '../../aws/provisioning/provision-ec2.js';
+import { OwnerSubscriptions } from '../../aws/provisioning/sns-subscriptions.js';
+import { al2023Parameter, deepLearningParameter, ParameterStore } from '../../aws/provisioning/ssm.js';
+import { ConfigError, describeError, InputError, printable } from '../../core/errors.js';
 import {
   GUARDRAIL_POLICY_NAME,
   type Guardrail,
@@ -17,15 +17,15 @@ import {
   IAM_POLICY_LIMITS,
   LAUNCH_LIMITS_POLICY_NAME,
   policySize,
-} from '../core/guardrail.js';
-import { renderConnectionInstructions } from '../core/instructions.js';
+} from '../../core/provisioning/guardrail.js';
+import { renderConnectionInstructions } from '../../core/provisioning/instructions.js';
 import {
   DEFAULT_GPU_TYPE,
   type MachineSetup,
   notFreeTierWarning,
   setupUserData,
-} from '../core/machine-setup.js';
-import { NAMES, type Policy, TAGS } from '../core/policy.js';
+} from '../../core/provisioning/machine-setup.js';
+import { NAMES, type Policy, TAGS } from '../../core/policy.js';
 import {
   isWorldOpen,
   keyParameterName,
@@ -34,7 +34,7 @@ import {
   type RosterRow,
   resourceName,
   type UserRequest,
-} from '../core/roster.js';
+} from '../../core/provisioning/roster.js';
 
 /** Largest root volume a launch template gets: the EBS free allowance is 30 GiB a month in all. */
 export const MAX_ROOT_GIB = 30;

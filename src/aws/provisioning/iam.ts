@@ -25,7 +25,7 @@ import {
   PutGroupPolicyCommand,
   RemoveUserFromGroupCommand,
 } from '@aws-sdk/client-iam';
-import type { PolicyDocument } from '../core/guardrail.js';
+import type { PolicyDocument } from '../../core/provisioning/guardrail.js';
 
 /** IAM actions this adapter uses; the provision role grants them on `/cost-watchdog/` paths only. */
 export const IAM_PROVISION_PERMISSIONS = [

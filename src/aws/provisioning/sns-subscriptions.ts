@@ -6,7 +6,7 @@ import {
   SubscribeCommand,
   UnsubscribeCommand,
 } from '@aws-sdk/client-sns';
-import { OWNER_ATTRIBUTE } from './sns.js';
+import { OWNER_ATTRIBUTE } from '../sns.js';
 
 /** SNS actions this adapter uses, on the stack's alert topic only. */
 export const SNS_SUBSCRIBE_PERMISSIONS = [
