@@ -2,8 +2,7 @@ import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
 import { PriceLookup } from '../aws/pricing.js';
 import type { AwsTarget } from '../aws/clients.js';
 import { renderDigest } from '../core/digest.js';
-import { runDigest } from '../jobs/digest.js';
-import { resolveTargets } from '../jobs/targets.js';
+import { sendDigest } from '../jobs/digest.js';
 import type { Command } from './command.js';
 import { loadPolicy } from './context.js';
 import { cliServices } from './fleet.js';
@@ -37,11 +36,14 @@ Examples:
   options: { 'table-prices': { type: 'boolean', default: false } },
   async run({ values, common, io }) {
     const policy = loadPolicy(common);
-    const fleet = cliServices();
-    const targets = await resolveTargets(policy, common.home, fleet, common.regions);
     const services = costServices(common.home);
     const costs = values['table-prices'] === true ? { ...services, prices: new PriceLookup() } : services;
-    const digest = await runDigest({ policy, now: common.at ?? new Date(), targets, services: costs });
+    // The scheduled digest's use case without a destination: the same figures, nothing sent or recorded.
+    const { digest } = await sendDigest(
+      { policy, home: common.home, services: cliServices(), costs: () => costs },
+      common.at ?? new Date(),
+      common.regions,
+    );
     if (common.json) io.out(JSON.stringify(digest, null, 2));
     else io.out(renderDigest(digest).text);
     for (const e of digest.errors) {

@@ -10,7 +10,10 @@ import {
   staleLink,
   verifyLink,
 } from '../core/action-links.js';
-import type { ActionPage } from '../core/action-page.js';
+import { type ActionPage, renderActionPage } from '../core/action-page.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { SigningKeyStore } from '../aws/signing-key.js';
 import { findProtection, parseSnooze } from '../core/evaluate.js';
 import type { Instance } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
@@ -269,4 +272,149 @@ async function stopInstance(
     message: `${claims.instanceId} is ${instance.hibernationConfigured ? 'hibernating' : 'stopping'}. Nothing was deleted; start it again from the EC2 console when you need it.`,
     details: notes,
   };
+}
+
+/** A Lambda function URL request (payload format 2.0), as far as the links read it. */
+export interface FunctionUrlEvent {
+  rawQueryString?: string;
+  queryStringParameters?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded?: boolean;
+  requestContext?: { http?: { method?: string } };
+}
+
+/** A function URL response. */
+export interface FunctionUrlResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What answering requests to the actions URL needs (built once per container by the handler). */
+export interface LinkRequestDeps {
+  policy: Policy;
+  /** The stack's account: links for any other account are refused. */
+  account: string;
+  keys: Pick<SigningKeyStore, 'read'>;
+  /** EC2 of a region. */
+  ec2: (region: string) => AnswerLinkDeps['ec2'];
+  log: Logger;
+}
+
+const HEADERS: Record<string, string> = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  // The token is in the URL: never send it on as a Referer.
+  'referrer-policy': 'no-referrer',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+};
+
+function respond(page: ActionPage): FunctionUrlResponse {
+  return { statusCode: page.status, headers: HEADERS, body: renderActionPage(page) };
+}
+
+/** A field of the request if it is a string: the request is untrusted and any field may hold anything. */
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function tokenOf(event: FunctionUrlEvent, method: string): string | undefined {
+  const form = text(event.body);
+  if (method === 'POST' && form) {
+    const body = event.isBase64Encoded ? Buffer.from(form, 'base64').toString('utf8') : form;
+    const fromBody = new URLSearchParams(body).get('t');
+    if (fromBody) return fromBody;
+  }
+  return (
+    text(event.queryStringParameters?.t) ??
+    new URLSearchParams(text(event.rawQueryString) ?? '').get('t') ??
+    undefined
+  );
+}
+
+/**
+ * Answers one request to the actions URL. GET shows what a valid link will do and a button; only the button's POST
+ * changes anything (mail scanners that open every link in an email must not snooze or stop instances). Every
+ * request is verified first: a malformed, outdated, tampered, expired or foreign-key link gets a page saying why and
+ * no EC2 call is made. A valid link acts only while the instance still carries the warning it answers.
+ */
+export async function answerLinkRequest(
+  raw: unknown,
+  deps: LinkRequestDeps,
+  now: Date,
+): Promise<FunctionUrlResponse> {
+  const { log } = deps;
+  const event = (raw ?? {}) as FunctionUrlEvent;
+  const given: unknown = event.requestContext?.http?.method;
+  const method = given === undefined || given === null ? 'GET' : (text(given)?.toUpperCase() ?? '');
+  if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
+    return respond({
+      status: 405,
+      tone: 'refused',
+      title: 'Not allowed',
+      message: 'Open the link from the email.',
+    });
+  }
+
+  const token = tokenOf(event, method);
+  if (!token) {
+    return respond({
+      status: 400,
+      tone: 'refused',
+      title: 'No link',
+      message: 'This address only works with a link from a cost-watchdog warning. Nothing was changed.',
+    });
+  }
+
+  let key: string | undefined;
+  try {
+    key = await deps.keys.read();
+  } catch (err) {
+    log({ level: 'error', message: `actions: signing key unavailable: ${describeError(err)}` });
+    return respond({
+      status: 503,
+      tone: 'refused',
+      title: 'Try again later',
+      message: 'The link could not be checked just now. Nothing was changed.',
+    });
+  }
+  const checked = checkLink(token, key, deps.account, now);
+  if (!checked.ok) {
+    log({ level: 'warn', message: `actions: link refused (${checked.reason})`, reason: checked.reason });
+    return respond(checked.page);
+  }
+  const claims = checked.claims;
+  try {
+    const page = await answerLink(claims, token, method === 'POST', {
+      ec2: deps.ec2(claims.region),
+      policy: deps.policy,
+      now,
+    });
+    log({
+      level: 'info',
+      message: `actions: ${method} ${claims.action} ${claims.instanceId}: ${page.title}`,
+      instanceId: claims.instanceId,
+      region: claims.region,
+      action: claims.action,
+      method,
+      status: page.status,
+    });
+    return respond(page);
+  } catch (err) {
+    log({
+      level: 'error',
+      message: `actions: ${claims.action} ${claims.instanceId} failed: ${describeError(err)}`,
+      instanceId: claims.instanceId,
+      action: claims.action,
+    });
+    return respond({
+      status: 502,
+      tone: 'refused',
+      title: 'Something went wrong',
+      message: `${claims.instanceId} could not be checked just now (${describeError(err)}). Try the link again in a minute.`,
+    });
+  }
 }

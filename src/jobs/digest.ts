@@ -1,10 +1,14 @@
 import type { AwsTarget } from '../aws/clients.js';
 import { mapBounded } from '../aws/clients.js';
 import type { CostServices } from '../aws/cost-services.js';
+import type { SweepServices } from '../aws/services.js';
+import type { AlertSink } from '../core/ports.js';
+import { resolveTargets } from './targets.js';
 import { priceKey } from '../core/prices.js';
 import {
   buildDigest,
   type Digest,
+  renderDigest,
   type DigestAddress,
   type DigestMonth,
   type DigestStop,
@@ -176,4 +180,74 @@ async function gather(target: AwsTarget, services: CostServices): Promise<Target
     ),
   ]);
   return out;
+}
+
+/** What the digest function returns and logs. */
+export interface DigestSummary {
+  at: string;
+  running: number;
+  monthEstimateUsd: number | null;
+  leaksUsdPerMonth: number;
+  savedLastDayUsd: number;
+  sent: boolean;
+  errors: Digest['errors'];
+}
+
+/** What sending the digest needs. */
+export interface DigestJobDeps {
+  policy: Policy;
+  home: AwsTarget;
+  /** Target resolution (regions, member accounts). */
+  services: SweepServices;
+  /** Fresh per run: prices are cached for one digest only. */
+  costs: () => CostServices;
+  /** Where the digest goes; absent = a read-only report (the CLI): nothing sent, nothing recorded. */
+  alerts?: AlertSink;
+}
+
+/**
+ * The daily digest's use case: gathers the figures of every target, sends one email (text + JSON) to the admin and
+ * records the dollars saved in the last day as a CostWatchdog metric. With the policy's dryRun nothing is sent or
+ * written, and without `alerts` (the CLI's `digest`) it is a read-only report. A failed send or write is an error
+ * in the summary; the figures are still returned.
+ */
+export async function sendDigest(
+  deps: DigestJobDeps,
+  now: Date,
+  regions?: string[],
+): Promise<{ digest: Digest; summary: DigestSummary }> {
+  const { policy } = deps;
+  const costs = deps.costs();
+  const targets = await resolveTargets(policy, deps.home, deps.services, regions);
+  const digest = await runDigest({ policy, now, targets, services: costs });
+  let sent = false;
+  if (!policy.dryRun && deps.alerts) {
+    try {
+      await deps.alerts.publish(renderDigest(digest));
+      sent = true;
+    } catch (err) {
+      digest.errors.push({ region: deps.home.region, operation: 'sns:Publish', message: describeError(err) });
+    }
+    try {
+      await costs.usage.recordSaved(digest.savings.lastDay.usd, now);
+    } catch (err) {
+      digest.errors.push({
+        region: deps.home.region,
+        operation: 'cloudwatch:PutMetricData',
+        message: describeError(err),
+      });
+    }
+  }
+  return {
+    digest,
+    summary: {
+      at: digest.at,
+      running: digest.running.length,
+      monthEstimateUsd: digest.thisMonth?.estimated.usd ?? null,
+      leaksUsdPerMonth: digest.leaks.totalUsdPerMonth.usd,
+      savedLastDayUsd: digest.savings.lastDay.usd,
+      sent,
+      errors: digest.errors,
+    },
+  };
 }

@@ -11,6 +11,8 @@ import {
 import type { Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert } from '../core/report.js';
+import type { AlertSink } from '../core/ports.js';
+import { eventForLog, readStateChange } from '../core/launch-event.js';
 import { stopResources, writeWarnings } from './enforce.js';
 
 /** What one launch-guard run did (also the handler's answer and log line). */
@@ -165,4 +167,71 @@ async function launchContext(owner: string | undefined, options: LaunchGuardOpti
     message: `launch-guard: provisioned users unknown (${list.why}); ${owner} is treated as one`,
   });
   return { ownerProvisioned: 'unknown' };
+}
+
+/** What answering one EventBridge event needs (built once per container by the handler). */
+export interface StateChangeDeps {
+  policy: Policy;
+  home: AwsTarget;
+  services: CostServices;
+  provisionedUsers: () => Promise<ProvisionedUserList>;
+  alerts: AlertSink;
+  log: Logger;
+}
+
+/**
+ * The launch guard's answer to one event: reads it (anything but an instance entering `running` is ignored with
+ * a reason), checks the instance with guardLaunch() in the event's region, and logs the result. Malformed events
+ * and AWS failures are answered with a status, never thrown, so EventBridge's retries never repeat an alert or loop
+ * on an event that can never succeed.
+ */
+export async function answerStateChange(
+  event: unknown,
+  deps: StateChangeDeps,
+  now: Date,
+): Promise<LaunchGuardResult> {
+  const { log, policy } = deps;
+  const change = readStateChange(event);
+  if (change.kind === 'ignored') {
+    if (change.malformed) {
+      log({
+        level: 'warn',
+        message: `launch-guard: ignored event (${change.reason})`,
+        event: eventForLog(event),
+      });
+    } else {
+      log({ level: 'info', message: `launch-guard: ignored ${change.instanceId} ${change.reason}` });
+    }
+    return {
+      status: 'ignored',
+      ...(change.instanceId ? { instanceId: change.instanceId } : {}),
+      reason: change.reason,
+    };
+  }
+  const { instanceId } = change;
+  if (!policy.launchGuard.enabled) {
+    return { status: 'ignored', instanceId, reason: 'launchGuard.enabled is false' };
+  }
+  try {
+    const result = await guardLaunch({
+      instanceId,
+      target: { ...deps.home, region: change.region },
+      policy,
+      services: deps.services,
+      provisionedUsers: deps.provisionedUsers,
+      publish: (a) => deps.alerts.publish(a),
+      now,
+      log,
+    });
+    log({ level: 'info', message: `launch-guard: ${instanceId} ${result.status}`, result });
+    return result;
+  } catch (err) {
+    const reason = describeError(err);
+    log({
+      level: 'error',
+      message: `launch-guard: ${instanceId} could not be checked: ${reason}`,
+      instanceId,
+    });
+    return { status: 'error', instanceId, reason };
+  }
 }

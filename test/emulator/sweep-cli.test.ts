@@ -133,17 +133,15 @@ describe('one engine: the scheduled function and the CLI run the same sweep', ()
   /** The fleet: alice's idle notebook, bob's busy box, an idle machine without owner. Returns ids by Name. */
   async function classFleet(): Promise<{ ids: Record<string, string>; t: Date; stopTime: Date }> {
     const names = ['alice-nb', 'bob-busy', 'lost'];
-    const ids = Object.fromEntries(
-      await Promise.all(
-        names.map(async (name) => {
-          const tags: Record<string, string> = { Name: name };
-          if (name === 'alice-nb') tags.Owner = 'alice';
-          if (name === 'bob-busy') tags.Owner = 'bob';
-          const [id] = (await seedInstances(REGION, { tags })) as [string];
-          return [name, id] as const;
-        }),
-      ),
-    ) as Record<string, string>;
+    // One after the other: DescribeInstances lists them in launch order, the same in both fleets.
+    const ids: Record<string, string> = {};
+    for (const name of names) {
+      const tags: Record<string, string> = { Name: name };
+      if (name === 'alice-nb') tags.Owner = 'alice';
+      if (name === 'bob-busy') tags.Owner = 'bob';
+      const [id] = (await seedInstances(REGION, { tags })) as [string];
+      ids[name] = id;
+    }
     const launch = await launchTimeOf(REGION, Object.values(ids));
     const t = hoursAfter(launch, 3);
     const stopTime = minutesAfter(t, GRACE_MINUTES);
