@@ -1,4 +1,5 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { AlertSink } from '../core/ports.js';
 import type { Alert } from '../core/report.js';
 
 /** IAM actions this adapter uses (on the stack's own topic only). */
@@ -13,7 +14,7 @@ export const OWNER_ATTRIBUTE = 'owner';
 export const MAX_MESSAGE_BYTES = 262_144;
 
 /** SNS: publishes alerts to the stack's topic with MessageStructure json (email text + JSON for the rest). */
-export class Notifier {
+export class Notifier implements AlertSink {
   /** Messages published (tests and the report count them). */
   published = 0;
 
