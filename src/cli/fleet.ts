@@ -238,6 +238,7 @@ the policy's idle rule needs, in the format \`plan --snapshot\` reads. Read-only
       {
         now,
         dryRun: true,
+        fullMetrics: true,
         ...(common.regions ? { regions: common.regions } : {}),
         onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) =>
           fleet.push({ instance, metrics }),

@@ -57,6 +57,8 @@ export const NAMES = {
   passwordParameterPrefix: '/cost-watchdog/passwords/',
   accessKeyParameterPrefix: '/cost-watchdog/access-keys/',
   metricNamespace: 'CostWatchdog',
+  /** SSM standard parameters with the month counters (instance-hours, dollars, per owner): src/aws/usage-store.ts. */
+  usageParameterPrefix: '/cost-watchdog/usage/',
   /** SSM SecureString with the HMAC key that signs the action links in warnings (created by the sweep). */
   signingKeyParameter: '/cost-watchdog/signing-key',
 } as const;

@@ -114,11 +114,30 @@ function judgeIdle({ instance, metrics, policy, nowMs, runningHours, measured }:
   const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
   const need = Math.ceil(expected * idle.minDatapointCoverage);
   const cpu = inWindow(metrics.cpu, from, nowMs);
+  const window = `${formatHours(idle.windowHours)}`;
+  if (metrics.networkIn === undefined && metrics.networkOut === undefined) {
+    // CPU first (src/core/kinds.ts): network is only read for instances whose CPU is low.
+    measured.expectedDatapoints = expected;
+    measured.cpuDatapoints = cpu.length;
+    if (cpu.length >= need && mean(cpu) >= idle.cpuPercent) {
+      measured.cpuAvgPercent = round(mean(cpu), 2);
+      return {
+        holds: false,
+        reason: `busy: CPU avg ${fmt(mean(cpu))}% (limit ${idle.cpuPercent}%) over ${window}; network not read (CPU decides)`,
+      };
+    }
+    return {
+      holds: 'unknown',
+      reason:
+        cpu.length < need
+          ? `not enough metrics to judge idle: CPU ${cpu.length} of ${expected} datapoints in the last ${window} (need ${need})`
+          : 'network not measured: not judged idle',
+    };
+  }
   const netIn = inWindow(metrics.networkIn, from, nowMs);
   const netOut = inWindow(metrics.networkOut, from, nowMs);
   measured.expectedDatapoints = expected;
   measured.cpuDatapoints = cpu.length;
-  const window = `${formatHours(idle.windowHours)}`;
   const short = [
     ['CPU', cpu.length],
     ['NetworkIn', netIn.length],

@@ -48,6 +48,8 @@ export interface SweepJobOptions {
   regions?: string[];
   /** Receives each instance and its metrics (snapshot). */
   onObserved?: (instance: Instance, metrics: InstanceMetrics | undefined) => void;
+  /** Read every metric series (snapshot), not CPU first. */
+  fullMetrics?: boolean;
 }
 
 /**
@@ -79,6 +81,7 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
     targets,
     services,
     ...(options.dryRun ? { dryRun: true } : {}),
+    ...(options.fullMetrics ? { fullMetrics: true } : {}),
     ...(alerts ? { publish: (a) => alerts.publish(a) } : {}),
     onObserved: (instance, metrics) => {
       observed.push(instance);

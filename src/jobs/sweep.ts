@@ -14,7 +14,8 @@ import {
   stopReasonTag,
 } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
-import { metricsRequestFor } from '../core/kinds.js';
+import { firstStageRequest, metricsRequestFor, secondStageRequest } from '../core/kinds.js';
+import type { MetricsRequest } from '../core/ports.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
 import {
@@ -54,6 +55,8 @@ export interface SweepOptions {
   context?: EvaluateContext;
   /** Signed keep / stop links for the instances warned in this run; absent = warnings without links. */
   actionLinks?: (warned: Decision[]) => Promise<LinksById>;
+  /** Read every metric series of every candidate (snapshot), instead of CPU first and the rest when CPU is low. */
+  fullMetrics?: boolean;
 }
 
 /**
@@ -213,14 +216,29 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   const candidates = instances.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs);
   if (candidates.length > 0) {
     const byId = new Map(candidates.map((i) => [i.instanceId, i]));
+    const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
+    const metrics = services.metrics(target);
+    // CPU first; network (and GPU) only for instances whose CPU is low: a busy CPU decides on its own. The second
+    // read follows each first batch at once, so an instance is judged (and its datapoints let go) batch by batch.
     try {
-      const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
-      for await (const done of services
-        .metrics(target)
-        .stream(candidates.map(metricsRequestFor), from, now)) {
+      const first = options.fullMetrics ? candidates.map(metricsRequestFor) : candidates.map(firstStageRequest);
+      for await (const done of metrics.stream(first, from, now)) {
+        const later = new Map<string, InstanceMetrics>();
+        const secondStage: MetricsRequest[] = [];
         for (const [id, m] of done) {
           const i = byId.get(id);
-          if (i) judge(i, m);
+          if (!i) continue;
+          const more = options.fullMetrics ? null : secondStageRequest(i, m, policy, now);
+          if (more) {
+            later.set(id, m);
+            secondStage.push(more);
+          } else judge(i, m);
+        }
+        for await (const rest of metrics.stream(secondStage, from, now)) {
+          for (const [id, m] of rest) {
+            const i = byId.get(id);
+            if (i) judge(i, { ...later.get(id), ...m });
+          }
         }
       }
     } catch (err) {

@@ -57,6 +57,8 @@ export class InMemoryFleet {
   readonly types = new Map<string, InstanceTypeInfo>();
   readonly metrics = new Map<string, InstanceMetrics>();
   readonly calls: RecordedCall[] = [];
+  /** Every metric series read, as `instanceId/series` (what the metric APIs bill). */
+  readonly seriesRead: string[] = [];
   fault: FaultPlan = () => undefined;
 
   /** Adds a running instance (its region comes from `instance.region`). */
@@ -240,11 +242,12 @@ class FakeMetrics implements MetricsPort {
       const batch = requests.slice(i, i + FakeMetrics.BATCH);
       const err = this.fleet.fault('metrics', this.region);
       if (err) throw err;
-      // Like CloudWatch: an instance without datapoints gets empty series, never "no answer".
-      yield batch.map((r): [string, InstanceMetrics] => [
-        r.instanceId,
-        this.fleet.metrics.get(r.instanceId) ?? Object.fromEntries(r.queries.map((q) => [q.series, []])),
-      ]);
+      // Like CloudWatch: only the series asked for; one without datapoints is empty, never "no answer".
+      yield batch.map((r): [string, InstanceMetrics] => {
+        const known = this.fleet.metrics.get(r.instanceId) ?? {};
+        for (const q of r.queries) this.fleet.seriesRead.push(`${r.instanceId}/${q.series}`);
+        return [r.instanceId, Object.fromEntries(r.queries.map((q) => [q.series, known[q.series] ?? []]))];
+      });
     }
   }
 }

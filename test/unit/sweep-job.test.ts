@@ -222,11 +222,12 @@ describe('runSweep', () => {
   });
 
   it('judges the instances whose metrics arrived before CloudWatch failed, and no others idle', async () => {
-    // Prepare: 250 idle instances; the metrics of the first 100 arrive, then CloudWatch fails
+    // Prepare: 250 idle instances; the metrics of the first 100 arrive (their CPU, then, CPU being low, their
+    // network: two calls), then CloudWatch fails
     const idle = Array.from({ length: 250 }, () => addRunning());
     let metricsCalls = 0;
     fleet.fault = (op) =>
-      op === 'metrics' && ++metricsCalls === 2 ? awsError('ServiceUnavailable') : undefined;
+      op === 'metrics' && ++metricsCalls === 3 ? awsError('ServiceUnavailable') : undefined;
 
     // Act
     const report = await sweep();
@@ -237,6 +238,52 @@ describe('runSweep', () => {
     expect(report.decisions.slice(100).every((d) => d.action === 'none')).toBe(true);
     expect(report.decisions[100]?.reasons).toContain('no CloudWatch metrics: not judged idle');
     expect(report.errors.map((e) => e.operation)).toEqual(['cloudwatch:GetMetricData']);
+  });
+
+  it('reads CPU first, and network only for instances whose CPU is low (what the metric APIs bill)', async () => {
+    // Prepare: three busy instances, one idle
+    const busy = [
+      addRunning({}, busyMetrics()),
+      addRunning({}, busyMetrics()),
+      addRunning({}, busyMetrics()),
+    ];
+    const idle = addRunning();
+
+    // Act
+    const report = await sweep();
+
+    // Assess: 4 CPU series + 2 network series, not 12; the same decisions as reading everything
+    expect(fleet.seriesRead.sort()).toEqual(
+      [
+        ...busy.map((i) => `${i.instanceId}/cpu`),
+        `${idle.instanceId}/cpu`,
+        `${idle.instanceId}/networkIn`,
+        `${idle.instanceId}/networkOut`,
+      ].sort(),
+    );
+    expect(report.warned).toEqual([idle.instanceId]);
+    expect(report.decisions.find((d) => d.instanceId === busy[0]?.instanceId)?.reasons.join()).toMatch(
+      /busy: CPU avg 40\.0% \(limit 5%\) over 2 h; network not read \(CPU decides\)/,
+    );
+    const all = await sweep({ fullMetrics: true, dryRun: true });
+    expect(all.decisions.map((d) => [d.instanceId, d.action, d.rule])).toEqual(
+      report.decisions.map((d) => [d.instanceId, d.action === 'warn' ? 'warn' : d.action, d.rule]),
+    );
+  });
+
+  it('reads the GPU of a low-CPU GPU instance with its network', async () => {
+    fleet.types.set('g4dn.xlarge', { freeTierEligible: false, gpu: true });
+    const gpu = addRunning(
+      { instanceType: 'g4dn.xlarge', typeInfo: { freeTierEligible: false, gpu: true } },
+      idleMetrics({ gpu: 90 }),
+    );
+
+    const report = await sweep();
+
+    expect(fleet.seriesRead.filter((s) => s.startsWith(gpu.instanceId)).sort()).toEqual(
+      ['cpu', 'gpu', 'networkIn', 'networkOut'].map((x) => `${gpu.instanceId}/${x}`),
+    );
+    expect(report.decisions[0]?.reasons.join()).toMatch(/busy: .*GPU avg 90\.0% \(limit 5%\)/);
   });
 
   it('sends no alert when nothing new happened', async () => {
