@@ -1,14 +1,22 @@
 import {
   type CloudWatchClient,
+  type Datapoint,
   GetMetricDataCommand,
+  GetMetricStatisticsCommand,
   type MetricDataQuery,
 } from '@aws-sdk/client-cloudwatch';
 import { type InstanceMetrics, METRIC_PERIOD_SECONDS, type SeriesName } from '../core/instance.js';
-import type { MetricsPort, MetricsRequest } from '../core/ports.js';
-import { chunk } from './clients.js';
+import type { MetricsPort, MetricsRequest, SeriesQuery, StreamOptions } from '../core/ports.js';
+import { chunk, mapBounded } from './clients.js';
 
 /** IAM actions this adapter uses. */
-export const CLOUDWATCH_SWEEP_PERMISSIONS = ['cloudwatch:GetMetricData'] as const;
+export const CLOUDWATCH_SWEEP_PERMISSIONS = ['cloudwatch:GetMetricData', 'cloudwatch:GetMetricStatistics'] as const;
+
+/** GetMetricStatistics calls kept in flight at once (CloudWatch allows 400 a second). */
+export const STATISTICS_CALLS_IN_PARALLEL = 10;
+
+/** Resources per batch handed back by the GetMetricStatistics path. */
+const STATISTICS_BATCH = 100;
 
 /** GetMetricData accepts at most 500 queries per call. */
 export const MAX_QUERIES_PER_CALL = 500;
@@ -32,7 +40,12 @@ export class MetricsAdapter implements MetricsPort {
     requests: MetricsRequest[],
     from: Date,
     to: Date,
+    options: StreamOptions = {},
   ): AsyncGenerator<[instanceId: string, metrics: InstanceMetrics][]> {
+    if (options.api === 'GetMetricStatistics') {
+      yield* this.streamStatistics(requests, from, to);
+      return;
+    }
     const pending = new Map<string, InstanceMetrics>();
     const queries: { query: MetricDataQuery; instanceId: string; series: SeriesName; last: boolean }[] = [];
     requests.forEach((r, i) => {
@@ -103,5 +116,46 @@ export class MetricsAdapter implements MetricsPort {
       }
       yield done;
     }
+  }
+
+  /**
+   * One GetMetricStatistics call per series, a few in flight at once, handed back STATISTICS_BATCH resources at a
+   * time. GetMetricStatistics falls under CloudWatch's 1,000,000 free API requests a month; GetMetricData has no
+   * free tier (chooseMetricsApi() in src/core/self-cost.ts picks).
+   */
+  private async *streamStatistics(
+    requests: MetricsRequest[],
+    from: Date,
+    to: Date,
+  ): AsyncGenerator<[instanceId: string, metrics: InstanceMetrics][]> {
+    for (const batch of chunk(requests, STATISTICS_BATCH)) {
+      const calls = batch.flatMap((r) => r.queries.map((q) => ({ instanceId: r.instanceId, q })));
+      const points = await mapBounded(calls, STATISTICS_CALLS_IN_PARALLEL, ({ q }) => this.statistics(q, from, to));
+      const out = new Map<string, InstanceMetrics>(batch.map((r) => [r.instanceId, {}]));
+      calls.forEach(({ instanceId, q }, k) => {
+        const m = out.get(instanceId) as InstanceMetrics;
+        m[q.series] = points[k] ?? [];
+      });
+      yield [...out];
+    }
+  }
+
+  private async statistics(q: SeriesQuery, from: Date, to: Date) {
+    this.calls++;
+    const res = await this.client.send(
+      new GetMetricStatisticsCommand({
+        Namespace: q.namespace,
+        MetricName: q.metricName,
+        Dimensions: q.dimensions.map((d) => ({ Name: d.name, Value: d.value })),
+        StartTime: from,
+        EndTime: to,
+        Period: METRIC_PERIOD_SECONDS,
+        Statistics: [q.stat],
+      }),
+    );
+    return (res.Datapoints ?? [])
+      .map((d: Datapoint) => ({ at: d.Timestamp ? new Date(d.Timestamp).getTime() : Number.NaN, value: d[q.stat] }))
+      .filter((p): p is { at: number; value: number } => Number.isFinite(p.at) && typeof p.value === 'number')
+      .sort((a, b) => a.at - b.at);
   }
 }

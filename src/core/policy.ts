@@ -303,6 +303,11 @@ export const policySchema = z
       .string()
       .regex(/^[\w+=,.@-]{1,64}$/)
       .default('cost-watchdog-member'),
+    /**
+     * CloudWatch API for the idle rule's metrics: auto = GetMetricStatistics (free up to 1M requests a month) while a
+     * month of sweeps fits half of that, else GetMetricData (batched, no free tier). docs/costs.md.
+     */
+    metricsApi: z.enum(['auto', 'GetMetricStatistics', 'GetMetricData']).default('auto'),
     /** Most regions x accounts swept at once. */
     concurrency: z.number().int().min(1).max(32).default(4),
   })

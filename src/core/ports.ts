@@ -69,5 +69,11 @@ export interface MetricsPort {
     requests: MetricsRequest[],
     from: Date,
     to: Date,
+    options?: StreamOptions,
   ): AsyncGenerator<[instanceId: string, metrics: InstanceMetrics][]>;
+}
+
+/** How to read: CloudWatch's batched GetMetricData (no free tier) or GetMetricStatistics (free up to 1M a month). */
+export interface StreamOptions {
+  api?: 'GetMetricData' | 'GetMetricStatistics';
 }

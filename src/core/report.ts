@@ -27,6 +27,8 @@ export interface ScopeSummary {
   instances: number;
   ok: boolean;
   error?: string;
+  /** The CloudWatch API the metrics were read with (chooseMetricsApi in src/core/self-cost.ts). */
+  metricsApi?: 'GetMetricData' | 'GetMetricStatistics';
 }
 
 /** The result of a sweep: every decision with its reasons, what was done, and every error. */

@@ -16,6 +16,7 @@ import {
 import type { Instance, InstanceMetrics } from '../core/instance.js';
 import { firstStageRequest, metricsRequestFor, secondStageRequest } from '../core/kinds.js';
 import type { MetricsRequest } from '../core/ports.js';
+import { chooseMetricsApi, runsPerMonth } from '../core/self-cost.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
 import {
@@ -218,11 +219,17 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     const byId = new Map(candidates.map((i) => [i.instanceId, i]));
     const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
     const metrics = services.metrics(target);
+    // The free GetMetricStatistics while a month of sweeps like this one fits the free API requests, else batched.
+    const api =
+      policy.metricsApi === 'auto'
+        ? chooseMetricsApi(candidates.length * 3 * runsPerMonth(policy.schedule))
+        : policy.metricsApi;
+    out.scope.metricsApi = api;
     // CPU first; network (and GPU) only for instances whose CPU is low: a busy CPU decides on its own. The second
     // read follows each first batch at once, so an instance is judged (and its datapoints let go) batch by batch.
     try {
       const first = options.fullMetrics ? candidates.map(metricsRequestFor) : candidates.map(firstStageRequest);
-      for await (const done of metrics.stream(first, from, now)) {
+      for await (const done of metrics.stream(first, from, now, { api })) {
         const later = new Map<string, InstanceMetrics>();
         const secondStage: MetricsRequest[] = [];
         for (const [id, m] of done) {
@@ -234,7 +241,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
             secondStage.push(more);
           } else judge(i, m);
         }
-        for await (const rest of metrics.stream(secondStage, from, now)) {
+        for await (const rest of metrics.stream(secondStage, from, now, { api })) {
           for (const [id, m] of rest) {
             const i = byId.get(id);
             if (i) judge(i, { ...later.get(id), ...m });
@@ -243,7 +250,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       }
     } catch (err) {
       // CloudWatch unavailable: the instances not judged yet have no metrics, so none of them is idle this run.
-      fail('cloudwatch:GetMetricData', err);
+      fail(`cloudwatch:${out.scope.metricsApi ?? 'GetMetricData'}`, err);
     }
   }
   // Too recently started to be idle, or left without metrics by a CloudWatch failure.

@@ -140,7 +140,7 @@ describe('the sweep handler under injected AWS faults (moto)', () => {
     const runner = sweepHandler({
       region: 'us-east-1',
       topicArn,
-      policy: policyFile('regions: [us-east-1, eu-west-1, ap-south-1]\n'),
+      policy: policyFile('regions: [us-east-1, eu-west-1, ap-south-1]\nmetricsApi: GetMetricData\n'),
       services,
     });
 
@@ -152,7 +152,8 @@ describe('the sweep handler under injected AWS faults (moto)', () => {
     const summary = (failure as SweepIncompleteError).summary;
     // us-east-1: every throttled first attempt was retried; the due instance stopped, the fresh one warned.
     expect(attempts.filter((a) => a === 'us-east-1 DescribeInstancesCommand').length).toBe(2);
-    expect(attempts.filter((a) => a === 'us-east-1 GetMetricDataCommand').length).toBe(2);
+    // two metric reads (CPU, then network of the low-CPU instances), each throttled once and retried
+    expect(attempts.filter((a) => a === 'us-east-1 GetMetricDataCommand').length).toBe(4);
     expect(summary.stopped).toEqual([dueUs]);
     expect(summary.warned).toEqual([fresh]);
     expect((await instanceState('us-east-1', dueUs)).state).toMatch(/stopping|stopped/);

@@ -81,7 +81,7 @@ describe('a sweep over two regions', () => {
 
     // Assess
     expect(report.scopes).toEqual([
-      { region: 'us-east-1', instances: 1, ok: true },
+      { region: 'us-east-1', instances: 1, ok: true, metricsApi: 'GetMetricStatistics' },
       { region: 'eu-west-1', instances: 0, ok: false, error: expect.any(String) },
     ]);
     expect(report.errors).toEqual([
@@ -115,9 +115,9 @@ describe('a sweep over several accounts', () => {
 
     // Assess: three scopes, each with its own instances, and the warning tags written in the right account
     expect(report.scopes).toEqual([
-      { region: HOME_REGION, instances: 1, ok: true },
-      { region: HOME_REGION, account: MEMBERS[0], instances: 1, ok: true },
-      { region: HOME_REGION, account: MEMBERS[1], instances: 2, ok: true },
+      { region: HOME_REGION, instances: 1, ok: true, metricsApi: 'GetMetricStatistics' },
+      { region: HOME_REGION, account: MEMBERS[0], instances: 1, ok: true, metricsApi: 'GetMetricStatistics' },
+      { region: HOME_REGION, account: MEMBERS[1], instances: 2, ok: true, metricsApi: 'GetMetricStatistics' },
     ]);
     expect(report.errors).toEqual([]);
     expect(new Map(report.decisions.map((d) => [d.instanceId, d.account ?? EMULATOR_ACCOUNT]))).toEqual(

@@ -30,7 +30,12 @@ import { awsError, InMemoryFleet } from './in-memory-fleet.js';
 
 const NOW = new Date('2026-11-25T14:00:00Z');
 const HOUR = 3_600_000;
-const POLICY: Policy = policySchema.parse({ regions: ['us-east-1', 'eu-west-1'], graceMinutes: 60 });
+// The faults are injected into the batched GetMetricData calls (GetMetricStatistics has its own test).
+const POLICY: Policy = policySchema.parse({
+  regions: ['us-east-1', 'eu-west-1'],
+  graceMinutes: 60,
+  metricsApi: 'GetMetricData',
+});
 const ago = (hours: number) => new Date(NOW.getTime() - hours * HOUR);
 
 /** An error as the SDK throws it for an AWS error code. */
@@ -381,7 +386,10 @@ describe('the sweep handler after a run with faults', () => {
     const logs: { level: string }[] = [];
     const dir = await import('node:fs').then((fs) => fs.mkdtempSync('/tmp/cw-faults-'));
     const policyFile = `${dir}/watchdog.yml`;
-    (await import('node:fs')).writeFileSync(policyFile, 'regions: [us-east-1, eu-west-1]\n');
+    (await import('node:fs')).writeFileSync(
+      policyFile,
+      'regions: [us-east-1, eu-west-1]\nmetricsApi: GetMetricData\n',
+    );
     const handler = createSweepHandler({
       clock: () => NOW,
       env: {
@@ -487,7 +495,7 @@ describe('the next run after a partial failure', () => {
     const after = await run(at(10));
 
     expect(during).toMatchObject({ stopped: [], cleared: [], warned: [] });
-    expect(during.errors).toEqual([expect.objectContaining({ operation: 'cloudwatch:GetMetricData' })]);
+    expect(during.errors).toEqual([expect.objectContaining({ operation: 'cloudwatch:GetMetricStatistics' })]);
     expect(after.stopped).toEqual([id]);
   });
 });

@@ -12,6 +12,7 @@ import {
   CloudWatchClient,
   GetMetricDataCommand,
   type GetMetricDataCommandInput,
+  GetMetricStatisticsCommand,
   ListMetricsCommand,
 } from '@aws-sdk/client-cloudwatch';
 import {
@@ -168,6 +169,7 @@ function givenFleet(value: string) {
     })),
   }));
   cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+  cw.on(GetMetricStatisticsCommand).resolves({ Datapoints: [] });
 }
 
 function sweepServices(): SweepServices {

@@ -205,7 +205,7 @@ describe('runSweep', () => {
 
     expect(report.scopes).toEqual([
       { region: 'eu-west-1', instances: 0, ok: false, error: 'AuthFailure: region not enabled' },
-      { region: 'us-west-2', instances: 1, ok: true },
+      { region: 'us-west-2', instances: 1, ok: true, metricsApi: 'GetMetricStatistics' },
     ]);
     expect(report.warned).toEqual([west.instanceId]);
   });
@@ -218,7 +218,7 @@ describe('runSweep', () => {
 
     expect(fleet.stopAttempts()).toEqual([]);
     expect(report.decisions[0]).toMatchObject({ instanceId: quiet.instanceId, action: 'none' });
-    expect(report.errors[0]?.operation).toBe('cloudwatch:GetMetricData');
+    expect(report.errors[0]?.operation).toBe('cloudwatch:GetMetricStatistics');
   });
 
   it('judges the instances whose metrics arrived before CloudWatch failed, and no others idle', async () => {

@@ -289,7 +289,7 @@ describe('runSweep over several accounts', () => {
 
     // Assess
     expect(report.scopes).toEqual([
-      { region: 'us-east-1', instances: 1, ok: true },
+      { region: 'us-east-1', instances: 1, ok: true, metricsApi: 'GetMetricStatistics' },
       {
         region: '-',
         account: '111111111111',

@@ -19,6 +19,7 @@ const RESOURCE_STAR_ONLY: Record<string, string> = {
   'ec2:Describe*':
     'EC2 Describe calls list and read; they take no resource ARN (sweep, launch guard, digest)',
   'cloudwatch:GetMetricData': 'metric reads take no resource ARN (sweep, digest)',
+  'cloudwatch:GetMetricStatistics': 'metric reads take no resource ARN (sweep: the free API for small fleets)',
   'cloudwatch:ListMetrics': 'metric listing takes no resource ARN (digest)',
   'cloudwatch:PutMetricData': 'takes no resource ARN; narrowed by a cloudwatch:namespace condition instead',
   'pricing:GetProducts': 'the Price List API has no resources (launch guard, digest)',
