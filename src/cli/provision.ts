@@ -359,7 +359,7 @@ Examples:
       if (handoutDir !== undefined && !dryRun && handouts.length > 0)
         io.out(`Handout written to ${handoutPath(handoutDir, handouts[0]?.user ?? '')}.`);
     }
-    if (dryRun) io.out(DRY_RUN_NOTE);
+    if (dryRun && !common.json) io.out(DRY_RUN_NOTE);
     return failed > 0 || filesNotWritten > 0 ? 1 : 0;
   },
 };
