@@ -36,7 +36,7 @@ import { ensureLaunchTemplate } from './launch-template-step.js';
 import { gpuTemplateRootGiB, type MachineSpec, resolveMachine } from './machine-spec.js';
 import { ensureDefaultVpc, ensureSecurityGroup } from './network-steps.js';
 import type { ProvisionServices } from './services.js';
-import { outcome, userStep } from './steps.js';
+import { outcome, type UserStep, userStep } from './steps.js';
 import { ensureSubscription } from './subscription-step.js';
 
 /** Options of a provisioning run. */
@@ -248,6 +248,41 @@ function handoutFacts(
 }
 
 /**
+ * The IAM steps of one user (user, group membership, optional password and access key), or their `skipped`
+ * outcomes when IAM is skipped, each added to `outcomes` as it is done. Returns what the user has to sign in with,
+ * counting what earlier runs gave them.
+ */
+async function iamSteps(
+  step: UserStep,
+  setup: ProvisionSetup,
+  options: ProvisionOptions,
+  outcomes: ResourceOutcome[],
+): Promise<{ consolePassword: boolean; accessKey: boolean }> {
+  const access = { consolePassword: options.consoleLogin === true, accessKey: options.accessKey === true };
+  if (setup.iamSkipped !== undefined) {
+    // Lab accounts: no IAM user, group, password or access key; everything else still happens.
+    const skipped = (resource: ResourceOutcome['resource'], detail: string) =>
+      outcomes.push(outcome(step, { resource, name: step.user, status: 'skipped', detail }));
+    skipped('user', `IAM user and group: ${setup.iamSkipped}`);
+    if (options.consoleLogin) skipped('console-password', 'no IAM user');
+    if (options.accessKey) skipped('access-key', 'no IAM user');
+    return access;
+  }
+  const user = await ensureUser(step);
+  outcomes.push(user.outcome, await ensureMembership(step, user.exists));
+  if (options.consoleLogin)
+    outcomes.push(await ensureConsolePassword(step, user.exists, options.generatePassword));
+  if (options.accessKey) outcomes.push(await ensureAccessKey(step, user.exists));
+  // What an earlier run gave them still counts for the handout.
+  if (user.existed && !(access.consolePassword && access.accessKey)) {
+    const had = await credentialsOf(step);
+    access.consolePassword ||= had.consolePassword;
+    access.accessKey ||= had.accessKey;
+  }
+  return access;
+}
+
+/**
  * Provisions one user idempotently: IAM user in the group, optional console password and access key, key
  * pair (private key only to SSM), default VPC, security group, launch template, alert subscription; and the
  * student handout. Every input and name check runs before anything is created. A second run with the same input
@@ -279,27 +314,7 @@ export async function provisionUser(
   const step = userStep(mode, request.user, spec.region, services, policy.tags.owner);
   let launchTemplateId: string | undefined;
   try {
-    const access = { consolePassword: options.consoleLogin === true, accessKey: options.accessKey === true };
-    if (setup.iamSkipped !== undefined) {
-      // Lab accounts: no IAM user, group, password or access key; everything below still happens.
-      const skipped = (resource: ResourceOutcome['resource'], detail: string) =>
-        resources.push(outcome(step, { resource, name: request.user, status: 'skipped', detail }));
-      skipped('user', `IAM user and group: ${setup.iamSkipped}`);
-      if (options.consoleLogin) skipped('console-password', 'no IAM user');
-      if (options.accessKey) skipped('access-key', 'no IAM user');
-    } else {
-      const user = await ensureUser(step);
-      resources.push(user.outcome, await ensureMembership(step, user.exists));
-      if (options.consoleLogin)
-        resources.push(await ensureConsolePassword(step, user.exists, options.generatePassword));
-      if (options.accessKey) resources.push(await ensureAccessKey(step, user.exists));
-      // What an earlier run gave them still counts for the handout.
-      if (user.existed && !(access.consolePassword && access.accessKey)) {
-        const had = await credentialsOf(step);
-        access.consolePassword ||= had.consolePassword;
-        access.accessKey ||= had.accessKey;
-      }
-    }
+    const access = await iamSteps(step, setup, options, resources);
     resources.push(await ensureKeyPair(step));
     const vpc = await ensureDefaultVpc(step);
     resources.push(vpc.outcome);
