@@ -40,7 +40,11 @@ import { GUARD, type PolicyDocument } from '../../src/core/provisioning/guardrai
 import { DEFAULT_POLICY, type Policy, TAGS } from '../../src/core/policy.js';
 import { parseUserRequest } from '../../src/core/provisioning/roster.js';
 import { launchTemplateData, templateFingerprint } from '../../src/jobs/provisioning/launch-template-step.js';
-import { type ProvisionOptions, prepareProvision, provisionUser } from '../../src/jobs/provisioning/provision.js';
+import {
+  type ProvisionOptions,
+  prepareProvision,
+  provisionUser,
+} from '../../src/jobs/provisioning/provision.js';
 import { plainPlan } from '../support/classroom.js';
 
 const ec2 = mockClient(EC2Client);
