@@ -10,7 +10,8 @@ import { clientConfig } from '../../src/aws/clients.js';
 import { main } from '../../src/cli/main.js';
 import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { createProvisionHandler } from '../../src/handlers/provision.js';
-import { type ProvisionResult, sdkProvisionServices } from '../../src/jobs/provisioning/provision.js';
+import type { ProvisionResult } from '../../src/jobs/provisioning/provision.js';
+import { sdkProvisionServices } from '../../src/jobs/provisioning/services.js';
 import { amazonLinuxAmi, clients, createTopic, DEFAULT_REGION, resetEmulator, target } from './support.js';
 
 const REGION = DEFAULT_REGION;

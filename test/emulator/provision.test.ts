@@ -325,7 +325,7 @@ describe('provision handler against the emulator', () => {
     // Assess
     for (const resource of ['security-group', 'key-pair']) {
       expect(fixed.resources.find((r) => r.resource === resource)).toMatchObject({
-        status: 'fixed',
+        status: 'repaired',
         detail: expect.stringContaining('tagged Owner=alice (was missing)'),
       });
     }
@@ -416,7 +416,7 @@ describe('provision handler against the emulator', () => {
     // Assess
     const sg = fixed.resources.find((r) => r.resource === 'security-group');
     expect(fixed.status).toBe('updated');
-    expect(sg?.status).toBe('fixed');
+    expect(sg?.status).toBe('repaired');
     expect(sg?.detail).toContain('revoked tcp 22 from 0.0.0.0/0 (open to the whole internet)');
     expect(sg?.detail).toContain('revoked tcp 22 from ::/0 (open to the whole internet)');
     const after = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }));
@@ -512,7 +512,7 @@ describe('deprovision against the emulator', () => {
 
     // Assess
     expect(alice).toBe(0);
-    const order = run.out.filter((l) => /^\s+\S+\s+removed/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
+    const order = run.out.filter((l) => /^\s+\S+\s+deleted/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
     expect(order).toEqual([
       'subscription',
       'launch-template',

@@ -4,7 +4,7 @@
  */
 import { type GuardrailOptions, guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
-import { launchTemplateData } from '../../src/jobs/provisioning/provision.js';
+import { launchTemplateData } from '../../src/jobs/provisioning/launch-template-step.js';
 import type { LaunchSettings, RunInstancesRequest, StudentAccount } from './student-requests.js';
 
 /** The guardrail options of the class: two free types, two regions, the default tags and limits. */

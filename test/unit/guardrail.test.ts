@@ -1,11 +1,10 @@
 /**
  * The students' guardrail, judged by an independent IAM simulator (@cloud-copilot/iam-simulate) request by
- * request, the way AWS authorizes them. The evasions of issue #13 are in guardrail-adversarial.test.ts.
+ * request, the way AWS authorizes them. The evasions of issue #13 are in guardrail-adversarial.test.ts; the
+ * commands of the student handout in handout.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { guardrailPolicies, IAM_POLICY_LIMITS, policySize } from '../../src/core/provisioning/guardrail.js';
-import { renderConnectionInstructions } from '../../src/core/provisioning/instructions.js';
-import { TAGS } from '../../src/core/policy.js';
 import { CLASS_GUARDRAIL, CLASS_OPTIONS, classroom, fromOwnTemplate } from '../support/classroom.js';
 import {
   ACCOUNT,
@@ -188,74 +187,6 @@ describe('console users and MFA', () => {
     expect(await iamCall('iam:CreateLoginProfile', user('alice'))).toBe('explicit-deny');
     expect(await iamCall('iam:CreateUser', user('alice'))).toBe('explicit-deny');
     expect(await iamCall('iam:DeleteUser', user('alice'))).toBe('explicit-deny');
-  });
-});
-
-describe('the connection instructions', () => {
-  const instructions = renderConnectionInstructions({
-    user: 'alice',
-    region: 'us-east-1',
-    ownerTag: TAGS.owner,
-    instanceType: 't3.micro',
-    consoleLogin: true,
-    notebookPort: 8888,
-  });
-  const commands = instructions
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('aws '));
-
-  /** The authorizations one `aws ...` line of the instructions needs, as alice. */
-  function authorizationsOf(command: string): Authorization[] {
-    const account = classroom();
-    const [, service, operation] = command.split(/\s+/);
-    if (service === 'ec2' && operation === 'run-instances') {
-      expect(command).toContain(
-        "--launch-template 'LaunchTemplateName=cost-watchdog-alice,Version=$Default'",
-      );
-      return runInstancesAuthorizations(account, fromOwnTemplate('alice'));
-    }
-    if (service === 'ssm' && operation === 'get-parameter') {
-      const name = /--name (\S+)/.exec(command)?.[1];
-      return [
-        {
-          action: 'ssm:GetParameter',
-          resource: `arn:aws:ssm:us-east-1:${ACCOUNT}:parameter${name}`,
-          context: { 'aws:RequestedRegion': 'us-east-1' },
-        },
-      ];
-    }
-    if (service === 'ec2' && operation === 'describe-instances') {
-      return [
-        { action: 'ec2:DescribeInstances', resource: '*', context: { 'aws:RequestedRegion': 'us-east-1' } },
-      ];
-    }
-    if (service === 'ec2' && operation === 'stop-instances') {
-      return [onInstance(account, 'ec2:StopInstances', { Owner: 'alice' })];
-    }
-    throw new Error(`the instructions run a command this test does not know: ${command}`);
-  }
-
-  it('names the four commands a student runs', () => {
-    expect(commands.map((c) => c.split(/\s+/).slice(1, 3).join(' '))).toEqual([
-      'ec2 run-instances',
-      'ssm get-parameter',
-      'ec2 describe-instances',
-      'ec2 stop-instances',
-    ]);
-  });
-
-  it.each(commands)('lets alice run: %s', async (command) => {
-    expect((await authorizeAll(policies, authorizationsOf(command))).verdict).toBe('allow');
-  });
-
-  it('names the one MFA device name the guardrail lets alice create', async () => {
-    const name = /device name (\S+)/.exec(instructions)?.[1];
-    expect(name).toBe('alice');
-    expect(await iamCall('iam:CreateVirtualMFADevice', `arn:aws:iam::${ACCOUNT}:mfa/${name}`)).toBe('allow');
-    expect(await iamCall('iam:CreateVirtualMFADevice', `arn:aws:iam::${ACCOUNT}:mfa/alice-phone`)).toBe(
-      'explicit-deny',
-    );
   });
 });
 

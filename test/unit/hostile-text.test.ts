@@ -54,7 +54,7 @@ import { parseRoster } from '../../src/core/provisioning/roster.js';
 import { SNAPSHOT_FORMAT } from '../../src/core/snapshot.js';
 import { createActionsHandler } from '../../src/handlers/actions.js';
 import { createLaunchGuardHandler } from '../../src/handlers/launch-guard.js';
-import { parseProvisionEvent } from '../../src/handlers/provision.js';
+import { parseProvisionEvent } from '../../src/core/provisioning/event.js';
 import { runDigest } from '../../src/jobs/digest.js';
 import { runSweep } from '../../src/jobs/sweep.js';
 import { hoursAgo, NOW, policyWith } from '../support/fleet.js';

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KEY_FILE_MODE, writePrivateKeyFile } from '../../src/cli/key-file.js';
 import { main } from '../../src/cli/main.js';
 import { setProvisionServices } from '../../src/cli/provision.js';
-import { sdkProvisionServices } from '../../src/jobs/provisioning/provision.js';
+import { sdkProvisionServices } from '../../src/jobs/provisioning/services.js';
 import { policyFile } from '../support/policy-file.js';
 
 const KEY =

@@ -39,12 +39,11 @@ import { ConfigError } from '../../src/core/errors.js';
 import { GUARD, type PolicyDocument } from '../../src/core/provisioning/guardrail.js';
 import { DEFAULT_POLICY, type Policy, TAGS } from '../../src/core/policy.js';
 import { parseUserRequest } from '../../src/core/provisioning/roster.js';
+import { launchTemplateData, templateFingerprint } from '../../src/jobs/provisioning/launch-template-step.js';
 import {
-  launchTemplateData,
   type ProvisionOptions,
   prepareProvision,
   provisionUser,
-  templateFingerprint,
 } from '../../src/jobs/provisioning/provision.js';
 import { plainPlan } from '../support/classroom.js';
 
@@ -296,15 +295,15 @@ describe('the owner tag on the resources a student launches with', () => {
     }
     const detail = (resource: string) => result.resources.find((r) => r.resource === resource);
     expect(detail('key-pair')).toMatchObject({
-      status: 'fixed',
+      status: 'repaired',
       detail: expect.stringMatching(/^tagged Owner=alice \(was missing\)/),
     });
     expect(detail('security-group')).toMatchObject({
-      status: 'fixed',
+      status: 'repaired',
       detail: 'tagged Owner=alice (was "bob")',
     });
     expect(detail('launch-template')).toMatchObject({
-      status: 'fixed',
+      status: 'repaired',
       detail: expect.stringMatching(/^tagged Owner=alice \(was missing\)/),
     });
     expect(ec2).not.toHaveReceivedCommand(CreateKeyPairCommand);

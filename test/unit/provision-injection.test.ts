@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ownerFilterPolicy } from '../../src/aws/provisioning/sns-subscriptions.js';
 import { InputError, PolicyError } from '../../src/core/errors.js';
-import { renderConnectionInstructions } from '../../src/core/provisioning/instructions.js';
+import { renderHandout, signInUrl } from '../../src/core/provisioning/handout.js';
 import { NAMES, parsePolicy, TAGS } from '../../src/core/policy.js';
 import {
   isWorldOpen,
@@ -27,7 +27,7 @@ import {
   toCsv,
   USER_NAME,
 } from '../../src/core/provisioning/roster.js';
-import { parseProvisionEvent } from '../../src/handlers/provision.js';
+import { parseProvisionEvent } from '../../src/core/provisioning/event.js';
 
 const RUNS = Math.max(1, Number(process.env.PROPERTY_RUNS ?? 500));
 const ACCOUNT = '123456789012';
@@ -404,13 +404,16 @@ describe('tag keys from the policy', () => {
 
 describe('what an accepted value can reach', () => {
   function instructionsFor(user: string): string {
-    return renderConnectionInstructions({
+    return renderHandout({
       user,
       region: 'eu-west-1',
       ownerTag: TAGS.owner,
       instanceType: 't3.micro',
+      access: { kind: 'iam', consolePassword: true, accessKey: true },
+      signInUrl: signInUrl(ACCOUNT),
+      alerts: { email: 'student@example.edu', state: 'pending' },
+      policy: parsePolicy({}),
       notebookPort: 8888,
-      consoleLogin: true,
       setup: 'datascience',
     });
   }

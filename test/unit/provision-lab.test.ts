@@ -38,13 +38,10 @@ import { ParameterStore } from '../../src/aws/provisioning/ssm.js';
 import { DEFAULT_POLICY, type Policy } from '../../src/core/policy.js';
 import { parseRoster, parseUserRequest } from '../../src/core/provisioning/roster.js';
 import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
-import { parseProvisionEvent } from '../../src/handlers/provision.js';
-import {
-  deprovisionUser,
-  type ProvisionOptions,
-  provisionRoster,
-  type ResourceOutcome,
-} from '../../src/jobs/provisioning/provision.js';
+import { parseProvisionEvent } from '../../src/core/provisioning/event.js';
+import type { ResourceOutcome } from '../../src/core/provisioning/outcome.js';
+import { deprovisionUser } from '../../src/jobs/provisioning/deprovision.js';
+import { type ProvisionOptions, provisionRoster } from '../../src/jobs/provisioning/provision.js';
 
 const ec2 = mockClient(EC2Client);
 const iam = mockClient(IAMClient);

@@ -51,16 +51,14 @@ import { OwnerSubscriptions } from '../../src/aws/provisioning/sns-subscriptions
 import { ParameterStore } from '../../src/aws/provisioning/ssm.js';
 import { guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
-import { parseProvisionEvent } from '../../src/handlers/provision.js';
-import {
-  deprovisionUser,
-  generatePassword,
-  type ProvisionServices,
-  type ProvisionSetup,
-  provisionUser,
-  templateFingerprint,
-  wantedIngress,
-} from '../../src/jobs/provisioning/provision.js';
+import { parseProvisionEvent } from '../../src/core/provisioning/event.js';
+import { deprovisionUser } from '../../src/jobs/provisioning/deprovision.js';
+import { ensureGuardrailGroup } from '../../src/jobs/provisioning/guardrail-group-step.js';
+import { generatePassword } from '../../src/jobs/provisioning/iam-user-steps.js';
+import { templateFingerprint } from '../../src/jobs/provisioning/launch-template-step.js';
+import { wantedIngress } from '../../src/jobs/provisioning/network-steps.js';
+import { type ProvisionSetup, provisionUser } from '../../src/jobs/provisioning/provision.js';
+import type { ProvisionServices } from '../../src/jobs/provisioning/services.js';
 
 const ec2 = mockClient(EC2Client);
 const iam = mockClient(IAMClient);
@@ -254,14 +252,8 @@ describe('the IAM group', () => {
   const GROUP_ARN = 'arn:aws:iam::111122223333:group/cost-watchdog/cost-watchdog-users';
   const LIMITS_ARN = 'arn:aws:iam::111122223333:policy/cost-watchdog/cost-watchdog-launch-limits';
   const adapter = () => new IamAdapter(new IAMClient({ region: 'us-east-1' }));
-  const ensure = () =>
-    adapter().ensureGroup(
-      'cost-watchdog-users',
-      '/cost-watchdog/',
-      'cost-watchdog-guardrail',
-      guardrail.inline,
-      [{ name: 'cost-watchdog-launch-limits', document: guardrail.launchLimits }],
-    );
+  const ensure = async (mode: 'apply' | 'plan' = 'apply') =>
+    (await ensureGuardrailGroup({ iam: adapter() }, guardrail, mode, 'guardrail')).status;
   /** The group as the last run left it: both documents in place, the managed one attached. */
   function groupInPlace(limitsDocument = guardrail.launchLimits): void {
     iam
@@ -350,9 +342,32 @@ describe('the IAM group', () => {
 
   it('refuses a group of the same name outside /cost-watchdog/', async () => {
     iam.on(GetGroupCommand).resolves({ Group: { Path: '/' } as never, Users: [] });
-    await expect(
-      adapter().ensureGroup('cost-watchdog-users', '/cost-watchdog/', 'p', guardrail.inline),
-    ).rejects.toThrow(/exists with path \/, not \/cost-watchdog\/; it is not ours/);
+    await expect(ensure()).rejects.toThrow(/exists with path \/, not \/cost-watchdog\/; it is not ours/);
+    await expect(ensure('plan')).rejects.toThrow(
+      /exists with path \/, not \/cost-watchdog\/; it is not ours/,
+    );
+  });
+
+  it('in a dry run, says the changed launch limits would be updated and writes nothing', async () => {
+    // Prepare
+    groupInPlace({ Version: '2012-10-17', Statement: [] });
+    iam.on(GetGroupPolicyCommand).rejects(awsError('NoSuchEntityException'));
+    iam.on(ListAttachedGroupPoliciesCommand).resolves({ AttachedPolicies: [] });
+
+    // Act
+    const planned = await ensureGuardrailGroup({ iam: adapter() }, guardrail, 'plan', 'guardrail');
+
+    // Assess
+    expect(planned).toMatchObject({ status: 'updated', planned: true });
+    expect(planned.detail).toContain('rewrite the inline policy cost-watchdog-guardrail');
+    expect(planned.detail).toContain('write a new default version of cost-watchdog-launch-limits');
+    expect(planned.detail).toContain('attach cost-watchdog-launch-limits to the group');
+    expect(iam).not.toHaveReceivedCommand(CreateGroupCommand);
+    expect(iam).not.toHaveReceivedCommand(PutGroupPolicyCommand);
+    expect(iam).not.toHaveReceivedCommand(CreatePolicyCommand);
+    expect(iam).not.toHaveReceivedCommand(CreatePolicyVersionCommand);
+    expect(iam).not.toHaveReceivedCommand(DeletePolicyVersionCommand);
+    expect(iam).not.toHaveReceivedCommand(AttachGroupPolicyCommand);
   });
 });
 

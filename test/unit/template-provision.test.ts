@@ -1,10 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ACCOUNT_PERMISSIONS } from '../../src/aws/provisioning/account.js';
 import { IAM_PROVISION_PERMISSIONS } from '../../src/aws/provisioning/iam.js';
 import { EC2_PROVISION_PERMISSIONS } from '../../src/aws/provisioning/provision-ec2.js';
 import { SNS_SUBSCRIBE_PERMISSIONS } from '../../src/aws/provisioning/sns-subscriptions.js';
 import { SIGNING_KEY_CREATE_PERMISSIONS } from '../../src/aws/signing-key.js';
 import { SSM_PROVISION_PERMISSIONS } from '../../src/aws/provisioning/ssm.js';
-import { NAMES } from '../../src/core/policy.js';
+import type { PolicyDocument, Statement } from '../../src/core/provisioning/guardrail.js';
+import { NAMES, TAGS } from '../../src/core/policy.js';
+import { ACCOUNT, authorize } from '../support/iam-simulator.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 
 let template: Template;
@@ -60,6 +63,7 @@ describe('the packaged stack: provision', () => {
       ...SSM_PROVISION_PERMISSIONS,
       ...EC2_PROVISION_PERMISSIONS,
       ...SNS_SUBSCRIBE_PERMISSIONS,
+      ...ACCOUNT_PERMISSIONS,
       // CreateUser with tags is authorized as iam:TagUser too.
       'iam:TagUser',
     ]);
@@ -71,6 +75,11 @@ describe('the packaged stack: provision', () => {
       actionsOf(s).some((a) => a.startsWith('iam:')),
     )) {
       const writes = actionsOf(s).filter((a) => !/^iam:(Get|List)/.test(a));
+      // The account alias (the students' sign-in URL) has no resource-level permissions: alone in its statement.
+      if (resourcesOf(s).includes('"*"')) {
+        expect(actionsOf(s)).toEqual(['iam:ListAccountAliases']);
+        continue;
+      }
       for (const r of resourcesOf(s)) {
         if (writes.length > 0)
           expect(r, `${String(s.Sid)}: ${r}`).toMatch(/:(user|group|policy)\/cost-watchdog\//);
@@ -157,6 +166,7 @@ describe('the packaged stack: provision', () => {
     expect(allows('ec2:StopInstances').map((s) => s.Condition)).toEqual([
       { Null: { 'aws:ResourceTag/Owner': 'false' } },
     ]);
+    const stopRecord = [TAGS.stoppedAt, TAGS.stopReason, TAGS.stoppedBy, TAGS.warnedAt, TAGS.warnRule];
     expect(allows('ec2:CreateTags').map((s) => s.Condition)).toEqual([
       {
         StringEquals: {
@@ -168,7 +178,66 @@ describe('the packaged stack: provision', () => {
         StringEquals: { 'aws:ResourceTag/cost-watchdog:managed': 'true' },
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['Owner'] },
       },
+      // deprovision --stop-instances records the stop on owned instances (enforce's stopResources).
+      {
+        Null: { 'aws:ResourceTag/Owner': 'false' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': stopRecord },
+        'ForAnyValue:StringEquals': { 'aws:TagKeys': stopRecord },
+      },
     ]);
+    expect(allows('ec2:DeleteTags').map((s) => s.Condition)).toEqual([
+      {
+        Null: { 'aws:ResourceTag/Owner': 'false' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': stopRecord },
+        'ForAnyValue:StringEquals': { 'aws:TagKeys': stopRecord },
+      },
+    ]);
+  });
+
+  it('lets deprovision record its stops on owned instances, and nothing else: judged by the IAM simulator', async () => {
+    // Prepare: the role's policy with the template's substitutions made
+    const resolve = (value: unknown): unknown =>
+      typeof value === 'object' && value !== null && 'Fn::Sub' in value
+        ? String((value as { 'Fn::Sub': string })['Fn::Sub'])
+            .replaceAll('${AWS::Partition}', 'aws')
+            .replaceAll('${AWS::AccountId}', ACCOUNT)
+            .replaceAll('${AWS::Region}', 'us-east-1')
+        : Array.isArray(value)
+          ? value.map(resolve)
+          : value;
+    const statements = roleStatements(template, 'ProvisionRole')
+      .filter((s) => actionsOf(s).some((a) => /^ec2:(CreateTags|DeleteTags|StopInstances)$/.test(a)))
+      .map((s) => ({ ...s, Resource: resolve(s.Resource) }) as unknown as Statement);
+    const role: PolicyDocument = { Version: '2012-10-17', Statement: statements };
+    const instance = `arn:aws:ec2:us-east-1:${ACCOUNT}:instance/i-0123456789abcdef0`;
+    const call = async (action: string, tags: Record<string, string>, keys: string[] | undefined) =>
+      (
+        await authorize([role], {
+          action,
+          resource: instance,
+          context: {
+            ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:ResourceTag/${k}`, v])),
+            ...(keys ? { 'aws:TagKeys': keys } : {}),
+          },
+        })
+      ).verdict;
+    const owned = { Owner: 'alice' };
+
+    // Act / Assess
+    expect(await call('ec2:CreateTags', owned, [TAGS.stoppedAt, TAGS.stopReason, TAGS.stoppedBy])).toBe(
+      'allow',
+    );
+    expect(await call('ec2:DeleteTags', owned, [TAGS.warnedAt, TAGS.warnRule])).toBe('allow');
+    expect(await call('ec2:StopInstances', owned, undefined)).toBe('allow');
+    expect(await call('ec2:CreateTags', owned, [TAGS.exempt])).toBe('implicit-deny');
+    expect(await call('ec2:CreateTags', owned, [TAGS.stoppedBy, 'Owner'])).toBe('implicit-deny');
+    expect(await call('ec2:DeleteTags', owned, [TAGS.exempt])).toBe('implicit-deny');
+    // DeleteTags without keys deletes every tag of the instance.
+    expect(await call('ec2:DeleteTags', owned, undefined)).toBe('implicit-deny');
+    expect(await call('ec2:CreateTags', {}, [TAGS.stoppedBy])).toBe('implicit-deny');
+    expect(await call('ec2:StopInstances', { ...owned, [TAGS.exempt]: 'true' }, undefined)).toBe(
+      'explicit-deny',
+    );
   });
 
   it('subscribes only to the stack topic, and never terminates', () => {

@@ -24,6 +24,8 @@ const RESOURCE_STAR_ONLY: Record<string, string> = {
   'cloudwatch:PutMetricData': 'takes no resource ARN; narrowed by a cloudwatch:namespace condition instead',
   'pricing:GetProducts': 'the Price List API has no resources (launch guard, digest)',
   'ec2:CreateDefaultVpc': 'creates the default VPC, which has no ARN before it exists (provision)',
+  'iam:ListAccountAliases':
+    "reads the account alias of the students' sign-in URL; no resource ARN (provision)",
 };
 
 function allowed(action: string): boolean {

@@ -154,7 +154,19 @@ describe('the packaged stack as a whole', () => {
             StringEquals: { 'aws:ResourceTag/cost-watchdog:managed': 'true' },
             'ForAllValues:StringEquals': { 'aws:TagKeys': ['Owner'] },
           }) && !JSON.stringify(statement.Resource).includes(':instance/');
-      expect(onlyOwnTags || onlyOnCreate || onlyOwnerOnManaged, `${where}: ${condition}`).toBe(true);
+      // deprovision --stop-instances records its stop (enforce.ts) on owned instances: those keys and no others.
+      const stopRecord = [TAGS.stoppedAt, TAGS.stopReason, TAGS.stoppedBy, TAGS.warnedAt, TAGS.warnRule];
+      const onlyStopRecordOnOwned =
+        condition ===
+        JSON.stringify({
+          Null: { 'aws:ResourceTag/Owner': 'false' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': stopRecord },
+          'ForAnyValue:StringEquals': { 'aws:TagKeys': stopRecord },
+        });
+      expect(
+        onlyOwnTags || onlyOnCreate || onlyOwnerOnManaged || onlyStopRecordOnOwned,
+        `${where}: ${condition}`,
+      ).toBe(true);
     }
   });
 

@@ -55,9 +55,6 @@ export const IAM_PROVISION_PERMISSIONS = [
   'iam:DeleteAccessKey',
 ] as const;
 
-/** What an ensure-call did. */
-export type Change = 'created' | 'updated' | 'unchanged';
-
 /** A customer managed policy the group should have attached. */
 export interface NamedPolicy {
   name: string;
@@ -116,78 +113,55 @@ export class IamAdapter {
     }
   }
 
-  /**
-   * Creates the group under `path` if missing, sets its inline policy when it differs, and keeps each of
-   * `managed` as a customer managed policy under `path` (a new default version when it differs) attached to it.
-   */
-  async ensureGroup(
-    name: string,
-    path: string,
-    policyName: string,
-    document: PolicyDocument,
-    managed: readonly NamedPolicy[] = [],
-  ): Promise<Change> {
-    let change: Change = 'unchanged';
-    let groupArn: string | undefined;
+  /** The group's path and ARN; undefined when there is no such group. */
+  async findGroup(name: string): Promise<{ path: string; arn: string } | undefined> {
     try {
-      const group = await this.checked('iam:GetGroup', () =>
+      const res = await this.checked('iam:GetGroup', () =>
         this.client.send(new GetGroupCommand({ GroupName: name })),
       );
-      if (group.Group?.Path !== path) {
-        throw new Error(
-          `IAM group ${name} exists with path ${group.Group?.Path}, not ${path}; it is not ours, rename it`,
-        );
-      }
-      groupArn = group.Group?.Arn;
+      return { path: res.Group?.Path ?? '/', arn: res.Group?.Arn ?? '' };
     } catch (err) {
-      if (!isNoSuchEntity(err)) throw err;
-      const created = await this.checked('iam:CreateGroup', () =>
-        this.client.send(new CreateGroupCommand({ GroupName: name, Path: path })),
-      );
-      groupArn = created.Group?.Arn;
-      change = 'created';
+      if (isNoSuchEntity(err)) return undefined;
+      throw err;
     }
-    let current: unknown;
-    try {
-      const res = await this.checked('iam:GetGroupPolicy', () =>
-        this.client.send(new GetGroupPolicyCommand({ GroupName: name, PolicyName: policyName })),
-      );
-      current = res.PolicyDocument ? JSON.parse(decodeURIComponent(res.PolicyDocument)) : undefined;
-    } catch (err) {
-      if (!isNoSuchEntity(err)) throw err;
-    }
-    if (JSON.stringify(current) !== JSON.stringify(document)) {
-      await this.checked('iam:PutGroupPolicy', () =>
-        this.client.send(
-          new PutGroupPolicyCommand({
-            GroupName: name,
-            PolicyName: policyName,
-            PolicyDocument: JSON.stringify(document),
-          }),
-        ),
-      );
-      if (change === 'unchanged') change = 'updated';
-    }
-    for (const policy of managed) {
-      const changed = await this.ensureAttachedPolicy(name, groupArn, path, policy);
-      if (changed !== 'unchanged' && change === 'unchanged') change = 'updated';
-    }
-    return change;
   }
 
-  /** One customer managed policy under `path`, with `document` as its default version, attached to the group. */
-  private async ensureAttachedPolicy(
-    group: string,
-    groupArn: string | undefined,
-    path: string,
-    policy: NamedPolicy,
-  ): Promise<Change> {
-    // The policy's ARN follows from the group's: arn:<partition>:iam::<account>:group/... (same account).
-    const [, partition, , , account] = (groupArn ?? '').split(':');
-    if (!partition || !account) throw new Error(`IAM returned no ARN for group ${group}`);
-    const policyArn = `arn:${partition}:iam::${account}:policy${path}${policy.name}`;
-    const text = JSON.stringify(policy.document);
-    let change: Change = 'unchanged';
+  /** Creates the group under `path`; returns its ARN. */
+  async createGroup(name: string, path: string): Promise<string> {
+    const created = await this.checked('iam:CreateGroup', () =>
+      this.client.send(new CreateGroupCommand({ GroupName: name, Path: path })),
+    );
+    return created.Group?.Arn ?? '';
+  }
+
+  /** The group's inline policy `policyName` (parsed JSON); undefined when it has none. */
+  async groupPolicy(group: string, policyName: string): Promise<unknown> {
+    try {
+      const res = await this.checked('iam:GetGroupPolicy', () =>
+        this.client.send(new GetGroupPolicyCommand({ GroupName: group, PolicyName: policyName })),
+      );
+      return res.PolicyDocument ? JSON.parse(decodeURIComponent(res.PolicyDocument)) : undefined;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Sets (or replaces) the group's inline policy. */
+  async putGroupPolicy(group: string, policyName: string, document: PolicyDocument): Promise<void> {
+    await this.checked('iam:PutGroupPolicy', () =>
+      this.client.send(
+        new PutGroupPolicyCommand({
+          GroupName: group,
+          PolicyName: policyName,
+          PolicyDocument: JSON.stringify(document),
+        }),
+      ),
+    );
+  }
+
+  /** The document of a customer managed policy's default version; `exists: false` when there is no policy. */
+  async managedPolicy(policyArn: string): Promise<{ exists: false } | { exists: true; document: unknown }> {
     let defaultVersion: string | undefined;
     try {
       const found = await this.checked('iam:GetPolicy', () =>
@@ -195,61 +169,72 @@ export class IamAdapter {
       );
       defaultVersion = found.Policy?.DefaultVersionId;
     } catch (err) {
-      if (!isNoSuchEntity(err)) throw err;
-      await this.checked('iam:CreatePolicy', () =>
+      if (isNoSuchEntity(err)) return { exists: false };
+      throw err;
+    }
+    if (defaultVersion === undefined) return { exists: true, document: undefined };
+    const current = await this.checked('iam:GetPolicyVersion', () =>
+      this.client.send(new GetPolicyVersionCommand({ PolicyArn: policyArn, VersionId: defaultVersion })),
+    );
+    const text = current.PolicyVersion?.Document;
+    return { exists: true, document: text ? JSON.parse(decodeURIComponent(text)) : undefined };
+  }
+
+  /** Creates a customer managed policy under `path`. */
+  async createManagedPolicy(policy: NamedPolicy, path: string, description: string): Promise<void> {
+    await this.checked('iam:CreatePolicy', () =>
+      this.client.send(
+        new CreatePolicyCommand({
+          PolicyName: policy.name,
+          Path: path,
+          PolicyDocument: JSON.stringify(policy.document),
+          Description: description,
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Makes `document` the policy's new default version. IAM keeps at most five versions: when there are five,
+   * the oldest that is not the default goes first.
+   */
+  async setManagedPolicyDocument(policyArn: string, document: PolicyDocument): Promise<void> {
+    const versions = await this.checked('iam:ListPolicyVersions', () =>
+      this.client.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn })),
+    );
+    const old = (versions.Versions ?? []).filter((v) => !v.IsDefaultVersion && v.VersionId);
+    if ((versions.Versions ?? []).length >= MAX_POLICY_VERSIONS && old.length > 0) {
+      const oldest = old.sort((a, b) => (a.CreateDate?.getTime() ?? 0) - (b.CreateDate?.getTime() ?? 0))[0];
+      await this.checked('iam:DeletePolicyVersion', () =>
         this.client.send(
-          new CreatePolicyCommand({
-            PolicyName: policy.name,
-            Path: path,
-            PolicyDocument: text,
-            Description: `cost-watchdog guardrail of group ${group}; written by provision`,
-          }),
+          new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: oldest?.VersionId }),
         ),
       );
-      change = 'created';
     }
-    if (defaultVersion !== undefined) {
-      const current = await this.checked('iam:GetPolicyVersion', () =>
-        this.client.send(new GetPolicyVersionCommand({ PolicyArn: policyArn, VersionId: defaultVersion })),
-      );
-      const document = current.PolicyVersion?.Document;
-      if (!document || JSON.stringify(JSON.parse(decodeURIComponent(document))) !== text) {
-        const versions = await this.checked('iam:ListPolicyVersions', () =>
-          this.client.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn })),
-        );
-        const old = (versions.Versions ?? []).filter((v) => !v.IsDefaultVersion && v.VersionId);
-        if ((versions.Versions ?? []).length >= MAX_POLICY_VERSIONS && old.length > 0) {
-          const oldest = old.sort(
-            (a, b) => (a.CreateDate?.getTime() ?? 0) - (b.CreateDate?.getTime() ?? 0),
-          )[0];
-          await this.checked('iam:DeletePolicyVersion', () =>
-            this.client.send(
-              new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: oldest?.VersionId }),
-            ),
-          );
-        }
-        await this.checked('iam:CreatePolicyVersion', () =>
-          this.client.send(
-            new CreatePolicyVersionCommand({
-              PolicyArn: policyArn,
-              PolicyDocument: text,
-              SetAsDefault: true,
-            }),
-          ),
-        );
-        change = 'updated';
-      }
-    }
+    await this.checked('iam:CreatePolicyVersion', () =>
+      this.client.send(
+        new CreatePolicyVersionCommand({
+          PolicyArn: policyArn,
+          PolicyDocument: JSON.stringify(document),
+          SetAsDefault: true,
+        }),
+      ),
+    );
+  }
+
+  /** ARNs of the managed policies under `path` attached to the group. */
+  async attachedPolicyArns(group: string, path: string): Promise<string[]> {
     const attached = await this.checked('iam:ListAttachedGroupPolicies', () =>
       this.client.send(new ListAttachedGroupPoliciesCommand({ GroupName: group, PathPrefix: path })),
     );
-    if (!(attached.AttachedPolicies ?? []).some((p) => p.PolicyArn === policyArn)) {
-      await this.checked('iam:AttachGroupPolicy', () =>
-        this.client.send(new AttachGroupPolicyCommand({ GroupName: group, PolicyArn: policyArn })),
-      );
-      if (change === 'unchanged') change = 'updated';
-    }
-    return change;
+    return (attached.AttachedPolicies ?? []).flatMap((p) => (p.PolicyArn ? [p.PolicyArn] : []));
+  }
+
+  /** Attaches a managed policy to the group. */
+  async attachGroupPolicy(group: string, policyArn: string): Promise<void> {
+    await this.checked('iam:AttachGroupPolicy', () =>
+      this.client.send(new AttachGroupPolicyCommand({ GroupName: group, PolicyArn: policyArn })),
+    );
   }
 
   /** The user, or undefined when there is none. */
@@ -277,15 +262,13 @@ export class IamAdapter {
     return { name, path, arn: res.User?.Arn ?? '' };
   }
 
-  /** Adds the user to the group unless already a member. */
-  async ensureInGroup(user: string, group: string): Promise<Change> {
-    const groups = await this.groupsOf(user);
-    if (groups.includes(group)) return 'unchanged';
+  /** Adds the user to the group. */
+  async addToGroup(user: string, group: string): Promise<void> {
     await this.client.send(new AddUserToGroupCommand({ UserName: user, GroupName: group }));
-    return 'created';
   }
 
-  private async groupsOf(user: string): Promise<string[]> {
+  /** The names of the groups the user is in. */
+  async groupsOf(user: string): Promise<string[]> {
     const out: string[] = [];
     let marker: string | undefined;
     do {

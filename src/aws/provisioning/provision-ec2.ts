@@ -26,12 +26,14 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { TAGS } from '../../core/policy.js';
-import { Ec2Adapter, type InstanceResult } from '../ec2.js';
+import type { FleetPort } from '../../core/ports.js';
+import { Ec2Adapter } from '../ec2.js';
 
 /**
  * EC2 actions this adapter uses. The provision role grants the write actions on `cost-watchdog-*` key pairs,
- * security groups and launch templates only (by name or by the managed tag); ec2:StopInstances only for
- * deprovision --stop-instances. Nothing here ever terminates an instance.
+ * security groups and launch templates only (by name or by the managed tag); ec2:StopInstances, and CreateTags /
+ * DeleteTags of `cost-watchdog:*` keys on instances, only for deprovision --stop-instances (through enforce's
+ * stopResources: the stop is recorded on the instance). Nothing here ever terminates an instance.
  */
 export const EC2_PROVISION_PERMISSIONS = [
   'ec2:DescribeInstanceTypes',
@@ -54,6 +56,7 @@ export const EC2_PROVISION_PERMISSIONS = [
   'ec2:ModifyLaunchTemplate',
   'ec2:DeleteLaunchTemplate',
   'ec2:CreateTags',
+  'ec2:DeleteTags',
   'ec2:StopInstances',
 ] as const;
 
@@ -92,6 +95,15 @@ export interface FoundKeyPair {
   id: string;
   managed: boolean;
   tags: Record<string, string>;
+}
+
+/** An instance of a provisioned user, as deprovision sees it. */
+export interface OwnedInstance {
+  instanceId: string;
+  state: string;
+  securityGroupIds: string[];
+  /** Launched with hibernation: stopping it hibernates it. */
+  hibernate: boolean;
 }
 
 /** Facts about an instance type needed to build a launch template. */
@@ -238,9 +250,9 @@ export class ProvisionEc2 {
     return new Ec2Adapter(this.client, this.region).freeTierTypes();
   }
 
-  /** Stops instances (never terminates); one result per instance. */
-  stop(instanceIds: string[]): Promise<InstanceResult[]> {
-    return new Ec2Adapter(this.client, this.region).stop(instanceIds);
+  /** The region's instances as the watchdog acts on them (stop and record why, in src/jobs/enforce.ts). */
+  fleet(): FleetPort {
+    return new Ec2Adapter(this.client, this.region);
   }
 
   /** The id of the region's default VPC, if it has one. */
@@ -251,13 +263,11 @@ export class ProvisionEc2 {
     return res.Vpcs?.[0]?.VpcId;
   }
 
-  /** The default VPC of the region, created when the region has none. */
-  async defaultVpc(): Promise<{ vpcId: string; created: boolean }> {
-    const id = await this.findDefaultVpc();
-    if (id) return { vpcId: id, created: false };
+  /** Creates the region's default VPC; returns its id. */
+  async createDefaultVpc(): Promise<string> {
     const made = await this.client.send(new CreateDefaultVpcCommand({}));
     if (!made.Vpc?.VpcId) throw new Error(`CreateDefaultVpc in ${this.region} returned no VPC id`);
-    return { vpcId: made.Vpc.VpcId, created: true };
+    return made.Vpc.VpcId;
   }
 
   /** The security group with this name in the VPC, with its ingress rules; undefined when missing. */
@@ -408,8 +418,8 @@ export class ProvisionEc2 {
   }
 
   /** Instances (any state but terminated) whose `tagKey` tag is `owner`. */
-  async instancesOwnedBy(tagKey: string, owner: string): Promise<{ instanceId: string; state: string }[]> {
-    const out: { instanceId: string; state: string }[] = [];
+  async instancesOwnedBy(tagKey: string, owner: string): Promise<OwnedInstance[]> {
+    const out: OwnedInstance[] = [];
     const pages = paginateDescribeInstances(
       { client: this.client, pageSize: 1000 },
       {
@@ -425,7 +435,13 @@ export class ProvisionEc2 {
     for await (const page of pages) {
       for (const r of page.Reservations ?? []) {
         for (const i of r.Instances ?? []) {
-          if (i.InstanceId) out.push({ instanceId: i.InstanceId, state: i.State?.Name ?? 'unknown' });
+          if (!i.InstanceId) continue;
+          out.push({
+            instanceId: i.InstanceId,
+            state: i.State?.Name ?? 'unknown',
+            securityGroupIds: (i.SecurityGroups ?? []).flatMap((g) => (g.GroupId ? [g.GroupId] : [])),
+            hibernate: i.HibernationOptions?.Configured === true,
+          });
         }
       }
     }

@@ -50,64 +50,70 @@ export class OwnerSubscriptions {
   }
 
   /**
+   * What ensure() would do for `email` and `user`, without changing anything: a confirmed subscription with
+   * the owner filter is `unchanged`, one with another owner's filter `updated`, one with a filter that is not an
+   * owner filter (the admin's) a `conflict` left alone, an unconfirmed one `pending`, none `created`.
+   */
+  async inspect(email: string, user: string): Promise<{ change: SubscriptionChange; arn?: string }> {
+    const existing = await this.find(email);
+    if (!existing) return { change: 'created' };
+    if (existing.pending) return { change: 'pending' };
+    const res = await this.client.send(
+      new GetSubscriptionAttributesCommand({ SubscriptionArn: existing.arn }),
+    );
+    const current = res.Attributes?.FilterPolicy;
+    if (current !== undefined && sameJson(current, ownerFilterPolicy(user)))
+      return { change: 'unchanged', arn: existing.arn };
+    if (current !== undefined && !isOwnerFilter(current)) return { change: 'conflict', arn: existing.arn };
+    return { change: 'updated', arn: existing.arn };
+  }
+
+  /**
    * Subscribes `email` with the owner filter for `user`. A confirmed subscription with another owner filter is
    * corrected; one with a filter that is not an owner filter (the admin's) is left alone and reported as a conflict.
    * A new email subscription stays pending until its owner clicks the confirmation link.
    */
   async ensure(email: string, user: string): Promise<SubscriptionChange> {
-    const policy = ownerFilterPolicy(user);
-    const existing = await this.find(email);
-    if (existing?.pending) return 'pending';
-    if (existing) {
-      const res = await this.client.send(
-        new GetSubscriptionAttributesCommand({ SubscriptionArn: existing.arn }),
-      );
-      const current = res.Attributes?.FilterPolicy;
-      if (current !== undefined && sameJson(current, policy)) return 'unchanged';
-      if (current !== undefined && !isOwnerFilter(current)) return 'conflict';
-      await this.client.send(
-        new SetSubscriptionAttributesCommand({
-          SubscriptionArn: existing.arn,
-          AttributeName: 'FilterPolicyScope',
-          AttributeValue: 'MessageAttributes',
-        }),
-      );
-      await this.client.send(
-        new SetSubscriptionAttributesCommand({
-          SubscriptionArn: existing.arn,
-          AttributeName: 'FilterPolicy',
-          AttributeValue: policy,
-        }),
-      );
-      return 'updated';
-    }
+    const { change, arn } = await this.inspect(email, user);
+    if (change === 'updated' && arn !== undefined) await this.setOwnerFilter(arn, user);
+    if (change === 'created') await this.subscribe(email, user);
+    return change;
+  }
+
+  private async setOwnerFilter(arn: string, user: string): Promise<void> {
+    await this.client.send(
+      new SetSubscriptionAttributesCommand({
+        SubscriptionArn: arn,
+        AttributeName: 'FilterPolicyScope',
+        AttributeValue: 'MessageAttributes',
+      }),
+    );
+    await this.client.send(
+      new SetSubscriptionAttributesCommand({
+        SubscriptionArn: arn,
+        AttributeName: 'FilterPolicy',
+        AttributeValue: ownerFilterPolicy(user),
+      }),
+    );
+  }
+
+  private async subscribe(email: string, user: string): Promise<void> {
     await this.client.send(
       new SubscribeCommand({
         TopicArn: this.topicArn,
         Protocol: 'email',
         Endpoint: email,
         ReturnSubscriptionArn: true,
-        Attributes: { FilterPolicy: policy, FilterPolicyScope: 'MessageAttributes' },
+        Attributes: { FilterPolicy: ownerFilterPolicy(user), FilterPolicyScope: 'MessageAttributes' },
       }),
     );
-    return 'created';
   }
 
-  /** Unsubscribes `email` when its subscription is this user's owner subscription; false otherwise. */
-  async remove(email: string, user: string): Promise<boolean> {
-    const existing = await this.find(email);
-    if (!existing || existing.pending) return false;
-    const res = await this.client.send(
-      new GetSubscriptionAttributesCommand({ SubscriptionArn: existing.arn }),
-    );
-    const current = res.Attributes?.FilterPolicy;
-    if (current === undefined || !sameJson(current, ownerFilterPolicy(user))) return false;
-    await this.client.send(new UnsubscribeCommand({ SubscriptionArn: existing.arn }));
-    return true;
-  }
-
-  /** The email of the owner subscription whose filter names `user`, if any (deprovision finds it this way). */
-  async emailOf(user: string): Promise<string | undefined> {
+  /**
+   * The confirmed subscription whose filter names `user` (its email and ARN), if any: what deprovision removes.
+   * Pending subscriptions have no ARN yet and cannot be removed.
+   */
+  async ownedBy(user: string): Promise<{ email: string; arn: string } | undefined> {
     const wanted = ownerFilterPolicy(user);
     const pages = paginateListSubscriptionsByTopic({ client: this.client }, { TopicArn: this.topicArn });
     for await (const page of pages) {
@@ -116,10 +122,16 @@ export class OwnerSubscriptions {
         const res = await this.client.send(
           new GetSubscriptionAttributesCommand({ SubscriptionArn: s.SubscriptionArn }),
         );
-        if (res.Attributes?.FilterPolicy && sameJson(res.Attributes.FilterPolicy, wanted)) return s.Endpoint;
+        if (res.Attributes?.FilterPolicy && sameJson(res.Attributes.FilterPolicy, wanted))
+          return { email: s.Endpoint, arn: s.SubscriptionArn };
       }
     }
     return undefined;
+  }
+
+  /** Removes a subscription found by ownedBy(). */
+  async unsubscribe(arn: string): Promise<void> {
+    await this.client.send(new UnsubscribeCommand({ SubscriptionArn: arn }));
   }
 }
 

@@ -102,8 +102,11 @@ export class ParameterStore {
     );
   }
 
-  /** Deletes a parameter under /cost-watchdog/ that carries the managed tag; false when there was none. */
-  async deleteManaged(name: string): Promise<boolean> {
+  /**
+   * Whether a parameter under /cost-watchdog/ exists and is provision's own (managed tag); a parameter without
+   * the tag is an error that says it is left alone. Read-only: what deleteManaged() would delete.
+   */
+  async managedState(name: string): Promise<'absent' | 'managed'> {
     if (!name.startsWith(NAMES.iamPath))
       throw new Error(`refusing to delete ${name}: outside ${NAMES.iamPath}`);
     let tags: { Key?: string | undefined; Value?: string | undefined }[];
@@ -113,7 +116,7 @@ export class ParameterStore {
       );
       tags = res.TagList ?? [];
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (isNotFound(err)) return 'absent';
       throw err;
     }
     if (!tags.some((t) => t.Key === TAGS.managed)) {
@@ -121,6 +124,12 @@ export class ParameterStore {
         `SSM parameter ${name} has no ${TAGS.managed} tag: not created by cost-watchdog, left alone`,
       );
     }
+    return 'managed';
+  }
+
+  /** Deletes a parameter under /cost-watchdog/ that carries the managed tag; false when there was none. */
+  async deleteManaged(name: string): Promise<boolean> {
+    if ((await this.managedState(name)) === 'absent') return false;
     try {
       await this.client.send(new DeleteParameterCommand({ Name: name }));
       return true;

@@ -50,6 +50,11 @@ export function passwordParameterName(user: string): string {
   return `${NAMES.passwordParameterPrefix}${user}`;
 }
 
+/** The SSM parameter that holds a user's access key (JSON with id and secret): `/cost-watchdog/access-keys/<user>`. */
+export function accessKeyParameterName(user: string): string {
+  return `${NAMES.accessKeyParameterPrefix}${user}`;
+}
+
 /** Checks an IAM user name against the rules above; throws an InputError naming the rule. */
 export function parseUserName(value: unknown, field = 'user'): string {
   const name = typeof value === 'string' ? value.trim() : '';
