@@ -1,11 +1,11 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { PricingClient } from '@aws-sdk/client-pricing';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsTarget, clientConfig } from './clients.js';
 import { Ec2Adapter } from './ec2.js';
 import { Ec2CostsAdapter } from './ec2-costs.js';
 import { PRICING_REGION, PriceLookup } from './pricing.js';
-import { UsageMetrics } from './usage-metrics.js';
+import { UsageStore } from './usage-store.js';
 
 /** What the launch guard, the digest and the usage recorder need. Tests pass their own. */
 export interface CostServices {
@@ -13,8 +13,8 @@ export interface CostServices {
   costs(target: AwsTarget): Ec2CostsAdapter;
   /** Prices, cached for the life of this object (one run). */
   prices: PriceLookup;
-  /** The watchdog's own metrics, in the home region. */
-  usage: UsageMetrics;
+  /** The watchdog's month counters (SSM parameters), in the home region. */
+  usage: Pick<UsageStore, 'monthTotals' | 'recordSaved' | 'recordSweep' | 'monthEstimateUsd'>;
 }
 
 /**
@@ -37,6 +37,6 @@ export function sdkCostServices(home: AwsTarget): CostServices {
     ec2: (t) => new Ec2Adapter(ec2Client(t), t.region, t.account),
     costs: (t) => new Ec2CostsAdapter(ec2Client(t), t.region),
     prices: new PriceLookup(pricing),
-    usage: new UsageMetrics(new CloudWatchClient(clientConfig(home))),
+    usage: new UsageStore(new SSMClient(clientConfig(home))),
   };
 }

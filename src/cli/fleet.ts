@@ -1,10 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsTarget, clientConfig } from '../aws/clients.js';
 import { SigningKeyStore } from '../aws/signing-key.js';
-import { UsageMetrics } from '../aws/usage-metrics.js';
+import { UsageStore } from '../aws/usage-store.js';
 import { NAMES, type Policy } from '../core/policy.js';
 import { BundledPrices } from '../core/prices.js';
 import { type SweepJobDeps, type SweepUsageStore, sweepNow } from '../jobs/sweep-now.js';
@@ -26,7 +25,7 @@ export let cliServices: () => SweepServices = sdkSweepServices;
 /** The CostWatchdog metrics (budget rule, usage record) of the live commands; tests replace them. */
 let cliUsage: (home: AwsTarget) => SweepUsageStore | undefined = (home) => ({
   prices: new BundledPrices(),
-  usage: new UsageMetrics(new CloudWatchClient(clientConfig(home))),
+  usage: new UsageStore(new SSMClient(clientConfig(home))),
 });
 
 /** For tests: use these services instead of SDK clients (and, unless given too, record no usage). */

@@ -72,7 +72,7 @@ export interface DigestStoppedDisks {
   volumes: { volumeId: string; sizeGb: number; volumeType: string }[];
 }
 
-/** Month-to-date sums from the CostWatchdog metrics (see src/aws/usage-metrics.ts). */
+/** Month-to-date sums from the watchdog's month counters (see src/aws/usage-store.ts). */
 export interface DigestMonth {
   freeTierHours: number;
   instanceHours: number;

@@ -5,7 +5,14 @@
  * 4 KB. Pure: building, adding to and splitting a ledger.
  */
 import type { DigestMonth } from './digest.js';
-import type { SweepUsage } from './usage.js';
+import { cleanLine, TEXT_CAPS } from './text.js';
+import { NO_OWNER, type SweepUsage } from './usage.js';
+
+/** An owner as the ledger keys it: cleaned text, a blank owner is no owner. */
+export function ledgerOwner(owner: string): string {
+  const clean = cleanLine(owner, TEXT_CAPS.tagValue).trim();
+  return clean === '' ? NO_OWNER : clean;
+}
 
 /** One month's counters. `month` is its UTC start as YYYY-MM. */
 export interface MonthLedger extends DigestMonth {
@@ -52,7 +59,8 @@ export function addSweep(
   const stamp = sweepAt.toISOString();
   if (ledger.recent.includes(stamp)) return ledger;
   const byOwner = { ...ledger.byOwner };
-  for (const [owner, o] of Object.entries(part.byOwner)) {
+  for (const [name, o] of Object.entries(part.byOwner)) {
+    const owner = ledgerOwner(name);
     const sum = byOwner[owner] ?? { hours: 0, usd: 0 };
     byOwner[owner] = { hours: round4(sum.hours + o.hours), usd: round4(sum.usd + o.usd) };
   }
@@ -101,10 +109,12 @@ export function joinLedger(month: string, totals: string | undefined, owners: (s
   for (const shard of owners) {
     const s = parse(shard);
     if (!s) continue;
-    for (const [owner, v] of Object.entries(s)) {
-      if (Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'number') {
-        out.byOwner[owner] = { hours: v[0], usd: v[1] };
-      }
+    for (const [name, v] of Object.entries(s)) {
+      if (!Array.isArray(v) || typeof v[0] !== 'number' || typeof v[1] !== 'number') continue;
+      // The parameter is text anyone with SSM access could have edited: names are cleaned as they enter.
+      const owner = ledgerOwner(name);
+      const sum = out.byOwner[owner] ?? { hours: 0, usd: 0 };
+      out.byOwner[owner] = { hours: sum.hours + v[0], usd: sum.usd + v[1] };
     }
   }
   return out;

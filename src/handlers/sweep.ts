@@ -1,11 +1,10 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../aws/clients.js';
 import { type SweepServices, sdkSweepServices } from '../aws/services.js';
 import { SigningKeyStore } from '../aws/signing-key.js';
 import { Notifier } from '../aws/sns.js';
-import { UsageMetrics } from '../aws/usage-metrics.js';
+import { UsageStore } from '../aws/usage-store.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { AlertSink } from '../core/ports.js';
 import { BundledPrices } from '../core/prices.js';
@@ -59,7 +58,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
         ? { usage: deps.costs }
         : deps.services
           ? {}
-          : { usage: { prices: new BundledPrices(), usage: new UsageMetrics(client(CloudWatchClient)) } }),
+          : { usage: { prices: new BundledPrices(), usage: new UsageStore(client(SSMClient)) } }),
       ...(rt.actionsUrl
         ? {
             links: {

@@ -1,7 +1,7 @@
 import type { AwsTarget } from '../aws/clients.js';
 import type { SweepServices } from '../aws/services.js';
 import type { SigningKeyStore } from '../aws/signing-key.js';
-import type { UsageMetrics } from '../aws/usage-metrics.js';
+import type { UsageStore } from '../aws/usage-store.js';
 import { describeError, WatchdogError } from '../core/errors.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
@@ -16,7 +16,7 @@ import { budgetContext, recordSweepUsage } from './usage.js';
 /** The watchdog's own monthly figures: read for the budget rule, written after each real sweep. */
 export interface SweepUsageStore {
   prices: Prices;
-  usage: Pick<UsageMetrics, 'recordSweep' | 'monthEstimateUsd'>;
+  usage: Pick<UsageStore, 'recordSweep' | 'monthEstimateUsd'>;
 }
 
 /** Where keep / stop links point and what signs them. */

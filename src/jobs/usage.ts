@@ -1,5 +1,5 @@
 import type { Prices } from '../core/prices.js';
-import type { UsageMetrics } from '../aws/usage-metrics.js';
+import type { UsageStore } from '../aws/usage-store.js';
 import type { EvaluateContext } from '../core/evaluate.js';
 import type { Instance } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
@@ -19,7 +19,7 @@ import {
 export async function budgetContext(
   policy: Policy,
   now: Date,
-  usage: Pick<UsageMetrics, 'monthEstimateUsd'>,
+  usage: Pick<UsageStore, 'monthEstimateUsd'>,
 ): Promise<{ estimateUsd: number; context: EvaluateContext } | null> {
   const limitUsd = policy.budget.monthlyUsd;
   if (limitUsd === null) return null;
@@ -49,7 +49,7 @@ export async function recordSweepUsage(options: {
   instances: readonly Instance[];
   stops: number;
   prices: Prices;
-  usage: Pick<UsageMetrics, 'recordSweep'>;
+  usage: Pick<UsageStore, 'recordSweep'>;
   /** The month's estimate read before the sweep (budgetContext); absent = no budget check. */
   estimateBeforeUsd?: number;
 }): Promise<UsageRecord> {

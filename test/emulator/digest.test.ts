@@ -1,3 +1,4 @@
+import { monthBounds } from '../../src/core/usage.js';
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -6,7 +7,7 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { UsageStore } from '../../src/aws/usage-store.js';
 import type { Digest } from '../../src/core/digest.js';
 import { TAGS } from '../../src/core/policy.js';
 import { main } from '../../src/cli/main.js';
@@ -19,7 +20,7 @@ const HOUR = 3_600_000;
 
 /** Seeds the fleet; returns the ids and the time the figures are computed at. */
 async function seedFleet() {
-  const { ec2, cloudwatch } = clients(REGION);
+  const { ec2, ssm } = clients(REGION);
   const [micro] = (await seedInstances(REGION, {
     type: 't3.micro',
     tags: { Owner: 'alice', Name: 'nb' },
@@ -42,11 +43,11 @@ async function seedFleet() {
   const used = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
   await ec2.send(new AssociateAddressCommand({ AllocationId: used.AllocationId, InstanceId: micro }));
   // What hourly sweeps would have recorded this month.
-  await new UsageMetrics(cloudwatch).recordSweep(
+  await new UsageStore(ssm).recordSweep(
     {
       months: [
         {
-          month: '',
+          month: monthBounds(now).start.toISOString(),
           at: new Date(now.getTime() - 1000),
           instanceHours: 150,
           freeTierHours: 120,

@@ -2,14 +2,15 @@
  * The cost-watchdog CLI end to end against moto: in-process through main() with --endpoint-url, and as the
  * built executable (bin/cost-watchdog.mjs) that finds the emulator through AWS_ENDPOINT_URL alone.
  */
+import { monthBounds } from '../../src/core/usage.js';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TAGS } from '../../src/core/policy.js';
 import type { SweepReport } from '../../src/core/report.js';
-import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
-import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { GetParametersByPathCommand } from '@aws-sdk/client-ssm';
+import { UsageStore } from '../../src/aws/usage-store.js';
 import type { SweepSummary } from '../../src/handlers/sweep.js';
 import {
   BUSY,
@@ -160,8 +161,8 @@ describe('one engine: the scheduled function and the CLI run the same sweep', ()
         Object.entries(ids).map(async ([name, id]) => [name, await instanceState(REGION, id)] as const),
       ),
     );
-    const metrics = await clients(REGION).cloudwatch.send(
-      new ListMetricsCommand({ Namespace: 'CostWatchdog' }),
+    const usage = await clients(REGION).ssm.send(
+      new GetParametersByPathCommand({ Path: '/cost-watchdog/usage', Recursive: true }),
     );
     return {
       reports: reports.map((r) =>
@@ -192,9 +193,7 @@ describe('one engine: the scheduled function and the CLI run the same sweep', ()
         email: named((JSON.parse(m.message) as { email: string }).email),
       })),
       tags,
-      metrics: (metrics.Metrics ?? [])
-        .map((m) => `${m.MetricName}${(m.Dimensions ?? []).map((d) => `/${d.Name}=${d.Value}`).join('')}`)
-        .sort(),
+      usage: (usage.Parameters ?? []).map((p) => `${p.Name}=${named(p.Value ?? '')}`).sort(),
     };
   }
 
@@ -234,7 +233,7 @@ describe('one engine: the scheduled function and the CLI run the same sweep', ()
     expect(times(byCli)).toEqual(times(byHandler));
     expect(byHandler.reports[1]?.stopped).toEqual(['<alice-nb>', '<lost>']);
     expect(byHandler.messages.map((m) => m.attributes)).toContainEqual({ owner: 'alice' });
-    expect(byHandler.metrics.length).toBeGreaterThan(0);
+    expect(byHandler.usage.length).toBeGreaterThan(0);
   });
 
   it("shows over-budget in plan when this month's estimate has reached the budget", async () => {
@@ -273,11 +272,11 @@ describe('one engine: the scheduled function and the CLI run the same sweep', ()
     const launch = await launchTimeOf(REGION, [id]);
     const t = hoursAfter(launch, 3);
     await metricsSinceLaunch(REGION, id, BUSY, launch, t);
-    await new UsageMetrics(clients(REGION).cloudwatch).recordSweep(
+    await new UsageStore(clients(REGION).ssm).recordSweep(
       {
         months: [
           {
-            month: '',
+            month: monthBounds(t).start.toISOString(),
             at: new Date(t.getTime() - 60_000),
             instanceHours: 10,
             freeTierHours: 0,

@@ -1,4 +1,3 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import {
   CreateTagsCommand,
   DeleteTagsCommand,
@@ -15,7 +14,7 @@ import { Ec2Adapter } from '../../src/aws/ec2.js';
 import { Ec2CostsAdapter } from '../../src/aws/ec2-costs.js';
 import { PriceLookup } from '../../src/aws/pricing.js';
 import { SigningKeyStore } from '../../src/aws/signing-key.js';
-import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { UsageStore } from '../../src/aws/usage-store.js';
 import type { LogRecord } from '../../src/core/log.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
 import type { Alert } from '../../src/core/report.js';
@@ -80,7 +79,7 @@ describe('the launch guard with bad events', () => {
       ec2: (t) => new Ec2Adapter(client, t.region),
       costs: (t) => new Ec2CostsAdapter(client, t.region),
       prices: new PriceLookup(),
-      usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+      usage: new UsageStore(new SSMClient({ region: 'us-east-1' })),
     };
     return createLaunchGuardHandler({
       clock: () => NOW,

@@ -11,9 +11,7 @@ import { join } from 'node:path';
 import {
   CloudWatchClient,
   GetMetricDataCommand,
-  type GetMetricDataCommandInput,
   GetMetricStatisticsCommand,
-  ListMetricsCommand,
 } from '@aws-sdk/client-cloudwatch';
 import {
   CreateTagsCommand,
@@ -41,7 +39,7 @@ import { Ec2CostsAdapter } from '../../src/aws/ec2-costs.js';
 import { PriceLookup } from '../../src/aws/pricing.js';
 import type { SweepServices } from '../../src/aws/services.js';
 import { SigningKeyStore } from '../../src/aws/signing-key.js';
-import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { UsageStore } from '../../src/aws/usage-store.js';
 import { setCliServices } from '../../src/cli/fleet.js';
 import { main } from '../../src/cli/main.js';
 import { type ActionLinks, type LinkAction, signLink } from '../../src/core/action-links.js';
@@ -291,7 +289,7 @@ describe('hostile tag text in the launch alert', () => {
       ec2: (t) => new Ec2Adapter(client, t.region),
       costs: (t) => new Ec2CostsAdapter(client, t.region),
       prices: new PriceLookup(),
-      usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+      usage: new UsageStore(new SSMClient({ region: 'us-east-1' })),
     };
     const handler = createLaunchGuardHandler({
       clock: () => NOW,
@@ -373,16 +371,16 @@ describe('hostile tag text in the daily digest', () => {
       ],
     });
     ec2.on(DescribeAddressesCommand).resolves({});
-    // The per-owner metrics echo an owner tag written before tags were cleaned
-    cw.on(ListMetricsCommand).resolves({
-      Metrics: [
-        { Dimensions: [{ Name: 'Owner', Value: value }] },
-        { Dimensions: [{ Name: 'Owner', Value: 'alice' }] },
-      ],
+    // The month ledger holds an owner name written before tags were cleaned (or edited in SSM by hand)
+    ssm.on(GetParameterCommand).callsFake((input: { Name: string }) => {
+      const values: Record<string, string> = {
+        '/cost-watchdog/usage/2026-11': JSON.stringify({ instanceHours: 4, estimatedCostUsd: 4, ownerShards: 1 }),
+        '/cost-watchdog/usage/2026-11/owners-1': JSON.stringify({ [value]: [2, 2], alice: [2, 2] }),
+      };
+      const found = values[input.Name];
+      if (found === undefined) throw Object.assign(new Error('not found'), { name: 'ParameterNotFound' });
+      return { Parameter: { Name: input.Name, Value: found } };
     });
-    cw.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
-      MetricDataResults: (input.MetricDataQueries ?? []).map((q) => ({ Id: q.Id, Values: [2] })),
-    }));
     const client = new EC2Client({ region: 'us-east-1' });
     const d = await runDigest({
       policy: policyWith(),
@@ -392,7 +390,7 @@ describe('hostile tag text in the daily digest', () => {
         ec2: (t) => new Ec2Adapter(client, t.region),
         costs: (t) => new Ec2CostsAdapter(client, t.region),
         prices: new PriceLookup(),
-        usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+        usage: new UsageStore(new SSMClient({ region: 'us-east-1' })),
       },
     });
     return renderDigest(d);

@@ -1,4 +1,4 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import {
   CreateTagsCommand,
   DescribeInstanceAttributeCommand,
@@ -16,7 +16,7 @@ import { Ec2Adapter } from '../../src/aws/ec2.js';
 import { Ec2CostsAdapter } from '../../src/aws/ec2-costs.js';
 import { PriceLookup } from '../../src/aws/pricing.js';
 import type { ProvisionedUserList } from '../../src/aws/provisioned-users.js';
-import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { UsageStore } from '../../src/aws/usage-store.js';
 import {
   checkLaunch,
   openToWorld,
@@ -236,7 +236,7 @@ describe('the launch-guard handler', () => {
       ec2: (t) => new Ec2Adapter(client, t.region),
       costs: (t) => new Ec2CostsAdapter(client, t.region),
       prices: new PriceLookup(),
-      usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+      usage: new UsageStore(new SSMClient({ region: 'us-east-1' })),
     };
   }
 

@@ -3,7 +3,7 @@ import { EC2_COSTS_PERMISSIONS } from '../../src/aws/ec2-costs.js';
 import { PRICING_PERMISSIONS } from '../../src/aws/pricing.js';
 import { PROVISIONED_USERS_PERMISSIONS } from '../../src/aws/provisioned-users.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
-import { USAGE_METRICS, USAGE_METRICS_PERMISSIONS } from '../../src/aws/usage-metrics.js';
+import { USAGE_STORE_PERMISSIONS } from '../../src/aws/usage-store.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 
 let template: Template;
@@ -52,7 +52,7 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
       'ec2:DescribeInstanceAttribute',
       'ec2:DescribeRegions',
       ...PRICING_PERMISSIONS,
-      ...USAGE_METRICS_PERMISSIONS,
+      ...USAGE_STORE_PERMISSIONS,
       ...SNS_PERMISSIONS,
     ];
 
@@ -104,22 +104,28 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
     expect(JSON.stringify(iam[0]?.Resource)).toContain(':group/cost-watchdog/cost-watchdog-users');
   });
 
-  it.each(['SweepRole', 'DigestRole'])('lets %s write metrics only in the CostWatchdog namespace', (role) => {
-    const put = roleStatements(template, role).find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'));
+  it.each(['SweepRole', 'DigestRole'])(
+    'lets %s keep the month counters only in /cost-watchdog/usage/ parameters',
+    (role) => {
+      const statements = roleStatements(template, role);
+      const ssm = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('ssm:')));
+      const usage = ssm.filter((s) => JSON.stringify(s.Resource).includes('parameter/cost-watchdog/usage/*'));
 
-    expect(put?.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'CostWatchdog' } });
-  });
+      expect(usage).toHaveLength(1);
+      expect(actionsOf(usage[0] as never).sort()).toEqual([...USAGE_STORE_PERMISSIONS].sort());
+      // no custom metrics any more: nothing grows per student on the bill
+      expect(statements.flatMap(actionsOf)).not.toContain('cloudwatch:PutMetricData');
+    },
+  );
 
-  it('has a dashboard of the CostWatchdog metrics', () => {
+  it('has a dashboard of the functions, from the metrics Lambda publishes for free', () => {
     const body = JSON.stringify(fn('CostDashboard').DashboardBody);
 
-    for (const metric of [
-      USAGE_METRICS.freeTierHours,
-      USAGE_METRICS.instancesRunning,
-      USAGE_METRICS.stops,
-      USAGE_METRICS.dollarsSaved,
-    ]) {
-      expect(body).toContain(`\\"CostWatchdog\\", \\"${metric}\\"`);
+    for (const fnName of ['sweep', 'digest', 'launch-guard', 'actions']) {
+      expect(body).toContain(
+        `\\"AWS/Lambda\\", \\"Errors\\", \\"FunctionName\\", \\"cost-watchdog-prod-${fnName}\\"`,
+      );
     }
+    expect(body).not.toContain('CostWatchdog');
   });
 });

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import bundling from '../../scripts/bundling.cjs';
 import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
 import { EC2_SWEEP_PERMISSIONS } from '../../src/aws/ec2.js';
+import { USAGE_STORE_PERMISSIONS } from '../../src/aws/usage-store.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 
@@ -52,7 +53,12 @@ describe('the packaged stack: sweep', () => {
   it('gives the sweep its own role and exactly the permissions its adapters declare', () => {
     const statements = roleStatements(template, 'SweepRole');
     const allowed = statements.filter((s) => s.Effect === 'Allow').flatMap(actionsOf);
-    const declared = [...EC2_SWEEP_PERMISSIONS, ...CLOUDWATCH_SWEEP_PERMISSIONS, ...SNS_PERMISSIONS];
+    const declared = [
+      ...EC2_SWEEP_PERMISSIONS,
+      ...CLOUDWATCH_SWEEP_PERMISSIONS,
+      ...SNS_PERMISSIONS,
+      ...USAGE_STORE_PERMISSIONS,
+    ];
 
     expect(fn('SweepLambdaFunction').Role).toEqual({ 'Fn::GetAtt': ['SweepRole', 'Arn'] });
     for (const action of declared) expect(allowed).toContain(action);
@@ -62,7 +68,6 @@ describe('the packaged stack: sweep', () => {
       extra.filter(
         (a) =>
           ![
-            'cloudwatch:PutMetricData',
             'sts:AssumeRole',
             'organizations:ListAccounts',
             'kms:GenerateDataKey*',

@@ -1,9 +1,8 @@
-import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeInstancesCommand, EC2Client, type Tag } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Ec2Adapter } from '../../src/aws/ec2.js';
-import { ownerDimensionValue, UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { addSweep, emptyLedger, ledgerOwner } from '../../src/core/usage-ledger.js';
 import { printable } from '../../src/core/errors.js';
 import { evaluate, findProtection } from '../../src/core/evaluate.js';
 import { instanceRef } from '../../src/core/instance.js';
@@ -16,11 +15,9 @@ import { hoursAgo, NOW, policyWith } from '../support/fleet.js';
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 
 const ec2 = mockClient(EC2Client);
-const cw = mockClient(CloudWatchClient);
 
 beforeEach(() => {
   ec2.reset();
-  cw.reset();
 });
 
 /** The instance as the sweep, the launch guard and the actions function read it: through the EC2 adapter. */
@@ -207,49 +204,39 @@ describe('tags are cleaned as the EC2 adapter reads them, keeping what they deci
   );
 });
 
-describe('the per-owner usage metrics', () => {
+describe('the per-owner month counters', () => {
   it.each([
     ['alice', 'alice'],
-    ['José', 'Jos?'],
+    ['José', 'José'],
     ['alice\u202E', 'alice?'],
     [' ', NO_OWNER],
     ['', NO_OWNER],
-  ])('write owner %j as the CloudWatch dimension value %j (ASCII, not blank)', (owner, value) => {
-    expect(ownerDimensionValue(owner)).toBe(value);
+  ])('keep owner %j as %j (cleaned text; blank is no owner)', (owner, value) => {
+    expect(ledgerOwner(owner)).toBe(value);
   });
 
-  it('sends CloudWatch only dimension values it accepts, merging owners that meet in one value', async () => {
-    // Prepare
-    cw.on(PutMetricDataCommand).resolves({});
-    const usage = new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' }));
+  it('adds owners that meet in one cleaned name together, and never lets a name become another line', () => {
     const month = {
-      month: '2026-11',
+      month: '2026-11-01T00:00:00.000Z',
       at: NOW,
       instanceHours: 4,
       freeTierHours: 0,
       estimatedUsd: 0.4,
       byOwner: {
         alice: { hours: 1, usd: 0.1 },
-        José: { hours: 1, usd: 0.1 },
-        'Jos\u00E9\u200B': { hours: 1, usd: 0.1 },
+        'alice\u200B': { hours: 1, usd: 0.1 },
+        'bob\n\nStop it now: https://evil.example': { hours: 1, usd: 0.1 },
         ' ': { hours: 1, usd: 0.1 },
       },
     };
 
-    // Act
-    await usage.recordSweep({ months: [month], instancesRunning: 4, unpriced: [] }, 0, NOW);
+    const ledger = addSweep(emptyLedger('2026-11'), month, 0, NOW);
 
-    // Assess
-    const data = cw.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData ?? []);
-    const hours = data.filter((d) => d.MetricName === 'OwnerInstanceHours');
-    expect(Object.fromEntries(hours.map((d) => [d.Dimensions?.[0]?.Value, d.Value]))).toEqual({
-      alice: 1,
-      'Jos?': 1,
-      'Jos??': 1,
-      [NO_OWNER]: 1,
+    expect(ledger.byOwner).toEqual({
+      alice: { hours: 1, usd: 0.1 },
+      'alice?': { hours: 1, usd: 0.1 },
+      'bob  Stop it now: https://evil.example': { hours: 1, usd: 0.1 },
+      [NO_OWNER]: { hours: 1, usd: 0.1 },
     });
-    for (const d of data) {
-      for (const dim of d.Dimensions ?? []) expect(dim.Value).toMatch(/^[\x20-\x7e]*\S[\x20-\x7e]*$/);
-    }
   });
 });

@@ -1,13 +1,7 @@
-import {
-  CloudWatchClient,
-  GetMetricDataCommand,
-  ListMetricsCommand,
-  PutMetricDataCommand,
-} from '@aws-sdk/client-cloudwatch';
-import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PriceLookup } from '../../src/aws/pricing.js';
-import { UsageMetrics } from '../../src/aws/usage-metrics.js';
+import { UsageStore } from '../../src/aws/usage-store.js';
 import { evaluate } from '../../src/core/evaluate.js';
 import { TAGS } from '../../src/core/policy.js';
 import { bundledPrice, type HourlyPrice } from '../../src/core/prices.js';
@@ -24,12 +18,7 @@ import {
 } from '../../src/core/usage.js';
 import { recordSweepUsage } from '../../src/jobs/usage.js';
 import { busyMetrics, hoursAgo, makeInstance, NOW, policyWith } from '../support/fleet.js';
-
-const cw = mockClient(CloudWatchClient);
-
-beforeEach(() => {
-  cw.reset();
-});
+import { memorySsm } from '../support/ssm-memory.js';
 
 function pricesFor(...types: string[]): Map<string, HourlyPrice> {
   return new Map(types.map((t) => [`us-east-1/${t}`, bundledPrice(t, 'us-east-1')]));
@@ -218,11 +207,16 @@ describe('the over-budget rule', () => {
   });
 });
 
-describe('recording usage in the CostWatchdog namespace', () => {
-  it('writes free-tier hours, instance-hours, dollars (also per owner), the running count and stops', async () => {
+describe('recording usage in the month ledger (SSM standard parameters)', () => {
+  let store: ReturnType<typeof memorySsm>;
+  beforeEach(() => {
+    store = memorySsm();
+  });
+  afterEach(() => store.ssm.restore());
+
+  it('writes free-tier hours, instance-hours, dollars (also per owner) and stops, and reads them back', async () => {
     // Prepare
-    cw.on(PutMetricDataCommand).resolves({});
-    const usage = new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' }));
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
 
     // Act
     await recordSweepUsage({
@@ -233,27 +227,107 @@ describe('recording usage in the CostWatchdog namespace', () => {
       prices: new PriceLookup(),
       usage,
     });
+    const totals = await usage.monthTotals(monthBounds(NOW).start, NOW);
 
-    // Assess
-    const input = cw.commandCalls(PutMetricDataCommand)[0]?.args[0].input;
-    expect(input?.Namespace).toBe('CostWatchdog');
-    const byName = (name: string, owner?: string) =>
-      input?.MetricData?.find(
-        (d) =>
-          d.MetricName === name && (owner === undefined ? !d.Dimensions : d.Dimensions?.[0]?.Value === owner),
-      )?.Value;
-    expect(byName('FreeTierHours')).toBe(1);
-    expect(byName('InstanceHours')).toBe(1);
-    expect(byName('EstimatedCostUsd')).toBeCloseTo(0.0104, 10);
-    expect(byName('OwnerEstimatedCostUsd', 'alice')).toBeCloseTo(0.0104, 10);
-    expect(byName('OwnerInstanceHours', 'alice')).toBe(1);
-    expect(byName('InstancesRunning')).toBe(1);
-    expect(byName('Stops')).toBe(2);
+    // Assess: one hour of a t3.micro ($0.0104), in /cost-watchdog/usage/2026-11 and one owner shard
+    expect([...store.parameters.keys()].sort()).toEqual([
+      '/cost-watchdog/usage/2026-11',
+      '/cost-watchdog/usage/2026-11/owners-1',
+    ]);
+    expect(totals).toEqual({
+      freeTierHours: 1,
+      instanceHours: 1,
+      estimatedCostUsd: 0.0104,
+      stops: 2,
+      dollarsSaved: 0,
+      byOwner: { alice: { hours: 1, usd: 0.0104 } },
+    });
+    expect(await usage.monthEstimateUsd(monthBounds(NOW).start, NOW)).toBe(0.0104);
+  });
+
+  it('never counts the same sweep twice, and adds the next one', async () => {
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+    const record = (now: Date) =>
+      recordSweepUsage({
+        policy: policyWith(),
+        now,
+        instances: [makeInstance()],
+        stops: 0,
+        prices: new PriceLookup(),
+        usage,
+      });
+
+    await record(NOW);
+    await record(NOW);
+    await record(new Date(NOW.getTime() + 3_600_000));
+
+    expect((await usage.monthTotals(monthBounds(NOW).start, NOW)).instanceHours).toBe(2);
+  });
+
+  it('splits the hours of a sweep just after midnight on the 1st between the two months', async () => {
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+    const justAfter = new Date('2026-12-01T00:15:00Z');
+
+    await recordSweepUsage({
+      policy: policyWith(),
+      now: justAfter,
+      instances: [makeInstance({ launchTime: '2026-11-30T20:00:00Z' })],
+      stops: 1,
+      prices: new PriceLookup(),
+      usage,
+    });
+
+    const nov = await usage.monthTotals(new Date('2026-11-01T00:00:00Z'), justAfter);
+    const dec = await usage.monthTotals(new Date('2026-12-01T00:00:00Z'), justAfter);
+    expect(nov).toMatchObject({ instanceHours: 0.75, stops: 0 });
+    expect(dec).toMatchObject({ instanceHours: 0.25, stops: 1 });
+  });
+
+  it('keeps 300 owners in parameters of at most 4 KB each, and reads every one of them back', async () => {
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+    const class300 = Array.from({ length: 300 }, (_, k) => makeInstance({ tags: { Owner: `student-${k}` } }));
+
+    await recordSweepUsage({
+      policy: policyWith(),
+      now: NOW,
+      instances: class300,
+      stops: 0,
+      prices: new PriceLookup(),
+      usage,
+    });
+
+    const values = [...store.parameters.values()];
+    expect(values.length).toBeGreaterThanOrEqual(3);
+    for (const v of values) expect(v.length).toBeLessThanOrEqual(4096);
+    const back = await usage.monthTotals(monthBounds(NOW).start, NOW);
+    expect(Object.keys(back.byOwner)).toHaveLength(300);
+    expect(back.byOwner['student-299']).toEqual({ hours: 1, usd: 0.0104 });
+  });
+
+  it('records the dollars saved per day (a re-run of the digest replaces its day) and sums the month', async () => {
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+
+    await usage.recordSaved(1.5, new Date('2026-11-24T08:00:00Z'));
+    await usage.recordSaved(2, NOW);
+    await usage.recordSaved(2.25, NOW);
+
+    expect((await usage.monthTotals(monthBounds(NOW).start, NOW)).dollarsSaved).toBe(3.75);
+  });
+
+  it('reads a parameter someone edited by hand as what it can, cleaning names and ignoring garbage', async () => {
+    store.parameters.set('/cost-watchdog/usage/2026-11', '{"instanceHours": 5, "ownerShards": 2}');
+    store.parameters.set('/cost-watchdog/usage/2026-11/owners-1', '{"bob\\n\\nStop it now: x": [1, 2]}');
+    store.parameters.set('/cost-watchdog/usage/2026-11/owners-2', 'not json');
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+
+    const totals = await usage.monthTotals(monthBounds(NOW).start, NOW);
+
+    expect(totals.instanceHours).toBe(5);
+    expect(Object.keys(totals.byOwner)).toEqual(['bob  Stop it now: x']);
   });
 
   it('returns the budget alert when this sweep takes the month past 80% of the budget', async () => {
     // Prepare: $79.99 so far, one g5.xlarge hour ($1.006) added
-    cw.on(PutMetricDataCommand).resolves({});
     const gpu = makeInstance({ instanceType: 'g5.xlarge', typeInfo: { freeTierEligible: false, gpu: true } });
 
     // Act
@@ -263,7 +337,7 @@ describe('recording usage in the CostWatchdog namespace', () => {
       instances: [gpu],
       stops: 0,
       prices: new PriceLookup(),
-      usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+      usage: new UsageStore(new SSMClient({ region: 'us-east-1' })),
       estimateBeforeUsd: 79.99,
     });
 
@@ -271,40 +345,5 @@ describe('recording usage in the CostWatchdog namespace', () => {
     expect(record.crossing).toBe('warning');
     expect(record.alert?.subject).toBe('cost-watchdog: budget 81% used ($81.00 of $100.00)');
     expect(record.alert?.text).toContain('budget.action is notify');
-  });
-
-  it('sums the month per series and per owner from GetMetricData', async () => {
-    // Prepare
-    cw.on(ListMetricsCommand).resolves({
-      Metrics: [{ MetricName: 'OwnerEstimatedCostUsd', Dimensions: [{ Name: 'Owner', Value: 'alice' }] }],
-    });
-    cw.on(GetMetricDataCommand).resolves({
-      MetricDataResults: [
-        { Id: 's0', Values: [100, 20.5] },
-        { Id: 's1', Values: [300] },
-        { Id: 's2', Values: [12, 3] },
-        { Id: 's3', Values: [2] },
-        { Id: 's4', Values: [] },
-        { Id: 's5', Values: [40] },
-        { Id: 's6', Values: [4.16] },
-      ],
-    });
-    const usage = new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' }));
-
-    // Act
-    const totals = await usage.monthTotals(monthBounds(NOW).start, NOW);
-
-    // Assess
-    expect(totals).toEqual({
-      freeTierHours: 120.5,
-      instanceHours: 300,
-      estimatedCostUsd: 15,
-      stops: 2,
-      dollarsSaved: 0,
-      byOwner: { alice: { hours: 40, usd: 4.16 } },
-    });
-    expect(cw).toHaveReceivedCommandWith(GetMetricDataCommand, {
-      StartTime: new Date('2026-11-01T00:00:00Z'),
-    });
   });
 });
