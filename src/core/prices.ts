@@ -192,6 +192,8 @@ export interface Prices {
   hourly(instanceType: string, region: string): Promise<HourlyPrice>;
   /** Prices for many (type, region) pairs, keyed by priceKey(). */
   many(pairs: Iterable<{ instanceType: string; region: string }>): Promise<Map<string, HourlyPrice>>;
+  /** Why the Price List API was given up on in this run, in full (for the log, never for an alert). */
+  readonly apiError?: string | undefined;
 }
 
 /**
@@ -205,7 +207,8 @@ export class BundledPrices implements Prices {
 
   async many(pairs: Iterable<{ instanceType: string; region: string }>): Promise<Map<string, HourlyPrice>> {
     const out = new Map<string, HourlyPrice>();
-    for (const { instanceType, region } of pairs) out.set(priceKey(instanceType, region), bundledPrice(instanceType, region));
+    for (const { instanceType, region } of pairs)
+      out.set(priceKey(instanceType, region), bundledPrice(instanceType, region));
     return out;
   }
 }

@@ -100,7 +100,9 @@ describe('price lookup fallback to the bundled table', () => {
 
     // Assess
     expect(large).toMatchObject({ usdPerHour: 0.0832, source: 'bundled-table', estimate: true });
-    expect(large.note).toContain('Price List API unavailable: AccessDeniedException');
+    expect(large.note).toMatch(/^price list unavailable, table price used: bundled table/);
+    expect(large.note).not.toContain('AccessDenied');
+    expect(lookup.apiError).toContain('AccessDeniedException');
     expect(micro).toMatchObject({ usdPerHour: 0.0104, source: 'bundled-table' });
     expect(pricing).toHaveReceivedCommandTimes(GetProductsCommand, 1);
   });
@@ -115,7 +117,7 @@ describe('price lookup fallback to the bundled table', () => {
 
     // Assess
     expect(price).toMatchObject({ usdPerHour: 0.526, source: 'bundled-table' });
-    expect(price.note).toContain('not found in the Price List API');
+    expect(price.note).toMatch(/^not in the price list, table price used: bundled table/);
   });
 
   it('has no price, and says so, for a type neither source knows', async () => {
