@@ -28,6 +28,8 @@ export const USAGE_METRICS = {
   instancesRunning: 'InstancesRunning',
   stops: 'Stops',
   dollarsSaved: 'DollarsSaved',
+  /** Instance-hours without a price (left out of EstimatedCostUsd); written only when there are any. */
+  unpricedInstanceHours: 'UnpricedInstanceHours',
   /** Per owner (dimension Owner); own names, so a total is never mixed with a per-owner series. */
   ownerInstanceHours: 'OwnerInstanceHours',
   ownerEstimatedCostUsd: 'OwnerEstimatedCostUsd',
@@ -73,6 +75,14 @@ export class UsageMetrics {
         { MetricName: USAGE_METRICS.instanceHours, Timestamp: m.at, Value: m.instanceHours, Unit: 'None' },
         { MetricName: USAGE_METRICS.estimatedCostUsd, Timestamp: m.at, Value: m.estimatedUsd, Unit: 'None' },
       );
+      if ((m.unpricedHours ?? 0) > 0) {
+        data.push({
+          MetricName: USAGE_METRICS.unpricedInstanceHours,
+          Timestamp: m.at,
+          Value: m.unpricedHours,
+          Unit: 'None',
+        });
+      }
       const byDimension = new Map<string, { hours: number; usd: number }>();
       for (const [owner, o] of Object.entries(m.byOwner)) {
         const value = ownerDimensionValue(owner);
@@ -132,6 +142,7 @@ export class UsageMetrics {
         { name: USAGE_METRICS.ownerInstanceHours, owner },
         { name: USAGE_METRICS.ownerEstimatedCostUsd, owner },
       ]),
+      { name: USAGE_METRICS.unpricedInstanceHours },
     ];
     const sums = await this.sums(series, monthStart, now);
     const byOwner: MonthTotals['byOwner'] = {};
@@ -144,6 +155,7 @@ export class UsageMetrics {
       const sum = byOwner[shown] ?? { hours: 0, usd: 0 };
       byOwner[shown] = { hours: sum.hours + hours, usd: sum.usd + usd };
     });
+    const unpricedHours = sums[5 + 2 * owners.length] ?? 0;
     return {
       freeTierHours: sums[0] ?? 0,
       instanceHours: sums[1] ?? 0,
@@ -151,6 +163,7 @@ export class UsageMetrics {
       stops: sums[3] ?? 0,
       dollarsSaved: sums[4] ?? 0,
       byOwner,
+      ...(unpricedHours > 0 ? { unpricedHours } : {}),
     };
   }
 
