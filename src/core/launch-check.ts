@@ -197,8 +197,8 @@ export function checkLaunch(
 
 /**
  * What the sweep does later with an instance the launch guard only alerts on, in plain words with the policy's
- * numbers: "the sweep will warn it when it is idle (CPU under 5% and network under 5 MB over 2 h) or once it has
- * run 24 h since its start (at <ISO>), and stop it 60 min after the warning".
+ * numbers: "the sweep will warn it when it is idle (CPU under 5% and network under 5 MB over 2 h) or when it is still
+ * running at <ISO>, 24 h after its start, and stop it 60 min after the warning".
  */
 export function sweepPlanOf(instance: Instance, policy: Policy): string {
   const idle = policy.idle;
@@ -218,14 +218,16 @@ export function sweepPlanOf(instance: Instance, policy: Policy): string {
           : Math.max(limits.freeTier, limits.nonFreeTier);
   const launch = Date.parse(instance.launchTime);
   if (limit !== null) {
-    const at = Number.isFinite(launch) ? ` (at ${new Date(launch + limit * 3_600_000).toISOString()})` : '';
-    when.push(`once it has run ${limit} h since its start${at}`);
+    when.push(
+      Number.isFinite(launch)
+        ? `when it is still running at ${new Date(launch + limit * 3_600_000).toISOString()}, ${limit} h after its start`
+        : `once it has run ${limit} h since its start`,
+    );
   }
   if (RULES['over-budget'].mayStop(policy) && policy.budget.monthlyUsd !== null) {
     when.push("when the account's monthly budget is used up");
   }
-  const list = when.length === 1 ? when[0] : `${when.slice(0, -1).join(', ')} or ${when[when.length - 1]}`;
-  return `the sweep will warn it ${list}, and stop it ${policy.graceMinutes} min after the warning`;
+  return `the sweep will warn it ${when.join(', or ')}; it stops it ${policy.graceMinutes} min after the warning`;
 }
 
 /** How an instance of a provisioned user started switched off from the watchdog, in words. */
