@@ -58,7 +58,7 @@ export const TONE_COLORS: Record<PageTone, string> = {
 const TONE_LABEL: Record<PageTone, string> = {
   done: 'Done',
   confirm: 'Please confirm',
-  danger: 'Please confirm: this stops the instance',
+  danger: 'Confirm: this stops the instance',
   refused: 'Nothing was changed',
 };
 
@@ -90,12 +90,13 @@ export function renderActionPage(page: ActionPage): string {
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:1rem;background:#f6f8fa;color:#1f2328;line-height:1.5}
 main{max-width:34rem;margin:0 auto;background:#fff;border-radius:.75rem;padding:1.25rem;border-top:.4rem solid ${color};box-shadow:0 1px 3px rgba(31,35,40,.12)}
-.tone{font-size:.8rem;font-weight:600;letter-spacing:.04em;text-transform:uppercase;color:${color};margin:0 0 .25rem}
+.tone{font-size:.875rem;font-weight:600;letter-spacing:.04em;text-transform:uppercase;color:${color};margin:0 0 .25rem}
 h1{font-size:1.35rem;line-height:1.3;margin:0 0 .75rem;color:#1f2328;overflow-wrap:anywhere}
 p{font-size:1.05rem;margin:.5rem 0;overflow-wrap:anywhere}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.3rem .9rem;margin:1rem 0;padding:.75rem .9rem;background:#f6f8fa;border-radius:.5rem;font-size:.98rem}
 dt{color:#59636e;font-weight:600}
-dd{margin:0;overflow-wrap:anywhere}
+dd{margin:0;overflow-wrap:break-word}
+@media (max-width:30rem){dl{grid-template-columns:minmax(0,1fr);gap:0}dt{font-size:.875rem;margin-top:.45rem}dt:first-child{margin-top:0}}
 button{font:inherit;font-size:1.1rem;font-weight:600;width:100%;min-height:3rem;padding:.8rem;margin-top:1rem;border-radius:.5rem;cursor:pointer}
 button.primary{border:0;background:${TONE_COLORS.confirm};color:#fff}
 button.danger{border:.15rem solid #a40e26;background:${TONE_COLORS.danger};color:#fff}

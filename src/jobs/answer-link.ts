@@ -164,14 +164,14 @@ interface Answer {
   acted: boolean;
 }
 
-/** "notebook (i-0abc...)" or the id alone. */
+/** How the page's sentences name the instance: its Name tag (the facts below show the id), else the id. */
 function labelOf(claims: LinkClaims, instance: Instance | undefined): string {
-  const name = instance?.tags.Name;
-  return name ? `${name} (${claims.instanceId})` : claims.instanceId;
+  const name = instance?.tags.Name?.trim();
+  return name ? name : claims.instanceId;
 }
 
 /**
- * What the page shows about the instance: Name, id and region, type, owner, and for a warned instance the rule, why
+ * What the page shows about the instance: Name, id, region, type, owner, and for a warned instance the rule, why
  * it holds and when the stop is due (the rule from the instance's warning tag, the rest from the link's claims).
  */
 function factsOf(
@@ -183,7 +183,8 @@ function factsOf(
 ): PageFact[] {
   const facts: PageFact[] = [
     { label: 'Name', value: instance?.tags.Name ?? '' },
-    { label: 'Instance', value: `${claims.instanceId} (${claims.region})` },
+    { label: 'Instance', value: claims.instanceId },
+    { label: 'Region', value: claims.region },
     { label: 'Type', value: instance?.instanceType ?? '' },
     { label: 'Owner', value: instance?.tags[policy.tags.owner] ?? '' },
   ];

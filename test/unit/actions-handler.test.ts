@@ -232,7 +232,8 @@ describe('the actions function never acts without a valid link', () => {
     expectHtml(page, 200, /<title>Stop notebook now\? - cost-watchdog<\/title>/);
     for (const fact of [
       '<dt>Name</dt><dd>notebook</dd>',
-      '<dt>Instance</dt><dd>i-0abc1234def567890 (us-east-1)</dd>',
+      '<dt>Instance</dt><dd>i-0abc1234def567890</dd>',
+      '<dt>Region</dt><dd>us-east-1</dd>',
       '<dt>Type</dt><dd>t3.micro</dd>',
       '<dt>Owner</dt><dd>alice</dd>',
       '<dt>Warned for</dt><dd>idle</dd>',
@@ -751,7 +752,7 @@ describe('POST-redirect-GET: the result page shows the outcome and never acts', 
       expectHtml(
         page,
         200,
-        /notebook \(i-0abc1234def567890\) will not be stopped before Tue 3 Mar 13:40 \(UTC\)\./,
+        /notebook will not be stopped before Tue 3 Mar 13:40 \(UTC\)\./,
       );
       expect(page.body).toContain('<title>Kept running - cost-watchdog</title>');
       expect(page.body).not.toContain('<form');
@@ -780,7 +781,7 @@ describe('POST-redirect-GET: the result page shows the outcome and never acts', 
 
     // Assess
     for (const page of [shown, refreshed]) {
-      expectHtml(page, 200, /notebook \(i-0abc1234def567890\) is stopping\. Nothing was deleted/);
+      expectHtml(page, 200, /notebook is stopping\. Nothing was deleted/);
       expect(page.body).toContain('<dt>Type</dt><dd>t3.micro</dd>');
     }
     expectHtml(resubmitted, 200, /is not running \(stopping\)\. Nothing was changed/);
