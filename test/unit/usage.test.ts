@@ -251,6 +251,65 @@ describe('recording usage in the CostWatchdog namespace', () => {
     expect(byName('Stops')).toBe(2);
   });
 
+  it('records the hours of an instance without a price apart (UnpricedInstanceHours), never as $0 spent', async () => {
+    // Prepare
+    cw.on(PutMetricDataCommand).resolves({});
+    const unknown = makeInstance({
+      instanceType: 'x9z.mega',
+      typeInfo: { freeTierEligible: false, gpu: false },
+    });
+
+    // Act
+    await recordSweepUsage({
+      policy: policyWith(),
+      now: NOW,
+      instances: [makeInstance(), unknown],
+      stops: 0,
+      prices: new PriceLookup(),
+      usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+    });
+
+    // Assess
+    const data = cw.commandCalls(PutMetricDataCommand)[0]?.args[0].input.MetricData ?? [];
+    const value = (name: string) => data.find((d) => d.MetricName === name && !d.Dimensions)?.Value;
+    expect(value('InstanceHours')).toBe(2);
+    expect(value('EstimatedCostUsd')).toBeCloseTo(0.0104, 10);
+    expect(value('UnpricedInstanceHours')).toBe(1);
+  });
+
+  it('writes no UnpricedInstanceHours when every instance has a price', async () => {
+    cw.on(PutMetricDataCommand).resolves({});
+    await recordSweepUsage({
+      policy: policyWith(),
+      now: NOW,
+      instances: [makeInstance()],
+      stops: 0,
+      prices: new PriceLookup(),
+      usage: new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })),
+    });
+    const names = (cw.commandCalls(PutMetricDataCommand)[0]?.args[0].input.MetricData ?? []).map(
+      (d) => d.MetricName,
+    );
+    expect(names).not.toContain('UnpricedInstanceHours');
+  });
+
+  it("reads the month's unpriced hours back for the digest", async () => {
+    cw.on(ListMetricsCommand).resolves({ Metrics: [] });
+    cw.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 's1', Values: [30] },
+        { Id: 's5', Values: [7, 5] },
+      ],
+    });
+
+    const totals = await new UsageMetrics(new CloudWatchClient({ region: 'us-east-1' })).monthTotals(
+      monthBounds(NOW).start,
+      NOW,
+    );
+
+    expect(totals).toMatchObject({ instanceHours: 30, unpricedHours: 12 });
+  });
+
   it('returns the budget alert when this sweep takes the month past 80% of the budget', async () => {
     // Prepare: $79.99 so far, one g5.xlarge hour ($1.006) added
     cw.on(PutMetricDataCommand).resolves({});
