@@ -347,7 +347,7 @@ export function renderLaunchAlert(
     : [
         ...head,
         `Rules broken (${v.findings.length}):`,
-        ...v.findings.map((f) => `- ${f.rule}: ${f.reason}`),
+        ...v.findings.map((f) => `- ${f.rule}: ${localizeTimes(f.reason, tz)}`),
         '',
         `What happens: ${localizeTimes(v.outcome, tz)}.`,
         sweep,

@@ -14,7 +14,7 @@ import { type ActionPage, type PageFact, renderActionPage } from '../core/action
 import { describeError, shortError } from '../core/errors.js';
 import { findProtection, parseSnooze } from '../core/evaluate.js';
 import type { Instance } from '../core/instance.js';
-import { formatLocalTime } from '../core/local-time.js';
+import { formatLocalTime, localizeTimes } from '../core/local-time.js';
 import type { Logger } from '../core/log.js';
 import { type Policy, TAGS } from '../core/policy.js';
 import { parseRule, RULES } from '../core/rules.js';
@@ -348,7 +348,7 @@ async function keepInstance(claims: LinkClaims, instance: Instance, deps: Answer
         status: 200,
         tone: 'done',
         title: 'Never stopped',
-        message: `${label} is never stopped by cost-watchdog: ${protection.reason}. Nothing was changed.`,
+        message: `${label} is never stopped by cost-watchdog: ${localizeTimes(protection.reason, policy.timeZone)}. Nothing was changed.`,
         facts,
       },
     };
@@ -403,7 +403,7 @@ async function stopInstance(claims: LinkClaims, instance: Instance, deps: Answer
         status: 409,
         tone: 'refused',
         title: 'Not stopped',
-        message: `${label} was not stopped: it is never stopped by cost-watchdog (${protection.reason}).`,
+        message: `${label} was not stopped: it is never stopped by cost-watchdog (${localizeTimes(protection.reason, policy.timeZone)}).`,
         facts,
         details: ['Stop it yourself in the EC2 console if you really mean to.'],
       },

@@ -406,7 +406,13 @@ describe('a valid stop link', () => {
 
   it.each([
     ['exempt', { [TAGS.exempt]: 'true' }, {}, false, /exempt/],
-    ['snoozed', { [TAGS.exempt]: '2026-03-04T00:00:00Z' }, {}, false, /snoozed until/],
+    [
+      'snoozed',
+      { [TAGS.exempt]: '2026-03-04T00:00:00Z' },
+      {},
+      false,
+      /snoozed until Wed 4 Mar 00:00 \(UTC\)/,
+    ],
     ['in an Auto Scaling group', { 'aws:autoscaling:groupName': 'web' }, {}, false, /Auto Scaling group web/],
     [
       'an EKS Auto Mode node',
@@ -749,11 +755,7 @@ describe('POST-redirect-GET: the result page shows the outcome and never acts', 
 
     // Assess
     for (const page of [shown, refreshed]) {
-      expectHtml(
-        page,
-        200,
-        /notebook will not be stopped before Tue 3 Mar 13:40 \(UTC\)\./,
-      );
+      expectHtml(page, 200, /notebook will not be stopped before Tue 3 Mar 13:40 \(UTC\)\./);
       expect(page.body).toContain('<title>Kept running - cost-watchdog</title>');
       expect(page.body).not.toContain('<form');
     }
@@ -768,11 +770,9 @@ describe('POST-redirect-GET: the result page shows the outcome and never acts', 
     const token = link('stop');
     expect((await fn(post(token))).statusCode).toBe(303);
     ec2.reset();
-    ec2
-      .on(DescribeInstancesCommand)
-      .resolves({
-        Reservations: [{ Instances: [instance({ Name: 'notebook' }, { State: { Name: 'stopping' } })] }],
-      });
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [instance({ Name: 'notebook' }, { State: { Name: 'stopping' } })] }],
+    });
 
     // Act
     const shown = await fn(done(token));
