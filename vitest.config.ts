@@ -1,11 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects, both run by `npm test` (= `vitest run`):
+ * Three projects, all run by `npm test` (= `vitest run`):
  * - unit: core logic and adapters against aws-sdk-client-mock, in parallel.
  * - emulator: handlers, adapters and the CLI against one moto server on 127.0.0.1 that
  *   test/emulator/global-setup.ts installs (first run), starts and stops. The files share that server, so they
  *   run one at a time. Never skipped, in CI or not: without python3 the suite fails and says how to install it.
+ * - pages: the keep / stop pages in Debian's chromium (playwright-core) at phone and desktop sizes, served from
+ *   127.0.0.1; test/pages/global-setup.ts installs chromium with `bash scripts/browser.sh setup` when missing.
  */
 export default defineConfig({
   test: {
@@ -39,6 +41,16 @@ export default defineConfig({
             AWS_EC2_METADATA_DISABLED: 'true',
             AWS_REGION: 'us-east-1',
           },
+        },
+      },
+      {
+        test: {
+          name: 'pages',
+          include: ['test/pages/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/pages/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],

@@ -59,6 +59,21 @@ export class Ec2Adapter implements FleetPort {
 
   /** One instance by id, or null when it does not exist or is not running (the launch guard). */
   async getRunning(instanceId: string): Promise<Instance | null> {
+    const raw = await this.describeOne(instanceId);
+    return raw ? this.toInstance(raw) : null;
+  }
+
+  /**
+   * One instance by id in any state, with its state name (`running`, `stopping`, `stopped`, ...), or null when EC2
+   * does not know it: what the keep / stop pages show. Only `running` instances are ever acted on.
+   */
+  async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
+    const raw = await this.describeOne(instanceId);
+    const instance = raw ? this.toInstance(raw, true) : null;
+    return raw && instance ? { instance, state: raw.State?.Name ?? 'unknown' } : null;
+  }
+
+  private async describeOne(instanceId: string): Promise<Ec2Instance | null> {
     const res = await this.client
       .send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))
       .catch((err: unknown) => {
@@ -66,14 +81,13 @@ export class Ec2Adapter implements FleetPort {
         if ((err as { name?: string })?.name === 'InvalidInstanceID.NotFound') return null;
         throw err;
       });
-    const raw = res?.Reservations?.[0]?.Instances?.[0];
-    return raw ? this.toInstance(raw) : null;
+    return res?.Reservations?.[0]?.Instances?.[0] ?? null;
   }
 
-  private toInstance(raw: Ec2Instance): Instance | null {
+  private toInstance(raw: Ec2Instance, anyState = false): Instance | null {
     if (!raw.InstanceId || !raw.InstanceType) return null;
     // Belt and braces: only running instances are ever acted on, whatever the filter returned.
-    if (raw.State?.Name !== undefined && raw.State.Name !== 'running') return null;
+    if (!anyState && raw.State?.Name !== undefined && raw.State.Name !== 'running') return null;
     // Tags are text anyone who can tag the instance wrote: cleaned here, once, for every alert, page and table.
     const tags = cleanTags(raw.Tags ?? []);
     const launch =

@@ -75,7 +75,7 @@ export class PriceLookup implements Prices {
         };
       }
       // The API answered but has no such product (new type, typo, region without it): the table may know.
-      return this.fallback(instanceType, region, 'not found in the Price List API');
+      return this.fallback(instanceType, region, 'not in the price list');
     } catch (err) {
       this.apiError = describeError(err).split('\n')[0];
       return this.fallback(instanceType, region);
@@ -84,8 +84,13 @@ export class PriceLookup implements Prices {
 
   private fallback(instanceType: string, region: string, why?: string): HourlyPrice {
     const p = bundledPrice(instanceType, region);
-    const reason = why ?? (this.apiError ? `Price List API unavailable: ${this.apiError}` : undefined);
-    return reason ? { ...p, note: `${p.note}; ${reason}` } : p;
+    // What people read: never the exception text (a parser's SyntaxError, an encoded authorization message);
+    // `apiError` keeps it for the log.
+    const reason = why ?? (this.apiError !== undefined ? 'price list unavailable' : undefined);
+    if (reason === undefined) return p;
+    return p.usdPerHour === null
+      ? { ...p, note: `${reason}; ${p.note}` }
+      : { ...p, note: `${reason}, table price used: ${p.note}` };
   }
 }
 

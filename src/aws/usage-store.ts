@@ -61,9 +61,17 @@ export class UsageStore {
   /** Every counter of the month of `monthStart`, per owner too. */
   async monthTotals(monthStart: Date, _now: Date): Promise<MonthTotals> {
     const month = monthKey(monthStart.toISOString());
-    const { freeTierHours, instanceHours, estimatedCostUsd, stops, byOwner } = await this.read(month);
+    const { freeTierHours, instanceHours, estimatedCostUsd, stops, byOwner, unpricedHours } = await this.read(month);
     const saved = Object.values(await this.savedDays(month)).reduce((s, v) => s + v, 0);
-    return { freeTierHours, instanceHours, estimatedCostUsd, stops, dollarsSaved: saved, byOwner };
+    return {
+      freeTierHours,
+      instanceHours,
+      estimatedCostUsd,
+      stops,
+      dollarsSaved: saved,
+      byOwner,
+      ...((unpricedHours ?? 0) > 0 ? { unpricedHours: unpricedHours as number } : {}),
+    };
   }
 
   private async read(month: string): Promise<MonthLedger> {

@@ -12,6 +12,7 @@ import { Notifier } from '../aws/sns.js';
 import { InputError, printable } from '../core/errors.js';
 import { evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
+import { formatLocalTime } from '../core/local-time.js';
 import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
@@ -64,14 +65,15 @@ function linkSigning(
   };
 }
 
-function printReport(report: SweepReport, common: Common, io: Io, title: string): void {
+function printReport(report: SweepReport, common: Common, io: Io, title: string, timeZone: string): void {
   if (common.json) {
     io.out(JSON.stringify(report, null, 2));
     return;
   }
-  io.out(`${title} at ${report.at}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
+  const at = formatLocalTime(new Date(report.at), timeZone, { year: true });
+  io.out(`${title} at ${at}${report.dryRun ? ' (dry run: nothing changed)' : ''}`);
   io.out('');
-  io.out(renderPlanTable(report.decisions));
+  io.out(renderPlanTable(report.decisions, timeZone));
   io.out('');
   const counts = { stop: 0, warn: 0, report: 0, none: 0 };
   for (const d of report.decisions) counts[d.action]++;
@@ -153,6 +155,7 @@ Examples:
         common,
         io,
         `Plan for snapshot ${cleanLine(values.snapshot)}${snapshot.description ? ` (${snapshot.description})` : ''}`,
+        policy.timeZone,
       );
       return 0;
     }
@@ -161,7 +164,7 @@ Examples:
       { policy, home: common.home, services: cliServices(), ...usageOf(policy, common.home) },
       { now: common.at ?? new Date(), dryRun: true, ...(common.regions ? { regions: common.regions } : {}) },
     );
-    printReport(report, common, io, 'Plan');
+    printReport(report, common, io, 'Plan', policy.timeZone);
     return report.errors.length > 0 ? 1 : 0;
   },
 };
@@ -211,7 +214,7 @@ Use --dry-run (or \`plan\`) to see the decisions without changing anything.
         ...(common.regions ? { regions: common.regions } : {}),
       },
     );
-    printReport(report, common, io, 'Sweep');
+    printReport(report, common, io, 'Sweep', policy.timeZone);
     if (!notifier && !report.dryRun) io.err('note: no --topic-arn or TOPIC_ARN, so no alert was sent');
     return report.errors.length > 0 ? 1 : 0;
   },

@@ -2,6 +2,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
 import { isKnownRegion, TAGS } from './policy.js';
 
+export { formatLocalTime } from './local-time.js';
+
 /**
  * Signed action links ("keep it running 4 more hours", "keep it until tomorrow 09:00", "stop it now") in
  * warnings. Pure: the key and the clock are arguments. A token is `v2.<payload>.<signature>`: the payload is
@@ -330,19 +332,4 @@ export function tomorrowAt(now: Date, timeZone: string, at = KEEP_UNTIL_LOCAL_TI
   let instant = wallClock - zoneOffsetMs(wallClock, timeZone);
   instant = wallClock - zoneOffsetMs(instant, timeZone);
   return new Date(instant);
-}
-
-/** A time as people read it in `timeZone`: "Tue 3 Mar 13:40 UTC" or "Wed 4 Mar 09:00 Europe/Berlin". */
-export function formatLocalTime(at: Date, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(at);
-  const v = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  return `${v('weekday')} ${v('day')} ${v('month')} ${v('hour')}:${v('minute')} ${timeZone}`;
 }

@@ -19,7 +19,8 @@ import {
   sourceLabel,
   watchdogMonthlyCostUsd,
 } from './prices.js';
-import { renderTable } from './render.js';
+import { formatLocalTime, localDate, localizeTimes } from './local-time.js';
+import { errorLine, renderTable } from './render.js';
 import type { Alert, RunError } from './report.js';
 import {
   type BudgetStatus,
@@ -80,6 +81,8 @@ export interface DigestMonth {
   stops: number;
   dollarsSaved: number;
   byOwner: Record<string, { hours: number; usd: number }>;
+  /** Instance-hours without a price (counted in instanceHours, left out of estimatedCostUsd). */
+  unpricedHours?: number;
 }
 
 /** Everything the digest is built from. */
@@ -105,12 +108,16 @@ export interface Figure {
   usd: number;
   source: PriceSource | 'cloudwatch-metrics';
   estimate: true;
+  /** How many items (instances, stops) have no price and are left out of `usd` (an unknown price is never $0). */
+  unpriced?: number;
 }
 
 /** The digest's data: what the email shows, as JSON. */
 export interface Digest {
   kind: 'cost-watchdog/digest';
   at: string;
+  /** The policy's time zone: the email shows every time in it (the JSON keeps ISO times). */
+  timeZone?: string;
   month: string;
   running: {
     instanceId: string;
@@ -140,6 +147,8 @@ export interface Digest {
     estimated: Figure;
     projected: Figure;
     byOwner: { owner: string; hours: number; usd: number }[];
+    /** Instance-hours without a price, left out of the dollars. */
+    unpricedInstanceHours?: number;
   } | null;
   freeTier: FreeTierStatus | null;
   budget: (BudgetStatus & { action: 'notify' | 'stop' }) | null;
@@ -220,6 +229,7 @@ export function buildDigest(input: DigestInput): Digest {
     })
     .sort((a, b) => (b.usdPerHour ?? 0) - (a.usdPerHour ?? 0) || a.instanceId.localeCompare(b.instanceId));
   const runningUsd = running.reduce((s, r) => s + (r.usdPerHour ?? 0), 0);
+  const runningUnpriced = running.filter((r) => r.usdPerHour === null).length;
   const protectedIds = new Set(
     input.running.filter((i) => i.stopProtected === true).map((i) => i.instanceId),
   );
@@ -245,6 +255,9 @@ export function buildDigest(input: DigestInput): Digest {
         byOwner: Object.entries(month.byOwner)
           .map(([owner, o]) => ({ owner, hours: round1(o.hours), usd: round2(o.usd) }))
           .sort((a, b) => b.usd - a.usd || a.owner.localeCompare(b.owner)),
+        ...((month.unpricedHours ?? 0) > 0
+          ? { unpricedInstanceHours: round1(month.unpricedHours ?? 0) }
+          : {}),
       }
     : null;
   const runningFreeTier = input.running.filter((i) => i.typeInfo?.freeTierEligible === true).length;
@@ -340,9 +353,15 @@ export function buildDigest(input: DigestInput): Digest {
   return {
     kind: 'cost-watchdog/digest',
     at: now.toISOString(),
+    timeZone: policy.timeZone,
     month: monthBounds(now).start.toISOString().slice(0, 7),
     running,
-    runningUsdPerHour: { usd: round4(runningUsd), source: runningSource, estimate: true },
+    runningUsdPerHour: {
+      usd: round4(runningUsd),
+      source: runningSource,
+      estimate: true,
+      ...(runningUnpriced > 0 ? { unpriced: runningUnpriced } : {}),
+    },
     stopProtected,
     thisMonth,
     freeTier,
@@ -384,6 +403,7 @@ export function savedByStops(
   const dayAgo = nowMs - DAY_MS;
   let lastDay = 0;
   let total = 0;
+  let unpriced = 0;
   const sources: PriceSource[] = [];
   const items: Digest['savings']['items'] = [];
   for (const s of stops) {
@@ -407,6 +427,7 @@ export function savedByStops(
     const saved = costOf(price, hours);
     const savedDay = costOf(price, dayHours);
     if (saved !== null) total += saved;
+    else unpriced++;
     if (savedDay !== null) lastDay += savedDay;
     sources.push(price.source);
     items.push({
@@ -424,9 +445,10 @@ export function savedByStops(
   }
   items.sort((a, b) => (b.savedUsd ?? 0) - (a.savedUsd ?? 0) || a.instanceId.localeCompare(b.instanceId));
   const source = worstSource(sources);
+  const left = unpriced > 0 ? { unpriced } : {};
   return {
-    lastDay: { usd: round2(lastDay), source, estimate: true },
-    sinceStops: { usd: round2(total), source, estimate: true },
+    lastDay: { usd: round2(lastDay), source, estimate: true, ...left },
+    sinceStops: { usd: round2(total), source, estimate: true, ...left },
     items,
   };
 }
@@ -434,15 +456,23 @@ export function savedByStops(
 /** The digest email (aligned plain text) and its JSON, for the admin subscription. */
 export function renderDigest(d: Digest): Alert {
   const usd = (n: number | null, digits = 2) => (n === null ? '?' : `$${n.toFixed(digits)}`);
-  const fig = (f: Figure) =>
-    `${usd(f.usd)} (est., ${f.source === 'cloudwatch-metrics' ? 'metrics' : sourceLabel(f.source)})`;
+  const left = (f: Figure, noun: string) =>
+    f.unpriced ? `; ${f.unpriced} ${noun}${f.unpriced === 1 ? '' : 's'} without a price not included` : '';
+  const fig = (f: Figure, noun = 'instance') =>
+    `${usd(f.usd)} (est., ${f.source === 'cloudwatch-metrics' ? 'metrics' : sourceLabel(f.source)}${left(f, noun)})`;
+  const tz = d.timeZone ?? 'UTC';
+  const local = (iso: string, zone = true) => {
+    const ms = Date.parse(iso);
+    return Number.isFinite(ms) ? formatLocalTime(new Date(ms), tz, { zone }) : iso;
+  };
   const out: string[] = [];
-  out.push(`cost-watchdog daily digest, ${d.at.slice(0, 16).replace('T', ' ')} UTC`);
+  out.push(`cost-watchdog daily digest, ${formatLocalTime(new Date(d.at), tz, { year: true })}`);
   out.push('All dollar figures are estimates at list prices; the source of each is named (see "Sources").');
+  out.push(`Times are in ${tz}.`);
   out.push('');
 
   out.push(
-    `RUNNING NOW: ${d.running.length} instance(s), together ${usd(d.runningUsdPerHour.usd, 4)}/h (est., ${sourceLabel(d.runningUsdPerHour.source as PriceSource)})`,
+    `RUNNING NOW: ${d.running.length} instance(s), together ${usd(d.runningUsdPerHour.usd, 4)}/h (est., ${sourceLabel(d.runningUsdPerHour.source as PriceSource)}${left(d.runningUsdPerHour, 'instance')})`,
   );
   if (d.running.length > 0) {
     out.push(
@@ -495,6 +525,11 @@ export function renderDigest(d: Digest): Alert {
     out.push(
       `Instance-hours ${m.instanceHours.toFixed(1)}, estimated ${fig(m.estimated)}, projected to the month's end ${fig(m.projected)}.`,
     );
+    if (m.unpricedInstanceHours) {
+      out.push(
+        `${m.unpricedInstanceHours.toFixed(1)} instance-hours without a price are not included in these dollars (counted in the hours).`,
+      );
+    }
     if (m.byOwner.length > 0) {
       out.push(
         renderTable(
@@ -532,17 +567,17 @@ export function renderDigest(d: Digest): Alert {
   out.push(`Warnings pending (${d.lastDay.warnings.length}):`);
   for (const w of d.lastDay.warnings)
     out.push(
-      `  - ${w.instanceId} (${w.region}${w.owner ? `, ${w.owner}` : ''}) ${w.rule}, warned ${w.warnedAt}`,
+      `  - ${w.instanceId} (${w.region}${w.owner ? `, ${w.owner}` : ''}) ${w.rule}, warned ${local(w.warnedAt, false)}`,
     );
   out.push(`Stops (${d.lastDay.stops.length}):`);
   for (const s of d.lastDay.stops)
     out.push(
-      `  - ${s.instanceId} (${s.region}${s.owner ? `, ${s.owner}` : ''}) at ${s.stoppedAt}: ${s.reason}`,
+      `  - ${s.instanceId} (${s.region}${s.owner ? `, ${s.owner}` : ''}) at ${local(s.stoppedAt, false)}: ${localizeTimes(s.reason, tz)}`,
     );
   out.push('');
 
   out.push(
-    `DOLLARS SAVED BY STOPS: last 24 h ${fig(d.savings.lastDay)}, since each stop ${fig(d.savings.sinceStops)}`,
+    `DOLLARS SAVED BY STOPS: last 24 h ${fig(d.savings.lastDay, 'stop')}, since each stop ${fig(d.savings.sinceStops, 'stop')}`,
   );
   if (d.savings.items.length > 0) {
     out.push(
@@ -551,8 +586,8 @@ export function renderDigest(d: Digest): Alert {
         d.savings.items.map((s) => [
           s.instanceId,
           s.instanceType,
-          s.stoppedAt.slice(0, 16),
-          s.restarted ? `${s.until.slice(0, 16)} restart` : 'now (stopped)',
+          local(s.stoppedAt, false),
+          s.restarted ? `${local(s.until, false)} restart` : 'now (stopped)',
           s.hoursNotRun.toFixed(1),
           s.usdPerHour === null ? '?' : s.usdPerHour.toFixed(4),
           s.savedUsd === null ? '?' : s.savedUsd.toFixed(2),
@@ -623,13 +658,12 @@ export function renderDigest(d: Digest): Alert {
   if (d.errors.length > 0) {
     out.push('');
     out.push(`Errors (${d.errors.length}); the figures above leave these out:`);
-    for (const e of d.errors)
-      out.push(`  - ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`);
+    for (const e of d.errors) out.push(`  ${errorLine(e)}`);
   }
 
   const est = d.thisMonth ? ` ~$${d.thisMonth.estimated.usd.toFixed(2)} this month,` : '';
   return {
-    subject: `cost-watchdog digest ${d.at.slice(0, 10)}: ${d.running.length} running,${est} leaks ~$${d.leaks.totalUsdPerMonth.usd.toFixed(2)}/month`,
+    subject: `cost-watchdog digest ${localDate(new Date(d.at), tz)}: ${d.running.length} running,${est} leaks ~$${d.leaks.totalUsdPerMonth.usd.toFixed(2)}/month`,
     text: out.join('\n'),
     data: d,
   };

@@ -58,3 +58,19 @@ export function describeError(err: unknown): string {
 export function printable(value: unknown): string {
   return cleanLine(String(value), TEXT_CAPS.quoted);
 }
+
+/** An AWS error code or error class at the start of a described error: "ThrottlingException: Rate exceeded". */
+const ERROR_CODE = /^([A-Z][A-Za-z0-9]*(?:\.[A-Z][A-Za-z0-9]*)*)(?::\s|$)/;
+
+/**
+ * A failure as an alert or a page shows it: the AWS error code when the message starts with one
+ * ("UnauthorizedOperation", "ThrottlingException"), else the first line cut to 100 characters. Never a stack,
+ * an encoded authorization message or a parser's quote of what it choked on; the JSON and the log keep it whole.
+ */
+export function shortError(message: string): string {
+  const first = cleanLine(message.split('\n')[0] ?? '', 1000).trim();
+  const code = ERROR_CODE.exec(first)?.[1];
+  if (code !== undefined && code !== 'Error') return code;
+  const text = first.replace(/^Error:\s*/, '');
+  return text === '' ? 'unknown error' : cleanLine(text, 100);
+}

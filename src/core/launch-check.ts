@@ -5,9 +5,11 @@
  */
 import { findProtection, forgeableManagedTags, type Protection } from './evaluate.js';
 import { type Instance, type InstanceRef, instanceRef } from './instance.js';
+import { formatLocalTime, localizeTimes, nextRunText } from './local-time.js';
 import type { Policy } from './policy.js';
 import { type HourlyPrice, sourceLabel } from './prices.js';
 import type { Alert } from './report.js';
+import { RULES } from './rules.js';
 
 /**
  * A rule a launch can break. `opted-out`: an instance of a provisioned user started exempt, snoozed, stop-protected
@@ -48,8 +50,14 @@ export interface LaunchVerdict extends InstanceRef {
   findings: LaunchFinding[];
   action: LaunchAction;
   protection: Protection | null;
-  /** What happens next, in words. */
+  /** What happens next, in words (admin wording; ISO times, rendered in the policy's time zone). */
   outcome: string;
+  /**
+   * What the sweep will do with it later, in plain words (the same for admin and owner; ISO times): when it warns
+   * (idle, past its uptime limit, over budget) and how long after the warning it stops. Absent when the sweep never
+   * stops it (protected) or it is stopped or warned already.
+   */
+  sweepPlan?: string;
   /** For `warn`: the earliest time the sweep stops it. */
   stopAfter?: string;
   /**
@@ -158,7 +166,15 @@ export function checkLaunch(
     : '';
   const stoppable = findings.some((f) => f.rule === 'non-free-tier') && policy.nonFreeTier.action === 'stop';
   if (!stoppable) {
-    return { ...base, action: 'alert', outcome: `${cleared}${alertOnlyOutcome(protection?.reason)}` };
+    if (protection) {
+      return {
+        ...base,
+        action: 'alert',
+        outcome: `${cleared}reported only: the watchdog never stops it while it is ${protection.reason}`,
+      };
+    }
+    const sweepPlan = sweepPlanOf(instance, policy);
+    return { ...base, action: 'alert', outcome: `${cleared}alert only now; ${sweepPlan}`, sweepPlan };
   }
   if (protection) {
     return { ...base, action: 'alert', outcome: `never stopped by the watchdog: ${protection.reason}` };
@@ -179,12 +195,39 @@ export function checkLaunch(
   };
 }
 
-/** What the sweep does next with an instance the launch guard only alerts on. */
-function alertOnlyOutcome(protectionReason: string | undefined): string {
-  if (protectionReason !== undefined) {
-    return `reported only: the watchdog never stops it while it is ${protectionReason}`;
+/**
+ * What the sweep does later with an instance the launch guard only alerts on, in plain words with the policy's
+ * numbers: "the sweep will warn it when it is idle (CPU under 5% and network under 5 MB over 2 h) or when it is still
+ * running at <ISO>, 24 h after its start, and stop it 60 min after the warning".
+ */
+export function sweepPlanOf(instance: Instance, policy: Policy): string {
+  const idle = policy.idle;
+  const window = idle.windowHours < 1 ? `${Math.round(idle.windowHours * 60)} min` : `${idle.windowHours} h`;
+  const when = [
+    `when it is idle (CPU under ${idle.cpuPercent}% and network under ${idle.networkMB} MB over ${window})`,
+  ];
+  const eligible = instance.typeInfo?.freeTierEligible;
+  const limits = policy.maxRunningHours;
+  const limit =
+    eligible === true
+      ? limits.freeTier
+      : eligible === false
+        ? limits.nonFreeTier
+        : limits.freeTier === null || limits.nonFreeTier === null
+          ? null
+          : Math.max(limits.freeTier, limits.nonFreeTier);
+  const launch = Date.parse(instance.launchTime);
+  if (limit !== null) {
+    when.push(
+      Number.isFinite(launch)
+        ? `when it is still running at ${new Date(launch + limit * 3_600_000).toISOString()}, ${limit} h after its start`
+        : `once it has run ${limit} h since its start`,
+    );
   }
-  return 'alert only now; the hourly sweep still warns it and stops it after the grace period when it is idle or runs past its uptime limit';
+  if (RULES['over-budget'].mayStop(policy) && policy.budget.monthlyUsd !== null) {
+    when.push("when the account's monthly budget is used up");
+  }
+  return `the sweep will warn it ${when.join(', or ')}; it stops it ${policy.graceMinutes} min after the warning`;
 }
 
 /** How an instance of a provisioned user started switched off from the watchdog, in words. */
@@ -214,28 +257,102 @@ function optOutsAtLaunch(instance: Instance, policy: Policy, now: Date, clearing
   return out;
 }
 
-/** Formats an hourly price with its source: "$0.0832/h (estimate, table)". */
+/** Formats an hourly price with its source: "$0.0832/h, about $2.00/day (estimate, table)"; unknown is "?". */
 export function formatHourly(price: HourlyPrice): string {
-  if (price.usdPerHour === null) return 'price unknown (not in the Price List API or the bundled table)';
+  if (price.usdPerHour === null) return '? (unknown: not in the Price List API or the bundled table)';
   return `$${price.usdPerHour.toFixed(4)}/h, about $${(price.usdPerHour * 24).toFixed(2)}/day (estimate, ${sourceLabel(price.source)})`;
 }
 
-/** The launch alert: instance, type, hourly price and every broken rule, as text and as JSON. */
-export function renderLaunchAlert(v: LaunchVerdict, policy: Policy): Alert {
+/** Who a launch alert is for: the admin (everything, with how to exempt) or the instance's owner (plain words). */
+export type LaunchAudience = 'admin' | 'owner';
+
+/** A broken launch rule in plain words for the instance's owner. */
+function ownerFinding(f: LaunchFinding, v: LaunchVerdict, policy: Policy): string {
+  switch (f.rule) {
+    case 'non-free-tier':
+      return `not free tier: ${RULES['non-free-tier'].wording.why({ instanceType: v.instanceType, measured: { runningHours: 0 } }, policy)}`;
+    case 'open-to-world':
+      return `open to the internet: ${f.reason.replace(/^security group open to the world: /, 'its security group lets anyone connect: ')}`;
+    case 'missing-owner':
+      return 'no owner: it carries no owner tag';
+    case 'opted-out':
+      return 'started with a setting that keeps cost-watchdog from stopping it; your instructor or administrator has been told';
+  }
+}
+
+/** What happens to the instance, in plain words for its owner. */
+function ownerOutcome(v: LaunchVerdict, policy: Policy): string {
+  const tz = policy.timeZone;
+  if (v.action === 'stop') {
+    return 'It was stopped at once: this account does not allow this instance type. Nothing was deleted; start an allowed type instead, or ask your instructor or administrator.';
+  }
+  if (v.action === 'warn') {
+    const when = v.stopAfter
+      ? ` after ${formatLocalTime(new Date(v.stopAfter), tz)}`
+      : ' after the grace period';
+    return `It will be stopped${when}, because its type is not allowed here. ${sentence(RULES['non-free-tier'].wording.whatChangesIt)}.`;
+  }
+  if (v.protection) return 'cost-watchdog does not stop it; your instructor or administrator has been told.';
+  return `Nothing happens now: ${localizeTimes(v.sweepPlan ?? 'the sweep checks it every run', tz)}.`;
+}
+
+function sentence(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+}
+
+/**
+ * The launch alert: instance, type, hourly price and every broken rule, what happens next and when the sweep runs
+ * next, every time in the policy's time zone; as text and as JSON. The admin's says how to exempt the instance;
+ * the owner's (`audience: 'owner'`) is in plain words and never tells them to set a tag (the guardrail refuses it).
+ * `now` is when the alert is made (default: the launch time).
+ */
+export function renderLaunchAlert(
+  v: LaunchVerdict,
+  policy: Policy,
+  options: { audience?: LaunchAudience; now?: Date } = {},
+): Alert {
+  const tz = policy.timeZone;
+  const owner = options.audience === 'owner';
+  const now = options.now ?? new Date(Date.parse(v.launchTime) || 0);
+  const launched = Number.isFinite(Date.parse(v.launchTime))
+    ? formatLocalTime(new Date(v.launchTime), tz)
+    : 'an unknown time';
   const who = [v.name, v.owner ? `owner ${v.owner}` : undefined].filter(Boolean).join(', ');
-  const text = [
-    `Instance ${v.instanceId}${who ? ` (${who})` : ''} started in ${v.region} at ${v.launchTime}.`,
+  const priceNote = v.price.note ? [`        ${v.price.note}`] : [];
+  const head = [
+    `Instance ${v.instanceId}${who ? ` (${who})` : ''} started in ${v.region} at ${launched}.`,
     '',
     `Type:   ${v.instanceType}`,
     `Price:  ${formatHourly(v.price)}`,
-    ...(v.price.note ? [`        ${v.price.note}`] : []),
+    ...priceNote,
     '',
-    `Rules broken (${v.findings.length}):`,
-    ...v.findings.map((f) => `- ${f.rule}: ${f.reason}`),
-    '',
-    `What happens: ${v.outcome}.`,
-    `To keep it running, tag it ${policy.tags.exempt}=true, or ${policy.tags.exempt}=YYYY-MM-DD to snooze until that date.`,
-  ].join('\n');
+  ];
+  const sweep = `The sweep ${nextRunText(policy.schedule, now, tz)}.`;
+  const text = owner
+    ? [
+        `Hello ${v.owner ?? 'there'},`,
+        '',
+        ...head,
+        `Why you get this (${v.findings.length}):`,
+        ...v.findings.map((f) => `- ${ownerFinding(f, v, policy)}`),
+        '',
+        ownerOutcome(v, policy),
+        ...(v.action === 'alert' && !v.protection ? [sweep] : []),
+        ...(v.action === 'stop'
+          ? []
+          : [
+              'To keep it running past that, use the keep link in the warning email when it comes, or ask your instructor or administrator.',
+            ]),
+      ].join('\n')
+    : [
+        ...head,
+        `Rules broken (${v.findings.length}):`,
+        ...v.findings.map((f) => `- ${f.rule}: ${localizeTimes(f.reason, tz)}`),
+        '',
+        `What happens: ${localizeTimes(v.outcome, tz)}.`,
+        sweep,
+        `To keep it running, tag it ${policy.tags.exempt}=true, or ${policy.tags.exempt}=YYYY-MM-DD to snooze until that date.`,
+      ].join('\n');
   const rules = v.findings.map((f) => f.rule).join(', ');
   return {
     subject: `cost-watchdog: ${v.instanceType} ${v.instanceId} started (${rules})`,
@@ -255,6 +372,7 @@ export function renderLaunchAlert(v: LaunchVerdict, policy: Policy): Alert {
       protection: v.protection,
       outcome: v.outcome,
       stopAfter: v.stopAfter,
+      ...(v.sweepPlan ? { sweepPlan: v.sweepPlan } : {}),
     },
   };
 }

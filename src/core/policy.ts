@@ -179,7 +179,7 @@ export const policySchema = z
       .min(5)
       .max(7 * 24 * 60)
       .default(60),
-    /** Time zone for "until tomorrow 09:00" style times in alerts and links. */
+    /** Time zone of every time a person reads (emails, keep/stop pages, plan, digest); JSON and tags stay ISO UTC. */
     timeZone: timeZone.default('UTC'),
     idle: z
       .object({

@@ -1,7 +1,10 @@
-import { type ActionLinks, formatLocalTime, KEEP_HOURS } from './action-links.js';
+import { type ActionLinks, KEEP_HOURS } from './action-links.js';
+import { shortError } from './errors.js';
 import type { Decision } from './evaluate.js';
+import { formatLocalTime, localizeTimes } from './local-time.js';
 import type { Policy } from './policy.js';
-import type { Alert, SweepReport } from './report.js';
+import type { Alert, RunError, SweepReport } from './report.js';
+import { RULE_IDS, RULES, type Rule } from './rules.js';
 
 /** At most this many instances are listed per section of an email; the JSON carries counts for the rest. */
 const MAX_LISTED = 200;
@@ -34,8 +37,11 @@ export function renderTable(headers: string[], rows: string[][], maxWidths: numb
   );
 }
 
-/** The plan table: one row per instance with its rule and action, then each instance's reasons. */
-export function renderPlanTable(decisions: Decision[]): string {
+/**
+ * The plan table: one row per instance with its rule and action, then each instance's reasons with their times
+ * in `timeZone` (the policy's).
+ */
+export function renderPlanTable(decisions: Decision[], timeZone = 'UTC'): string {
   if (decisions.length === 0) return 'No running instances.';
   const order = { stop: 0, warn: 1, report: 2, none: 3 } as const;
   const sorted = [...decisions].sort(
@@ -60,14 +66,24 @@ export function renderPlanTable(decisions: Decision[]): string {
     [21, 24, 14, 14, 16],
   );
   const reasons = sorted.map((d) =>
-    [`${d.instanceId} ${d.name ?? ''}`.trimEnd(), ...d.reasons.map((r) => `    - ${r}`)].join('\n'),
+    [
+      `${d.instanceId} ${d.name ?? ''}`.trimEnd(),
+      ...d.reasons.map((r) => `    - ${localizeTimes(r, timeZone)}`),
+    ].join('\n'),
   );
   return `${table}\n\nReasons:\n${reasons.map((r) => `  ${r}`).join('\n')}`;
 }
 
-function line(d: Decision): string {
+function line(d: Decision, timeZone: string): string {
   const who = [d.name, d.owner ? `owner ${d.owner}` : undefined].filter(Boolean).join(', ');
-  return `- ${d.instanceId} (${d.instanceType}, ${d.region}${who ? `, ${who}` : ''}): ${d.reasons.join('; ')}`;
+  const reasons = d.reasons.map((r) => localizeTimes(r, timeZone)).join('; ');
+  return `- ${d.instanceId} (${d.instanceType}, ${d.region}${who ? `, ${who}` : ''}): ${reasons}`;
+}
+
+/** One error of a run for an admin email: where, the operation and the AWS error code (never a stack). */
+export function errorLine(e: RunError): string {
+  const where = `${e.account ? `account ${e.account} ` : ''}${e.region}${e.instanceId ? ` ${e.instanceId}` : ''}`;
+  return `- ${where} ${e.operation}: ${shortError(e.message)}`;
 }
 
 /** Signed action links per instance id (keep 4 h, keep until tomorrow, stop), set by the sweep job. */
@@ -96,11 +112,11 @@ function linkLines(links: ActionLinks | undefined, timeZone: string): string[] {
   ];
 }
 
-function section(title: string, decisions: Decision[], links?: LinksById, timeZone = 'UTC'): string[] {
+function section(title: string, decisions: Decision[], timeZone: string, links?: LinksById): string[] {
   if (decisions.length === 0) return [];
   const listed = decisions
     .slice(0, MAX_LISTED)
-    .flatMap((d) => [line(d), ...linkLines(links?.get(d.instanceId), timeZone)]);
+    .flatMap((d) => [line(d, timeZone), ...linkLines(links?.get(d.instanceId), timeZone)]);
   if (decisions.length > MAX_LISTED)
     listed.push(`... and ${decisions.length - MAX_LISTED} more (see the JSON)`);
   return [`${title} (${decisions.length}):`, ...listed, ''];
@@ -156,17 +172,18 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
   const warned = byId(report.warned);
   const linked = linkedOf(warned, links);
   const reported = report.decisions.filter((d) => d.action === 'report');
+  const tz = policy.timeZone;
   const text = [
-    `cost-watchdog sweep at ${report.at}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
+    `cost-watchdog sweep at ${formatLocalTime(new Date(report.at), tz, { year: true })}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
     '',
-    ...section('Stopped now (never terminated; start them again any time)', stopped),
+    ...section('Stopped now (never terminated; start them again any time)', stopped, tz),
     ...section(
-      `Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless they change`,
+      `Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless the rule stops holding`,
       warned,
+      tz,
       linked,
-      policy.timeZone,
     ),
-    ...section('Reported only (never stopped by the watchdog)', reported),
+    ...section('Reported only (never stopped by the watchdog)', reported, tz),
     ...(report.postponed.length > 0
       ? [
           `Postponed to the next run (${report.postponed.length}): more new warnings and stops than one run checks for stop protection; they follow in the next runs.`,
@@ -176,12 +193,8 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
     ...(report.errors.length > 0
       ? [
           `Errors (${report.errors.length}); everything else went ahead:`,
-          ...report.errors
-            .slice(0, MAX_LISTED)
-            .map(
-              (e) =>
-                `- ${e.account ? `account ${e.account} ` : ''}${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`,
-            ),
+          ...report.errors.slice(0, MAX_LISTED).map(errorLine),
+          '(the JSON part of this message has each error in full)',
           '',
         ]
       : []),
@@ -197,9 +210,53 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
   };
 }
 
+/** "notebook (i-0abc..., t3.micro, eu-central-1)", or without a Name tag "i-0abc... (t3.micro, eu-central-1)". */
+function ownerLabel(d: Decision): string {
+  return d.name
+    ? `${d.name} (${d.instanceId}, ${d.instanceType}, ${d.region})`
+    : `${d.instanceId} (${d.instanceType}, ${d.region})`;
+}
+
+/** The first letter in upper case. */
+function sentence(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+}
+
+/** Why the decision's rule holds, in plain words (no policy keys). */
+function ownerWhy(d: Decision, policy: Policy): string {
+  return d.rule ? RULES[d.rule].wording.why(d, policy) : 'it breaks one of the rules of this account';
+}
+
+/** The warned instances of one owner, per rule: why, when it will be stopped, what changes that, the links. */
+function ownerWarnings(warned: Decision[], policy: Policy, links: LinksById): string[] {
+  const tz = policy.timeZone;
+  const out: string[] = [];
+  for (const rule of [...RULE_IDS, null] as (Rule | null)[]) {
+    const mine = warned.filter((d) => d.rule === rule).slice(0, MAX_LISTED);
+    if (mine.length === 0) continue;
+    out.push(`${sentence(rule ? RULES[rule].wording.name : 'other')} (${mine.length}):`);
+    for (const d of mine) {
+      const when = d.stopAfter
+        ? `It will be stopped after ${formatLocalTime(new Date(d.stopAfter), tz)}.`
+        : 'It will be stopped at a later run of the watchdog.';
+      const changes = rule ? ` ${sentence(RULES[rule].wording.whatChangesIt)}.` : '';
+      out.push(
+        `- ${ownerLabel(d)}`,
+        `  ${sentence(ownerWhy(d, policy))}.`,
+        `  ${when}${changes}`,
+        ...linkLines(links.get(d.instanceId), tz).map((l) => l.replace(/^ {4}/, '  ')),
+      );
+    }
+    out.push('');
+  }
+  return out;
+}
+
 /**
- * The alert for one owner: only their instances that were warned about or stopped in this run. With `links`,
- * each warned instance gets its keep / stop links in the text and the JSON.
+ * The alert for one owner: only their instances that were warned about or stopped in this run, in plain words per
+ * rule (why, when it will be stopped, whether using it changes that), every time in the policy's time zone. With
+ * `links`, each warned instance gets its keep / stop links in the text and the JSON. It never tells the owner to
+ * set a tag (the guardrail refuses that): the ways to keep an instance are the links or asking the admin.
  */
 export function renderOwnerAlert(
   report: SweepReport,
@@ -213,20 +270,36 @@ export function renderOwnerAlert(
   const stopped = mine.filter((d) => stoppedIds.has(d.instanceId));
   const warned = mine.filter((d) => warnedIds.has(d.instanceId));
   const linked = linkedOf(warned, links);
+  const tz = policy.timeZone;
+  const at = formatLocalTime(new Date(report.at), tz);
+  const counts = [
+    warned.length > 0 ? `${warned.length} of your instances will be stopped soon` : '',
+    stopped.length > 0 ? `${stopped.length} ${stopped.length === 1 ? 'was' : 'were'} stopped just now` : '',
+  ].filter(Boolean);
+  const expires = [...linked.values()][0]?.expiresAt;
+  const keep =
+    linked.size > 0
+      ? `To keep an instance running longer, use its keep link above (the links work until ${formatLocalTime(new Date(expires ?? report.at), tz)}), or ask your instructor or administrator.`
+      : warned.length > 0
+        ? 'To keep an instance running longer, ask your instructor or administrator before then.'
+        : '';
   const text = [
     `Hello ${owner},`,
     '',
-    ...section(
-      'cost-watchdog stopped these instances of yours (nothing was deleted; start them again when you need them)',
-      stopped,
-    ),
-    ...section(
-      `These instances of yours will be stopped after ${policy.graceMinutes} minutes unless they are used`,
-      warned,
-      linked,
-      policy.timeZone,
-    ),
-    `To keep one running, tag it ${policy.tags.exempt}=YYYY-MM-DD (snooze until that date) or ask your administrator.`,
+    `cost-watchdog checked this account's EC2 instances at ${at}: ${counts.join(', and ') || 'nothing to report'}.`,
+    'Stopping never deletes anything: the disk stays, and you can start the instance again from the EC2 console.',
+    '',
+    ...ownerWarnings(warned, policy, linked),
+    ...(stopped.length > 0
+      ? [
+          `Stopped (${stopped.length}):`,
+          ...stopped
+            .slice(0, MAX_LISTED)
+            .map((d) => `- ${ownerLabel(d)}: stopped because ${ownerWhy(d, policy)}.`),
+          '',
+        ]
+      : []),
+    ...(keep ? [keep] : []),
   ].join('\n');
   return {
     subject: `cost-watchdog: ${stopped.length} stopped, ${warned.length} warned (${owner})`,

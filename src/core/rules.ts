@@ -26,6 +26,17 @@ export interface Measured {
   gpuAvgPercent?: number;
   cpuDatapoints?: number;
   expectedDatapoints?: number;
+  /** The uptime limit that applied (hours since the last start), when there is one. */
+  uptimeLimitHours?: number;
+  /** This month's estimated EC2 cost and the monthly budget, when a budget is set. */
+  budgetEstimateUsd?: number;
+  budgetLimitUsd?: number;
+}
+
+/** What the plain-words reason of a rule is built from: the decision's instance type and measured numbers. */
+export interface RuleFacts {
+  instanceType: string;
+  measured: Measured;
 }
 
 /** One rule's finding: it holds, it does not, or it cannot be judged this run (never treated as "holds"). */
@@ -52,8 +63,11 @@ export interface RuleSpec {
   judge(input: JudgeInput): Verdict;
   /** Whether a warning for this rule may lead to a stop under `policy` (otherwise it is only reported). */
   mayStop(policy: Policy): boolean;
-  /** Plain words for owners: a short name, and what changes the outcome (or that using it changes nothing). */
-  wording: { name: string; whatChangesIt: string };
+  /**
+   * Plain words for owners (no policy keys): a short name, why the rule holds for this instance with the measured
+   * numbers, and what changes the outcome (or that using it changes nothing).
+   */
+  wording: { name: string; why(facts: RuleFacts, policy: Policy): string; whatChangesIt: string };
 }
 
 /** The table. `Record<Rule, ...>` makes a rule without an entry a compile error. */
@@ -63,6 +77,7 @@ export const RULES: Record<Rule, RuleSpec> = {
     mayStop: () => true,
     wording: {
       name: 'idle',
+      why: idleWhy,
       whatChangesIt: 'using it again (CPU or network above the limits) cancels the stop',
     },
   },
@@ -71,6 +86,10 @@ export const RULES: Record<Rule, RuleSpec> = {
     mayStop: () => true,
     wording: {
       name: 'running too long',
+      why: ({ measured }) =>
+        `it has run ${fmt(measured.runningHours)} h since its last start${
+          measured.uptimeLimitHours !== undefined ? `; the limit is ${measured.uptimeLimitHours} h` : ''
+        }`,
       whatChangesIt: 'using it does not change this: it has run longer than allowed since its last start',
     },
   },
@@ -79,18 +98,38 @@ export const RULES: Record<Rule, RuleSpec> = {
     mayStop: (policy) => policy.nonFreeTier.action === 'stop',
     wording: {
       name: 'not free tier',
+      why: ({ instanceType }) =>
+        `its type ${instanceType} is not free-tier eligible in this account and is not on the list of types allowed here`,
       whatChangesIt: 'using it does not change this: its instance type is not free-tier eligible',
     },
   },
   'over-budget': {
-    judge: ({ context }) => judgeBudget(context),
+    judge: ({ context, measured }) => judgeBudget(context, measured),
     mayStop: (policy) => policy.budget.action === 'stop',
     wording: {
       name: 'over budget',
+      why: ({ measured }) =>
+        measured.budgetEstimateUsd !== undefined && measured.budgetLimitUsd !== undefined
+          ? `the account's estimated EC2 cost this month ($${measured.budgetEstimateUsd.toFixed(2)}) has reached its monthly budget ($${measured.budgetLimitUsd.toFixed(2)})`
+          : "the account's estimated EC2 cost this month has reached its monthly budget",
       whatChangesIt: "using it does not change this: the account's monthly budget is used up",
     },
   },
 };
+
+/** Why an instance is idle, in plain words with what was measured (when it was). */
+function idleWhy({ measured }: RuleFacts, policy: Policy): string {
+  const idle = policy.idle;
+  const window = formatHours(idle.windowHours);
+  if (measured.cpuAvgPercent === undefined || measured.networkMB === undefined) {
+    return `it has been idle: CPU under ${idle.cpuPercent}% and network under ${idle.networkMB} MB over the last ${window}`;
+  }
+  const gpu =
+    measured.gpuAvgPercent !== undefined
+      ? `, GPU ${fmt(measured.gpuAvgPercent)}% (limit ${idle.gpuPercent}%)`
+      : '';
+  return `it has been idle: CPU averaged ${fmt(measured.cpuAvgPercent)}% (limit ${idle.cpuPercent}%) and network ${fmt(measured.networkMB)} MB (limit ${idle.networkMB} MB)${gpu} over the last ${window}`;
+}
 
 /** The rule named by a tag value, or null when it names none (an old or foreign value). */
 export function parseRule(value: string | undefined): Rule | null {
@@ -178,7 +217,7 @@ function judgeIdle({ instance, metrics, policy, nowMs, runningHours, measured }:
   return { holds, reason: `${holds ? 'idle' : 'busy'}: ${parts.join(', ')} over ${window}` };
 }
 
-function judgeUptime({ instance, policy, runningHours }: JudgeInput): Verdict {
+function judgeUptime({ instance, policy, runningHours, measured }: JudgeInput): Verdict {
   if (runningHours === null) return { holds: 'unknown', reason: 'launch time unknown: uptime not judged' };
   const eligible = instance.typeInfo?.freeTierEligible;
   const limits = policy.maxRunningHours;
@@ -199,6 +238,7 @@ function judgeUptime({ instance, policy, runningHours }: JudgeInput): Verdict {
     cls = 'an instance of unknown free-tier class';
   }
   if (limit === null) return { holds: false, reason: '' };
+  measured.uptimeLimitHours = limit;
   const holds = runningHours > limit;
   return {
     holds,
@@ -227,9 +267,11 @@ export function judgeFreeTier(instance: Instance, policy: Policy): Verdict {
   };
 }
 
-function judgeBudget(context: EvaluateContext): Verdict {
+function judgeBudget(context: EvaluateContext, measured: Measured): Verdict {
   const b = context.budget;
   if (!b) return { holds: false, reason: '' };
+  measured.budgetEstimateUsd = round(b.estimateUsd, 2);
+  measured.budgetLimitUsd = b.limitUsd;
   const holds = b.estimateUsd >= b.limitUsd;
   return {
     holds,
@@ -241,7 +283,8 @@ function judgeBudget(context: EvaluateContext): Verdict {
 
 function inWindow(points: Point[] | undefined, from: number, to: number): number[] {
   const values: number[] = [];
-  for (const p of points ?? []) if (p.at > from && p.at <= to && Number.isFinite(p.value)) values.push(p.value);
+  for (const p of points ?? [])
+    if (p.at > from && p.at <= to && Number.isFinite(p.value)) values.push(p.value);
   return values;
 }
 

@@ -73,6 +73,9 @@ export function addSweep(
     estimatedCostUsd: round4(ledger.estimatedCostUsd + part.estimatedUsd),
     stops: ledger.stops + stops,
     byOwner,
+    ...((ledger.unpricedHours ?? 0) + (part.unpricedHours ?? 0) > 0
+      ? { unpricedHours: round4((ledger.unpricedHours ?? 0) + (part.unpricedHours ?? 0)) }
+      : {}),
   };
 }
 
@@ -100,7 +103,15 @@ export function joinLedger(month: string, totals: string | undefined, owners: (s
   const out = emptyLedger(month);
   const t = parse(totals);
   if (t) {
-    for (const key of ['sweeps', 'freeTierHours', 'instanceHours', 'estimatedCostUsd', 'stops', 'dollarsSaved'] as const) {
+    for (const key of [
+      'sweeps',
+      'freeTierHours',
+      'instanceHours',
+      'estimatedCostUsd',
+      'stops',
+      'dollarsSaved',
+      'unpricedHours',
+    ] as const) {
       const v = t[key];
       if (typeof v === 'number' && Number.isFinite(v)) out[key] = v;
     }

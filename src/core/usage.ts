@@ -98,6 +98,8 @@ export interface SweepUsage {
     instanceHours: number;
     freeTierHours: number;
     estimatedUsd: number;
+    /** Hours of instances without a price: counted in instanceHours, left out of estimatedUsd. */
+    unpricedHours?: number;
     /** Per owner (the owner tag; "(no owner)" when missing). */
     byOwner: Record<string, { hours: number; usd: number }>;
   }[];
@@ -141,11 +143,15 @@ export function usageSinceLastSweep(
           instanceHours: 0,
           freeTierHours: 0,
           estimatedUsd: 0,
+          unpricedHours: 0,
           byOwner: {},
         };
         months.set(part.month, m);
       }
-      const usd = costOf(price, part.hours) ?? 0;
+      const cost = costOf(price, part.hours);
+      // An unknown price is unknown, never $0: its hours are counted apart and said to be left out.
+      const usd = cost ?? 0;
+      if (cost === null) m.unpricedHours = (m.unpricedHours ?? 0) + part.hours;
       m.instanceHours += part.hours;
       if (i.typeInfo?.freeTierEligible === true) m.freeTierHours += part.hours;
       m.estimatedUsd += usd;
@@ -239,12 +245,16 @@ function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/** The budget alert sent when this month's estimate crosses 80% or 100% of budget.monthlyUsd. */
+/**
+ * The budget alert sent when this month's estimate crosses 80% or 100% of budget.monthlyUsd. `unpriced`: running
+ * instances without a price, which the estimate leaves out (said, never counted as $0).
+ */
 export function renderBudgetAlert(
   level: BudgetLevel,
   status: BudgetStatus,
   action: 'notify' | 'stop',
   now: Date,
+  unpriced = 0,
 ): Alert {
   const pct = Math.round(status.share * 100);
   const projected = round2(projectToMonthEnd(status.estimateUsd, now));
@@ -262,6 +272,11 @@ export function renderBudgetAlert(
     '',
     'The estimate is the sum of the hours each sweep saw instances running, times their on-demand list prices',
     '(AWS Price List API, or the bundled table when it is unavailable); it is not your bill.',
+    ...(unpriced > 0
+      ? [
+          `${unpriced} running instance${unpriced === 1 ? '' : 's'} without a price ${unpriced === 1 ? 'is' : 'are'} not included: the real cost is higher.`,
+        ]
+      : []),
   ].join('\n');
   return {
     subject: `cost-watchdog: budget ${level === 'exceeded' ? 'exceeded' : `${pct}% used`} ($${status.estimateUsd.toFixed(2)} of $${status.limitUsd.toFixed(2)})`,
@@ -272,6 +287,7 @@ export function renderBudgetAlert(
       level,
       projectedUsd: projected,
       action,
+      ...(unpriced > 0 ? { unpricedInstances: unpriced } : {}),
       at: now.toISOString(),
     },
   };

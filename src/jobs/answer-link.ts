@@ -1,6 +1,6 @@
 import type { Ec2Adapter } from '../aws/ec2.js';
+import type { SigningKeyStore } from '../aws/signing-key.js';
 import {
-  formatLocalTime,
   KEEP_HOURS,
   keepUntil,
   type LinkClaims,
@@ -10,13 +10,14 @@ import {
   staleLink,
   verifyLink,
 } from '../core/action-links.js';
-import { type ActionPage, renderActionPage } from '../core/action-page.js';
-import { describeError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import type { SigningKeyStore } from '../aws/signing-key.js';
+import { type ActionPage, type PageFact, renderActionPage } from '../core/action-page.js';
+import { describeError, shortError } from '../core/errors.js';
 import { findProtection, parseSnooze } from '../core/evaluate.js';
 import type { Instance } from '../core/instance.js';
-import type { Policy } from '../core/policy.js';
+import { formatLocalTime, localizeTimes } from '../core/local-time.js';
+import type { Logger } from '../core/log.js';
+import { type Policy, TAGS } from '../core/policy.js';
+import { parseRule, RULES } from '../core/rules.js';
 import { clearWarnings, stopResources } from './enforce.js';
 
 /** The stop-reason tag of an instance stopped through a link. */
@@ -25,16 +26,25 @@ export const STOP_REASON_LINK = 'stopped via link by the owner';
 /** What answering a verified link needs. */
 export interface AnswerLinkDeps {
   /** EC2 of the link's region. */
-  ec2: Pick<Ec2Adapter, 'getRunning' | 'isStopProtected' | 'tag' | 'untag' | 'stop'>;
+  ec2: Pick<Ec2Adapter, 'describeInstance' | 'isStopProtected' | 'tag' | 'untag' | 'stop'>;
   policy: Policy;
   now: Date;
 }
+
+/**
+ * What a request to a verified link asks for: `show` (GET: the confirmation, changes nothing), `act` (the
+ * button's POST) or `done` (the GET a POST redirects to: the outcome, read from the instance; changes nothing).
+ */
+export type LinkMode = 'show' | 'act' | 'done';
 
 const ACTION_LABEL: Record<LinkClaims['action'], string> = {
   keep4h: `Keep it running ${KEEP_HOURS} more hours`,
   keepTomorrow: 'Keep it running until tomorrow',
   stop: 'Stop it now',
 };
+
+/** What a student can always do instead of a link: stop it themselves, or ask the person who runs the class. */
+const ASK = 'ask your instructor or administrator';
 
 /** The outcome of checkLink(): the claims of a link to answer, or the page that refuses it. */
 export type LinkCheck =
@@ -49,21 +59,30 @@ const REJECTION_STATUS: Record<LinkRejection, number> = {
   expired: 410,
 };
 
+const NEWER_WARNING = `If the instance is still warned about, the newest warning email has fresh links; or ${ASK} to keep it running.`;
+
 const REJECTION_HINT: Record<LinkRejection, string> = {
-  malformed: 'Use the link exactly as it is in the warning email.',
-  outdated:
-    'cost-watchdog was updated after this warning was sent. Links in a warning work for 24 hours; a newer warning has fresh links.',
-  'wrong-key':
-    'Links are refused once the signing key is replaced or deleted. A newer warning has fresh links.',
-  tampered: 'Use the link exactly as it is in the warning email.',
-  expired: 'Links in a warning work for 24 hours. A newer warning has fresh links.',
+  malformed: `Open the link exactly as it is in the warning email (copy the whole link if your mail program split it). If it still fails, ${ASK}.`,
+  outdated: `cost-watchdog was updated after this warning was sent. ${NEWER_WARNING}`,
+  'wrong-key': `Links stop working when cost-watchdog's signing key is replaced. ${NEWER_WARNING}`,
+  tampered: `Open the link exactly as it is in the warning email. If it still fails, ${ASK}.`,
+  expired: `Links in a warning work for 24 hours. ${NEWER_WARNING}`,
 };
+
+const WHEN_DONE = 'When you are done with the instance, stop it yourself in the EC2 console.';
 
 /**
  * Checks a token against the signing key (undefined: none exists, so no link is valid) and the stack's
- * account. Pure: nothing about the instance is looked up until a link passes.
+ * account. Pure: nothing about the instance is looked up until a link passes. Times on the pages are in
+ * `timeZone` (the policy's).
  */
-export function checkLink(token: string, key: string | undefined, account: string, now: Date): LinkCheck {
+export function checkLink(
+  token: string,
+  key: string | undefined,
+  account: string,
+  now: Date,
+  timeZone = 'UTC',
+): LinkCheck {
   const verdict: LinkVerdict = key
     ? verifyLink(token, key, now)
     : {
@@ -73,6 +92,9 @@ export function checkLink(token: string, key: string | undefined, account: strin
       };
   if (!verdict.ok) {
     const expired = verdict.reason === 'expired' || verdict.reason === 'outdated';
+    const message = verdict.expiredAt
+      ? `the link expired at ${formatLocalTime(verdict.expiredAt, timeZone)}`
+      : verdict.message;
     return {
       ok: false,
       reason: verdict.reason,
@@ -80,10 +102,8 @@ export function checkLink(token: string, key: string | undefined, account: strin
         status: REJECTION_STATUS[verdict.reason],
         tone: 'refused',
         title: expired ? 'This link has expired' : 'This link is not valid',
-        message: `${verdict.message.charAt(0).toUpperCase()}${verdict.message.slice(1)}. Nothing was changed.`,
-        details: [
-          `${REJECTION_HINT[verdict.reason]} When you are done with the instance, stop it in the EC2 console.`,
-        ],
+        message: `${message.charAt(0).toUpperCase()}${message.slice(1)}. Nothing was changed.`,
+        details: [REJECTION_HINT[verdict.reason], WHEN_DONE],
       },
     };
   }
@@ -96,64 +116,199 @@ export function checkLink(token: string, key: string | undefined, account: strin
         tone: 'refused',
         title: 'Wrong account',
         message: `This link is for AWS account ${verdict.claims.account}; this cost-watchdog acts in ${account} only. Nothing was changed.`,
+        details: [`Use the link from a warning about this account, or ${ASK}.`],
       },
     };
   }
   return { ok: true, claims: verdict.claims };
 }
 
+/** The URL a POST that acted redirects to: the same link, asking for its outcome. */
+export function doneUrl(token: string): string {
+  return `?t=${encodeURIComponent(token)}&done=1`;
+}
+
 /**
  * Answers a verified link: reads the instance, checks that the link still answers the warning it carries
- * (and, for "keep until tomorrow", that the time is ahead), then shows the confirmation (`confirmed` false:
- * GET) or acts (`confirmed` true: the button's POST). A link whose warning is gone changes nothing and says so.
+ * (and, for "keep until tomorrow", that the time is ahead), then shows the confirmation (`show`), acts (`act`,
+ * answered with a redirect to the outcome) or shows the outcome from the instance's state (`done`). A link whose
+ * warning is gone changes nothing and says so, so a link acts at most once.
  */
 export async function answerLink(
   claims: LinkClaims,
   token: string,
-  confirmed: boolean,
+  mode: LinkMode,
   deps: AnswerLinkDeps,
 ): Promise<ActionPage> {
-  const instance = await deps.ec2.getRunning(claims.instanceId);
-  if (!instance) return notRunning(claims);
+  const found = await deps.ec2.describeInstance(claims.instanceId);
+  const instance = found?.state === 'running' ? found.instance : null;
+  if (mode === 'done') {
+    const outcome = doneOutcome(claims, found, deps);
+    if (outcome) return outcome;
+  }
+  if (!instance) return notRunning(claims, found, deps.policy);
   const stale = staleLink(claims, instance, deps.now);
-  if (stale) return stalePage(stale, claims, deps.policy);
-  if (!confirmed) return confirmation(claims, token, deps.policy, deps.now);
-  return claims.action === 'stop'
-    ? stopInstance(claims, instance, deps)
-    : keepInstance(claims, instance, deps);
+  if (stale) return stalePage(stale, claims, instance, deps.policy);
+  if (mode !== 'act') return confirmation(claims, token, instance, deps.policy, deps.now);
+  const { page, acted } =
+    claims.action === 'stop'
+      ? await stopInstance(claims, instance, deps)
+      : await keepInstance(claims, instance, deps);
+  // Only a POST that changed something is redirected to its outcome; a refusal is shown as it is.
+  return acted ? { ...page, redirect: doneUrl(token) } : page;
 }
 
-function confirmation(claims: LinkClaims, token: string, policy: Policy, now: Date): ActionPage {
-  const id = `${claims.instanceId} (${claims.region})`;
-  const message =
-    claims.action === 'stop'
-      ? `Stop ${id} now? It is stopped, never terminated: its disk stays and you can start it again.`
-      : `Keep ${id} running until ${formatLocalTime(keepUntil(claims, now), policy.timeZone)}? cost-watchdog will not stop it before then.`;
+/** A page, and whether the request changed the instance (then it is answered with a redirect). */
+interface Answer {
+  page: ActionPage;
+  acted: boolean;
+}
+
+/** How the page's sentences name the instance: its Name tag (the facts below show the id), else the id. */
+function labelOf(claims: LinkClaims, instance: Instance | undefined): string {
+  const name = instance?.tags.Name?.trim();
+  return name ? name : claims.instanceId;
+}
+
+/**
+ * What the page shows about the instance: Name, id, region, type, owner, and for a warned instance the rule, why
+ * it holds and when the stop is due (the rule from the instance's warning tag, the rest from the link's claims).
+ */
+function factsOf(
+  claims: LinkClaims,
+  instance: Instance | undefined,
+  policy: Policy,
+  now: Date,
+  withWarning = true,
+): PageFact[] {
+  const facts: PageFact[] = [
+    { label: 'Name', value: instance?.tags.Name ?? '' },
+    { label: 'Instance', value: claims.instanceId },
+    { label: 'Region', value: claims.region },
+    { label: 'Type', value: instance?.instanceType ?? '' },
+    { label: 'Owner', value: instance?.tags[policy.tags.owner] ?? '' },
+  ];
+  const rule = instance ? parseRule(instance.tags[TAGS.warnRule]) : null;
+  if (withWarning && instance && rule) {
+    const launch = Date.parse(instance.launchTime);
+    const runningHours = Number.isFinite(launch) ? Math.max(0, now.getTime() - launch) / 3_600_000 : 0;
+    const why = RULES[rule].wording.why(
+      { instanceType: instance.instanceType, measured: { runningHours } },
+      policy,
+    );
+    facts.push(
+      { label: 'Warned for', value: RULES[rule].wording.name },
+      { label: 'Why', value: `${why.charAt(0).toUpperCase()}${why.slice(1)}.` },
+      {
+        label: 'Stop due',
+        value: `after ${formatLocalTime(new Date(claims.warnedAt * 1000 + policy.graceMinutes * 60_000), policy.timeZone)}`,
+      },
+    );
+  }
+  return facts;
+}
+
+function confirmation(
+  claims: LinkClaims,
+  token: string,
+  instance: Instance,
+  policy: Policy,
+  now: Date,
+): ActionPage {
+  const label = labelOf(claims, instance);
+  const facts = factsOf(claims, instance, policy, now);
+  const expires = `This link works until ${formatLocalTime(new Date(claims.exp * 1000), policy.timeZone)}.`;
+  if (claims.action === 'stop') {
+    return {
+      status: 200,
+      tone: 'danger',
+      title: `Stop ${instance.tags.Name ?? claims.instanceId} now?`,
+      message: `${label} will be stopped: whatever runs on it ends now. It is stopped, never terminated: its disk stays and you can start it again from the EC2 console.`,
+      facts,
+      details: [expires],
+      confirm: { label: 'Yes, stop it now', token },
+    };
+  }
+  const until = formatLocalTime(keepUntil(claims, now), policy.timeZone);
   return {
     status: 200,
     tone: 'confirm',
-    title: ACTION_LABEL[claims.action],
-    message,
-    details: [`This link works until ${formatLocalTime(new Date(claims.exp * 1000), policy.timeZone)}.`],
+    title: `Keep ${instance.tags.Name ?? claims.instanceId} running?`,
+    message: `Keep ${label} running until ${until}? cost-watchdog will not stop it before then.`,
+    facts,
+    details: [expires],
     confirm: { label: ACTION_LABEL[claims.action], token },
   };
 }
 
-function notRunning(claims: LinkClaims): ActionPage {
+/**
+ * The outcome a `done` request shows, read from the instance as it is now; null when the instance shows no sign
+ * of the action (then the page is what a plain GET shows: the confirmation, or why the link no longer applies).
+ */
+function doneOutcome(
+  claims: LinkClaims,
+  found: { instance: Instance; state: string } | null,
+  deps: AnswerLinkDeps,
+): ActionPage | null {
+  if (!found) return null;
+  const { instance, state } = found;
+  const { policy, now } = deps;
+  const label = labelOf(claims, instance);
+  const facts = factsOf(claims, instance, policy, now, false);
+  if (claims.action === 'stop') {
+    if (state !== 'stopping' && state !== 'stopped') return null;
+    const verb =
+      state === 'stopped' ? 'is stopped' : instance.hibernationConfigured ? 'is hibernating' : 'is stopping';
+    return {
+      status: 200,
+      tone: 'done',
+      title: state === 'stopped' ? 'Stopped' : 'Stopping',
+      message: `${label} ${verb}. Nothing was deleted; start it again from the EC2 console when you need it.`,
+      facts,
+      details: ['A stopped instance costs only its disk.'],
+    };
+  }
+  if (state !== 'running') return null;
+  const protection = findProtection(instance, policy, now.getTime());
+  if (protection?.kind === 'snoozed') {
+    const until = parseSnooze((instance.tags[policy.tags.exempt] ?? '').trim());
+    if (until === null) return null;
+    return {
+      status: 200,
+      tone: 'done',
+      title: 'Kept running',
+      message: `${label} will not be stopped before ${formatLocalTime(new Date(until), policy.timeZone)}.`,
+      facts,
+      details: ['Stop it yourself when you are done: a stopped instance costs only its disk.'],
+    };
+  }
+  return null;
+}
+
+function notRunning(
+  claims: LinkClaims,
+  found: { instance: Instance; state: string } | null,
+  policy: Policy,
+): ActionPage {
+  const state = found ? ` (${found.state})` : '';
   return {
     status: 200,
     tone: 'done',
     title: 'Not running',
-    message: `${claims.instanceId} is not running (stopped, stopping or gone). Nothing was changed.`,
+    message: `${labelOf(claims, found?.instance)} is not running${state || ' (stopped, stopping or gone)'}. Nothing was changed.`,
+    facts: factsOf(claims, found?.instance, policy, new Date(0), false),
+    details: [
+      'cost-watchdog only acts on running instances. Start it again from the EC2 console when you need it.',
+    ],
   };
 }
 
 /** What a link whose warning is gone says: what happened, that nothing changed, and what to do instead. */
-function stalePage(why: StaleLink, claims: LinkClaims, policy: Policy): ActionPage {
-  const id = claims.instanceId;
+function stalePage(why: StaleLink, claims: LinkClaims, instance: Instance, policy: Policy): ActionPage {
+  const id = labelOf(claims, instance);
+  const facts = factsOf(claims, instance, policy, new Date(0), false);
   const warned = formatLocalTime(new Date(claims.warnedAt * 1000), policy.timeZone);
-  const noWarningNow =
-    'cost-watchdog will not stop it without warning you again first, and a new warning brings new links. When you are done with it, stop it yourself in the EC2 console.';
+  const noWarningNow = `cost-watchdog will not stop it without warning you again first, and a new warning brings new links. ${WHEN_DONE}`;
   if (why === 'keep-time-passed') {
     const until = formatLocalTime(new Date((claims.until ?? 0) * 1000), policy.timeZone);
     return {
@@ -161,9 +316,8 @@ function stalePage(why: StaleLink, claims: LinkClaims, policy: Policy): ActionPa
       tone: 'refused',
       title: 'This time has passed',
       message: `This link would keep ${id} running until ${until}, which has passed. Nothing was changed.`,
-      details: [
-        `Use "${ACTION_LABEL.keep4h}" in the same warning instead, or stop the instance in the EC2 console when you are done with it.`,
-      ],
+      facts,
+      details: [`Use "${ACTION_LABEL.keep4h}" in the same warning instead, or ${ASK}. ${WHEN_DONE}`],
     };
   }
   const what: Record<Exclude<StaleLink, 'keep-time-passed'>, string> = {
@@ -176,34 +330,41 @@ function stalePage(why: StaleLink, claims: LinkClaims, policy: Policy): ActionPa
     tone: 'refused',
     title: 'This warning no longer exists',
     message: what[why],
+    facts,
     details: [why === 'other-warning' ? 'Use the links in the newest warning email.' : noWarningNow],
   };
 }
 
-async function keepInstance(
-  claims: LinkClaims,
-  instance: Instance,
-  deps: AnswerLinkDeps,
-): Promise<ActionPage> {
+async function keepInstance(claims: LinkClaims, instance: Instance, deps: AnswerLinkDeps): Promise<Answer> {
   const { ec2, policy, now } = deps;
   const until = keepUntil(claims, now);
+  const label = labelOf(claims, instance);
+  const facts = factsOf(claims, instance, policy, now, false);
   const protection = findProtection(instance, policy, now.getTime());
   if (protection && protection.kind !== 'snoozed') {
     return {
-      status: 200,
-      tone: 'done',
-      title: 'Never stopped',
-      message: `${claims.instanceId} is never stopped by cost-watchdog: ${protection.reason}. Nothing was changed.`,
+      acted: false,
+      page: {
+        status: 200,
+        tone: 'done',
+        title: 'Never stopped',
+        message: `${label} is never stopped by cost-watchdog: ${localizeTimes(protection.reason, policy.timeZone)}. Nothing was changed.`,
+        facts,
+      },
     };
   }
   const current = instance.tags[policy.tags.exempt];
   const snoozedUntil = current !== undefined ? parseSnooze(current.trim()) : null;
   if (snoozedUntil !== null && snoozedUntil >= until.getTime()) {
     return {
-      status: 200,
-      tone: 'done',
-      title: 'Already kept',
-      message: `${claims.instanceId} will not be stopped before ${formatLocalTime(new Date(snoozedUntil), policy.timeZone)}. Nothing was changed.`,
+      acted: false,
+      page: {
+        status: 200,
+        tone: 'done',
+        title: 'Already kept',
+        message: `${label} will not be stopped before ${formatLocalTime(new Date(snoozedUntil), policy.timeZone)}. Nothing was changed.`,
+        facts,
+      },
     };
   }
   const [tagged] = await ec2.tag([claims.instanceId], { [policy.tags.exempt]: until.toISOString() });
@@ -211,35 +372,41 @@ async function keepInstance(
   // The warning is answered: a new one (and a new grace period) starts only after the snooze.
   const cleared = await clearWarnings(ec2, [claims.instanceId]);
   return {
-    status: 200,
-    tone: 'done',
-    title: 'Kept running',
-    message: `${claims.instanceId} will not be stopped before ${formatLocalTime(until, policy.timeZone)}.`,
-    details: [
-      `Tag ${policy.tags.exempt}=${until.toISOString()} was set. Stop it yourself when you are done: a stopped instance costs only its disk.`,
-      ...(cleared.errors.length === 0
-        ? []
-        : ['(The old warning tag could not be removed; the snooze still applies.)']),
-    ],
+    acted: true,
+    page: {
+      status: 200,
+      tone: 'done',
+      title: 'Kept running',
+      message: `${label} will not be stopped before ${formatLocalTime(until, policy.timeZone)}.`,
+      facts,
+      details: [
+        'Stop it yourself when you are done: a stopped instance costs only its disk.',
+        ...(cleared.errors.length === 0
+          ? []
+          : ['(The old warning could not be removed; the keep still applies.)']),
+      ],
+    },
   };
 }
 
-async function stopInstance(
-  claims: LinkClaims,
-  instance: Instance,
-  deps: AnswerLinkDeps,
-): Promise<ActionPage> {
+async function stopInstance(claims: LinkClaims, instance: Instance, deps: AnswerLinkDeps): Promise<Answer> {
   const { ec2, policy, now } = deps;
+  const label = labelOf(claims, instance);
+  const facts = factsOf(claims, instance, policy, now, false);
   // The sweep's safety rules, on fresh facts: stop protection is only known by asking.
   instance.stopProtected = await ec2.isStopProtected(claims.instanceId);
   const protection = findProtection(instance, policy, now.getTime());
   if (protection) {
     return {
-      status: 409,
-      tone: 'refused',
-      title: 'Not stopped',
-      message: `${claims.instanceId} was not stopped: it is never stopped by cost-watchdog (${protection.reason}).`,
-      details: ['Stop it in the EC2 console if you really mean to.'],
+      acted: false,
+      page: {
+        status: 409,
+        tone: 'refused',
+        title: 'Not stopped',
+        message: `${label} was not stopped: it is never stopped by cost-watchdog (${localizeTimes(protection.reason, policy.timeZone)}).`,
+        facts,
+        details: ['Stop it yourself in the EC2 console if you really mean to.'],
+      },
     };
   }
   const stop = await stopResources(
@@ -256,21 +423,26 @@ async function stopInstance(
   const failedStop = stop.errors.find((e) => e.operation === 'StopInstances');
   if (failedStop || stop.stopped.length + stop.alreadyStopped.length === 0) {
     return {
-      status: 502,
-      tone: 'refused',
-      title: 'Not stopped',
-      message: `${claims.instanceId} could not be stopped: ${failedStop?.message ?? 'unknown error'}. Nothing else was changed.`,
+      acted: false,
+      page: {
+        status: 502,
+        tone: 'refused',
+        title: 'Not stopped',
+        message: `${label} could not be stopped (${shortError(failedStop?.message ?? 'unknown error')}). Nothing else was changed.`,
+        facts,
+        details: [`Try the link again in a minute, or stop it yourself in the EC2 console.`],
+      },
     };
   }
-  const notes = stop.errors.some((e) => e.operation.startsWith('CreateTags'))
-    ? ['(The stop-reason tag could not be written; the instance is stopping anyway.)']
-    : [];
   return {
-    status: 200,
-    tone: 'done',
-    title: 'Stopping',
-    message: `${claims.instanceId} is ${instance.hibernationConfigured ? 'hibernating' : 'stopping'}. Nothing was deleted; start it again from the EC2 console when you need it.`,
-    details: notes,
+    acted: true,
+    page: {
+      status: 200,
+      tone: 'done',
+      title: 'Stopping',
+      message: `${label} is ${instance.hibernationConfigured ? 'hibernating' : 'stopping'}. Nothing was deleted; start it again from the EC2 console when you need it.`,
+      facts,
+    },
   };
 }
 
@@ -313,7 +485,21 @@ const HEADERS: Record<string, string> = {
 };
 
 function respond(page: ActionPage): FunctionUrlResponse {
+  const { redirect, ...shown } = page;
+  if (redirect !== undefined) {
+    // POST-redirect-GET: the browser fetches the outcome with a GET, so a refresh never posts the form again.
+    return { statusCode: 303, headers: { ...HEADERS, location: redirect }, body: renderActionPage(shown) };
+  }
   return { statusCode: page.status, headers: HEADERS, body: renderActionPage(page) };
+}
+
+/** Whether the request asks for the outcome of a POST (`done=1`, the redirect's target). */
+function wantsOutcome(event: FunctionUrlEvent): boolean {
+  const done =
+    text(event.queryStringParameters?.done) ??
+    new URLSearchParams(text(event.rawQueryString) ?? '').get('done') ??
+    undefined;
+  return done === '1';
 }
 
 /** A field of the request if it is a string: the request is untrusted and any field may hold anything. */
@@ -337,7 +523,9 @@ function tokenOf(event: FunctionUrlEvent, method: string): string | undefined {
 
 /**
  * Answers one request to the actions URL. GET shows what a valid link will do and a button; only the button's POST
- * changes anything (mail scanners that open every link in an email must not snooze or stop instances). Every
+ * changes anything (mail scanners that open every link in an email must not snooze or stop instances), and a POST
+ * that acted answers 303 See Other to a GET of the outcome (`done=1`), which reads the instance and changes nothing,
+ * so refreshing the result page never acts again. Every
  * request is verified first: a malformed, outdated, tampered, expired or foreign-key link gets a page saying why and
  * no EC2 call is made. A valid link acts only while the instance still carries the warning it answers.
  */
@@ -355,7 +543,7 @@ export async function answerLinkRequest(
       status: 405,
       tone: 'refused',
       title: 'Not allowed',
-      message: 'Open the link from the email.',
+      message: 'Open the link from the warning email. Nothing was changed.',
     });
   }
 
@@ -379,16 +567,18 @@ export async function answerLinkRequest(
       tone: 'refused',
       title: 'Try again later',
       message: 'The link could not be checked just now. Nothing was changed.',
+      details: [`Try the link again in a minute. ${WHEN_DONE}`],
     });
   }
-  const checked = checkLink(token, key, deps.account, now);
+  const checked = checkLink(token, key, deps.account, now, deps.policy.timeZone);
   if (!checked.ok) {
     log({ level: 'warn', message: `actions: link refused (${checked.reason})`, reason: checked.reason });
     return respond(checked.page);
   }
   const claims = checked.claims;
   try {
-    const page = await answerLink(claims, token, method === 'POST', {
+    const mode = method === 'POST' ? 'act' : wantsOutcome(event) ? 'done' : 'show';
+    const page = await answerLink(claims, token, mode, {
       ec2: deps.ec2(claims.region),
       policy: deps.policy,
       now,
@@ -400,7 +590,8 @@ export async function answerLinkRequest(
       region: claims.region,
       action: claims.action,
       method,
-      status: page.status,
+      mode,
+      status: page.redirect !== undefined ? 303 : page.status,
     });
     return respond(page);
   } catch (err) {
@@ -414,7 +605,8 @@ export async function answerLinkRequest(
       status: 502,
       tone: 'refused',
       title: 'Something went wrong',
-      message: `${claims.instanceId} could not be checked just now (${describeError(err)}). Try the link again in a minute.`,
+      message: `${claims.instanceId} could not be checked just now (${shortError(describeError(err))}). Nothing was changed.`,
+      details: [`Try the link again in a minute. ${WHEN_DONE}`],
     });
   }
 }

@@ -1,7 +1,7 @@
 import type { AwsTarget } from '../aws/clients.js';
 import type { CostServices } from '../aws/cost-services.js';
 import type { ProvisionedUserList } from '../aws/provisioned-users.js';
-import { describeError } from '../core/errors.js';
+import { describeError, shortError } from '../core/errors.js';
 import {
   checkLaunch,
   type LaunchContext,
@@ -78,6 +78,14 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
   if (stopProtected !== undefined) instance.stopProtected = stopProtected;
   const context = await launchContext(instance.tags[policy.tags.owner], options);
   const price = await services.prices.hourly(instance.instanceType, instance.region);
+  if (services.prices.apiError !== undefined) {
+    // The alert says "price list unavailable, table price used"; the log keeps why.
+    log({
+      level: 'warn',
+      message: `launch-guard: Price List API unavailable: ${services.prices.apiError}`,
+      instanceId,
+    });
+  }
   let verdict = checkLaunch(instance, groups, price, policy, now, context);
 
   let status: LaunchGuardResult['status'] = 'alerted';
@@ -103,7 +111,7 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
       await ec2.clearStopProtection(instanceId);
     } catch (err) {
       // Judged again as the instance is: stop-protected, so only reported.
-      const failed = `turning stop protection off failed (${describeError(err)}); it stays on`;
+      const failed = `turning stop protection off failed (${shortError(describeError(err))}); it stays on`;
       verdict = checkLaunch(instance, groups, price, { ...policy, stopProtection: 'alert' }, now, context);
       verdict = { ...verdict, outcome: `${failed}; ${verdict.outcome}` };
     }
@@ -135,7 +143,7 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
           ...verdict,
           action: 'alert',
           outcome: error
-            ? `the stop failed (${error}); the next sweep tries again`
+            ? `the stop failed (${shortError(error)}); the next sweep tries again`
             : 'it was already stopped by someone else',
         };
       }
@@ -147,13 +155,15 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
       verdict = {
         ...verdict,
         action: 'alert',
-        outcome: `the warning tag could not be written (${warned.errors[0]?.message}); the next sweep warns`,
+        outcome: `the warning tag could not be written (${shortError(warned.errors[0]?.message ?? '')}); the next sweep warns`,
       };
   }
 
-  const alert = renderLaunchAlert(verdict, policy);
-  await options.publish(alert);
-  if (verdict.owner) await options.publish({ ...alert, owner: verdict.owner });
+  await options.publish(renderLaunchAlert(verdict, policy, { now }));
+  if (verdict.owner) {
+    const forOwner = renderLaunchAlert(verdict, policy, { audience: 'owner', now });
+    await options.publish({ ...forOwner, owner: verdict.owner });
+  }
   return summary(status);
 }
 

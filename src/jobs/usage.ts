@@ -74,6 +74,12 @@ export async function recordSweepUsage(options: {
   const after = before + added;
   const crossing = budgetCrossing(before, after, limit);
   if (!crossing) return { usage, estimateAfterUsd: after, crossing };
-  const alert = renderBudgetAlert(crossing, budgetStatus(after, limit), policy.budget.action, now);
+  const alert = renderBudgetAlert(
+    crossing,
+    budgetStatus(after, limit),
+    policy.budget.action,
+    now,
+    usage.unpriced.length,
+  );
   return { usage, estimateAfterUsd: after, crossing, alert };
 }

@@ -52,11 +52,12 @@ function actions(now: Date) {
   return createActionsHandler({ clock: () => now, env: env(), log: () => {} });
 }
 
-function request(method: 'GET' | 'POST', token: string) {
+/** A request to the actions URL; `done`: the GET a POST redirects to. */
+function request(method: 'GET' | 'POST', token: string, done = false) {
   return {
     version: '2.0',
-    rawQueryString: `t=${token}`,
-    queryStringParameters: { t: token },
+    rawQueryString: `t=${token}${done ? '&done=1' : ''}`,
+    queryStringParameters: { t: token, ...(done ? { done: '1' } : {}) },
     ...(method === 'POST' ? { body: `t=${encodeURIComponent(token)}`, isBase64Encoded: false } : {}),
     requestContext: { http: { method } },
   };
@@ -161,7 +162,7 @@ describe('links from a real warning', () => {
     const mail = (await sentMessages(topicArn)).find((m) => m.attributes.owner === 'alice');
     const email = (JSON.parse(mail?.message ?? '{}') as { email: string }).email;
     const keep = email.match(/Keep it running 4 more hours: (\S+)/)?.[1] ?? '';
-    expect(email).toMatch(/Keep it running until .+ 09:00 UTC: https:\/\/abc123\.lambda-url/);
+    expect(email).toMatch(/Keep it running until .+ 09:00 \(UTC\): https:\/\/abc123\.lambda-url/);
     expect(email).toMatch(/Stop it now: https:\/\/abc123\.lambda-url/);
     const token = new URL(keep).searchParams.get('t') ?? '';
 
@@ -169,13 +170,21 @@ describe('links from a real warning', () => {
     const clickAt = new Date(now.getTime() + 600_000);
     const page = await actions(clickAt)(request('GET', token));
     const before = await describe1(id);
-    const done = await actions(clickAt)(request('POST', token));
+    const posted = await actions(clickAt)(request('POST', token));
+    const result = await actions(clickAt)(request('GET', token, true));
+    const refreshed = await actions(clickAt)(request('GET', token, true));
 
-    // Assess 2: opening changed nothing; confirming set the snooze 4 hours from the click and removed the warning
+    // Assess 2: opening changed nothing; confirming set the snooze 4 hours from the click and removed the warning,
+    // and answered 303 to a result page that reads the snooze back from EC2 (a refresh shows the same, acts on nothing)
     expect(page.statusCode).toBe(200);
     expect(before.tags[TAGS.exempt]).toBeUndefined();
-    expect(done.statusCode).toBe(200);
-    expect(done.body).toContain(`${id} will not be stopped before`);
+    expect(posted.statusCode).toBe(303);
+    expect(posted.headers.location).toBe(`?t=${encodeURIComponent(token)}&done=1`);
+    for (const shown of [result, refreshed]) {
+      expect(shown.statusCode).toBe(200);
+      expect(shown.body).toContain('<title>Kept running - cost-watchdog</title>');
+      expect(shown.body).toContain(`${id} will not be stopped before`);
+    }
     const after = await describe1(id);
     expect(after.tags[TAGS.exempt]).toBe(new Date(clickAt.getTime() + 4 * 3_600_000).toISOString());
     expect(after.tags[TAGS.warnedAt]).toBeUndefined();
@@ -258,7 +267,7 @@ describe('each action against the emulator', () => {
     const res = await actions(now)(request('POST', await link(id, 'keepTomorrow', now, { until })));
 
     // Assess
-    expect(res.statusCode).toBe(200);
+    expect(res.statusCode).toBe(303);
     expect((await describe1(id)).tags[TAGS.exempt]).toBe(new Date(until * 1000).toISOString());
   });
 
@@ -268,10 +277,14 @@ describe('each action against the emulator', () => {
     const { id, now } = await warnedInstance();
 
     // Act
-    const res = await actions(now)(request('POST', await link(id, 'stop', now)));
+    const token = await link(id, 'stop', now);
+    const res = await actions(now)(request('POST', token));
+    const result = await actions(now)(request('GET', token, true));
 
-    // Assess
-    expect(res.statusCode).toBe(200);
+    // Assess: 303 to a result page that reads the stop back from EC2
+    expect(res.statusCode).toBe(303);
+    expect(result.statusCode).toBe(200);
+    expect(result.body).toMatch(new RegExp(`${id} is (stopping|stopped)\\. Nothing was deleted`));
     const after = await describe1(id);
     expect(['stopping', 'stopped']).toContain(after.state);
     expect(after.tags).toMatchObject({

@@ -258,9 +258,9 @@ describe('the links of a warning', () => {
   });
 
   it('formats times in the policy time zone', () => {
-    expect(formatLocalTime(new Date('2026-03-03T13:40:00Z'), 'UTC')).toBe('Tue 3 Mar 13:40 UTC');
+    expect(formatLocalTime(new Date('2026-03-03T13:40:00Z'), 'UTC')).toBe('Tue 3 Mar 13:40 (UTC)');
     expect(formatLocalTime(new Date('2026-03-04T08:00:00Z'), 'Europe/Berlin')).toBe(
-      'Wed 4 Mar 09:00 Europe/Berlin',
+      'Wed 4 Mar 09:00 (Europe/Berlin)',
     );
   });
 });

@@ -128,6 +128,23 @@ function expectHtml(res: FunctionUrlResponse, status: number, text: RegExp) {
   expect(res.body).toMatch(text);
 }
 
+/** A POST that acted: 303 See Other to the GET of its outcome (the same link with done=1), and the page. */
+function expectRedirect(res: FunctionUrlResponse, token: string, text: RegExp) {
+  expectHtml(res, 303, text);
+  expect(res.headers.location).toBe(`?t=${encodeURIComponent(token)}&done=1`);
+  expect(res.headers['content-security-policy']).toContain("form-action 'self'");
+}
+
+/** The GET a POST redirects to. */
+function done(token: string) {
+  return {
+    version: '2.0',
+    rawQueryString: `t=${token}&done=1`,
+    queryStringParameters: { t: token, done: '1' },
+    requestContext: { http: { method: 'GET' } },
+  };
+}
+
 beforeEach(() => {
   ec2.reset();
   ssm.reset();
@@ -205,14 +222,27 @@ describe('the actions function never acts without a valid link', () => {
 
   it('only shows a confirmation on GET (mail scanners open links): it reads the instance, changes nothing', async () => {
     // Prepare
-    givenInstance();
+    givenInstance({ Name: 'notebook', [TAGS.warnRule]: 'idle' });
     const { fn } = handler();
 
     // Act
     const page = await fn(get(link('stop')));
 
-    // Assess
-    expectHtml(page, 200, /Stop i-0abc1234def567890 \(us-east-1\) now\?/);
+    // Assess: the page says what it is about (name, id, type, owner, rule, why, when) and that it stops
+    expectHtml(page, 200, /<title>Stop notebook now\? - cost-watchdog<\/title>/);
+    for (const fact of [
+      '<dt>Name</dt><dd>notebook</dd>',
+      '<dt>Instance</dt><dd>i-0abc1234def567890</dd>',
+      '<dt>Region</dt><dd>us-east-1</dd>',
+      '<dt>Type</dt><dd>t3.micro</dd>',
+      '<dt>Owner</dt><dd>alice</dd>',
+      '<dt>Warned for</dt><dd>idle</dd>',
+      '<dt>Stop due</dt><dd>after Tue 3 Mar 10:00 (UTC)</dd>',
+    ]) {
+      expect(page.body).toContain(fact);
+    }
+    expect(page.body).toMatch(/<dt>Why<\/dt><dd>It has been idle: CPU under 5% and network under 5 MB/);
+    expect(page.body).toContain('<button type="submit" class="danger">Yes, stop it now</button>');
     expect(page.body).toContain('<form method="post">');
     const sent = ec2.calls().map((c) => c.args[0].constructor.name);
     expect(sent).toEqual(['DescribeInstancesCommand']);
@@ -265,10 +295,11 @@ describe('a valid keep link', () => {
     givenInstance();
 
     // Act
-    const res = await handler().fn(post(link('keep4h')));
+    const token = link('keep4h');
+    const res = await handler().fn(post(token));
 
     // Assess
-    expectHtml(res, 200, /i-0abc1234def567890 will not be stopped before Tue 3 Mar 13:40 UTC\./);
+    expectRedirect(res, token, /i-0abc1234def567890 will not be stopped before Tue 3 Mar 13:40 \(UTC\)\./);
     expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
       Resources: [ID],
       Tags: [{ Key: TAGS.exempt, Value: '2026-03-03T13:40:00.000Z' }],
@@ -286,12 +317,11 @@ describe('a valid keep link', () => {
     const until = Math.floor(Date.parse('2026-03-04T09:00:00Z') / 1000);
 
     // Act
-    const res = await handler(() => new Date('2026-03-03T23:30:00Z')).fn(
-      post(link('keepTomorrow', { until })),
-    );
+    const token = link('keepTomorrow', { until });
+    const res = await handler(() => new Date('2026-03-03T23:30:00Z')).fn(post(token));
 
     // Assess
-    expectHtml(res, 200, /will not be stopped before Wed 4 Mar 09:00 UTC/);
+    expectRedirect(res, token, /will not be stopped before Wed 4 Mar 09:00 \(UTC\)/);
     expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
       Tags: [{ Key: TAGS.exempt, Value: '2026-03-04T09:00:00.000Z' }],
     });
@@ -302,7 +332,7 @@ describe('a valid keep link', () => {
     [
       'snoozed for longer already',
       { [TAGS.exempt]: '2026-03-10' },
-      /not be stopped before Tue 10 Mar 00:00 UTC. Nothing was changed/,
+      /not be stopped before Tue 10 Mar 00:00 \(UTC\)\. Nothing was changed/,
     ],
   ])('never shortens the protection of an instance that is %s', async (_what, tags, text) => {
     // Prepare
@@ -337,10 +367,11 @@ describe('a valid stop link', () => {
     givenInstance();
 
     // Act
-    const res = await handler().fn(post(link('stop')));
+    const token = link('stop');
+    const res = await handler().fn(post(token));
 
     // Assess
-    expectHtml(res, 200, /i-0abc1234def567890 is stopping\. Nothing was deleted/);
+    expectRedirect(res, token, /i-0abc1234def567890 is stopping\. Nothing was deleted/);
     expect(ec2).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: [ID] });
     expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
       Resources: [ID],
@@ -367,14 +398,21 @@ describe('a valid stop link', () => {
 
   it('hibernates an instance launched with hibernation', async () => {
     givenInstance({}, { HibernationOptions: { Configured: true } });
-    const res = await handler().fn(post(link('stop')));
-    expectHtml(res, 200, /is hibernating/);
+    const token = link('stop');
+    const res = await handler().fn(post(token));
+    expectRedirect(res, token, /is hibernating/);
     expect(ec2).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: [ID], Hibernate: true });
   });
 
   it.each([
     ['exempt', { [TAGS.exempt]: 'true' }, {}, false, /exempt/],
-    ['snoozed', { [TAGS.exempt]: '2026-03-04T00:00:00Z' }, {}, false, /snoozed until/],
+    [
+      'snoozed',
+      { [TAGS.exempt]: '2026-03-04T00:00:00Z' },
+      {},
+      false,
+      /snoozed until Wed 4 Mar 00:00 \(UTC\)/,
+    ],
     ['in an Auto Scaling group', { 'aws:autoscaling:groupName': 'web' }, {}, false, /Auto Scaling group web/],
     [
       'an EKS Auto Mode node',
@@ -528,7 +566,7 @@ describe('a link answers one warning', () => {
     givenInstance();
     const { fn } = handler();
     const token = link('keep4h');
-    expect((await fn(post(token))).statusCode).toBe(200);
+    expect((await fn(post(token))).statusCode).toBe(303);
     ec2.reset();
     givenInstance({ [TAGS.warnedAt]: undefined, [TAGS.exempt]: '2026-03-03T13:40:00.000Z' });
 
@@ -551,7 +589,7 @@ describe('a link answers one warning', () => {
     const res = await fn(post(link('keepTomorrow', { until })));
 
     // Assess
-    expectHtml(page, 410, /keep i-0abc1234def567890 running until Tue 3 Mar 09:00 UTC, which has passed/);
+    expectHtml(page, 410, /keep i-0abc1234def567890 running until Tue 3 Mar 09:00 \(UTC\), which has passed/);
     expectHtml(res, 410, /which has passed\. Nothing was changed/);
     expect(res.body).toContain('Keep it running 4 more hours');
     expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
@@ -687,4 +725,148 @@ describe('the signing key store', () => {
     ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'short' } });
     await expect(store().read()).rejects.toThrow(/shorter than 32 bytes/);
   });
+});
+
+describe('POST-redirect-GET: the result page shows the outcome and never acts', () => {
+  const writes = () =>
+    ec2
+      .calls()
+      .map((c) => c.args[0].constructor.name)
+      .filter((n) => ['CreateTagsCommand', 'DeleteTagsCommand', 'StopInstancesCommand'].includes(n));
+
+  it('after a keep, the result page reads the snooze from the instance; refreshing or re-posting changes nothing', async () => {
+    // Prepare: the POST keeps the instance, which then carries the snooze and no warning
+    givenInstance({ Name: 'notebook' });
+    const { fn } = handler();
+    const token = link('keep4h');
+    expect((await fn(post(token))).statusCode).toBe(303);
+    expect(writes()).toEqual(['CreateTagsCommand', 'DeleteTagsCommand']);
+    ec2.reset();
+    givenInstance({
+      Name: 'notebook',
+      [TAGS.warnedAt]: undefined,
+      [TAGS.exempt]: '2026-03-03T13:40:00.000Z',
+    });
+
+    // Act: the browser follows the redirect, the student refreshes, then goes back and submits again
+    const shown = await fn(done(token));
+    const refreshed = await fn(done(token));
+    const resubmitted = await fn(post(token));
+
+    // Assess
+    for (const page of [shown, refreshed]) {
+      expectHtml(page, 200, /notebook will not be stopped before Tue 3 Mar 13:40 \(UTC\)\./);
+      expect(page.body).toContain('<title>Kept running - cost-watchdog</title>');
+      expect(page.body).not.toContain('<form');
+    }
+    expectHtml(resubmitted, 410, /already answered/);
+    expect(writes()).toEqual([]);
+  });
+
+  it('after a stop, the result page reads the state from the instance; refreshing or re-posting stops nothing', async () => {
+    // Prepare
+    givenInstance({ Name: 'notebook' });
+    const { fn } = handler();
+    const token = link('stop');
+    expect((await fn(post(token))).statusCode).toBe(303);
+    ec2.reset();
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [instance({ Name: 'notebook' }, { State: { Name: 'stopping' } })] }],
+    });
+
+    // Act
+    const shown = await fn(done(token));
+    const refreshed = await fn(done(token));
+    const resubmitted = await fn(post(token));
+
+    // Assess
+    for (const page of [shown, refreshed]) {
+      expectHtml(page, 200, /notebook is stopping\. Nothing was deleted/);
+      expect(page.body).toContain('<dt>Type</dt><dd>t3.micro</dd>');
+    }
+    expectHtml(resubmitted, 200, /is not running \(stopping\)\. Nothing was changed/);
+    expect(writes()).toEqual([]);
+  });
+
+  it('a result URL opened before anything was done shows the confirmation, and acts on nothing', async () => {
+    // Prepare: the instance still carries the warning the link answers
+    givenInstance();
+
+    // Act
+    const page = await handler().fn(done(link('keep4h')));
+
+    // Assess
+    expectHtml(page, 200, /Keep i-0abc1234def567890 running until Tue 3 Mar 13:40 \(UTC\)\?/);
+    expect(page.body).toContain('<form method="post">');
+    expect(writes()).toEqual([]);
+  });
+
+  it('answers a refused POST with its page, not a redirect', async () => {
+    givenInstance({}, {}, true);
+    const res = await handler().fn(post(link('stop')));
+    expectHtml(res, 409, /was not stopped/);
+    expect(res.headers.location).toBeUndefined();
+  });
+});
+
+describe('pages people can act on', () => {
+  const BERLIN_DIR = mkdtempSync(join(tmpdir(), 'cw-actions-berlin-'));
+  const BERLIN_FILE = join(BERLIN_DIR, 'watchdog.yml');
+  writeFileSync(BERLIN_FILE, 'timeZone: Europe/Berlin\n');
+  const berlin = (clock: () => Date) =>
+    createActionsHandler({
+      clock,
+      env: { ...ENV, POLICY_FILE: BERLIN_FILE },
+      keys: new SigningKeyStore(new SSMClient({ region: 'us-east-1' }), NAMES.signingKeyParameter, clock),
+      ec2: (region) => new Ec2Adapter(new EC2Client({ region }), region),
+      log: () => {},
+    });
+
+  it('says when an expired link expired in the policy time zone, across a DST change, with a next step', async () => {
+    // Prepare: the link expired at 01:30 UTC on the night Berlin moves to summer time (03:30 CEST)
+    givenInstance();
+    const exp = Date.parse('2026-03-29T01:30:00Z') / 1000;
+
+    // Act
+    const res = await berlin(() => new Date('2026-03-29T08:00:00Z'))(post(link('keep4h', { exp })));
+
+    // Assess
+    expectHtml(res, 410, /The link expired at Sun 29 Mar 03:30 \(Europe\/Berlin\)\. Nothing was changed\./);
+    expect(res.body).toMatch(/ask your instructor or administrator/);
+    expect(res.body).toContain('stop it yourself in the EC2 console');
+    expect(res.body).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/);
+  });
+
+  it('shows the keep confirmation in local time (winter and summer time)', async () => {
+    givenInstance();
+    const winter = await berlin(() => NOW)(get(link('keep4h')));
+    expectHtml(winter, 200, /running until Tue 3 Mar 14:40 \(Europe\/Berlin\)\?/);
+    expect(winter.body).toContain(
+      '<button type="submit" class="primary">Keep it running 4 more hours</button>',
+    );
+  });
+
+  it.each([
+    ['expired', () => link('stop', { exp: Math.floor(NOW.getTime() / 1000) - 1 })],
+    ['signed with another key', () => link('stop', {}, 'x'.repeat(40))],
+    ['for another account', () => link('stop', { account: '210987654321' })],
+    ['tampered', () => `${link('stop').slice(0, -2)}AA`],
+    ['already answered', () => link('stop', { warnedAt: WARNED - 60 })],
+  ])(
+    'a refusal (%s) gives a next step a student can take and never says to set a tag',
+    async (_what, make) => {
+      // Prepare
+      givenInstance();
+
+      // Act
+      const res = await handler().fn(get(make()));
+
+      // Assess
+      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      expect(res.body).toContain('Nothing was changed');
+      expect(res.body).toMatch(/EC2 console|instructor or administrator|newest warning email/);
+      expect(res.body).not.toMatch(/\btag it\b|cost-watchdog:exempt/i);
+      expect(res.body).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/);
+    },
+  );
 });

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { lowestHourlyUsd, PriceLookup, productFilters } from '../../src/aws/pricing.js';
 import {
   BUNDLED_HOURLY_USD,
+  BUNDLED_PRICES_AS_OF,
   bundledPrice,
   ebsMonthlyUsd,
   watchdogMonthlyCostUsd,
@@ -100,7 +101,9 @@ describe('price lookup fallback to the bundled table', () => {
 
     // Assess
     expect(large).toMatchObject({ usdPerHour: 0.0832, source: 'bundled-table', estimate: true });
-    expect(large.note).toContain('Price List API unavailable: AccessDeniedException');
+    expect(large.note).toMatch(/^price list unavailable, table price used: bundled table/);
+    expect(large.note).not.toContain('AccessDenied');
+    expect(lookup.apiError).toContain('AccessDeniedException');
     expect(micro).toMatchObject({ usdPerHour: 0.0104, source: 'bundled-table' });
     expect(pricing).toHaveReceivedCommandTimes(GetProductsCommand, 1);
   });
@@ -115,7 +118,7 @@ describe('price lookup fallback to the bundled table', () => {
 
     // Assess
     expect(price).toMatchObject({ usdPerHour: 0.526, source: 'bundled-table' });
-    expect(price.note).toContain('not found in the Price List API');
+    expect(price.note).toMatch(/^not in the price list, table price used: bundled table/);
   });
 
   it('has no price, and says so, for a type neither source knows', async () => {
@@ -152,28 +155,58 @@ describe('price lookup fallback to the bundled table', () => {
     expect(price.note?.includes('approximation')).toBe(approx);
   });
 
-  it('covers the common free-tier, general, compute and GPU types', () => {
-    for (const type of [
-      't2.micro',
-      't3.micro',
-      't3a.small',
-      't4g.small',
-      'm5.large',
-      'm6i.large',
-      'm7i.large',
-    ]) {
-      expect(BUNDLED_HOURLY_USD[type], type).toBeGreaterThan(0);
+  /** Every current-generation family the table must cover, with its sizes up to 2xlarge. */
+  const SMALL = ['nano', 'micro', 'small', 'medium', 'large', 'xlarge', '2xlarge'];
+  const GRAVITON = ['medium', 'large', 'xlarge', '2xlarge'];
+  const X86 = ['large', 'xlarge', '2xlarge'];
+  const GPU = ['xlarge', '2xlarge'];
+  const FAMILIES: [string, string[]][] = [
+    ...['t2', 't3', 't3a', 't4g'].map((f): [string, string[]] => [f, SMALL]),
+    ...['m5', 'm5a', 'm6i', 'm6a', 'm7i', 'm7i-flex'].map((f): [string, string[]] => [f, X86]),
+    ...['m6g', 'm7g', 'm7a', 'm8g'].map((f): [string, string[]] => [f, GRAVITON]),
+    ...['c5', 'c5a', 'c6i', 'c6a', 'c7i', 'c7i-flex'].map((f): [string, string[]] => [f, X86]),
+    ...['c6g', 'c7g', 'c7a', 'c8g'].map((f): [string, string[]] => [f, GRAVITON]),
+    ...['r5', 'r5a', 'r6i', 'r6a', 'r7i'].map((f): [string, string[]] => [f, X86]),
+    ...['r6g', 'r7g', 'r7a', 'r8g'].map((f): [string, string[]] => [f, GRAVITON]),
+    ...['g4dn', 'g4ad', 'g5', 'g5g', 'g6', 'g6e'].map((f): [string, string[]] => [f, GPU]),
+    ['p3', ['2xlarge']],
+  ];
+
+  it.each(FAMILIES)('covers %s in every size up to 2xlarge', (family, sizes) => {
+    for (const size of sizes) {
+      expect(BUNDLED_HOURLY_USD[`${family}.${size}`], `${family}.${size}`).toBeGreaterThan(0);
     }
-    for (const type of [
-      'c5.large',
-      'c7i.large',
-      'c7i-flex.large',
-      'g4dn.xlarge',
-      'g5.xlarge',
-      'p3.2xlarge',
-    ]) {
-      expect(BUNDLED_HOURLY_USD[type], type).toBeGreaterThan(0);
-    }
+  });
+
+  it.each(FAMILIES.filter(([f]) => !/^[gp]/.test(f)))(
+    'prices each %s size at twice the one below it (catches a mistyped figure)',
+    (family) => {
+      const sizes = SMALL.concat('4xlarge').filter((s) => BUNDLED_HOURLY_USD[`${family}.${s}`] !== undefined);
+      for (let k = 1; k < sizes.length; k++) {
+        const below = BUNDLED_HOURLY_USD[`${family}.${sizes[k - 1]}`] as number;
+        const here = BUNDLED_HOURLY_USD[`${family}.${sizes[k]}`] as number;
+        expect(here / below, `${family}.${sizes[k]}`).toBeCloseTo(2, 1);
+      }
+    },
+  );
+
+  it('has the figures the docs quote (us-east-1 list prices)', () => {
+    expect(BUNDLED_HOURLY_USD).toMatchObject({
+      't3.micro': 0.0104,
+      'm7g.large': 0.0816,
+      'r6i.large': 0.126,
+      'c6g.large': 0.068,
+      'g4dn.xlarge': 0.526,
+      'g5.xlarge': 1.006,
+      'g6.xlarge': 0.8048,
+      'p3.2xlarge': 3.06,
+    });
+  });
+
+  it('says when a figure is an approximation, and knows no price for a type it lacks', () => {
+    expect(bundledPrice('r8g.large', 'us-east-1').note).toContain('r8g figures are approximate');
+    expect(bundledPrice('r6i.large', 'us-east-1').note).toBe(`bundled table (as of ${BUNDLED_PRICES_AS_OF})`);
+    expect(bundledPrice('x9z.mega', 'us-east-1').usdPerHour).toBeNull();
   });
 });
 

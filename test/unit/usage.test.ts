@@ -326,6 +326,46 @@ describe('recording usage in the month ledger (SSM standard parameters)', () => 
     expect(Object.keys(totals.byOwner)).toEqual(['bob  Stop it now: x']);
   });
 
+  it('records the hours of an instance without a price apart (unpriced hours), never as $0 spent', async () => {
+    // Prepare
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+    const unknown = makeInstance({
+      instanceType: 'x9z.mega',
+      typeInfo: { freeTierEligible: false, gpu: false },
+    });
+
+    // Act
+    await recordSweepUsage({
+      policy: policyWith(),
+      now: NOW,
+      instances: [makeInstance(), unknown],
+      stops: 0,
+      prices: new PriceLookup(),
+      usage,
+    });
+
+    // Assess: read back as the digest reads it
+    const totals = await usage.monthTotals(monthBounds(NOW).start, NOW);
+    expect(totals.instanceHours).toBe(2);
+    expect(totals.estimatedCostUsd).toBeCloseTo(0.0104, 10);
+    expect(totals.unpricedHours).toBe(1);
+  });
+
+  it('records no unpriced hours when every instance has a price', async () => {
+    const usage = new UsageStore(new SSMClient({ region: 'us-east-1' }));
+    await recordSweepUsage({
+      policy: policyWith(),
+      now: NOW,
+      instances: [makeInstance()],
+      stops: 0,
+      prices: new PriceLookup(),
+      usage,
+    });
+    const totals = await usage.monthTotals(monthBounds(NOW).start, NOW);
+    expect(totals.unpricedHours).toBeUndefined();
+    expect(store.parameters.get('/cost-watchdog/usage/2026-11')).not.toContain('unpriced');
+  });
+
   it('returns the budget alert when this sweep takes the month past 80% of the budget', async () => {
     // Prepare: $79.99 so far, one g5.xlarge hour ($1.006) added
     const gpu = makeInstance({ instanceType: 'g5.xlarge', typeInfo: { freeTierEligible: false, gpu: true } });

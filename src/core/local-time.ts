@@ -1,0 +1,176 @@
+/**
+ * Times as people read them: every time in an email, a page, the plan table or the digest is shown in the
+ * policy's `timeZone` ("Tue 1 Dec 14:30 (Europe/Berlin)"); ISO times stay in JSON and tags only. Also when the
+ * sweep runs next, from its EventBridge schedule. Pure: the clock is an argument.
+ */
+
+/** An ISO 8601 date-time with a zone (what decisions, reports and tags carry), anywhere in a text. */
+const ISO_TIME = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})(?![\w:.])/g;
+
+/**
+ * A time as people read it in `timeZone`: "Tue 3 Mar 13:40 (UTC)" or "Wed 4 Mar 09:00 (Europe/Berlin)"; with
+ * `year`, "Wed 4 Mar 2026 09:00 (Europe/Berlin)"; with `zone: false` without the zone (table cells under a
+ * heading that names it). Daylight saving time follows the zone's rules.
+ */
+export function formatLocalTime(
+  at: Date,
+  timeZone: string,
+  options: { year?: boolean; zone?: boolean } = {},
+): string {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(at);
+  const v = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  const year = options.year ? ` ${v('year')}` : '';
+  const zone = options.zone === false ? '' : ` (${timeZone})`;
+  return `${v('weekday')} ${v('day')} ${v('month')}${year} ${v('hour')}:${v('minute')}${zone}`;
+}
+
+/**
+ * A text for people with every ISO date-time in it (e.g. "will be stopped after 2026-12-01T13:30:00.000Z")
+ * rewritten in `timeZone` ("will be stopped after Tue 1 Dec 14:30 (Europe/Berlin)"). The data the text came
+ * from (decision reasons, tags, JSON) keeps its ISO times.
+ */
+export function localizeTimes(text: string, timeZone: string): string {
+  return text.replace(ISO_TIME, (iso) => {
+    const ms = Date.parse(iso);
+    return Number.isFinite(ms) ? formatLocalTime(new Date(ms), timeZone) : iso;
+  });
+}
+
+/** When the sweep runs next, as far as its schedule tells. */
+export type NextRun =
+  /** `rate(...)`: every `everyMinutes`; EventBridge counts from when the rule was made, so only "by" is known. */
+  | { kind: 'rate'; everyMinutes: number; by: Date }
+  /** `cron(...)`: the next time it fires (EventBridge cron expressions are in UTC). */
+  | { kind: 'cron'; at: Date }
+  /** A cron expression this reader does not follow (L, W, #): no time is claimed. */
+  | { kind: 'unknown' };
+
+/** When an EventBridge schedule (`rate(1 hour)`, `cron(0 8 * * ? *)`) fires next after `now`. */
+export function nextRun(schedule: string, now: Date): NextRun {
+  const s = schedule.trim();
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(s);
+  if (rate) {
+    const n = Number(rate[1]);
+    const unit = rate[2] ?? 'hours';
+    const everyMinutes = unit.startsWith('minute') ? n : unit.startsWith('hour') ? n * 60 : n * 1440;
+    return { kind: 'rate', everyMinutes, by: new Date(now.getTime() + everyMinutes * 60_000) };
+  }
+  const cron = /^cron\((.+)\)$/.exec(s);
+  const at = cron ? nextCronTime(cron[1] ?? '', now) : null;
+  return at ? { kind: 'cron', at } : { kind: 'unknown' };
+}
+
+/** "every hour", "every 30 minutes", "every 2 hours", "every day". */
+export function everyText(minutes: number): string {
+  if (minutes % 1440 === 0) return minutes === 1440 ? 'every day' : `every ${minutes / 1440} days`;
+  if (minutes % 60 === 0) return minutes === 60 ? 'every hour' : `every ${minutes / 60} hours`;
+  return minutes === 1 ? 'every minute' : `every ${minutes} minutes`;
+}
+
+/**
+ * The sweep's rhythm and next run in words: "runs every hour; the next run is by Tue 1 Dec 15:30
+ * (Europe/Berlin)", or "runs on the schedule cron(0 8 * * ? *); the next run is at Wed 2 Dec 09:00 (...)".
+ */
+export function nextRunText(schedule: string, now: Date, timeZone: string): string {
+  const next = nextRun(schedule, now);
+  if (next.kind === 'rate') {
+    return `runs ${everyText(next.everyMinutes)}; the next run is by ${formatLocalTime(next.by, timeZone)}`;
+  }
+  if (next.kind === 'cron') {
+    return `runs on the schedule ${schedule.trim()}; the next run is at ${formatLocalTime(next.at, timeZone)}`;
+  }
+  return `runs on the schedule ${schedule.trim()}`;
+}
+
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+/**
+ * The allowed values of one cron field (`*`, `?`, `5`, `1-5`, `MON-FRI`, `0/15`, `1,15`), or null for "any", or
+ * undefined when the field uses something this reader does not follow (L, W, #, out-of-range values).
+ */
+function cronField(
+  field: string,
+  min: number,
+  max: number,
+  names: string[] = [],
+): Set<number> | null | undefined {
+  if (field === '*' || field === '?') return null;
+  const value = (text: string): number => {
+    const i = names.indexOf(text.toUpperCase());
+    return i >= 0 ? i + min : /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  };
+  const out = new Set<number>();
+  for (const part of field.split(',')) {
+    const [range = '', stepText] = part.split('/');
+    const step = stepText === undefined ? 1 : Number(stepText);
+    if (!Number.isInteger(step) || step < 1) return undefined;
+    let from: number;
+    let to: number;
+    if (range === '*') {
+      from = min;
+      to = max;
+    } else {
+      const [a = '', b] = range.split('-');
+      from = value(a);
+      to = b !== undefined ? value(b) : stepText !== undefined ? max : from;
+    }
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < min || to > max || to < from)
+      return undefined;
+    for (let v = from; v <= to; v += step) out.add(v);
+  }
+  return out;
+}
+
+/** The next minute after `now` that an EventBridge cron expression (6 fields, UTC) fires, within ~5 years. */
+function nextCronTime(expression: string, now: Date): Date | null {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 6) return null;
+  const [mi = '', h = '', dom = '', mon = '', dow = '', yr = ''] = fields;
+  const minutes = cronField(mi, 0, 59);
+  const hours = cronField(h, 0, 23);
+  const days = cronField(dom, 1, 31);
+  const months = cronField(mon, 1, 12, MONTHS);
+  const weekdays = cronField(dow, 1, 7, DAYS);
+  const years = cronField(yr, 1970, 2199);
+  if ([minutes, hours, days, months, weekdays, years].includes(undefined)) return null;
+  const list = (set: Set<number> | null | undefined, min: number, max: number) =>
+    set ? [...set].sort((a, b) => a - b) : Array.from({ length: max - min + 1 }, (_, i) => min + i);
+  const minuteList = list(minutes, 0, 59);
+  const hourList = list(hours, 0, 23);
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  for (let d = 0; d < 366 * 5; d++) {
+    const day = new Date(start.getTime() + d * 86_400_000);
+    if (years && !years.has(day.getUTCFullYear())) continue;
+    if (months && !months.has(day.getUTCMonth() + 1)) continue;
+    if (days && !days.has(day.getUTCDate())) continue;
+    // EventBridge numbers the days of the week 1 (SUN) to 7 (SAT).
+    if (weekdays && !weekdays.has(day.getUTCDay() + 1)) continue;
+    for (const hour of hourList) {
+      for (const minute of minuteList) {
+        const at = day.getTime() + hour * 3_600_000 + minute * 60_000;
+        if (at > now.getTime()) return new Date(at);
+      }
+    }
+  }
+  return null;
+}
+
+/** The calendar date of `at` in `timeZone`, as YYYY-MM-DD (e.g. for a digest's subject line). */
+export function localDate(at: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(at);
+}
