@@ -73,6 +73,17 @@ module.exports.actionTagKeys = async () => {
   return key.startsWith('cost-watchdog:') ? ['cost-watchdog:*'] : ['cost-watchdog:*', key];
 };
 
+// --param topicKey=true: encrypt the alert topic with a customer managed KMS key of its own ($1 a month). Off by
+// default: the topic then has no server-side encryption of its own (SNS keeps messages only until they are delivered,
+// over HTTPS only), and the AWS managed key alias/aws/sns cannot be used at all, because CloudWatch alarms could
+// not publish to a topic encrypted with it (docs/costs.md, "The watchdog's own bill").
+module.exports.topicKey = async ({ options, resolveVariable }) => {
+  const value = await param(options, resolveVariable, 'topicKey');
+  if (value === undefined || value === 'false') return 'false';
+  if (value === 'true') return 'true';
+  throw new Error(`--param topicKey="${value}" must be true or false (true: a KMS key of its own for the alert topic, $1 a month)`);
+};
+
 // Reserved concurrency of the public actions function (--param actionsConcurrency=N): the most link requests
 // it serves at once, and a share of the account's concurrency nobody else can take. Unset by default: Lambda
 // refuses a reservation that leaves the account less than its minimum unreserved concurrency (100 with the

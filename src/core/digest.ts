@@ -17,10 +17,10 @@ import {
   type PriceSource,
   round2,
   sourceLabel,
-  watchdogMonthlyCostUsd,
 } from './prices.js';
 import { formatLocalTime, localDate, localizeTimes } from './local-time.js';
 import { errorLine, renderTable } from './render.js';
+import { runsPerMonth, type SelfCostItem, selfCostFor } from './self-cost.js';
 import type { Alert, RunError } from './report.js';
 import {
   type BudgetStatus,
@@ -29,7 +29,6 @@ import {
   freeTierStatus,
   monthBounds,
   projectToMonthEnd,
-  sweepIntervalHours,
 } from './usage.js';
 
 const DAY_MS = 86_400_000;
@@ -98,6 +97,8 @@ export interface DigestInput {
   addresses: DigestAddress[];
   /** Stopped instances and their volumes. */
   stoppedDisks: DigestStoppedDisks[];
+  /** The stack encrypts its topic with a KMS key of its own (--param topicKey=true): $1 a month. */
+  topicKey?: boolean;
   /** null when the metrics could not be read. */
   month: DigestMonth | null;
   errors: RunError[];
@@ -188,7 +189,14 @@ export interface Digest {
     }[];
     totalUsdPerMonth: Figure;
   };
-  watchdog: { usdPerMonth: number; parts: Record<string, number>; assumptions: string };
+  /** What the stack itself costs a month (src/core/self-cost.ts): after the free tiers, at list price, by item. */
+  watchdog: {
+    usdPerMonth: number;
+    listUsdPerMonth: number;
+    metricsApi: string;
+    items: SelfCostItem[];
+    assumptions: string;
+  };
   sources: Record<string, string>;
   errors: RunError[];
 }
@@ -335,19 +343,13 @@ export function buildDigest(input: DigestInput): Digest {
     publicIpv4.usdPerMonth +
     stoppedInstances.reduce((s, v) => s + v.usdPerMonth, 0);
 
-  const sweepHours = sweepIntervalHours(policy.schedule);
-  const digestHours = sweepIntervalHours(policy.digest.schedule);
   const owners = month ? Object.keys(month.byOwner).length : 0;
-  const regions = Math.max(1, input.regions.length);
-  const sweeps = HOURS_PER_MONTH / sweepHours;
-  const own = watchdogMonthlyCostUsd({
-    sweepsPerMonth: sweeps,
-    digestsPerMonth: HOURS_PER_MONTH / digestHours,
-    launchEventsPerMonth: 300,
-    avgSeconds: 2 + regions,
-    memoryMb: 256,
-    customMetrics: 6 + 2 * owners,
-    metricQueriesPerMonth: sweeps * 3 * input.running.length,
+  const own = selfCostFor({
+    instances: input.running.length,
+    owners,
+    schedule: policy.schedule,
+    digestSchedule: policy.digest.schedule,
+    customerManagedKey: input.topicKey === true,
   });
 
   return {
@@ -376,14 +378,16 @@ export function buildDigest(input: DigestInput): Digest {
       totalUsdPerMonth: { usd: round2(leakTotal), source: 'bundled-table', estimate: true },
     },
     watchdog: {
-      usdPerMonth: own.usd,
-      parts: Object.fromEntries(Object.entries(own.parts).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
-      assumptions: `${Math.round(sweeps)} sweeps and ${Math.round(HOURS_PER_MONTH / digestHours)} digests a month, 300 launch events, ${2 + regions} s each at 256 MB (arm64), ${6 + 2 * owners} custom metrics, list prices before the AWS free tier`,
+      usdPerMonth: own.billedUsd,
+      listUsdPerMonth: own.listUsd,
+      metricsApi: own.metricsApi,
+      items: own.items,
+      assumptions: `${input.running.length} instances and ${owners} owners as now, ${Math.round(runsPerMonth(policy.schedule))} sweeps and ${Math.round(runsPerMonth(policy.digest.schedule))} digests a month, us-east-1 list prices; "after free tier" assumes the always-free allowances of a new account are not used by anything else`,
     },
     sources: {
       'price list': 'AWS Price List Query API (on-demand, Linux, shared tenancy), looked up for this digest',
       table: `prices bundled with cost-watchdog (us-east-1 list prices as of ${BUNDLED_PRICES_AS_OF}); used when the Price List API is unreachable or not permitted, and for EBS and public IPv4`,
-      metrics: `the watchdog's own CloudWatch metrics (namespace CostWatchdog): each sweep adds the hours since the previous sweep of every running instance, priced as above`,
+      metrics: `the watchdog's own month counters (SSM parameters /cost-watchdog/usage/): each sweep adds the hours since the previous sweep of every running instance, priced as above`,
     },
     errors: input.errors,
   };
@@ -650,8 +654,18 @@ export function renderDigest(d: Digest): Alert {
   out.push('');
 
   out.push(
-    `THE WATCHDOG ITSELF: about $${d.watchdog.usdPerMonth.toFixed(2)}/month (est.; ${d.watchdog.assumptions})`,
+    `THE WATCHDOG ITSELF: about $${d.watchdog.usdPerMonth.toFixed(2)}/month after the AWS free tier ($${d.watchdog.listUsdPerMonth.toFixed(2)} at list price; est.)`,
   );
+  out.push(
+    indent(
+      renderTable(
+        ['ITEM', 'QUANTITY', 'LIST $', 'BILLED $'],
+        d.watchdog.items.map((i) => [i.item, i.quantity, i.listUsd.toFixed(2), i.billedUsd.toFixed(2)]),
+        [38, 34],
+      ),
+    ),
+  );
+  out.push(`  (${d.watchdog.assumptions})`);
   out.push('');
   out.push('Sources:');
   for (const [k, v] of Object.entries(d.sources)) out.push(`  ${k}: ${v}`);

@@ -173,36 +173,6 @@ export function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/**
- * What the watchdog itself costs per month (USD, estimate at list prices, before the AWS free tier):
- * Lambda (arm64) requests and GB-seconds, custom CloudWatch metrics beyond the 10 free ones, PutMetricData /
- * GetMetricData requests, and the dashboard beyond the 3 free ones. SNS email is free for the first 1,000.
- */
-export function watchdogMonthlyCostUsd(input: {
-  sweepsPerMonth: number;
-  digestsPerMonth: number;
-  launchEventsPerMonth: number;
-  /** Average billed duration per invocation, seconds. */
-  avgSeconds: number;
-  memoryMb: number;
-  customMetrics: number;
-  metricQueriesPerMonth: number;
-}): { usd: number; parts: Record<string, number> } {
-  const invocations = input.sweepsPerMonth + input.digestsPerMonth + input.launchEventsPerMonth;
-  const gbSeconds = invocations * input.avgSeconds * (input.memoryMb / 1024);
-  const parts = {
-    lambdaRequests: (invocations / 1_000_000) * 0.2,
-    lambdaCompute: gbSeconds * 0.0000133334,
-    customMetrics: Math.max(0, input.customMetrics - 10) * 0.3,
-    metricApiRequests:
-      ((input.sweepsPerMonth + input.digestsPerMonth) / 1000) * 0.01 +
-      (input.metricQueriesPerMonth / 1000) * 0.01,
-    dashboard: 0,
-  };
-  const usd = Object.values(parts).reduce((a, b) => a + b, 0);
-  return { usd: Math.round(usd * 1000) / 1000, parts };
-}
-
 /** Key of a price in the maps the jobs pass around. */
 export function priceKey(instanceType: string, region: string): string {
   return `${region}/${instanceType}`;

@@ -105,7 +105,8 @@ export function selfCost(input: SelfCostInput): SelfCost {
   // At most three series per instance per sweep (CPU for all, network for the low-CPU ones).
   const series = input.instances * 3 * input.sweepsPerMonth;
   const api = chooseMetricsApi(series);
-  const metricList = (series / 1000) * (api === 'GetMetricData' ? p.getMetricDataPer1000Metrics : p.metricApiPer1000Requests);
+  const metricList =
+    (series / 1000) * (api === 'GetMetricData' ? p.getMetricDataPer1000Metrics : p.metricApiPer1000Requests);
   const metricBilled =
     api === 'GetMetricData'
       ? metricList
@@ -152,7 +153,9 @@ export function selfCost(input: SelfCostInput): SelfCost {
       quantity: input.customerManagedKey ? '1 key' : 'none',
       listUsd: input.customerManagedKey ? p.kmsKeyPerMonth : 0,
       billedUsd: input.customerManagedKey ? p.kmsKeyPerMonth : 0,
-      note: input.customerManagedKey ? 'asked for with --param topicKey=true' : 'topic not encrypted with a key of its own',
+      note: input.customerManagedKey
+        ? 'asked for with --param topicKey=true'
+        : 'topic not encrypted with a key of its own',
     },
     {
       item: 'SNS email',

@@ -32,6 +32,7 @@ export function createDigestHandler(deps: DigestHandlerDeps): (event: unknown) =
       services: deps.services ?? sdkSweepServices(deps.clock),
       costs: () => deps.costs ?? sdkCostServices(rt.home),
       alerts: deps.notifier ?? new Notifier(new SNSClient(clientConfig(rt.home)), rt.topicArn),
+      topicKey: rt.topicKey,
     };
   });
   return async () => {

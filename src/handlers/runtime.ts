@@ -22,6 +22,8 @@ export interface Runtime {
   keyParameter: string;
   /** The actions function URL (sweep only): warnings carry signed links to it. Absent = no links. */
   actionsUrl?: string;
+  /** The alert topic has a KMS key of its own (TOPIC_KEY=true, from --param topicKey=true). */
+  topicKey: boolean;
 }
 
 function need(env: NodeJS.ProcessEnv, name: string): string {
@@ -83,6 +85,7 @@ export function handlerRuntime(env: NodeJS.ProcessEnv): Runtime {
     policyFile,
     home: { region, ...(endpoint ? { endpoint } : {}) },
     keyParameter: keyParameter(env),
+    topicKey: env.TOPIC_KEY?.trim() === 'true',
     ...(url ? { actionsUrl: url } : {}),
   };
 }

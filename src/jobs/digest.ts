@@ -28,6 +28,8 @@ export interface DigestOptions {
   now: Date;
   targets: AwsTarget[];
   services: CostServices;
+  /** The topic has a KMS key of its own (counted in the watchdog's own cost). */
+  topicKey?: boolean;
 }
 
 interface TargetFacts {
@@ -94,6 +96,7 @@ export async function runDigest(options: DigestOptions): Promise<Digest> {
     stoppedDisks: all.stoppedDisks,
     month,
     errors: all.errors,
+    ...(options.topicKey ? { topicKey: true } : {}),
   });
 }
 
@@ -203,6 +206,8 @@ export interface DigestJobDeps {
   costs: () => CostServices;
   /** Where the digest goes; absent = a read-only report (the CLI): nothing sent, nothing recorded. */
   alerts?: AlertSink;
+  /** The stack's topic has a KMS key of its own (its $1 a month is in the self-cost). */
+  topicKey?: boolean;
 }
 
 /**
@@ -219,7 +224,13 @@ export async function sendDigest(
   const { policy } = deps;
   const costs = deps.costs();
   const targets = await resolveTargets(policy, deps.home, deps.services, regions);
-  const digest = await runDigest({ policy, now, targets, services: costs });
+  const digest = await runDigest({
+    policy,
+    now,
+    targets,
+    services: costs,
+    ...(deps.topicKey ? { topicKey: true } : {}),
+  });
   let sent = false;
   if (!policy.dryRun && deps.alerts) {
     try {

@@ -21,12 +21,15 @@ export interface CfnResource {
   Type: string;
   Properties?: Record<string, unknown>;
   DependsOn?: unknown;
+  Condition?: string;
 }
 
 /** The packaged CloudFormation template. */
 export interface Template {
   Resources: Record<string, CfnResource>;
   Outputs?: Record<string, unknown>;
+  Conditions?: Record<string, unknown>;
+  Parameters?: Record<string, unknown>;
 }
 
 /** What a project folder for `serverless package` is made of (besides node_modules and watchdog.yml). */

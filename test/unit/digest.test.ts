@@ -160,6 +160,30 @@ describe('cost leaks', () => {
     );
   });
 
+  it("itemises the watchdog's own bill after the free tier and at list price, with the topic key when there is one", () => {
+    const plain = buildDigest(input({ running: [makeInstance()] }));
+    const keyed = buildDigest(input({ running: [makeInstance()], topicKey: true }));
+
+    expect(plain.watchdog.usdPerMonth).toBe(0);
+    expect(plain.watchdog.items.map((i) => i.item)).toEqual([
+      'Lambda',
+      'CloudWatch metrics API (GetMetricStatistics)',
+      'custom metrics',
+      'alarms',
+      'dashboard',
+      'KMS key (topic encryption)',
+      'SNS email',
+      'CloudWatch Logs',
+      'SSM parameters (month counters, keys)',
+    ]);
+    expect(keyed.watchdog.usdPerMonth).toBe(1);
+    const text = renderDigest(keyed).text;
+    expect(text).toMatch(
+      /THE WATCHDOG ITSELF: about \$1\.00\/month after the AWS free tier \(\$\d+\.\d\d at list price; est\.\)/,
+    );
+    expect(text).toMatch(/KMS key \(topic encryption\) +1 key +1\.00 +1\.00/);
+  });
+
   it('finds no leak in a tidy account', () => {
     const d = buildDigest(input({ running: [makeInstance()] }));
 

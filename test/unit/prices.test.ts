@@ -7,7 +7,6 @@ import {
   BUNDLED_PRICES_AS_OF,
   bundledPrice,
   ebsMonthlyUsd,
-  watchdogMonthlyCostUsd,
 } from '../../src/core/prices.js';
 
 const pricing = mockClient(PricingClient);
@@ -230,23 +229,5 @@ describe('other list prices', () => {
     ['io9', 10, 1, false],
   ])('prices an unattached %s volume of %i GB at $%s a month (known type: %s)', (type, gb, usd, known) => {
     expect(ebsMonthlyUsd(type, gb)).toEqual({ usd, known });
-  });
-
-  it('estimates the watchdog itself at a few cents a month for an hourly sweep and a daily digest', () => {
-    // Act
-    const cost = watchdogMonthlyCostUsd({
-      sweepsPerMonth: 730,
-      digestsPerMonth: 30,
-      launchEventsPerMonth: 300,
-      avgSeconds: 3,
-      memoryMb: 256,
-      customMetrics: 8,
-      metricQueriesPerMonth: 730 * 30,
-    });
-
-    // Assess
-    expect(cost.usd).toBeGreaterThan(0);
-    expect(cost.usd).toBeLessThan(1);
-    expect(cost.parts.customMetrics).toBe(0);
   });
 });

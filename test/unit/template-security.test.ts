@@ -19,7 +19,8 @@ const RESOURCE_STAR_ONLY: Record<string, string> = {
   'ec2:Describe*':
     'EC2 Describe calls list and read; they take no resource ARN (sweep, launch guard, digest)',
   'cloudwatch:GetMetricData': 'metric reads take no resource ARN (sweep, digest)',
-  'cloudwatch:GetMetricStatistics': 'metric reads take no resource ARN (sweep: the free API for small fleets)',
+  'cloudwatch:GetMetricStatistics':
+    'metric reads take no resource ARN (sweep: the free API for small fleets)',
   'cloudwatch:ListMetrics': 'metric listing takes no resource ARN (digest)',
   'cloudwatch:PutMetricData': 'takes no resource ARN; narrowed by a cloudwatch:namespace condition instead',
   'pricing:GetProducts': 'the Price List API has no resources (launch guard, digest)',
@@ -132,12 +133,23 @@ describe('the packaged stack', () => {
     expect(ofType(template, 'AWS::SSM::Parameter')).toEqual([]);
   });
 
-  it('encrypts the alert topic with its own rotated key that CloudWatch alarms may use', () => {
-    const topic = template.Resources.AlertTopic?.Properties ?? {};
-    const key = template.Resources.AlertTopicKey?.Properties ?? {};
+  it('creates no KMS key by default (it would cost $1 a month): the topic has no key of its own', () => {
+    expect(template.Parameters?.TopicKey).toMatchObject({ Default: 'false', AllowedValues: ['true', 'false'] });
+    expect(template.Conditions?.UseTopicKey).toEqual({ 'Fn::Equals': [{ Ref: 'TopicKey' }, 'true'] });
+    for (const id of ['AlertTopicKey', 'AlertTopicKeyAlias', 'AlertTopicKeyUse']) {
+      expect(template.Resources[id]?.Condition, id).toBe('UseTopicKey');
+    }
+    expect(template.Resources.AlertTopic?.Properties?.KmsMasterKeyId).toEqual({
+      'Fn::If': ['UseTopicKey', { 'Fn::GetAtt': ['AlertTopicKey', 'Arn'] }, { Ref: 'AWS::NoValue' }],
+    });
+  });
+
+  it('with --param topicKey=true, encrypts the topic with its own rotated key that CloudWatch alarms may use', () => {
+    const keyed = packagedTemplate({ topicKey: 'true' });
+    const key = keyed.Resources.AlertTopicKey?.Properties ?? {};
     const keyPolicy = key.KeyPolicy as { Statement: Statement[] };
 
-    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': ['AlertTopicKey', 'Arn'] });
+    expect(keyed.Parameters?.TopicKey).toMatchObject({ Default: 'true' });
     expect(key.EnableKeyRotation).toBe(true);
     expect(keyPolicy.Statement).toContainEqual(
       expect.objectContaining({
@@ -150,9 +162,15 @@ describe('the packaged stack', () => {
     expect(admin.map((s) => s.Principal)).toEqual([
       { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } },
     ]);
-  });
+  }, 300_000);
 
-  it('lets every role that publishes to the topic use its key, through SNS only', () => {
+  it('refuses a topicKey that is not true or false, naming the parameter', () => {
+    expect(() => packagedTemplate({ topicKey: 'yes' })).toThrow(
+      /--param topicKey="yes" must be true or false/,
+    );
+  }, 300_000);
+
+  it('lets every role that publishes to the topic use its key (when there is one), through SNS only', () => {
     const publishers = identityStatements(template)
       .filter(({ statement }) => actionsOf(statement).includes('sns:Publish'))
       .map(({ where }) => where)
