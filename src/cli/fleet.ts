@@ -23,7 +23,7 @@ import { type Common, type Io, loadPolicy } from './context.js';
 /** Services used by the live commands; tests replace them. */
 export let cliServices: () => SweepServices = sdkSweepServices;
 
-/** The CostWatchdog metrics (budget rule, usage record) of the live commands; tests replace them. */
+/** The month ledger (budget rule, usage record) of the live commands; tests replace them. */
 let cliUsage: (home: AwsTarget) => SweepUsageStore | undefined = (home) => ({
   prices: new BundledPrices(),
   usage: new UsageStore(new SSMClient(clientConfig(home))),

@@ -543,7 +543,7 @@ export function renderDigest(d: Digest): Alert {
       );
     }
   } else {
-    out.push('Not available: the CostWatchdog metrics could not be read (see errors).');
+    out.push("Not available: the month's counters could not be read (see errors).");
   }
   if (d.budget) {
     const b = d.budget;
@@ -563,7 +563,7 @@ export function renderDigest(d: Digest): Alert {
       '(750 h is the legacy free tier; accounts opened since 2025-07-15 get credits instead, so this is a guide.)',
     );
   } else {
-    out.push('Not available: the CostWatchdog metrics could not be read.');
+    out.push("Not available: the month's counters could not be read.");
   }
   out.push('');
 

@@ -56,7 +56,6 @@ export const NAMES = {
   keyParameterPrefix: '/cost-watchdog/keys/',
   passwordParameterPrefix: '/cost-watchdog/passwords/',
   accessKeyParameterPrefix: '/cost-watchdog/access-keys/',
-  metricNamespace: 'CostWatchdog',
   /** SSM standard parameters with the month counters (instance-hours, dollars, per owner): src/aws/usage-store.ts. */
   usageParameterPrefix: '/cost-watchdog/usage/',
   /** SSM SecureString with the HMAC key that signs the action links in warnings (created by the sweep). */

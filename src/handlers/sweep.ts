@@ -27,7 +27,7 @@ export interface SweepHandlerDeps {
   services?: SweepServices;
   notifier?: AlertSink;
   /**
-   * Prices and the CostWatchdog metrics (free-tier hours, estimated dollars, budget). The sweep prices from
+   * Prices and the month ledger (free-tier hours, estimated dollars, budget). The sweep prices from
    * the bundled table (no Price List client in its bundle or role); the digest asks the Price List API.
    */
   costs?: SweepUsageStore;

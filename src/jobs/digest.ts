@@ -47,7 +47,7 @@ export const DIGEST_STOP_PROTECTION_CHECKS = 1_000;
 /**
  * Gathers what the digest shows from every target (account x region, with a concurrency bound): running
  * instances and their types, the watchdog's past stops, unattached volumes, Elastic IPs, then prices and the
- * month's CostWatchdog metrics. A failing call is reported in the digest's errors; the rest is still shown.
+ * month's counters (SSM). A failing call is reported in the digest's errors; the rest is still shown.
  */
 export async function runDigest(options: DigestOptions): Promise<Digest> {
   const { policy, now, services } = options;
@@ -79,7 +79,7 @@ export async function runDigest(options: DigestOptions): Promise<Digest> {
   } catch (err) {
     all.errors.push({
       region: '-',
-      operation: 'cloudwatch:GetMetricData (CostWatchdog)',
+      operation: 'ssm:GetParameter (month counters)',
       message: describeError(err),
     });
   }
@@ -212,7 +212,7 @@ export interface DigestJobDeps {
 
 /**
  * The daily digest's use case: gathers the figures of every target, sends one email (text + JSON) to the admin and
- * records the dollars saved in the last day as a CostWatchdog metric. With the policy's dryRun nothing is sent or
+ * records the dollars saved in the last day in the month ledger. With the policy's dryRun nothing is sent or
  * written, and without `alerts` (the CLI's `digest`) it is a read-only report. A failed send or write is an error
  * in the summary; the figures are still returned.
  */

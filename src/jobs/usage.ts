@@ -39,7 +39,7 @@ export interface UsageRecord {
 
 /**
  * After a sweep: adds the hours since the previous sweep (the sweep interval of policy.schedule) of every
- * running instance to the CostWatchdog metrics: instance-hours, free-tier hours and estimated dollars, per
+ * running instance to the month ledger (SSM): instance-hours, free-tier hours and estimated dollars, per
  * owner too, attributed to the right month when the interval straddles the 1st. With a budget, returns the
  * alert when the month's estimate has just crossed 80% or 100% of it.
  */
