@@ -307,7 +307,7 @@ describe('the digest', () => {
     const d = buildDigest(input({ running: [makeInstance()] }));
 
     expect(d.thisMonth).toBeNull();
-    expect(renderDigest(d).text).toContain('Not available: the month's counters could not be read');
+    expect(renderDigest(d).text).toContain("Not available: the month's counters could not be read");
   });
 
   it('shows the budget state when a budget is set', () => {
