@@ -4,6 +4,7 @@
  * that lets the next sweep stop it after the grace period, or (launchGuard.immediate) a stop at once. Pure.
  */
 import { findProtection, forgeableManagedTags, type Protection } from './evaluate.js';
+import { judgeFreeTier } from './rules.js';
 import { type Instance, type InstanceRef, instanceRef } from './instance.js';
 import { formatLocalTime, localizeTimes, nextRunText } from './local-time.js';
 import type { Policy } from './policy.js';
@@ -113,13 +114,11 @@ export function checkLaunch(
   context: LaunchContext = { ownerProvisioned: false },
 ): LaunchVerdict {
   const findings: LaunchFinding[] = [];
-  const eligible = instance.typeInfo?.freeTierEligible;
-  const allowed = policy.nonFreeTier.allowedTypes.includes(instance.instanceType);
-  if (eligible === false && !allowed) {
-    findings.push({
-      rule: 'non-free-tier',
-      reason: `${instance.instanceType} is not free-tier eligible in ${instance.region} for this account and not in nonFreeTier.allowedTypes`,
-    });
+  // The sweep's own judge (src/core/rules.ts): the same answer at launch and every hour after.
+  const freeTier = judgeFreeTier(instance, policy);
+  if (freeTier.holds === true) {
+    // The alert names the rule itself ("- non-free-tier: ..."): the judge's "not free tier: " lead is left off.
+    findings.push({ rule: 'non-free-tier', reason: freeTier.reason.replace(/^not free tier: /, '') });
   }
   const owner = instance.tags[policy.tags.owner]?.trim() ?? '';
   if (owner === '') {
