@@ -46,6 +46,10 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
   const log = deps.log ?? jsonLogger;
   const ready = onColdStart((): SweepJobDeps => {
     const rt = handlerRuntime(deps.env);
+    if (!rt.actionsUrl) {
+      // `serverless invoke local` (and a stack without the actions function): warnings still go out, unlinked.
+      log({ level: 'warn', message: 'sweep: ACTIONS_URL is empty, so warnings carry no keep / stop links' });
+    }
     const client = <T>(make: new (c: ReturnType<typeof clientConfig>) => T) =>
       new make(clientConfig(rt.home));
     return {
