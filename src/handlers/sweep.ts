@@ -46,8 +46,8 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
   const log = deps.log ?? jsonLogger;
   const ready = onColdStart((): SweepJobDeps => {
     const rt = handlerRuntime(deps.env);
-    if (!rt.actionsUrl) {
-      // `serverless invoke local` (and a stack without the actions function): warnings still go out, unlinked.
+    if (deps.env.ACTIONS_URL?.trim() === '') {
+      // Set but empty: `serverless invoke local`, which cannot resolve the URL. Warnings still go out, unlinked.
       log({ level: 'warn', message: 'sweep: ACTIONS_URL is empty, so warnings carry no keep / stop links' });
     }
     const client = <T>(make: new (c: ReturnType<typeof clientConfig>) => T) =>
