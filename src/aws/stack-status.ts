@@ -180,11 +180,13 @@ export class StackInspector {
     const res = await this.c.cloudwatch.send(
       new DescribeAlarmsCommand({ AlarmNamePrefix: prefix, StateValue: 'ALARM', MaxRecords: 100 }),
     );
-    return (res.MetricAlarms ?? []).map((a) => ({
-      name: a.AlarmName ?? '?',
-      ...(a.StateUpdatedTimestamp ? { since: new Date(a.StateUpdatedTimestamp) } : {}),
-      reason: a.AlarmDescription ?? a.StateReason ?? '',
-    }));
+    return (res.MetricAlarms ?? [])
+      .filter((a) => a.StateValue === 'ALARM')
+      .map((a) => ({
+        name: a.AlarmName ?? '?',
+        ...(a.StateUpdatedTimestamp ? { since: new Date(a.StateUpdatedTimestamp) } : {}),
+        reason: a.AlarmDescription ?? a.StateReason ?? '',
+      }));
   }
 }
 

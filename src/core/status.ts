@@ -349,7 +349,7 @@ export function judgeStatus(facts: StackFacts, local: LocalPolicy, now: Date, ti
 
 /** The status screen: one line per check, then what needs attention. */
 export function renderStatus(status: StackStatus): string {
-  const width = Math.max(...status.checks.map((c) => c.check.length));
+  const width = 'last digest'.length; // the longest check name: the same columns whatever is shown
   const mark = { ok: 'ok', attention: '!!', info: '  ' } as const;
   const lines = [
     `cost-watchdog status: stack ${status.stackName} in ${status.region}${status.account ? ` (account ${status.account})` : ''}`,
