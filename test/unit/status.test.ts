@@ -303,13 +303,11 @@ describe('cost-watchdog status on the SDK', () => {
         { Protocol: 'email', Endpoint: 'admin@example.edu', SubscriptionArn: 'PendingConfirmation' },
       ],
     });
-    logs
-      .on(FilterLogEventsCommand)
-      .rejects(
-        Object.assign(new Error('not authorized to perform: logs:FilterLogEvents'), {
-          name: 'AccessDeniedException',
-        }),
-      );
+    logs.on(FilterLogEventsCommand).rejects(
+      Object.assign(new Error('not authorized to perform: logs:FilterLogEvents'), {
+        name: 'AccessDeniedException',
+      }),
+    );
     const out: string[] = [];
 
     // Act
@@ -330,5 +328,15 @@ describe('cost-watchdog status on the SDK', () => {
     expect(text).toContain('!!  policy       /nonexistent/cw/watchdog.yml: not found');
     expect(sns).not.toHaveReceivedCommand(GetSubscriptionAttributesCommand);
     expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 5);
+  });
+});
+
+describe('the IAM permissions status needs', () => {
+  it('are all listed in the README', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { STATUS_PERMISSIONS } = await import('../../src/aws/stack-status.js');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+    for (const action of STATUS_PERMISSIONS) expect(readme).toContain(`\`${action}\``);
   });
 });
