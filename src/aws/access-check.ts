@@ -1,5 +1,5 @@
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { AwsAccessError, describeError } from '../core/errors.js';
+import { AwsAccessError, describeError, printable } from '../core/errors.js';
 import { type AwsTarget, clientConfig } from './clients.js';
 
 /** Who the credentials are, as sts:GetCallerIdentity says (a call that needs no IAM permission). */
@@ -73,9 +73,12 @@ export function classifyAccessError(err: unknown, target: AwsTarget): AwsAccessE
         { cause: err },
       );
     }
+    const profile = process.env.AWS_PROFILE;
     return new AwsAccessError(
       'no-credentials',
-      'no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or pass --profile NAME',
+      profile
+        ? `no AWS credentials for the profile "${printable(profile)}": check its name (aws configure list-profiles), or run \`aws sso login --profile ${printable(profile)}\``
+        : 'no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or pass --profile NAME',
       { cause: err },
     );
   }

@@ -213,6 +213,24 @@ describe('classifyAccessError', () => {
     );
   });
 
+  it('names the profile that gave no credentials', () => {
+    process.env.AWS_PROFILE = 'clas';
+    try {
+      const e = classifyAccessError(
+        failure('CredentialsProviderError', 'Could not load credentials from any providers'),
+        {
+          region: 'us-east-1',
+        },
+      );
+
+      expect(e?.message).toBe(
+        'no AWS credentials for the profile "clas": check its name (aws configure list-profiles), or run `aws sso login --profile clas`',
+      );
+    } finally {
+      delete process.env.AWS_PROFILE;
+    }
+  });
+
   it('says a profile that does not exist', () => {
     const e = classifyAccessError(
       failure(
