@@ -31,10 +31,15 @@ export async function runDigestCommand({ values, common, io }: CommandContext): 
   const errors = digest.errors.map(
     (e) => `error: ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`,
   );
-  if (nothingRead && !common.json) {
-    // Not a report of $0.00: nothing could be read.
-    io.err('digest failed: no region could be read; no report.');
-    for (const e of errors) io.err(e);
+  if (nothingRead) {
+    // Not a report of $0.00 (nor JSON that says nothing runs): nothing could be read.
+    const message = 'digest failed: no region could be read; no report.';
+    if (common.json)
+      io.out(JSON.stringify({ error: { type: 'DigestError', message, errors: digest.errors } }, null, 2));
+    else {
+      io.err(message);
+      for (const e of errors) io.err(e);
+    }
     return 1;
   }
   if (common.json) io.out(JSON.stringify(digest, null, 2));

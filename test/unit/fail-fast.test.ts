@@ -194,6 +194,15 @@ describe('a command whose every region fails after the credentials check', () =>
     expect(existsSync(snapshot)).toBe(false);
   });
 
+  it('digest --json prints an error, not a digest of nothing', async () => {
+    const { code, out } = await run('digest', '--policy', policy, '--table-prices', '--json');
+
+    expect(code).toBe(1);
+    const { error } = JSON.parse(out) as { error: { type: string; errors: { operation: string }[] } };
+    expect(error.type).toBe('DigestError');
+    expect(error.errors.map((e) => e.operation)).toContain('ec2:DescribeInstances');
+  });
+
   it('digest prints no $0.00 report', async () => {
     const { code, out, err } = await run('digest', '--policy', policy, '--table-prices');
 
