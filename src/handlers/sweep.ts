@@ -78,6 +78,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
   return async () => {
     const report = await sweepNow(ready(), { now: deps.clock() });
     const summary = summarize(report);
+    // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts.
     log({
       level: report.errors.length > 0 ? 'error' : 'info',
       message: `sweep: ${report.instancesSeen} seen, ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.errors.length} errors`,

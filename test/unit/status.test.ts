@@ -340,3 +340,40 @@ describe('the IAM permissions status needs', () => {
     for (const action of STATUS_PERMISSIONS) expect(readme).toContain(`\`${action}\``);
   });
 });
+
+describe('the sweep log line status reads', () => {
+  it('is what the sweep handler writes, as Lambda stores it', async () => {
+    // Prepare: a real handler run whose stop fails, its log record captured
+    const { createSweepHandler } = await import('../../src/handlers/sweep.js');
+    const { InMemoryFleet, awsError } = await import('./in-memory-fleet.js');
+    const { hoursAgo, idleMetrics, makeInstance, NOW: at } = await import('../support/fleet.js');
+    const { policyFile } = await import('../support/policy-file.js');
+    const fleet = new InMemoryFleet();
+    fleet.types.set('t3.micro', { freeTierEligible: true, gpu: false });
+    const instance = makeInstance({ tags: { 'cost-watchdog:warned-at': hoursAgo(2) } });
+    fleet.add({ instance, state: 'running', stopProtected: false });
+    fleet.metrics.set(instance.instanceId, idleMetrics());
+    fleet.fault = (op) => (op === 'stop' ? awsError('UnauthorizedOperation', 'not allowed') : undefined);
+    const records: unknown[] = [];
+    const handler = createSweepHandler({
+      clock: () => at,
+      env: {
+        AWS_REGION: 'us-east-1',
+        TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:alerts',
+        POLICY_FILE: policyFile('regions: [us-east-1]\n'),
+      },
+      services: fleet.services(),
+      notifier: { publish: async () => 'id' } as never,
+      log: (r) => records.push(r),
+    });
+    await handler({}).catch(() => undefined);
+    const line = `${at.toISOString()}\t0f0f0f0f-1111-4222-8333-444455556666\tERROR\t${JSON.stringify(records[0])}`;
+
+    // Act
+    const run = lastRunFromLog([{ timestamp: at.getTime(), message: line }], 'sweep');
+
+    // Assess
+    expect(run).toMatchObject({ outcome: 'errors', summary: '1 seen, 0 warned, 0 stopped, 1 errors' });
+    expect(run?.errors[0]).toMatch(/^us-east-1 i-\w+ ec2:StopInstances: UnauthorizedOperation: not allowed$/);
+  });
+});
