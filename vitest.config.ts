@@ -1,6 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
+ * On Node.js 20 every process that creates an AWS SDK client warns once that SDK releases after January 2027 need
+ * Node.js 22 (aws-sdk-js-v3#7983). The project supports Node.js 20 for local runs (the functions run on
+ * nodejs22.x), so the tests, and the serverless and CLI processes they start, use the SDK's documented switch.
+ */
+const QUIET_SDK = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
+/**
  * Three projects, all run by `npm test` (= `vitest run`):
  * - unit: core logic and adapters against aws-sdk-client-mock, in parallel.
  * - emulator: handlers, adapters and the CLI against one moto server on 127.0.0.1 that
@@ -19,6 +26,7 @@ export default defineConfig({
           environment: 'node',
           // aws-sdk-client-mock matchers (toReceiveCommandWith, ...)
           setupFiles: ['test/unit/setup.ts'],
+          env: QUIET_SDK,
           // Property tests scale with PROPERTY_RUNS (CI: 5000); a slow machine must not turn that into a failure.
           testTimeout: 60_000,
         },
@@ -36,6 +44,7 @@ export default defineConfig({
           // Dummy credentials and no instance-metadata lookups: nothing here can reach real AWS. setup-env.ts
           // also points AWS_ENDPOINT_URL at the emulator and hides any ~/.aws profile.
           env: {
+            ...QUIET_SDK,
             AWS_ACCESS_KEY_ID: 'testing',
             AWS_SECRET_ACCESS_KEY: 'testing',
             AWS_EC2_METADATA_DISABLED: 'true',
@@ -49,6 +58,7 @@ export default defineConfig({
           include: ['test/pages/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/pages/global-setup.ts'],
+          env: QUIET_SDK,
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

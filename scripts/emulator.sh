@@ -17,6 +17,8 @@ STATE_DIR="${ROOT}/.emulator"
 PID_FILE="${STATE_DIR}/moto.pid"
 LOG_FILE="${STATE_DIR}/moto.log"
 PYTHON="${PYTHON:-python3}"
+# uv, the fast installer for the requirements (install_requirements); pip does it where uv cannot be installed.
+UV_VERSION=0.13.9
 
 die() {
   printf 'emulator.sh: %s\n' "$*" >&2
@@ -44,6 +46,29 @@ requirements_hash() {
   fi
 }
 
+# Installs the requirements into the venv. With uv (installed into the venv from PyPI first; a few seconds) the
+# install takes about a quarter of pip's time; where uv cannot be had, pip does it. Wheels only (nothing is built
+# from source), bytecode compiled at install (moto starts about a second faster every run).
+install_requirements() {
+  local started=${SECONDS}
+  local pip=("${VENV}/bin/python" -m pip --disable-pip-version-check --quiet)
+  echo "emulator.sh: installing moto[server], cfn-lint, shellcheck from ${REQUIREMENTS#"${ROOT}/"} into .venv (first run only)" >&2
+  if [[ -x "${VENV}/bin/uv" ]] || "${pip[@]}" install --only-binary=:all: "uv==${UV_VERSION}" >&2 2>/dev/null; then
+    echo "emulator.sh:   with uv ($("${VENV}/bin/uv" --version 2>/dev/null || echo '?'))" >&2
+    if "${VENV}/bin/uv" pip install --quiet --compile-bytecode --only-binary :all: --python "${VENV}/bin/python" \
+      -r "${REQUIREMENTS}" >&2; then
+      echo "emulator.sh: installed in $((SECONDS - started)) s" >&2
+      return 0
+    fi
+    echo "emulator.sh:   uv failed (output above); trying pip" >&2
+  else
+    echo "emulator.sh:   with pip (uv is not available here)" >&2
+  fi
+  "${pip[@]}" install --only-binary=:all: -r "${REQUIREMENTS}" >&2 ||
+    die "pip install -r ${REQUIREMENTS} failed (network? proxy? see the pip output above)"
+  echo "emulator.sh: installed in $((SECONDS - started)) s" >&2
+}
+
 cmd_setup() {
   [[ -f "${REQUIREMENTS}" ]] || die "missing ${REQUIREMENTS}"
   local want
@@ -59,9 +84,7 @@ cmd_setup() {
     echo "emulator.sh: creating ${VENV}" >&2
     "${PYTHON}" -m venv "${VENV}" || python_help
   fi
-  echo "emulator.sh: installing ${REQUIREMENTS#"${ROOT}/"} into ${VENV}" >&2
-  "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check -r "${REQUIREMENTS}" >&2 ||
-    die "pip install -r ${REQUIREMENTS} failed (network? proxy? see the pip output above)"
+  install_requirements
   printf '%s\n' "${want}" >"${STAMP}"
 }
 

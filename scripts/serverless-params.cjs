@@ -23,21 +23,78 @@ async function param(options, resolveVariable, name) {
   }
 }
 
+// The serverless command being run, as osls reads it: the words before the first option (`invoke local`,
+// `deploy`, `remove`, ...). Variable resolvers are not told the command, so it is read from the command line.
+function slsCommand(argv = process.argv.slice(2)) {
+  const words = [];
+  for (const arg of argv) {
+    if (arg.startsWith('-')) break;
+    words.push(arg);
+  }
+  return words.join(' ');
+}
+
+// Commands that build or deploy the stack's template: only they create the email subscription. Anything else
+// (remove, info, logs, invoke, invoke local, print, metrics, deploy function, ...) never reads the address. An
+// empty command (a wrapper that hides it) counts as a deploy, to be safe.
+const BUILDS_TEMPLATE = new Set(['', 'deploy', 'package']);
+
+// A mistake in a deploy parameter: one line on stderr and exit 1, instead of the 15-line stack trace osls prints for
+// an error thrown by a variable resolver. Only for the commands that need the value (see BUILDS_TEMPLATE).
+function stop(message) {
+  process.stderr.write(`✖ ${message}\n`);
+  process.exit(1);
+}
+
+// What the admin subscription's Endpoint is when the command builds no template (it is never sent anywhere).
+const NO_EMAIL = 'alert-email-not-needed-for-this-command@example.invalid';
+
+// The admin's alert address (--param alertEmail=...): required and checked for `deploy` and `package`; for every
+// other command (remove, info, logs, invoke, ...) optional, since they never create the subscription.
 module.exports.alertEmail = async ({ options, resolveVariable }) => {
   const email = await param(options, resolveVariable, 'alertEmail');
+  const required = BUILDS_TEMPLATE.has(slsCommand());
   if (!email) {
-    throw new Error(
-      'Missing alert email. Deploy (or package) with  --param alertEmail=you@example.edu  ' +
-        '(the address that receives warnings and digests; confirm the subscription email AWS sends to it).',
+    if (!required) return NO_EMAIL;
+    stop(
+      'Missing alert email: run it again with  --param alertEmail=you@example.edu  (the address that gets ' +
+        'warnings and digests; confirm the subscription email AWS sends to it).',
     );
   }
   if (!EMAIL.test(email)) {
-    throw new Error(
-      `--param alertEmail="${email}" is not an email address; use e.g. --param alertEmail=you@example.edu`,
+    if (!required) return NO_EMAIL;
+    stop(
+      `--param alertEmail="${printable(email)}" is not an email address; use e.g. --param alertEmail=you@example.edu`,
     );
   }
   return email;
 };
+
+// ACTIONS_URL of the sweep: the actions function's URL (a CloudFormation GetAtt) in the template. `serverless
+// invoke local` can resolve only Ref and ImportValue in environment variables, so there it is empty: the local sweep
+// then sends its warnings without keep / stop links and logs that it does.
+module.exports.actionsUrl = async () =>
+  slsCommand() === 'invoke local' ? '' : { 'Fn::GetAtt': ['ActionsLambdaFunctionUrl', 'FunctionUrl'] };
+
+// SHA-256 of watchdog.yml as packaged (hex), set on every function as POLICY_SHA256: `cost-watchdog status`
+// compares it with the local file to say whether watchdog.yml changed since the last deploy.
+module.exports.policySha256 = async () => {
+  const { createHash } = require('node:crypto');
+  const { readFileSync, existsSync } = require('node:fs');
+  const { join } = require('node:path');
+  const file = join(__dirname, '..', 'watchdog.yml');
+  return existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'none';
+};
+
+// A value from the command line made safe to quote on one line.
+function printable(value) {
+  // control, format (bidi) and unassigned characters become '?'
+  const text = String(value).replace(/\p{C}/gu, '?');
+  return text.length > 80 ? `${text.slice(0, 79)}~` : text;
+}
+
+// For tests: the command as read from a command line.
+module.exports.slsCommand = slsCommand;
 
 // watchdog.yml next to serverless.yml, as packaged with the functions (an empty policy when there is none).
 function policy() {

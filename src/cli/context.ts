@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
+import type { CommonFlag } from './command.js';
 import type { AwsTarget } from '../aws/clients.js';
 import { InputError, printable } from '../core/errors.js';
-import { isKnownRegion, type Policy } from '../core/policy.js';
-import { readPolicyFile } from '../jobs/policy-file.js';
+import { isKnownRegion, KNOWN_REGIONS, type Policy } from '../core/policy.js';
+import { closest } from '../core/suggest.js';
+import { DEFAULT_POLICY_FILE, readPolicyFile } from '../jobs/policy-file.js';
 
 /** Where a command writes; tests capture it. */
 export interface Io {
@@ -11,7 +14,7 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-/** Flags every command accepts. */
+/** Flags shared by the commands; each command takes the ones it names (Command.common), plus --verbose and --help. */
 export const COMMON_OPTIONS = {
   region: { type: 'string', multiple: true },
   'endpoint-url': { type: 'string' },
@@ -24,18 +27,50 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
-/** Help text for the common flags. */
-export const COMMON_HELP = `Common options:
-  --region NAME         region(s) to work in; repeat or comma-separate (default: the policy's regions;
-                        the home region is the first --region, else AWS_REGION, else us-east-1)
-  --endpoint-url URL    send every AWS call to this endpoint (an emulator such as moto on 127.0.0.1)
-  --profile NAME        AWS credentials profile (as in ~/.aws/config)
-  --policy FILE         policy file (default: ./watchdog.yml if present, else built-in defaults)
-  --at ISO-TIME         evaluate as if it were this time, e.g. 2026-11-25T14:00:00Z
-  --json                print JSON instead of a table
-  --dry-run             change nothing: no tags, no stops, no email
-  --verbose             show error details
-  -h, --help            show help`;
+/** Every common flag a command can take, in the order help lists them. */
+export const ALL_COMMON_FLAGS: readonly CommonFlag[] = [
+  'region',
+  'endpoint-url',
+  'profile',
+  'policy',
+  'at',
+  'json',
+  'dry-run',
+];
+
+/** Help lines of each common flag. */
+const FLAG_HELP: Record<CommonFlag | 'verbose' | 'help', string> = {
+  region: `  --region NAME         region(s) to work in; repeat or comma-separate (default: the policy's regions;
+                        the home region is the first --region, else AWS_REGION, else us-east-1)`,
+  'endpoint-url':
+    '  --endpoint-url URL    send every AWS call to this endpoint (an emulator such as moto on 127.0.0.1)',
+  profile: '  --profile NAME        AWS credentials profile (as in ~/.aws/config)',
+  policy: '  --policy FILE         policy file (default: ./watchdog.yml if present, else built-in defaults)',
+  at: '  --at ISO-TIME         evaluate as if it were this time, e.g. 2026-11-25T14:00:00Z',
+  json: '  --json                print JSON instead of text (errors too: {"error": ...} on stdout)',
+  'dry-run': '  --dry-run             change nothing: no tags, no stops, no email',
+  verbose: '  --verbose             show error details',
+  help: '  -h, --help            show help',
+};
+
+/** Help text for the common flags `flags` (plus --verbose and --help). */
+export function commonHelp(flags: readonly CommonFlag[] = ALL_COMMON_FLAGS): string {
+  const listed = ALL_COMMON_FLAGS.filter((f) => flags.includes(f));
+  return [
+    'Common options:',
+    ...[...listed, 'verbose' as const, 'help' as const].map((f) => FLAG_HELP[f]),
+  ].join('\n');
+}
+
+/** The parseArgs options of the common flags `flags` (plus --verbose and --help). */
+export function commonOptions(flags: readonly CommonFlag[]): ParseArgsConfig['options'] {
+  const out: NonNullable<ParseArgsConfig['options']> = {
+    verbose: COMMON_OPTIONS.verbose,
+    help: COMMON_OPTIONS.help,
+  };
+  for (const f of flags) out[f] = COMMON_OPTIONS[f];
+  return out;
+}
 
 /** Parsed common flags, validated. */
 export interface Common {
@@ -56,9 +91,10 @@ export function readCommon(values: Record<string, unknown>, io: Io): Common {
     .filter((r) => r !== '');
   for (const r of regions) {
     if (!isKnownRegion(r)) {
+      const near = closest(r, KNOWN_REGIONS);
       throw new InputError(
         '--region',
-        `unknown region "${printable(r)}" (use an AWS region name such as us-east-1 or eu-west-1)`,
+        `unknown region "${printable(r)}"${near ? `: did you mean ${near}?` : ''} (use an AWS region name such as us-east-1 or eu-west-1)`,
       );
     }
   }
@@ -96,4 +132,12 @@ export function readCommon(values: Record<string, unknown>, io: Io): Common {
 /** The policy named by --policy (or ./watchdog.yml, or the defaults). */
 export function loadPolicy(common: Common): Policy {
   return readPolicyFile(common.policyPath);
+}
+
+/** Where the policy of a run comes from, in words: "--policy strict.yml", "./watchdog.yml" or the defaults. */
+export function policySource(common: Common): string {
+  if (common.policyPath !== undefined) return common.policyPath;
+  return existsSync(DEFAULT_POLICY_FILE)
+    ? `./${DEFAULT_POLICY_FILE}`
+    : `no ${DEFAULT_POLICY_FILE} here: the built-in defaults`;
 }

@@ -12,12 +12,14 @@ import { Notifier } from '../aws/sns.js';
 import { InputError, printable } from '../core/errors.js';
 import { evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
-import { formatLocalTime } from '../core/local-time.js';
 import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
+import { formatLocalTime } from '../core/local-time.js';
 import { cleanLine } from '../core/text.js';
-import type { Command } from './command.js';
+import { setAwsAccessCheck } from './aws-access.js';
+import type { CommandContext } from './command.js';
+import { topicArnOf } from './commands.js';
 import { type Common, type Io, loadPolicy } from './context.js';
 
 /** Services used by the live commands; tests replace them. */
@@ -29,13 +31,17 @@ let cliUsage: (home: AwsTarget) => SweepUsageStore | undefined = (home) => ({
   usage: new UsageStore(new SSMClient(clientConfig(home))),
 });
 
-/** For tests: use these services instead of SDK clients (and, unless given too, record no usage). */
+/**
+ * For tests: use these services instead of SDK clients (and, unless given too, record no usage). Fake services
+ * reach no AWS, so the credentials check is skipped with them (and on again with sdkSweepServices).
+ */
 export function setCliServices(
   factory: () => SweepServices,
   usage: (home: AwsTarget) => SweepUsageStore | undefined = () => undefined,
 ): void {
   cliServices = factory;
   cliUsage = usage;
+  setAwsAccessCheck(factory === sdkSweepServices ? 'sts' : undefined);
 }
 
 /** Signed keep / stop links for `sweep`, as the scheduled function signs them, when ACTIONS_URL is set. */
@@ -65,9 +71,33 @@ function linkSigning(
   };
 }
 
+/** Every region (and account) of the run failed: there is no fleet to show, only the errors. */
+function nothingRead(report: SweepReport): boolean {
+  return report.scopes.length > 0 && report.scopes.every((s) => !s.ok);
+}
+
+/** The errors of a run, one line each, and a hint when they are about credentials. */
+function printErrors(report: SweepReport, io: Io): void {
+  for (const s of report.scopes.filter((s) => !s.ok)) {
+    io.err(`${s.account ? `account ${s.account} ` : ''}region ${s.region} failed: ${s.error}`);
+  }
+  for (const e of report.errors) {
+    io.err(`error: ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`);
+  }
+  if (report.errors.some((e) => /CredentialsProviderError|Could not load credentials/.test(e.message))) {
+    io.err('hint: no AWS credentials found; run `aws configure`, set AWS_PROFILE, or pass --profile NAME');
+  }
+}
+
 function printReport(report: SweepReport, common: Common, io: Io, title: string, timeZone: string): void {
   if (common.json) {
     io.out(JSON.stringify(report, null, 2));
+    return;
+  }
+  if (nothingRead(report)) {
+    // No table and no "No running instances": nothing could be read.
+    io.err(`${title} failed: no region could be read; nothing was changed.`);
+    printErrors(report, io);
     return;
   }
   const at = formatLocalTime(new Date(report.at), timeZone, { year: true });
@@ -90,15 +120,7 @@ function printReport(report: SweepReport, common: Common, io: Io, title: string,
       `${report.postponed.length} new warning(s) or stop(s) postponed to the next run (too many stop-protection checks for one run; docs/scale.md).`,
     );
   }
-  for (const s of report.scopes.filter((s) => !s.ok)) {
-    io.err(`${s.account ? `account ${s.account} ` : ''}region ${s.region} failed: ${s.error}`);
-  }
-  for (const e of report.errors) {
-    io.err(`error: ${e.region}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation}: ${e.message}`);
-  }
-  if (report.errors.some((e) => /CredentialsProviderError|Could not load credentials/.test(e.message))) {
-    io.err('hint: no AWS credentials found; run `aws configure`, set AWS_PROFILE, or pass --profile NAME');
-  }
+  printErrors(report, io);
 }
 
 /** The usage store, for the budget rule (plan: only when a budget is set) or to record a real sweep too. */
@@ -108,155 +130,117 @@ function usageOf(policy: Policy, home: AwsTarget, record = false): Pick<SweepJob
   return usage ? { usage } : {};
 }
 
-/** `plan`: what a sweep would do now (or --at), live or from a snapshot; changes nothing. */
-export const planCommand: Command = {
-  name: 'plan',
-  summary: 'show what a sweep would do, with reasons; changes nothing',
-  usage: `cost-watchdog plan [--snapshot FILE] [options]
-
-Evaluates every running instance against the policy and prints a table of
-instance, rule, action and reasons. Nothing is tagged, stopped or emailed.
-
-  --snapshot FILE   evaluate a recorded fleet (from \`cost-watchdog snapshot\`) offline,
-                    as of its recording time unless --at is given: try other
-                    thresholds with --policy without touching the account
-
-Examples:
-  cost-watchdog plan --region eu-west-1
-  cost-watchdog plan --snapshot examples/classroom.json --policy strict.yml`,
-  options: { snapshot: { type: 'string' } },
-  async run({ values, common, io }) {
-    const policy = loadPolicy(common);
-    if (typeof values.snapshot === 'string') {
-      const snapshot = readSnapshot(values.snapshot);
-      const now = common.at ?? snapshot.takenAt;
-      const decisions = snapshot.fleet.map(({ instance, metrics }) =>
-        evaluate(instance, metrics, policy, now),
-      );
-      const regions = new Set(snapshot.fleet.map((f) => f.instance.region));
-      printReport(
-        {
-          at: now.toISOString(),
-          dryRun: true,
-          scopes: [...regions].map((region) => ({
-            region,
-            instances: snapshot.fleet.filter((f) => f.instance.region === region).length,
-            ok: true,
-          })),
-          instancesSeen: decisions.length,
-          decisions,
-          warned: [],
-          stopped: [],
-          cleared: [],
-          postponed: [],
-          errors: [],
-          alertsSent: 0,
-        },
-        common,
-        io,
-        `Plan for snapshot ${cleanLine(values.snapshot)}${snapshot.description ? ` (${snapshot.description})` : ''}`,
-        policy.timeZone,
-      );
-      return 0;
-    }
-    // The same sweep as the scheduled function, dry: with the budget's month estimate, so over-budget shows.
-    const report = await sweepNow(
-      { policy, home: common.home, services: cliServices(), ...usageOf(policy, common.home) },
-      { now: common.at ?? new Date(), dryRun: true, ...(common.regions ? { regions: common.regions } : {}) },
-    );
-    printReport(report, common, io, 'Plan', policy.timeZone);
-    return report.errors.length > 0 ? 1 : 0;
-  },
-};
-
-/** `sweep`: one real sweep from the terminal (the same run as the scheduled function). */
-export const sweepCommand: Command = {
-  name: 'sweep',
-  summary: 'run a sweep now: warn, and stop instances whose grace period has passed',
-  usage: `cost-watchdog sweep [--topic-arn ARN] [options]
-
-Runs the same sweep as the scheduled function: writes warning tags, stops
-instances warned at least the grace period ago whose rule still holds, and,
-with --topic-arn (or TOPIC_ARN), sends the summary alert. Never terminates.
-Use --dry-run (or \`plan\`) to see the decisions without changing anything.
-
-  --topic-arn ARN   SNS topic for alerts (default: $TOPIC_ARN; none = no alerts)`,
-  options: { 'topic-arn': { type: 'string' } },
-  async run({ values, common, io }) {
-    const policy = loadPolicy(common);
-    const topicArn = (values['topic-arn'] as string | undefined) ?? io.env.TOPIC_ARN;
-    if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
-      throw new InputError(
-        '--topic-arn',
-        `"${printable(topicArn)}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)`,
-      );
-    }
-    const notifier = topicArn
-      ? new Notifier(
-          new SNSClient(clientConfig({ ...common.home, region: topicArn.split(':')[3] as string })),
-          topicArn,
-        )
-      : undefined;
-    // The same run as the scheduled function: alerts, the budget rule, usage recorded; links when ACTIONS_URL is
-    // set (the stack output ActionsUrl) and the signing key can be read.
-    const report = await sweepNow(
+/** `plan` (commands.ts): what a sweep would do now (or --at), live or from a snapshot; changes nothing. */
+export async function runPlan({ values, common, io }: CommandContext): Promise<number> {
+  const policy = loadPolicy(common);
+  if (typeof values.snapshot === 'string') {
+    const snapshot = readSnapshot(values.snapshot);
+    const now = common.at ?? snapshot.takenAt;
+    const decisions = snapshot.fleet.map(({ instance, metrics }) => evaluate(instance, metrics, policy, now));
+    const regions = new Set(snapshot.fleet.map((f) => f.instance.region));
+    printReport(
       {
-        policy,
-        home: common.home,
-        services: cliServices(),
-        ...(notifier ? { alerts: notifier } : {}),
-        ...usageOf(policy, common.home, true),
-        ...linkSigning(io.env, common.home, topicArn),
-      },
-      {
-        now: common.at ?? new Date(),
-        dryRun: common.dryRun,
-        ...(common.regions ? { regions: common.regions } : {}),
-      },
-    );
-    printReport(report, common, io, 'Sweep', policy.timeZone);
-    if (!notifier && !report.dryRun) io.err('note: no --topic-arn or TOPIC_ARN, so no alert was sent');
-    return report.errors.length > 0 ? 1 : 0;
-  },
-};
-
-/** `snapshot`: record the fleet and its metrics as JSON for `plan --snapshot`. */
-export const snapshotCommand: Command = {
-  name: 'snapshot',
-  summary: 'record running instances and their metrics to JSON (for plan --snapshot)',
-  usage: `cost-watchdog snapshot [--out FILE] [options] > fleet.json
-
-Records every running instance (type facts, tags, launch time) and the metrics
-the policy's idle rule needs, in the format \`plan --snapshot\` reads. Read-only.
-
-  --out FILE   write to FILE instead of standard output`,
-  options: { out: { type: 'string' } },
-  async run({ values, common, io }) {
-    const policy = loadPolicy(common);
-    const fleet: Snapshot['fleet'] = [];
-    const now = common.at ?? new Date();
-    const report = await sweepNow(
-      { policy, home: common.home, services: cliServices() },
-      {
-        now,
+        at: now.toISOString(),
         dryRun: true,
-        fullMetrics: true,
-        ...(common.regions ? { regions: common.regions } : {}),
-        onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) =>
-          fleet.push({ instance, metrics }),
+        scopes: [...regions].map((region) => ({
+          region,
+          instances: snapshot.fleet.filter((f) => f.instance.region === region).length,
+          ok: true,
+        })),
+        instancesSeen: decisions.length,
+        decisions,
+        warned: [],
+        stopped: [],
+        cleared: [],
+        postponed: [],
+        errors: [],
+        alertsSent: 0,
       },
+      common,
+      io,
+      `Plan for snapshot ${cleanLine(values.snapshot)}${snapshot.description ? ` (${snapshot.description})` : ''}`,
+      policy.timeZone,
     );
-    const text = JSON.stringify(toSnapshotFile({ takenAt: now, fleet }), null, 1);
-    if (typeof values.out === 'string') {
-      writeFileSync(values.out, `${text}\n`);
-      io.err(`wrote ${fleet.length} instance(s) to ${values.out}`);
-    } else {
-      io.out(text);
-    }
-    for (const e of report.errors) io.err(`error: ${e.region} ${e.operation}: ${e.message}`);
-    return report.errors.length > 0 ? 1 : 0;
-  },
-};
+    return 0;
+  }
+  // The same sweep as the scheduled function, dry: with the budget's month estimate, so over-budget shows.
+  const report = await sweepNow(
+    { policy, home: common.home, services: cliServices(), ...usageOf(policy, common.home) },
+    { now: common.at ?? new Date(), dryRun: true, ...(common.regions ? { regions: common.regions } : {}) },
+  );
+  printReport(report, common, io, 'Plan', policy.timeZone);
+  return report.errors.length > 0 ? 1 : 0;
+}
+
+/** `sweep` (commands.ts): one real sweep from the terminal (the same run as the scheduled function). */
+export async function runSweepCommand({ values, common, io }: CommandContext): Promise<number> {
+  const policy = loadPolicy(common);
+  const topicArn = topicArnOf(values, io.env);
+  const notifier = topicArn
+    ? new Notifier(
+        new SNSClient(clientConfig({ ...common.home, region: topicArn.split(':')[3] as string })),
+        topicArn,
+      )
+    : undefined;
+  // The same run as the scheduled function: alerts, the budget rule, usage recorded; links when ACTIONS_URL is
+  // set (the stack output ActionsUrl) and the signing key can be read.
+  const report = await sweepNow(
+    {
+      policy,
+      home: common.home,
+      services: cliServices(),
+      ...(notifier ? { alerts: notifier } : {}),
+      ...usageOf(policy, common.home, true),
+      ...linkSigning(io.env, common.home, topicArn),
+    },
+    {
+      now: common.at ?? new Date(),
+      dryRun: common.dryRun,
+      ...(common.regions ? { regions: common.regions } : {}),
+    },
+  );
+  printReport(report, common, io, 'Sweep', policy.timeZone);
+  if (!notifier && !report.dryRun) io.err('note: no --topic-arn or TOPIC_ARN, so no alert was sent');
+  return report.errors.length > 0 ? 1 : 0;
+}
+
+/**
+ * `snapshot` (commands.ts): records the fleet and its metrics as JSON for `plan --snapshot`. When a region could not
+ * be read, nothing is written: a snapshot that silently misses instances would answer "what if" wrongly.
+ */
+export async function runSnapshot({ values, common, io }: CommandContext): Promise<number> {
+  const policy = loadPolicy(common);
+  const fleet: Snapshot['fleet'] = [];
+  const now = common.at ?? new Date();
+  const report = await sweepNow(
+    { policy, home: common.home, services: cliServices() },
+    {
+      now,
+      dryRun: true,
+      fullMetrics: true,
+      ...(common.regions ? { regions: common.regions } : {}),
+      onObserved: (instance: Instance, metrics: InstanceMetrics | undefined) =>
+        fleet.push({ instance, metrics }),
+    },
+  );
+  const failed = report.scopes.filter((s) => !s.ok);
+  if (failed.length > 0) {
+    io.err(
+      `snapshot not written: ${failed.length} of ${report.scopes.length} region(s) could not be read (a partial fleet would mislead plan --snapshot).`,
+    );
+    printErrors(report, io);
+    return 1;
+  }
+  const text = JSON.stringify(toSnapshotFile({ takenAt: now, fleet }), null, 1);
+  if (typeof values.out === 'string') {
+    writeFileSync(values.out, `${text}\n`);
+    io.err(`wrote ${fleet.length} instance(s) to ${values.out}`);
+  } else {
+    io.out(text);
+  }
+  for (const e of report.errors) io.err(`error: ${e.region} ${e.operation}: ${e.message}`);
+  return report.errors.length > 0 ? 1 : 0;
+}
 
 function readSnapshot(path: string): Snapshot {
   let text: string;

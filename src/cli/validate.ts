@@ -1,23 +1,26 @@
-import type { Command } from './command.js';
-import { loadPolicy } from './context.js';
+import { DEFAULT_POLICY_FILE } from '../jobs/policy-file.js';
+import type { CommandContext } from './command.js';
+import { loadPolicy, policySource } from './context.js';
 
-/** `validate`: checks a policy file and prints the effective policy. */
-export const validateCommand: Command = {
-  name: 'validate',
-  summary: 'check a policy file; print the effective policy with defaults filled in',
-  usage: `cost-watchdog validate [--policy FILE] [--json]
-
-Checks the policy (default ./watchdog.yml) against the schema. Every problem is
-named with its field (or its line, for YAML syntax errors) and what is allowed.
-Exit status 0 when valid, 1 when not.`,
-  options: {},
-  async run({ common, io }) {
-    const policy = loadPolicy(common);
-    if (common.json) io.out(JSON.stringify(policy, null, 2));
-    else {
-      io.out(`${common.policyPath ?? 'watchdog.yml'} is valid. Effective policy:`);
-      io.out(JSON.stringify(policy, null, 2));
-    }
+/**
+ * `validate` (commands.ts): checks a policy file and prints the effective policy, saying which file it read (or
+ * that there is none and the defaults apply). An invalid or missing file throws PolicyError (exit 1; with --json,
+ * {"error": ...} on stdout).
+ */
+export async function runValidate({ common, io }: CommandContext): Promise<number> {
+  const policy = loadPolicy(common);
+  const source = policySource(common);
+  if (common.json) {
+    io.out(JSON.stringify(policy, null, 2));
     return 0;
-  },
-};
+  }
+  if (common.policyPath === undefined && !source.startsWith('./')) {
+    io.out(
+      `No ${DEFAULT_POLICY_FILE} here (${process.cwd()}): nothing to check. The built-in defaults apply; copy the project's ${DEFAULT_POLICY_FILE} here or pass --policy FILE. Effective policy:`,
+    );
+  } else {
+    io.out(`${source} is valid. Effective policy:`);
+  }
+  io.out(JSON.stringify(policy, null, 2));
+  return 0;
+}

@@ -41,6 +41,31 @@ export class InputError extends WatchdogError {
   }
 }
 
+/** Why AWS cannot be used at all from here: the whole run stops, with one line that says the fix. */
+export type AwsAccessProblem =
+  | 'no-credentials'
+  | 'expired'
+  | 'rejected'
+  | 'clock'
+  | 'region'
+  | 'unreachable'
+  | 'failed';
+
+/**
+ * AWS cannot be reached, or does not accept the credentials (none found, session expired, region not enabled,
+ * endpoint unreachable). Nothing was done; the message says what to fix.
+ */
+export class AwsAccessError extends WatchdogError {
+  constructor(
+    readonly problem: AwsAccessProblem,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AwsAccessError';
+  }
+}
+
 /** Short, safe description of any thrown value, for reports and logs. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {

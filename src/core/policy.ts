@@ -1,6 +1,6 @@
 import { parseDocument } from 'yaml';
 import * as z from 'zod';
-import { PolicyError } from './errors.js';
+import { PolicyError, printable } from './errors.js';
 
 /**
  * Tag keys the watchdog reads and writes. The one place they are spelled out; adapters and handlers import
@@ -324,9 +324,18 @@ export function parsePolicy(input: unknown, source = 'policy'): Policy {
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new PolicyError(`${source}: the policy must be a YAML mapping of keys (see watchdog.yml)`);
   }
-  const result = policySchema.safeParse(input);
+  // reportInput: each issue carries the value it is about, so the message can quote it.
+  const result = policySchema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   throw new PolicyError(`${source} is invalid; nothing was changed.`, result.error.issues.map(formatIssue));
+}
+
+/** The value an issue is about, quoted for a message ("; got ..."), or nothing when there is none. */
+function got(issue: z.core.$ZodIssue): string {
+  const value: unknown = issue.input;
+  if (value === undefined) return '';
+  const text = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  return text === undefined ? '' : `; got ${printable(text)}`;
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
@@ -336,12 +345,12 @@ function formatIssue(issue: z.core.$ZodIssue): string {
     return `${issue.keys.map((k) => where + k).join(', ')}: unknown key (check the spelling against watchdog.yml)`;
   }
   if (issue.code === 'invalid_value') {
-    return `${field}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    return `${field}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got(issue)}`;
   }
   if (issue.code === 'invalid_union' && issue.path.join('.') === 'regions') {
-    return 'regions: must be "all" or a list of AWS region names such as [us-east-1, eu-west-1]';
+    return `regions: must be "all" or a list of AWS region names such as [us-east-1, eu-west-1]${got(issue)}`;
   }
-  return `${field}: ${issue.message}`;
+  return `${field}: ${issue.message}${got(issue)}`;
 }
 
 /**

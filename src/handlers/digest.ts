@@ -37,6 +37,7 @@ export function createDigestHandler(deps: DigestHandlerDeps): (event: unknown) =
   });
   return async () => {
     const { summary } = await sendDigest(ready(), deps.clock());
+    // `cost-watchdog status` reads this line back from the log ("digest: ..." and its summary): core/status.ts.
     log({
       level: summary.errors.length > 0 ? 'error' : 'info',
       message: `digest: ${summary.running} running, ${summary.errors.length} errors, ${summary.sent ? 'sent' : 'not sent'}`,

@@ -45,6 +45,10 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
   const log = deps.log ?? jsonLogger;
   const ready = onColdStart((): SweepJobDeps => {
     const rt = handlerRuntime(deps.env);
+    if (deps.env.ACTIONS_URL?.trim() === '') {
+      // Set but empty: `serverless invoke local`, which cannot resolve the URL. Warnings still go out, unlinked.
+      log({ level: 'warn', message: 'sweep: ACTIONS_URL is empty, so warnings carry no keep / stop links' });
+    }
     const client = <T>(make: new (c: ReturnType<typeof clientConfig>) => T) =>
       new make(clientConfig(rt.home));
     return {
@@ -73,6 +77,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
   return async () => {
     const report = await sweepNow(ready(), { now: deps.clock() });
     const summary = summarize(report);
+    // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts.
     log({
       level: report.errors.length > 0 ? 'error' : 'info',
       message: `sweep: ${report.instancesSeen} seen, ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.errors.length} errors`,

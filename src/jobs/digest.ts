@@ -15,6 +15,7 @@ import {
   type DigestStoppedDisks,
   type DigestVolume,
 } from '../core/digest.js';
+import { markDryRun } from '../core/dry-run.js';
 import { describeError } from '../core/errors.js';
 import type { Instance } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
@@ -212,15 +213,16 @@ export interface DigestJobDeps {
 
 /**
  * The daily digest's use case: gathers the figures of every target, sends one email (text + JSON) to the admin and
- * records the dollars saved in the last day in the month ledger. With the policy's dryRun nothing is sent or
- * written, and without `alerts` (the CLI's `digest`) it is a read-only report. A failed send or write is an error
+ * records the dollars saved in the last day in the month ledger. With the policy's dryRun the email is marked DRY
+ * RUN and nothing is written, and without `alerts` (the CLI's `digest`) it is a read-only report. A failed send or
+ * write is an error
  * in the summary; the figures are still returned.
  */
 export async function sendDigest(
   deps: DigestJobDeps,
   now: Date,
   regions?: string[],
-): Promise<{ digest: Digest; summary: DigestSummary }> {
+): Promise<{ digest: Digest; summary: DigestSummary; nothingRead: boolean }> {
   const { policy } = deps;
   const costs = deps.costs();
   const targets = await resolveTargets(policy, deps.home, deps.services, regions);
@@ -232,13 +234,17 @@ export async function sendDigest(
     ...(deps.topicKey ? { topicKey: true } : {}),
   });
   let sent = false;
-  if (!policy.dryRun && deps.alerts) {
+  if (deps.alerts) {
     try {
-      await deps.alerts.publish(renderDigest(digest));
+      // A dry-run day still gets its digest, marked DRY RUN.
+      const alert = renderDigest(digest);
+      await deps.alerts.publish(policy.dryRun ? markDryRun(alert) : alert);
       sent = true;
     } catch (err) {
       digest.errors.push({ region: deps.home.region, operation: 'sns:Publish', message: describeError(err) });
     }
+  }
+  if (!policy.dryRun && deps.alerts) {
     try {
       await costs.usage.recordSaved(digest.savings.lastDay.usd, now);
     } catch (err) {
@@ -249,8 +255,19 @@ export async function sendDigest(
       });
     }
   }
+  // No target's instances could be listed: the figures are all zero for want of data, not because nothing runs.
+  const nothingRead =
+    targets.length > 0 &&
+    targets.every(
+      (t) =>
+        t.unavailable !== undefined ||
+        digest.errors.some(
+          (e) => e.operation === 'ec2:DescribeInstances' && e.region === t.region && e.account === t.account,
+        ),
+    );
   return {
     digest,
+    nothingRead,
     summary: {
       at: digest.at,
       running: digest.running.length,

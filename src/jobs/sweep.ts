@@ -27,6 +27,7 @@ import {
   stopResources,
   writeWarnings,
 } from './enforce.js';
+import { renderDryRunSweepAlert } from '../core/dry-run.js';
 import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/render.js';
 
 /** DescribeInstanceAttribute (stop protection) calls one target keeps in flight at once. */
@@ -44,7 +45,10 @@ export const STOP_PROTECTION_CHECKS_PER_TARGET = 1_000;
 export interface SweepOptions {
   policy: Policy;
   now: Date;
-  /** Overrides policy.dryRun when true. */
+  /**
+   * Overrides policy.dryRun when true, and then sends nothing. The policy's own dryRun sends the admin a DRY RUN
+   * report of what would have been done.
+   */
   dryRun?: boolean;
   targets: AwsTarget[];
   services: SweepServices;
@@ -96,6 +100,19 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     report.errors.push(...r.errors);
   }
 
+  if (dryRun && policy.dryRun && options.dryRun !== true && options.publish) {
+    // The policy's dry run (a first day with the watchdog) reports to the admin what it would have done; a
+    // dry run asked for by the caller (plan, sweep --dry-run) sends nothing.
+    const wouldAct = report.decisions.some((d) => d.action === 'stop' || (d.action === 'warn' && d.newWarning));
+    if (wouldAct || report.errors.length > 0) {
+      try {
+        await options.publish(renderDryRunSweepAlert(report, policy));
+        report.alertsSent++;
+      } catch (err) {
+        report.errors.push({ region: '-', operation: 'sns:Publish', message: describeError(err) });
+      }
+    }
+  }
   if (
     !dryRun &&
     options.publish &&

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -27,21 +27,40 @@ const INSTALL_HINT = [
   '  Windows:       https://www.python.org/downloads/ and run the tests from WSL or Git Bash',
 ].join('\n');
 
-/** `bash scripts/emulator.sh setup`: creates .venv / installs the pinned moto when missing or outdated. */
-function setupVenv(): void {
-  const res = spawnSync('bash', [join(ROOT, 'scripts', 'emulator.sh'), 'setup'], {
+/**
+ * `bash scripts/emulator.sh setup`: creates .venv / installs the pinned moto when missing or outdated (first run:
+ * about 15 s with uv, 20-70 s with pip). What it does is shown as it happens; a run with the venv in place prints
+ * nothing.
+ */
+async function setupVenv(): Promise<void> {
+  const started = Date.now();
+  const child = spawn('bash', [join(ROOT, 'scripts', 'emulator.sh'), 'setup'], {
     cwd: ROOT,
-    encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (res.error || res.status !== 0 || !existsSync(MOTO_SERVER)) {
-    const output = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim();
-    const cause = res.error ? res.error.message : `exit code ${res.status}`;
+  let output = '';
+  const show = (chunk: Buffer) => {
+    output += chunk.toString();
+    process.stderr.write(chunk);
+  };
+  child.stdout?.on('data', show);
+  child.stderr?.on('data', show);
+  const result = await new Promise<{ status: number | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ status: null, error }));
+    child.on('close', (status) => resolve({ status }));
+  });
+  if (result.error || result.status !== 0 || !existsSync(MOTO_SERVER)) {
+    const cause = result.error ? result.error.message : `exit code ${result.status}`;
     throw new Error(
       `Cannot set up the AWS emulator (moto server): scripts/emulator.sh setup failed (${cause}).\n` +
         // emulator.sh prints its own install hint when python3 is missing; do not repeat it
-        (output.includes('apt-get install') ? output : `${output ? `${output}\n` : ''}${INSTALL_HINT}`),
+        (output.includes('apt-get install')
+          ? output.trim()
+          : `${output.trim() ? `${output.trim()}\n` : ''}${INSTALL_HINT}`),
     );
+  }
+  if (output !== '') {
+    process.stderr.write(`emulator: .venv ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
 }
 
@@ -124,7 +143,7 @@ async function startMoto(): Promise<{ url: string; child: ChildProcess }> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  setupVenv();
+  await setupVenv();
   const { url, child } = await startMoto();
   project.provide('emulatorEndpoint', url);
   return () => stop(child);

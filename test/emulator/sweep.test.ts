@@ -119,7 +119,9 @@ describe('instances the watchdog leaves running', () => {
     const scaled = await autoScalingMember(REGION, 'lab-workers');
     const firstLaunch = await launchTimeOf(REGION, [busy]);
     const t = hoursAfter(await launchTimeOf(REGION, [busy, scaled]), 3);
-    const tomorrow = new Date(t.getTime() + 24 * 3_600_000).toISOString().slice(0, 10);
+    // The day after the last run (a snooze lasts until the start of that day, UTC): run late in the UTC day, the
+    // last run at t + 2 h can fall on the day after t already.
+    const tomorrow = new Date(t.getTime() + (24 + 2) * 3_600_000).toISOString().slice(0, 10);
     const [snoozed] = (await seedInstances(REGION, {
       tags: { Name: 'snoozed', [TAGS.exempt]: tomorrow },
     })) as [string];
@@ -311,7 +313,7 @@ describe('instances that are not free tier or have run too long', () => {
 });
 
 describe('a dry run', () => {
-  it('makes the same decisions as a real run, but writes no tag, stops nothing and sends no email', async () => {
+  it('makes the same decisions as a real run, but writes no tag, stops nothing and only tells the admin (DRY RUN)', async () => {
     // Prepare: one idle (warn), one idle and warned over an hour ago (stop), one busy, one exempt and idle
     const [idle, due, busy, exempt] = (await seedInstances(
       REGION,
@@ -345,9 +347,21 @@ describe('a dry run', () => {
     const realRun = await real.at(t);
 
     // Assess
-    expect(dryRun).toMatchObject({ dryRun: true, warned: [], stopped: [], cleared: [], alertsSent: 0 });
+    expect(dryRun).toMatchObject({ dryRun: true, warned: [], stopped: [], cleared: [], alertsSent: 1 });
     expect(afterDryRun).toEqual(before);
-    expect(emailsAfterDryRun).toEqual([]);
+    // One report, to the admin only, clearly marked, naming what would have been done
+    expect(emailsAfterDryRun).toHaveLength(1);
+    const [report] = emailsAfterDryRun;
+    expect(report?.subject).toBe('cost-watchdog DRY RUN: would stop 1, would warn 1');
+    expect(report?.attributes).toEqual({ audience: 'admin' });
+    const text = (JSON.parse(report?.message ?? '{}') as { email: string }).email;
+    expect(text).toMatch(
+      /^DRY RUN: watchdog\.yml has dryRun: true, so nothing was tagged, stopped or sent to owners\./,
+    );
+    expect(text).toContain(`Would have stopped now (1):\n- ${due} (`);
+    expect(text).toContain(
+      `Would have warned (and stopped after the ${GRACE_MINUTES}-minute grace period unless they change) (1):\n- ${idle} (`,
+    );
     const byId = (r: typeof dryRun) =>
       Object.fromEntries(r.decisions.map((d) => [d.instanceId, [d.action, d.rule, d.protection, d.reasons]]));
     expect(byId(dryRun)).toEqual(byId(realRun));

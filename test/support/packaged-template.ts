@@ -105,7 +105,14 @@ export function extractZip(zip: string, dir: string): void {
  * `serverless package --package dir` empties dir first.
  */
 function projectWith(policy: string, dir: string): string {
-  const project = `${dir}-project`;
+  return projectCopy(policy, `${dir}-project`);
+}
+
+/**
+ * A copy of the project in `project` (emptied first) with `policy` as its watchdog.yml, node_modules linked: for
+ * serverless commands that write into the project (invoke local builds into .esbuild/).
+ */
+export function projectCopy(policy: string, project: string): string {
   rmSync(project, { recursive: true, force: true });
   mkdirSync(project, { recursive: true });
   for (const f of PROJECT_FILES) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(project, f));

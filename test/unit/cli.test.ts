@@ -32,6 +32,7 @@ describe('the cost-watchdog CLI', () => {
     expect(code).toBe(0);
     expect(out).toMatch(new RegExp(`^cost-watchdog ${name}`));
     expect(out).toContain('Common options:');
+    expect(out).toContain('-h, --help');
   });
 
   it('names an unknown command and lists the real ones', async () => {
@@ -45,7 +46,49 @@ describe('the cost-watchdog CLI', () => {
     const { code, err } = await run('plan', '--terminate');
 
     expect(code).toBe(2);
-    expect(err).toMatch(/--terminate/);
+    expect(err).toBe('error: unknown option "--terminate" for plan. See cost-watchdog plan --help.');
+  });
+
+  it.each([
+    [['plna'], /unknown command "plna": did you mean "plan"\? Commands: plan, sweep/],
+    [['stauts'], /unknown command "stauts": did you mean "status"\?/],
+    [['plan', '--regoin', 'us-east-1'], /unknown option "--regoin" for plan: did you mean --region\?/],
+    [['sweep', '--dryrun'], /unknown option "--dryrun" for sweep: did you mean --dry-run\?/],
+    [['digest', '--table-price'], /did you mean --table-prices\?/],
+    [['plan', '--dry-run'], /unknown option "--dry-run" for plan \(plan does not use it\)/],
+    [
+      ['validate', '--region', 'us-east-1'],
+      /unknown option "--region" for validate \(validate does not use it\)/,
+    ],
+  ])('suggests the closest command or flag for %j (exit status 2)', async (argv, message) => {
+    const { code, out, err } = await run(...argv);
+
+    expect(code).toBe(2);
+    expect(out).toBe('');
+    expect(err).toMatch(message);
+  });
+
+  it('suggests the region that was probably meant', async () => {
+    const { code, err } = await run('plan', '--region', 'eu-wset-1');
+
+    expect(code).toBe(1);
+    expect(err).toMatch(/--region: unknown region "eu-wset-1": did you mean eu-west-1\?/);
+  });
+
+  it.each([
+    ['validate', ['--policy', '--json'], ['--region', '--at', '--dry-run', '--endpoint-url', '--profile']],
+    ['plan', ['--region', '--at', '--json', '--snapshot'], ['--dry-run']],
+    ['sweep', ['--region', '--at', '--json', '--dry-run', '--topic-arn'], []],
+    ['snapshot', ['--region', '--at', '--out'], ['--json', '--dry-run']],
+    ['status', ['--region', '--stage', '--json', '--policy'], ['--at', '--dry-run']],
+    ['provision', ['--region', '--dry-run', '--json', '--roster'], ['--at ']],
+  ])('lists in `%s --help` only the flags it takes', async (name, shown, hidden) => {
+    const { code, out } = await run(name, '--help');
+
+    expect(code).toBe(0);
+    for (const flag of shown) expect(out).toContain(flag);
+    for (const flag of hidden) expect(out).not.toContain(flag);
+    expect(out).toContain('--verbose');
   });
 
   it.each([
@@ -93,6 +136,65 @@ describe('the cost-watchdog CLI', () => {
 
     expect(code).toBe(1);
     expect(err).toMatch(/policy file \/nonexistent\/watchdog\.yml not found/);
+  });
+
+  it('says which policy file it validated', async () => {
+    const named = await run('validate', '--policy', file('mine.yml', 'graceMinutes: 30\n'));
+    const here = await run('validate');
+
+    expect(named.out).toMatch(/^\/.*mine\.yml is valid\. Effective policy:/);
+    // The tests run in the project folder, which has a watchdog.yml.
+    expect(here.out).toMatch(/^\.\/watchdog\.yml is valid\. Effective policy:/);
+  });
+
+  it.each([
+    ['unknown region', 'regions: [us-east-1, mars-north-1]\n', 'regions.1: unknown region', '"mars-north-1"'],
+    ['wrong type', 'graceMinutes: soon\n', 'graceMinutes: Invalid input', '"soon"'],
+    [
+      'bad action',
+      'nonFreeTier:\n  action: terminate\n',
+      'nonFreeTier.action: must be one of',
+      '"terminate"',
+    ],
+    ['negative number', 'idle:\n  networkMB: -1\n', 'idle.networkMB: Too small', '-1'],
+  ])('quotes the bad value of a policy with a %s', async (_case, text, field, value) => {
+    const { err } = await run('validate', '--policy', file('bad.yml', text));
+
+    const line = err.split('\n').find((l) => l.includes(field));
+    expect(line).toBeDefined();
+    expect(line).toContain(`got ${value}`);
+  });
+
+  it('prints an invalid policy as a JSON error with --json, and nothing on stderr', async () => {
+    const { code, out, err } = await run(
+      'validate',
+      '--json',
+      '--policy',
+      file('bad.yml', 'graceMinutes: soon\n'),
+    );
+
+    expect(code).toBe(1);
+    expect(err).toBe('');
+    const { error } = JSON.parse(out) as { error: { type: string; message: string; issues: string[] } };
+    expect(error.type).toBe('PolicyError');
+    expect(error.issues).toEqual([
+      'graceMinutes: Invalid input: expected number, received string; got "soon"',
+    ]);
+  });
+
+  it.each([
+    [['plna', '--json'], 2, 'UsageError', /did you mean "plan"/],
+    [['plan', '--json', '--regoin', 'x'], 2, 'UsageError', /did you mean --region/],
+    [['plan', '--json', '--region', 'us-eest-1'], 1, 'InputError', /unknown region "us-eest-1"/],
+    [['plan', '--json', '--snapshot', '/nonexistent/fleet.json'], 1, 'InputError', /cannot read/],
+  ])('prints errors as JSON on stdout with --json: %j', async (argv, status, type, message) => {
+    const { code, out, err } = await run(...argv);
+
+    expect(code).toBe(status);
+    expect(err).toBe('');
+    const { error } = JSON.parse(out) as { error: { type: string; message: string } };
+    expect(error.type).toBe(type);
+    expect(error.message).toMatch(message);
   });
 
   it('plans the classroom snapshot offline with reasons for each decision', async () => {

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluate, type Rule } from '../../src/core/evaluate.js';
 import type { Instance, InstanceMetrics, InstanceTypeInfo, Point } from '../../src/core/instance.js';
 import { type Policy, policySchema, TAGS } from '../../src/core/policy.js';
+import type { Alert } from '../../src/core/report.js';
 import { runSweep } from '../../src/jobs/sweep.js';
 import { awsError, type FakeOperation, InMemoryFleet } from './in-memory-fleet.js';
 
@@ -626,12 +627,12 @@ describe('runSweep() over random fleets with injected faults', () => {
   );
 
   it(
-    `changes nothing and sends nothing in a dry run (${SWEEP_RUNS} cases)`,
+    `changes nothing in a dry run, and tells only the admin, only on the policy's dry-run day (${SWEEP_RUNS} cases)`,
     async () => {
       await fc.assert(
         fc.asyncProperty(fleetArb, async (c) => {
           const { fleet } = buildFleet(c);
-          const published: unknown[] = [];
+          const published: Alert[] = [];
           const policy = { ...c.policy, dryRun: !c.forceDryRun };
 
           const report = await runSweep({
@@ -644,7 +645,20 @@ describe('runSweep() over random fleets with injected faults', () => {
           });
 
           expect(fleet.calls).toEqual([]);
-          expect(published).toEqual([]);
+          if (c.forceDryRun) {
+            // plan, sweep --dry-run: nothing sent at all
+            expect(published).toEqual([]);
+          } else {
+            // dryRun: true in the policy: one DRY RUN report to the admin when it would have acted, else nothing
+            const wouldAct = report.decisions.some(
+              (d) => d.action === 'stop' || (d.action === 'warn' && d.newWarning),
+            );
+            expect(published.length).toBe(wouldAct || report.errors.length > 0 ? 1 : 0);
+            for (const a of published) {
+              expect(a.owner).toBeUndefined();
+              expect(a.subject).toMatch(/^cost-watchdog DRY RUN: /);
+            }
+          }
           expect(report.dryRun).toBe(true);
           expect([report.warned, report.stopped, report.cleared]).toEqual([[], [], []]);
         }),

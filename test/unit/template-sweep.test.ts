@@ -1,7 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import bundling from '../../scripts/bundling.cjs';
 import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
@@ -140,38 +136,4 @@ describe('the sweep bundle', () => {
       ).toEqual([]);
     }
   }, 60_000);
-});
-
-describe('packaging without a usable alert email', () => {
-  const sls = (...args: string[]) =>
-    spawnSync(
-      process.execPath,
-      [
-        'node_modules/serverless/bin/serverless.js',
-        'package',
-        '--package',
-        mkdtempSync(join(tmpdir(), 'cw-sls-')),
-        ...args,
-      ],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
-      },
-    );
-
-  it('fails and says which parameter to pass', () => {
-    const result = sls();
-
-    expect(result.status).not.toBe(0);
-    expect(result.stdout + result.stderr).toContain('--param alertEmail=you@example.edu');
-  }, 120_000);
-
-  it('fails on an address that is not an email', () => {
-    const result = sls('--param', 'alertEmail=not-an-address');
-
-    expect(result.status).not.toBe(0);
-    expect(result.stdout + result.stderr).toContain(
-      '--param alertEmail="not-an-address" is not an email address',
-    );
-  }, 120_000);
 });
