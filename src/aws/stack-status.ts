@@ -51,10 +51,15 @@ export class StackInspector {
   constructor(private readonly c: StackStatusClients) {}
 
   /** The stack's status, outputs and last deploy; undefined when there is no such stack. */
-  async stack(
-    name: string,
-  ): Promise<
-    { status: string; updatedAt?: Date; reason?: string; outputs: Record<string, string> } | undefined
+  async stack(name: string): Promise<
+    | {
+        status: string;
+        updatedAt?: Date;
+        reason?: string;
+        outputs: Record<string, string>;
+        parameters: Record<string, string>;
+      }
+    | undefined
   > {
     try {
       const res = await this.c.cloudformation.send(new DescribeStacksCommand({ StackName: name }));
@@ -66,6 +71,9 @@ export class StackInspector {
         ...(updatedAt ? { updatedAt: new Date(updatedAt) } : {}),
         ...(s.StackStatusReason ? { reason: s.StackStatusReason } : {}),
         outputs: Object.fromEntries((s.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? ''])),
+        parameters: Object.fromEntries(
+          (s.Parameters ?? []).map((p) => [p.ParameterKey ?? '', p.ParameterValue ?? '']),
+        ),
       };
     } catch (err) {
       // CloudFormation answers a missing stack with ValidationError "Stack with id X does not exist".

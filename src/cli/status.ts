@@ -6,8 +6,10 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsTarget, clientConfig } from '../aws/clients.js';
 import { StackInspector } from '../aws/stack-status.js';
+import { UsageStore } from '../aws/usage-store.js';
 import { InputError, PolicyError, printable } from '../core/errors.js';
 import { NAMES } from '../core/policy.js';
 import { type LocalPolicy, renderStatus } from '../core/status.js';
@@ -31,10 +33,17 @@ const sdkInspector = (home: AwsTarget): StackInspector => {
 };
 
 let inspectorFor: (home: AwsTarget) => StackInspector = sdkInspector;
+/** The month's counters (SSM) for the stack's own bill; none with a test's inspector unless given. */
+let usageFor: ((home: AwsTarget) => Pick<UsageStore, 'monthTotals'>) | undefined = (home) =>
+  new UsageStore(new SSMClient(clientConfig(home)));
 
 /** For tests: read the stack through this inspector (one on mocked clients skips the credentials check). */
-export function setStatusInspector(factory: ((home: AwsTarget) => StackInspector) | 'sdk'): void {
+export function setStatusInspector(
+  factory: ((home: AwsTarget) => StackInspector) | 'sdk',
+  usage?: (home: AwsTarget) => Pick<UsageStore, 'monthTotals'>,
+): void {
   inspectorFor = factory === 'sdk' ? sdkInspector : factory;
+  usageFor = factory === 'sdk' ? (home) => new UsageStore(new SSMClient(clientConfig(home))) : usage;
   setAwsAccessCheck(factory === 'sdk' ? 'sts' : undefined);
 }
 
@@ -97,6 +106,7 @@ export async function runStatus({ values, common, io, identity }: CommandContext
     now: common.at ?? new Date(),
     local,
     timeZone,
+    ...(usageFor ? { usage: usageFor(common.home) } : {}),
   });
   io.out(common.json ? JSON.stringify(status, null, 2) : renderStatus(status));
   return status.healthy ? 0 : 1;

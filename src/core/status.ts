@@ -4,6 +4,7 @@
  */
 import { formatLocalTime } from './action-links.js';
 import { intervalMs, nextRun } from './schedule.js';
+import type { SelfCost } from './self-cost.js';
 import { cleanLine } from './text.js';
 
 /** The functions of the stack: logical id in the template, name in serverless.yml. */
@@ -75,6 +76,8 @@ export interface StackFacts {
   /** How far back the logs were searched for the last runs (ms). */
   logWindowMs: { sweep: number; digest: number };
   alarms: AlarmFacts[] | ReadFailure;
+  /** What the stack itself costs a month at this month's fleet (src/core/self-cost.ts); absent = not read. */
+  ownCost?: SelfCost | ReadFailure;
 }
 
 /** What the local watchdog.yml is, to compare with the deployed one. */
@@ -90,7 +93,16 @@ export interface LocalPolicy {
 
 /** One line of the status screen. */
 export interface StatusCheck {
-  check: 'stack' | 'functions' | 'policy' | 'email' | 'last sweep' | 'next sweep' | 'last digest' | 'alarms';
+  check:
+    | 'stack'
+    | 'functions'
+    | 'policy'
+    | 'email'
+    | 'last sweep'
+    | 'next sweep'
+    | 'last digest'
+    | 'alarms'
+    | 'own cost';
   state: 'ok' | 'attention' | 'info';
   text: string;
 }
@@ -343,6 +355,20 @@ export function judgeStatus(facts: StackFacts, local: LocalPolicy, now: Date, ti
         `${a.name} in ALARM${a.since ? ` since ${when(a.since)}` : ''}: ${a.reason}`,
       );
     }
+  }
+
+  // What the stack itself costs (information: it never makes the status unhealthy)
+  const own = facts.ownCost;
+  if (isFailure(own)) add('own cost', 'info', `cannot read this month's counters: ${own.failed}`);
+  else if (own) {
+    const billed = own.items
+      .filter((i) => i.billedUsd > 0)
+      .map((i) => `${i.item} $${i.billedUsd.toFixed(2)}`);
+    add(
+      'own cost',
+      'info',
+      `about $${own.billedUsd.toFixed(2)}/month after the AWS free tier ($${own.listUsd.toFixed(2)} at list price)${billed.length > 0 ? `: ${billed.join(', ')}` : ''}; by item in the digest and docs/costs.md`,
+    );
   }
   return result();
 }

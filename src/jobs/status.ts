@@ -1,4 +1,7 @@
 import type { StackInspector } from '../aws/stack-status.js';
+import type { UsageStore } from '../aws/usage-store.js';
+import { selfCostFor } from '../core/self-cost.js';
+import { monthBounds } from '../core/usage.js';
 import { describeError } from '../core/errors.js';
 import { intervalMs } from '../core/schedule.js';
 import {
@@ -20,6 +23,8 @@ export interface StatusOptions {
   now: Date;
   local: LocalPolicy;
   timeZone: string;
+  /** The month's counters (SSM), for what the stack itself costs at this month's fleet; absent = not shown. */
+  usage?: Pick<UsageStore, 'monthTotals'>;
 }
 
 /** How far back the logs are searched for a scheduled function's last run: two intervals and an hour, 3 h to 8 days. */
@@ -121,8 +126,23 @@ export async function stackStatus(inspector: StackInspector, options: StatusOpti
     ),
     attempt(() => inspector.alarmsInAlarm(`${stackName}-`)),
   ]);
+  const ownCost = options.usage
+    ? await attempt(async () => {
+        const start = monthBounds(now).start;
+        const month = await (options.usage as Pick<UsageStore, 'monthTotals'>).monthTotals(start, now);
+        const hours = Math.max(1, (now.getTime() - start.getTime()) / 3_600_000);
+        return selfCostFor({
+          instances: Math.round(month.instanceHours / hours),
+          owners: Object.keys(month.byOwner).length,
+          schedule: expression(sweepRule) ?? 'rate(1 hour)',
+          digestSchedule: expression(digestRule) ?? 'cron(0 8 * * ? *)',
+          customerManagedKey: stack.parameters.TopicKey === 'true',
+        });
+      })
+    : undefined;
   const facts: StackFacts = {
     ...empty,
+    ...(ownCost ? { ownCost } : {}),
     functions,
     subscriptions,
     sweepRule,

@@ -1,3 +1,5 @@
+import { UsageStore } from '../../src/aws/usage-store.js';
+import { monthBounds } from '../../src/core/usage.js';
 /**
  * `cost-watchdog status` against a stack-shaped emulator state: a CloudFormation stack cost-watchdog-prod in moto
  * with the stack's logical ids (alert topic and output, five functions carrying POLICY_SHA256, the sweep and digest
@@ -20,7 +22,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../src/aws/clients.js';
 import type { StackStatus } from '../../src/core/status.js';
 import { cli, policyFile } from './sweep-scenario.js';
-import { resetEmulator, target } from './support.js';
+import { clients, resetEmulator, target } from './support.js';
 
 const REGION = 'us-east-1';
 const STACK = 'cost-watchdog-prod';
@@ -156,8 +158,27 @@ beforeEach(async () => {
 
 describe('cost-watchdog status', () => {
   it('says all is well, line by line, for a working stack (exit status 0)', async () => {
-    // Prepare
+    // Prepare: this month, sweeps have recorded 20 instances running 10 h each
     await deployStack(sha256(policy));
+    const now = new Date();
+    await new UsageStore(clients(REGION).ssm).recordSweep(
+      {
+        months: [
+          {
+            month: monthBounds(now).start.toISOString(),
+            at: now,
+            instanceHours: 200,
+            freeTierHours: 200,
+            estimatedUsd: 2,
+            byOwner: { alice: { hours: 100, usd: 1 }, bob: { hours: 100, usd: 1 } },
+          },
+        ],
+        instancesRunning: 20,
+        unpriced: [],
+      },
+      0,
+      now,
+    );
     await logLine('sweep', 20, sweepRecord());
     await logLine('digest', 300, {
       level: 'info',
@@ -186,6 +207,10 @@ describe('cost-watchdog status', () => {
     expect(out).toMatch(/^ +next sweep +.* \(in 40 min\) \(rate\(1 hour\)\)$/m);
     expect(out).toMatch(/^ok +last digest .* \(5 h ago\): 4 running, 0 errors, sent$/m);
     expect(out).toMatch(/^ok +alarms +none in ALARM$/m);
+    // what the stack itself costs at this month's fleet: nothing after the free tiers
+    expect(out).toMatch(
+      /^ +own cost +about \$0\.00\/month after the AWS free tier \(\$\d+\.\d\d at list price\); by item/m,
+    );
     expect(out).toMatch(/All well\.$/);
   });
 
