@@ -2,20 +2,8 @@
  * The CLI's own commands as `--help` shows them: name, help and flags. Each implementation (and the AWS SDK clients
  * it needs) is imported only when the command runs, so `--help` loads nothing heavy.
  */
-import { InputError, printable } from '../core/errors.js';
 import type { Command } from './command.js';
-
-/** The SNS topic of `sweep --topic-arn` (or TOPIC_ARN), checked before anything runs. */
-export function topicArnOf(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string | undefined {
-  const topicArn = (values['topic-arn'] as string | undefined) ?? env.TOPIC_ARN;
-  if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
-    throw new InputError(
-      '--topic-arn',
-      `"${printable(topicArn)}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): use the stack output AlertTopicArn (cost-watchdog status shows the stack)`,
-    );
-  }
-  return topicArn;
-}
+import { topicArnOf } from './context.js';
 
 /** `plan`: what a sweep would do now (or --at), live or from a snapshot; changes nothing. */
 export const planCommand: Command = {

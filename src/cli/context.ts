@@ -141,3 +141,15 @@ export function policySource(common: Common): string {
     ? `./${DEFAULT_POLICY_FILE}`
     : `no ${DEFAULT_POLICY_FILE} here: the built-in defaults`;
 }
+
+/** The stack's SNS topic of `--topic-arn` (or TOPIC_ARN), checked before anything runs (sweep, provision, deprovision). */
+export function topicArnOf(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string | undefined {
+  const topicArn = (values['topic-arn'] as string | undefined) ?? env.TOPIC_ARN;
+  if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/.test(topicArn)) {
+    throw new InputError(
+      '--topic-arn',
+      `"${printable(topicArn)}" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): use the stack output AlertTopicArn (cost-watchdog status shows the stack)`,
+    );
+  }
+  return topicArn;
+}

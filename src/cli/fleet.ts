@@ -19,8 +19,7 @@ import { formatLocalTime } from '../core/local-time.js';
 import { cleanLine } from '../core/text.js';
 import { setAwsAccessCheck } from './aws-access.js';
 import type { CommandContext } from './command.js';
-import { topicArnOf } from './commands.js';
-import { type Common, type Io, loadPolicy } from './context.js';
+import { type Common, type Io, loadPolicy, topicArnOf } from './context.js';
 
 /** Services used by the live commands; tests replace them. */
 export let cliServices: () => SweepServices = sdkSweepServices;

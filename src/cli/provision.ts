@@ -22,7 +22,7 @@ import {
 import { type ProvisionServices, sdkProvisionServices } from '../jobs/provisioning/services.js';
 import { setAwsAccessCheck } from './aws-access.js';
 import type { Command } from './command.js';
-import { type Io, loadPolicy } from './context.js';
+import { type Io, loadPolicy, topicArnOf } from './context.js';
 import { handoutPath, writeHandoutFile } from './handout-file.js';
 import { keyFileProblem, writePrivateKeyFile } from './key-file.js';
 
@@ -232,13 +232,7 @@ Examples:
       });
       rows = [{ line: 1, user: request.user, ok: true, request }];
     }
-    const topicArn = text(values, 'topic-arn') ?? io.env.TOPIC_ARN;
-    if (topicArn !== undefined && !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/.test(topicArn)) {
-      throw new InputError(
-        '--topic-arn',
-        `"${topicArn}" is not an SNS topic ARN; use the stack output AlertTopicArn`,
-      );
-    }
+    const topicArn = topicArnOf(values, io.env);
     // Private keys leave SSM only on request, into new 0600 files: refuse taken paths before anything is made.
     const keyFile = text(values, 'key-file');
     const keyDir = text(values, 'key-dir');
@@ -401,7 +395,7 @@ Refuses while USER has running instances.
     if (positionals.length !== 1)
       throw new InputError('USER', 'give exactly one user name: cost-watchdog deprovision USER');
     const policy = loadPolicy(common);
-    const topicArn = text(values, 'topic-arn') ?? io.env.TOPIC_ARN;
+    const topicArn = topicArnOf(values, io.env);
     const services = servicesFor(common.home, topicArn);
     const result = await deprovisionUser(positionals[0] as string, {
       services,
