@@ -18,6 +18,8 @@ export interface StopOrder {
   instanceId: string;
   hibernate: boolean;
   reason: string;
+  /** The rule the sweep stops it for (tag stop-rule: what quiet hours' morning start and its IAM condition read). */
+  rule?: Rule;
 }
 
 /** A failed call for one resource (or a whole batch); the others went ahead. */
@@ -61,8 +63,9 @@ export async function checkStopProtection(
 
 /**
  * Stops resources and records it: StopInstances (batched, hibernating those launched with it), then per stopped
- * resource the tags stopped-at, stop-reason and stopped-by, then the warning tags removed. With `checkProtection`
- * stop protection is looked up first and protected (or unknown) resources are refused, not stopped.
+ * resource the tags stopped-at, stop-reason, stopped-by (and stop-rule when the order names one), then the warning
+ * tags removed. With `checkProtection` stop protection is looked up first and protected (or unknown) resources are
+ * refused, not stopped.
  */
 export async function stopResources(
   fleet: Pick<FleetPort, 'stop' | 'tag' | 'untag' | 'isStopProtected'>,
@@ -89,6 +92,7 @@ export async function stopResources(
     });
   }
   const reasons = new Map(todo.map((o) => [o.instanceId, o.reason]));
+  const rules = new Map(todo.map((o) => [o.instanceId, o.rule]));
   for (const hibernate of [false, true]) {
     const ids = todo.filter((o) => o.hibernate === hibernate).map((o) => o.instanceId);
     if (ids.length === 0) continue;
@@ -107,10 +111,13 @@ export async function stopResources(
     out.stopped.push(...stoppedNow);
     // Record why; if this fails the resource is still stopped and the outcome says both.
     for (const id of stoppedNow) {
+      const rule = rules.get(id);
       const tags = {
         [TAGS.stoppedAt]: options.now.toISOString(),
         [TAGS.stopReason]: stopReasonTag(reasons.get(id) ?? ''),
         [TAGS.stoppedBy]: options.by,
+        // Every sweep stop names its rule, so an older quiet-hours record never outlives a later stop by the sweep.
+        ...(rule !== undefined ? { [TAGS.stopRule]: rule } : {}),
       };
       for (const r of await fleet.tag([id], tags)) {
         if (!r.ok)
