@@ -230,7 +230,7 @@ const quietWindow = z
   })
   .strict()
   .superRefine((w, ctx) => {
-    if (minutesOfDay(w.from) === minutesOfDay(w.to) % 1440) {
+    if (minutesOfDay(w.from) === minutesOfDay(w.to)) {
       ctx.addIssue({
         code: 'custom',
         path: ['to'],
