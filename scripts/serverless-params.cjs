@@ -198,8 +198,10 @@ function quietHours() {
   return quietHoursCore.quietHoursDeployment(text, 'watchdog.yml');
 }
 
-// Every schedule of the sweep: watchdog.yml `schedule`, then the quiet-hours runs (warning time, start, end).
-module.exports.sweepSchedules = async () => quietHours().schedules;
+// The sweep's schedule events: watchdog.yml `schedule`, then (with quiet hours) one event whose crons fire at each
+// window's warning time, start and (morningStart) end, sending {"run":"quiet-hours"} so that such a run records no
+// usage (the runs of `schedule` count the hours).
+module.exports.sweepEvents = async () => quietHours().events;
 
 // The morning start's ec2:StartInstances (resources/sweep-role.yml): Allow with quietHours.morningStart: true, else Deny.
 module.exports.morningStartEffect = async () => (quietHours().morningStart ? 'Allow' : 'Deny');

@@ -86,10 +86,35 @@ export function sweepSchedules(policy: Policy, now: Date = new Date()): string[]
   return [...new Set([policy.schedule, ...quietHoursSchedules(policy, now)])];
 }
 
+/**
+ * The event the quiet-hours schedules send the sweep instead of EventBridge's Scheduled Event. Such a run is extra:
+ * it records no usage, because each run of the policy's schedule counts the hours of one interval of it.
+ */
+export const QUIET_HOURS_RUN_INPUT = { run: 'quiet-hours' } as const;
+
+/** Whether a sweep invocation is one of the quiet-hours runs (its event is QUIET_HOURS_RUN_INPUT). */
+export function isQuietHoursRun(event: unknown): boolean {
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    (event as { run?: unknown }).run === QUIET_HOURS_RUN_INPUT.run
+  );
+}
+
+/** A schedule event of the sweep function as serverless.yml declares it. */
+export interface SweepScheduleEvent {
+  schedule: { rate: string[]; description: string; input?: Record<string, string> };
+}
+
 /** What the stack needs to know about quiet hours. */
 export interface QuietHoursDeployment {
   /** The sweep's schedules (the policy's first). */
   schedules: string[];
+  /**
+   * The sweep function's events: the policy's schedule, then (with quiet hours) the quiet-hours crons, which send
+   * QUIET_HOURS_RUN_INPUT.
+   */
+  events: SweepScheduleEvent[];
   /** The sweep may start the instances quiet hours stopped (IAM ec2:StartInstances, tag-conditioned). */
   morningStart: boolean;
 }
@@ -116,7 +141,24 @@ export function quietHoursDeployment(
   const keys = ['schedule', 'timeZone', 'graceMinutes', 'quietHours'] as const;
   const used = Object.fromEntries(keys.filter((k) => all[k] !== undefined).map((k) => [k, all[k]]));
   const policy = parsePolicy(used, source);
-  return { schedules: sweepSchedules(policy, now), morningStart: policy.quietHours.morningStart };
+  const quiet = quietHoursSchedules(policy, now).filter((c) => c !== policy.schedule);
+  const events: SweepScheduleEvent[] = [
+    { schedule: { rate: [policy.schedule], description: 'cost-watchdog sweep' } },
+  ];
+  if (quiet.length > 0) {
+    events.push({
+      schedule: {
+        rate: quiet,
+        description: 'cost-watchdog sweep at the edges of quiet hours',
+        input: { ...QUIET_HOURS_RUN_INPUT },
+      },
+    });
+  }
+  return {
+    schedules: [policy.schedule, ...quiet],
+    events,
+    morningStart: policy.quietHours.morningStart,
+  };
 }
 
 function mod(n: number, m: number): number {

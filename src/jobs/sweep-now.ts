@@ -52,6 +52,11 @@ export interface SweepJobOptions {
   onObserved?: (instance: Instance, metrics: InstanceMetrics | undefined) => void;
   /** Read every metric series (snapshot), not CPU first. */
   fullMetrics?: boolean;
+  /**
+   * A run besides the policy's schedule (quiet hours' runs at the windows' edges): everything as usual but no usage
+   * recorded, since each run of the schedule counts the hours of one interval of it.
+   */
+  extraRun?: boolean;
 }
 
 /**
@@ -124,7 +129,7 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
       }
     }
   }
-  if (usage && !report.dryRun) {
+  if (usage && !report.dryRun && !options.extraRun) {
     // Free-tier hours, instance-hours and estimated dollars for the digest, the dashboard and the budget.
     try {
       const recorded = await recordSweepUsage({

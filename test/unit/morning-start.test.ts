@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { createSweepHandler } from '../../src/handlers/sweep.js';
+import { BundledPrices } from '../../src/core/prices.js';
+import { QUIET_HOURS_RUN_INPUT } from '../../src/core/quiet-schedules.js';
+import { policyFile } from '../support/policy-file.js';
 import { buildDigest, type DigestStop, renderDigest } from '../../src/core/digest.js';
 import type { Instance } from '../../src/core/instance.js';
 import { type Policy, TAGS } from '../../src/core/policy.js';
@@ -340,6 +344,50 @@ describe('a night of quiet hours through sweepNow', () => {
     );
     expect(owner).toContain('It will be stopped after Thu 26 Nov 04:00 (Europe/Berlin).');
     expect(owner).toContain('Using it does not change this');
+  });
+});
+
+describe('the sweep handler at a quiet-hours edge', () => {
+  it('records usage for a run of the policy schedule, and none for a quiet-hours run (no hours counted twice)', async () => {
+    // Prepare
+    const fleet = new InMemoryFleet();
+    fleet.types.set('t3.micro', { freeTierEligible: true, gpu: false });
+    fleet.add({
+      instance: makeInstance({ launchTime: '2026-11-25T16:00:00.000Z', tags: { Owner: 'alice' } }),
+      state: 'running',
+      stopProtected: false,
+    });
+    const recorded: string[] = [];
+    const usage = {
+      recordSweep: async (_u: unknown, _stops: number, now: Date) => {
+        recorded.push(now.toISOString());
+        return undefined as never;
+      },
+      monthEstimateUsd: async () => 0,
+    };
+    let now = at('2026-11-25T19:00:00Z');
+    const handler = createSweepHandler({
+      clock: () => now,
+      env: {
+        AWS_REGION: 'us-east-1',
+        TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:cost-watchdog-alerts',
+        POLICY_FILE: policyFile(
+          'regions: [us-east-1]\nquietHours:\n  windows: [{ from: "22:00", to: "07:00", timeZone: Europe/Berlin }]\n',
+        ),
+      },
+      services: fleet.services(),
+      notifier: { publish: async () => undefined },
+      costs: { prices: new BundledPrices(), usage },
+    });
+
+    // Act: the hourly run, then the quiet-hours run at the warning time
+    await handler({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
+    now = at('2026-11-25T19:55:00Z');
+    const edge = await handler(QUIET_HOURS_RUN_INPUT);
+
+    // Assess
+    expect(recorded).toEqual(['2026-11-25T19:00:00.000Z']);
+    expect(edge.warned).toHaveLength(1);
   });
 });
 

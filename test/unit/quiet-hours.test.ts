@@ -3,6 +3,7 @@
  * with and without daylight saving time, the rule's warn-then-stop timing in evaluate(), the keep links, and the
  * extra sweep schedules the stack gets. The clock is always an argument.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildActionLinks } from '../../src/core/action-links.js';
 import { PolicyError } from '../../src/core/errors.js';
@@ -654,13 +655,56 @@ describe('the sweep schedules quiet hours add', () => {
       '  windows: [{ days: [sat], from: "20:00", to: "08:00" }]',
     ].join('\n');
 
+    const crons = ['cron(0 8 ? * SUN *)', 'cron(25 19 ? * SAT *)', 'cron(0 20 ? * SAT *)'];
     expect(quietHoursDeployment(text)).toEqual({
-      schedules: ['rate(30 minutes)', 'cron(0 8 ? * SUN *)', 'cron(25 19 ? * SAT *)', 'cron(0 20 ? * SAT *)'],
+      schedules: ['rate(30 minutes)', ...crons],
+      events: [
+        { schedule: { rate: ['rate(30 minutes)'], description: 'cost-watchdog sweep' } },
+        {
+          schedule: {
+            rate: crons,
+            description: 'cost-watchdog sweep at the edges of quiet hours',
+            input: { run: 'quiet-hours' },
+          },
+        },
+      ],
       morningStart: true,
     });
-    expect(quietHoursDeployment('')).toEqual({ schedules: ['rate(1 hour)'], morningStart: false });
+    expect(quietHoursDeployment('')).toEqual({
+      schedules: ['rate(1 hour)'],
+      events: [{ schedule: { rate: ['rate(1 hour)'], description: 'cost-watchdog sweep' } }],
+      morningStart: false,
+    });
     expect(() => quietHoursDeployment('quietHours:\n  windows: [{ from: "7pm", to: "08:00" }]\n')).toThrow(
       /watchdog\.yml is invalid.*\n.*quietHours\.windows\.0\.from: "7pm" is not a time of day/,
     );
+  });
+});
+
+describe('the examples people copy', () => {
+  /** Friday 27 Nov 2026 22:00 to Monday 30 Nov 07:00 on the policy's clock. */
+  const weekend = (policy: Policy) => span(periodFrom(policy, '2026-11-27T12:00:00Z'));
+
+  it('docs/quiet-hours.md: one quiet period from Friday 22:00 to Monday 07:00 in Berlin, and its 8 crons', () => {
+    const text = /```yaml\n([\s\S]*?)```/.exec(readFileSync('docs/quiet-hours.md', 'utf8'))?.[1] ?? '';
+
+    const policy = parsePolicyText(text);
+
+    expect(weekend(policy)).toEqual(['2026-11-27T21:00:00.000Z', '2026-11-30T06:00:00.000Z']);
+    expect(quietHoursSchedules(policy, at('2026-11-25T00:00:00Z'))).toHaveLength(8);
+  });
+
+  it("watchdog.yml's commented example, uncommented, means the same on the policy's clock", () => {
+    const lines = readFileSync('watchdog.yml', 'utf8').split('\n');
+    const from = lines.findIndex((l) => l.startsWith('  windows: []'));
+    const example = lines
+      .slice(from + 1)
+      .filter((_line, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('  #  ')))
+      .map((l) => l.replace('  #  ', '    '));
+
+    const policy = parsePolicyText(`quietHours:\n  windows:\n${example.join('\n')}\n`);
+
+    expect(example.length).toBeGreaterThan(5);
+    expect(weekend(policy)).toEqual(['2026-11-27T22:00:00.000Z', '2026-11-30T07:00:00.000Z']);
   });
 });

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EC2_MORNING_START_PERMISSIONS } from '../../src/aws/ec2.js';
 import type { PolicyDocument, Statement } from '../../src/core/provisioning/guardrail.js';
 import { parsePolicyText, TAGS } from '../../src/core/policy.js';
-import { quietHoursSchedules } from '../../src/core/quiet-schedules.js';
+import { QUIET_HOURS_RUN_INPUT, quietHoursSchedules } from '../../src/core/quiet-schedules.js';
 import { ACCOUNT, authorize } from '../support/iam-simulator.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 
@@ -91,6 +91,23 @@ describe('the packaged stack with quiet hours', () => {
         JSON.stringify(r.Properties?.FunctionName).includes('SweepLambdaFunction'),
     );
     expect(permissions).toHaveLength(expected.length);
+  });
+
+  it("sends the quiet-hours runs an event of their own (they record no usage), the policy's schedule the usual one", () => {
+    const rules = Object.values(quiet.Resources).filter(
+      (r) =>
+        r.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(r.Properties?.Targets).includes('SweepLambdaFunction'),
+    );
+    const inputOf = (r: (typeof rules)[number]) =>
+      (r.Properties?.Targets as { Input?: string }[] | undefined)?.[0]?.Input;
+
+    const rate = rules.filter((r) => r.Properties?.ScheduleExpression === 'rate(1 hour)');
+    const crons = rules.filter((r) => String(r.Properties?.ScheduleExpression).startsWith('cron('));
+
+    expect(rate.map(inputOf)).toEqual([undefined]);
+    expect(crons.length).toBeGreaterThan(0);
+    for (const r of crons) expect(JSON.parse(inputOf(r) ?? '{}')).toEqual(QUIET_HOURS_RUN_INPUT);
   });
 
   it('keeps the one rate schedule without quiet hours', () => {
