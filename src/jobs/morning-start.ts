@@ -9,12 +9,13 @@ import type { SweepServices } from '../aws/services.js';
 import { describeError } from '../core/errors.js';
 import { instanceRef } from '../core/instance.js';
 import type { MorningStartItem, MorningStartReport } from '../core/morning-start.js';
-import { type Policy, TAGS } from '../core/policy.js';
+import type { Policy } from '../core/policy.js';
 import { morningStartDecision } from '../core/quiet-hours.js';
 import type { RunError } from '../core/report.js';
+import { type StartedBy, startResources } from './enforce.js';
 
 /** Who started an instance again (tag cost-watchdog:started-by). */
-export const STARTED_BY_MORNING_START = 'morning-start';
+export const STARTED_BY_MORNING_START: StartedBy = 'morning-start';
 
 /** Inputs of one morning start. */
 export interface MorningStartOptions {
@@ -60,27 +61,21 @@ export async function runMorningStart(
     }
     const ids = out.decisions.filter((d) => d.start).map((d) => d.instanceId);
     if (options.dryRun || ids.length === 0) return out;
-    for (const r of await port.start(ids)) {
-      if (r.ok) out.started.push(r.instanceId);
-      else
-        out.errors.push({
-          ...where,
-          instanceId: r.instanceId,
-          operation: 'ec2:StartInstances',
-          message: r.error ?? 'failed',
-        });
+    let started: Awaited<ReturnType<typeof startResources>>;
+    try {
+      started = await startResources(port, ids, { by: STARTED_BY_MORNING_START, now });
+    } catch (err) {
+      out.errors.push({ ...where, operation: 'ec2:StartInstances', message: describeError(err) });
+      return out;
     }
-    if (out.started.length > 0) {
-      const tags = { [TAGS.startedAt]: now.toISOString(), [TAGS.startedBy]: STARTED_BY_MORNING_START };
-      for (const r of await port.tag(out.started, tags)) {
-        if (!r.ok)
-          out.errors.push({
-            ...where,
-            instanceId: r.instanceId,
-            operation: 'ec2:CreateTags (started)',
-            message: r.error ?? 'failed',
-          });
-      }
+    out.started.push(...started.started);
+    for (const e of started.errors) {
+      out.errors.push({
+        ...where,
+        ...(e.instanceId ? { instanceId: e.instanceId } : {}),
+        operation: `ec2:${e.operation}`,
+        message: e.message,
+      });
     }
     return out;
   });
