@@ -221,3 +221,44 @@ module.exports.ownerTagKeys = async () => [ownerKey()];
 
 // The IAM Null condition "the resource carries an owner tag": deprovision --stop-instances stops only those.
 module.exports.ownerTagPresent = async () => ({ [`aws:ResourceTag/${ownerKey()}`]: 'false' });
+
+// Quiet hours (watchdog.yml quietHours, docs/quiet-hours.md) from the project's own TypeScript (src/core/
+// quiet-schedules.ts, bundled here with esbuild once per packaging), so the stack and the functions read the windows
+// the same way: the sweep's schedules (the policy's, then one UTC cron per window edge and UTC offset) and whether the
+// sweep may start the instances quiet hours stopped. A bad window fails the packaging with the field and value.
+let quietHoursCore;
+function quietHours() {
+  if (!quietHoursCore) {
+    const { buildSync } = require('esbuild');
+    const Module = require('node:module');
+    const { join } = require('node:path');
+    const entry = join(__dirname, '..', 'src', 'core', 'quiet-schedules.ts');
+    const out = buildSync({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      logLevel: 'silent',
+    });
+    const mod = new Module(entry);
+    mod.filename = entry;
+    mod.paths = Module._nodeModulePaths(join(__dirname, '..'));
+    mod._compile(out.outputFiles[0].text, entry);
+    quietHoursCore = mod.exports;
+  }
+  const { readFileSync, existsSync } = require('node:fs');
+  const { join } = require('node:path');
+  const file = join(__dirname, '..', 'watchdog.yml');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return quietHoursCore.quietHoursDeployment(text, 'watchdog.yml');
+}
+
+// The sweep's schedule events: watchdog.yml `schedule`, then (with quiet hours) one event whose crons fire at each
+// window's warning time, start and (morningStart) end, sending {"run":"quiet-hours"} so that such a run records no
+// usage (the runs of `schedule` count the hours).
+module.exports.sweepEvents = async () => quietHours().events;
+
+// The morning start's ec2:StartInstances (resources/sweep-role.yml): Allow with quietHours.morningStart: true, else Deny.
+module.exports.morningStartEffect = async () => (quietHours().morningStart ? 'Allow' : 'Deny');

@@ -9,11 +9,14 @@ import {
   type Instance as Ec2Instance,
   ModifyInstanceAttributeCommand,
   paginateDescribeInstances,
+  StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
-import type { FleetPort, ResourceResult } from '../core/ports.js';
+import { TAGS } from '../core/policy.js';
+import type { FleetPort, ResourceResult, RestartPort } from '../core/ports.js';
+import type { Rule } from '../core/rules.js';
 import { cleanTags } from '../core/text.js';
 import { chunk } from './clients.js';
 
@@ -28,11 +31,17 @@ export const EC2_SWEEP_PERMISSIONS = [
   'ec2:StopInstances',
 ] as const;
 
+/**
+ * The IAM action of quiet hours' morning start: allowed by the sweep role only with quietHours.morningStart, and only
+ * on instances whose stop record says the sweep stopped them for quiet hours (resources/sweep-role.yml).
+ */
+export const EC2_MORNING_START_PERMISSIONS = ['ec2:StartInstances'] as const;
+
 /** Outcome of a stop or tag request for one instance. */
 export type InstanceResult = ResourceResult;
 
 /** EC2 for the sweep: find running instances, look up their types, tag, and stop them. One region. */
-export class Ec2Adapter implements FleetPort {
+export class Ec2Adapter implements FleetPort, RestartPort {
   constructor(
     private readonly client: EC2Client,
     readonly region: string,
@@ -108,6 +117,41 @@ export class Ec2Adapter implements FleetPort {
       securityGroupIds: (raw.SecurityGroups ?? []).map((g) => g.GroupId ?? '').filter((g) => g !== ''),
       ...(raw.Operator?.Managed === true ? { operator: raw.Operator.Principal ?? 'an AWS service' } : {}),
     };
+  }
+
+  /**
+   * Stopped instances whose stop record says the sweep stopped them for `rule` (DescribeInstances filtered on the
+   * state and the tags stop-rule and stopped-by): the only ones the morning start may start.
+   */
+  async listStoppedFor(rule: Rule): Promise<Instance[]> {
+    const out: Instance[] = [];
+    const pages = paginateDescribeInstances(
+      { client: this.client, pageSize: 1000 },
+      {
+        Filters: [
+          { Name: 'instance-state-name', Values: ['stopped'] },
+          { Name: `tag:${TAGS.stopRule}`, Values: [rule] },
+          { Name: `tag:${TAGS.stoppedBy}`, Values: ['sweep'] },
+        ],
+      },
+    );
+    for await (const page of pages) {
+      for (const reservation of page.Reservations ?? []) {
+        for (const raw of reservation.Instances ?? []) {
+          if (raw.State?.Name !== 'stopped') continue;
+          const instance = this.toInstance(raw, true);
+          if (instance) out.push(instance);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Starts stopped instances, 100 per call; a failing batch is retried per instance. */
+  async start(instanceIds: string[]): Promise<InstanceResult[]> {
+    return this.perBatch(instanceIds, 100, (ids) =>
+      this.client.send(new StartInstancesCommand({ InstanceIds: ids })),
+    );
   }
 
   /** Type facts (free-tier eligibility for this account, GPU, hibernation) for each distinct type, 100 per call. */

@@ -3,7 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { STSClient } from '@aws-sdk/client-sts';
 import { type AwsTarget, clientConfig } from './clients.js';
-import type { FleetPort, MetricsPort } from '../core/ports.js';
+import type { FleetPort, MetricsPort, RestartPort } from '../core/ports.js';
 import { MetricsAdapter } from './cloudwatch.js';
 import { Ec2Adapter } from './ec2.js';
 import { OrganizationAccounts } from './organizations.js';
@@ -22,6 +22,8 @@ export type Ec2Fleet = FleetPort & { enabledRegions(): Promise<string[]> };
 export interface SweepServices {
   ec2(target: AwsTarget): Ec2Fleet;
   metrics(target: AwsTarget): MetricsPort;
+  /** Starting what quiet hours stopped (morningStart); absent = no morning start. */
+  restarts?(target: AwsTarget): RestartPort;
   /** Member-account access (policy `accounts` / `organization`); absent = this account only. */
   accounts?(home: AwsTarget): AccountServices;
 }
@@ -35,15 +37,17 @@ export function sdkSweepServices(clock: () => Date = () => new Date()): SweepSer
   const cw = new Map<string, MetricsAdapter>();
   let accounts: AccountServices | undefined;
   const key = (t: AwsTarget) => `${t.account ?? ''}/${t.region}`;
+  const adapter = (target: AwsTarget) => {
+    let a = ec2.get(key(target));
+    if (!a) {
+      a = new Ec2Adapter(new EC2Client(clientConfig(target)), target.region, target.account);
+      ec2.set(key(target), a);
+    }
+    return a;
+  };
   return {
-    ec2(target) {
-      let a = ec2.get(key(target));
-      if (!a) {
-        a = new Ec2Adapter(new EC2Client(clientConfig(target)), target.region, target.account);
-        ec2.set(key(target), a);
-      }
-      return a;
-    },
+    ec2: adapter,
+    restarts: adapter,
     metrics(target) {
       let a = cw.get(key(target));
       if (!a) {

@@ -12,10 +12,11 @@ import { Notifier } from '../aws/sns.js';
 import { InputError, printable } from '../core/errors.js';
 import { evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
+import { formatLocalTime } from '../core/local-time.js';
+import { renderMorningStartTable } from '../core/morning-start.js';
 import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
-import { formatLocalTime } from '../core/local-time.js';
 import { cleanLine } from '../core/text.js';
 import { setAwsAccessCheck } from './aws-access.js';
 import type { CommandContext } from './command.js';
@@ -113,6 +114,15 @@ function printReport(report: SweepReport, common: Common, io: Io, title: string,
     io.out(
       `Done: ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.cleared.length} warnings cleared, ${report.alertsSent} alert(s) sent.`,
     );
+  }
+  if (report.morningStart) {
+    const ms = report.morningStart;
+    const starts = ms.decisions.filter((d) => d.start).length;
+    io.out('');
+    io.out(
+      `Morning start (quiet hours): ${report.dryRun ? `${starts} to start` : `${ms.started.length} started`} of ${ms.decisions.length} stopped by quiet hours.`,
+    );
+    if (ms.decisions.length > 0) io.out(renderMorningStartTable(ms, timeZone));
   }
   if (report.postponed.length > 0) {
     io.out(

@@ -214,16 +214,25 @@ export interface ActionLinkInput {
   now: Date;
   /** IANA time zone of "tomorrow 09:00" (the policy's timeZone). */
   timeZone: string;
+  /**
+   * "Keep until tomorrow" keeps it at least until this ISO time (the end of the quiet hours the warning is about),
+   * when that is later than tomorrow 09:00.
+   */
+  keepAtLeastUntil?: string;
   validForMs?: number;
 }
 
 /**
  * Builds the signed keep / keep-until-tomorrow / stop links for one instance, valid for a day and bound to the
- * warning they answer.
+ * warning they answer. "Keep until tomorrow" means tomorrow 09:00, or the end of the quiet hours the warning is
+ * about when that is later (a weekend), so that it keeps the instance running through them.
  */
 export function buildActionLinks(input: ActionLinkInput): ActionLinks {
   const exp = Math.floor((input.now.getTime() + (input.validForMs ?? LINK_VALIDITY_MS)) / 1000);
-  const until = Math.floor(tomorrowAt(input.now, input.timeZone).getTime() / 1000);
+  const atLeast = input.keepAtLeastUntil !== undefined ? Date.parse(input.keepAtLeastUntil) : Number.NaN;
+  const until = Math.floor(
+    Math.max(tomorrowAt(input.now, input.timeZone).getTime(), Number.isFinite(atLeast) ? atLeast : 0) / 1000,
+  );
   const warnedAt = warningSeconds(input.warnedAt);
   if (warnedAt === null) {
     throw new Error(`cannot sign links: warnedAt "${input.warnedAt}" is not an ISO time`);

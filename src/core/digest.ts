@@ -19,6 +19,7 @@ import {
   sourceLabel,
 } from './prices.js';
 import { formatLocalTime, localDate, localizeTimes } from './local-time.js';
+import { describeWindow } from './quiet-hours.js';
 import { errorLine, renderTable } from './render.js';
 import { runsPerMonth, type SelfCostItem, selfCostFor } from './self-cost.js';
 import type { Alert, RunError } from './report.js';
@@ -157,6 +158,20 @@ export interface Digest {
     warnings: { instanceId: string; region: string; warnedAt: string; rule: string; owner?: string }[];
     stops: { instanceId: string; region: string; stoppedAt: string; reason: string; owner?: string }[];
   };
+  /**
+   * What quiet hours stopped (stop record stop-rule quiet-hours) and what that saved; null when the policy has no
+   * quiet hours and nothing carries such a record.
+   */
+  quietHours: {
+    /** The policy's windows as people read them. */
+    windows: string[];
+    /** Stopped by quiet hours in the last 24 hours. */
+    stopsLastDay: { instanceId: string; region: string; stoppedAt: string; owner?: string }[];
+    /** Started again by the morning start in the last 24 hours. */
+    startedLastDay: { instanceId: string; region: string; startedAt: string; owner?: string }[];
+    /** Compute not paid for because quiet hours stopped them (the same sums as `savings`, for these stops only). */
+    saved: Pick<Digest['savings'], 'lastDay' | 'sinceStops'>;
+  } | null;
   savings: {
     lastDay: Figure;
     sinceStops: Figure;
@@ -303,6 +318,7 @@ export function buildDigest(input: DigestInput): Digest {
     }));
 
   const savings = savedByStops(input.stops, fallbackPrice, now);
+  const quietHours = quietHoursDigest(input, fallbackPrice, dayAgo);
 
   const runningIds = new Set(input.running.map((i) => i.instanceId));
   const volumes = input.volumes.map((v) => ({
@@ -369,6 +385,7 @@ export function buildDigest(input: DigestInput): Digest {
     freeTier,
     budget,
     lastDay: { warnings, stops: stopsLastDay },
+    quietHours,
     savings,
     leaks: {
       volumes,
@@ -390,6 +407,42 @@ export function buildDigest(input: DigestInput): Digest {
       metrics: `the watchdog's own month counters (SSM parameters /cost-watchdog/usage/): each sweep adds the hours since the previous sweep of every running instance, priced as above`,
     },
     errors: input.errors,
+  };
+}
+
+/** The digest's quiet-hours part: its stops and morning starts of the last day, and what its stops saved. */
+function quietHoursDigest(
+  input: DigestInput,
+  priceOf: (type: string, region: string) => HourlyPrice,
+  dayAgo: number,
+): Digest['quietHours'] {
+  const { policy, now } = input;
+  const nowMs = now.getTime();
+  const quiet = input.stops.filter(
+    (s) => s.tags[TAGS.stopRule] === 'quiet-hours' && s.tags[TAGS.stoppedBy] === 'sweep',
+  );
+  if (policy.quietHours.windows.length === 0 && quiet.length === 0) return null;
+  const inLastDay = (iso: string | undefined) => {
+    const at = Date.parse(iso ?? '');
+    return Number.isFinite(at) && at > dayAgo && at <= nowMs;
+  };
+  const owner = (s: DigestStop) =>
+    s.tags[policy.tags.owner] !== undefined ? { owner: s.tags[policy.tags.owner] as string } : {};
+  const saved = savedByStops(quiet, priceOf, now);
+  return {
+    windows: policy.quietHours.windows.map((w) => describeWindow(w, w.timeZone ?? policy.timeZone)),
+    stopsLastDay: quiet
+      .filter((s) => inLastDay(s.stoppedAt))
+      .map((s) => ({ instanceId: s.instanceId, region: s.region, stoppedAt: s.stoppedAt, ...owner(s) })),
+    startedLastDay: quiet
+      .filter((s) => s.tags[TAGS.startedBy] === 'morning-start' && inLastDay(s.tags[TAGS.startedAt]))
+      .map((s) => ({
+        instanceId: s.instanceId,
+        region: s.region,
+        startedAt: s.tags[TAGS.startedAt] as string,
+        ...owner(s),
+      })),
+    saved: { lastDay: saved.lastDay, sinceStops: saved.sinceStops },
   };
 }
 
@@ -579,6 +632,27 @@ export function renderDigest(d: Digest): Alert {
       `  - ${s.instanceId} (${s.region}${s.owner ? `, ${s.owner}` : ''}) at ${local(s.stoppedAt, false)}: ${localizeTimes(s.reason, tz)}`,
     );
   out.push('');
+
+  if (d.quietHours) {
+    const q = d.quietHours;
+    out.push(`QUIET HOURS (${q.windows.length > 0 ? q.windows.join('; ') : 'none set now'})`);
+    out.push(`Stopped by quiet hours in the last 24 h (${q.stopsLastDay.length}):`);
+    for (const s of q.stopsLastDay)
+      out.push(
+        `  - ${s.instanceId} (${s.region}${s.owner ? `, ${s.owner}` : ''}) at ${local(s.stoppedAt, false)}`,
+      );
+    if (q.startedLastDay.length > 0) {
+      out.push(`Started again after quiet hours in the last 24 h (${q.startedLastDay.length}):`);
+      for (const s of q.startedLastDay)
+        out.push(
+          `  - ${s.instanceId} (${s.region}${s.owner ? `, ${s.owner}` : ''}) at ${local(s.startedAt, false)}`,
+        );
+    }
+    out.push(
+      `Saved by quiet hours: last 24 h ${fig(q.saved.lastDay, 'stop')}, since each stop ${fig(q.saved.sinceStops, 'stop')} (compute only; included in the dollars saved below)`,
+    );
+    out.push('');
+  }
 
   out.push(
     `DOLLARS SAVED BY STOPS: last 24 h ${fig(d.savings.lastDay, 'stop')}, since each stop ${fig(d.savings.sinceStops, 'stop')}`,

@@ -121,7 +121,7 @@ export function evaluate(
       warning !== null && (warning.rule === null || stoppable.includes(warning.rule));
     if (warning !== null && warnedRuleStillHolds) {
       const rule = warning.rule ?? (stoppable[0] as Rule);
-      const stopAt = warning.at + graceMs;
+      const stopAt = Math.max(warning.at + graceMs, verdicts[rule].stopNotBefore ?? 0);
       if (nowMs >= stopAt) {
         return {
           ...base,
@@ -143,7 +143,7 @@ export function evaluate(
       };
     }
     const rule = stoppable[0] as Rule;
-    const stopAt = nowMs + graceMs;
+    const stopAt = Math.max(nowMs + graceMs, verdicts[rule].stopNotBefore ?? 0);
     return {
       ...base,
       action: 'warn',

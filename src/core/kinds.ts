@@ -3,11 +3,16 @@
  * kind: CPU, network in and out, and GPU utilisation where the CloudWatch agent publishes it (GPU types only).
  */
 import { type Instance, type InstanceMetrics, METRIC_PERIOD_SECONDS } from './instance.js';
-import type { Policy } from './policy.js';
+import type { Policy, ResourceKind } from './policy.js';
 import type { MetricsRequest, SeriesQuery } from './ports.js';
 
 /** The GPU utilisation metric the CloudWatch agent publishes (nvidia_smi plugin, InstanceId dimension). */
 export const GPU_METRIC = { namespace: 'CWAgent', name: 'nvidia_smi_utilization_gpu' } as const;
+
+/** The kind of a watched resource (every Instance is an EC2 instance today). */
+export function kindOf(_resource: Instance): ResourceKind {
+  return 'ec2';
+}
 
 /** The series an EC2 instance's idle rule reads (GPU only for GPU types). */
 export function ec2MetricsRequest(instanceId: string, gpu: boolean): MetricsRequest {

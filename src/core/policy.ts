@@ -15,8 +15,22 @@ export const TAGS = {
   stopReason: 'cost-watchdog:stop-reason',
   /** Who stopped it: sweep, launch-guard, link (the owner's signed link) or deprovision. */
   stoppedBy: 'cost-watchdog:stopped-by',
+  /** The rule the sweep stopped it for (e.g. quiet-hours): what quiet hours' morning start and its IAM read. */
+  stopRule: 'cost-watchdog:stop-rule',
+  /** When and by what the watchdog started it again (quiet hours' morning start only). */
+  startedAt: 'cost-watchdog:started-at',
+  startedBy: 'cost-watchdog:started-by',
   managed: 'cost-watchdog:managed',
 } as const;
+
+/**
+ * The kinds of resource the watchdog watches. EC2 instances are the only kind today; a policy key that names kinds
+ * (quietHours.kinds) takes its values from here, so a new kind (a notebook, a database) is one more entry.
+ */
+export const RESOURCE_KINDS = ['ec2'] as const;
+
+/** A kind of watched resource. */
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 /**
  * Tags AWS sets on the instances its services launch. The `aws:` prefix is reserved: no user can set, change or
@@ -144,8 +158,90 @@ const timeZone = z.string().refine(
       return false;
     }
   },
-  { message: 'unknown time zone (allowed: an IANA name such as UTC, Europe/Berlin, America/New_York)' },
+  {
+    error: (issue) =>
+      `unknown time zone "${printable(issue.input)}" (allowed: an IANA name such as UTC, Europe/Berlin, America/New_York)`,
+  },
 );
+
+/** Days of the week as quiet-hours windows name them, in JavaScript's order (getUTCDay: 0 = Sunday). */
+export const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+
+/** A day of the week. */
+export type DayName = (typeof DAY_NAMES)[number];
+
+const FULL_DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+const DAYS_ALLOWED = ' (allowed: mon, tue, wed, thu, fri, sat, sun, or the full English names)';
+
+/** A day name: mon..sun or monday..sunday, any case; kept as mon..sun. */
+const dayName = z
+  .string({ error: (issue) => `${quoted(issue.input)} is not a day of the week${DAYS_ALLOWED}` })
+  .transform((value, ctx): DayName => {
+    const v = value.trim().toLowerCase();
+    const i = DAY_NAMES.indexOf(v as DayName);
+    const j = FULL_DAY_NAMES.indexOf(v);
+    const k = i >= 0 ? i : j;
+    if (k < 0) {
+      ctx.addIssue({ code: 'custom', message: `${quoted(value)} is not a day of the week${DAYS_ALLOWED}` });
+      return z.NEVER;
+    }
+    return DAY_NAMES[k] as DayName;
+  });
+
+/** A time of day "HH:MM" (24-hour clock, local time); `upTo24` also allows "24:00" (the end of the day). */
+function clockTime(upTo24: boolean) {
+  const allowed = `a time of day "HH:MM" on the 24-hour clock such as "07:00" or "22:30"${upTo24 ? ', or "24:00" for the end of the day' : ''}; quote it in YAML`;
+  return z
+    .string({ error: (issue) => `${quoted(issue.input)} is not ${allowed}` })
+    .refine((v) => /^([01]\d|2[0-3]):[0-5]\d$/.test(v) || (upTo24 && v === '24:00'), {
+      error: (issue) => `${quoted(issue.input)} is not ${allowed}`,
+    });
+}
+
+/** A value quoted for an error message (never more than one clean line). */
+function quoted(value: unknown): string {
+  return value === undefined
+    ? 'nothing'
+    : typeof value === 'string'
+      ? `"${printable(value)}"`
+      : printable(JSON.stringify(value));
+}
+
+/** Minutes since midnight of an "HH:MM" time (validated by the schema). */
+export function minutesOfDay(time: string): number {
+  const [h = '0', m = '0'] = time.split(':');
+  return Number(h) * 60 + Number(m);
+}
+
+/** One quiet-hours window: on these days, from this local time to that one (the next day when it is earlier). */
+const quietWindow = z
+  .object({
+    /** Days the window starts on (a window from 22:00 to 07:00 on fri ends on Saturday morning). */
+    days: z
+      .array(dayName)
+      .min(1)
+      .default([...DAY_NAMES]),
+    from: clockTime(false),
+    /** Earlier than (or equal to midnight after) `from`: the window ends the next day. "24:00" = the end of the day. */
+    to: clockTime(true),
+    /** IANA time zone of `from` and `to`; absent = the owner's (quietHours.ownerTimeZones), else the policy's timeZone. */
+    timeZone: timeZone.optional(),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    if (minutesOfDay(w.from) === minutesOfDay(w.to)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: `"${w.to}" is the same time as from "${w.from}": a window needs a length (a whole day is from "00:00" to "24:00")`,
+      });
+    }
+  })
+  .transform((w) => ({ ...w, days: [...new Set(w.days)] }));
+
+/** An owner name as the owner tag holds it. */
+const ownerName = z.string().min(1).max(256);
 
 /** An AMI owner as the ec2:Owner condition key names it. */
 const imageOwner = z.string().regex(/^(amazon|aws-marketplace|\d{12})$/, {
@@ -307,6 +403,25 @@ export const policySchema = z
      * month of sweeps fits half of that, else GetMetricData (batched, no free tier). docs/costs.md.
      */
     metricsApi: z.enum(['auto', 'GetMetricStatistics', 'GetMetricData']).default('auto'),
+    /**
+     * Quiet hours (docs/quiet-hours.md): windows of the week when running instances are warned graceMinutes (+5)
+     * before the window and stopped at its start, unless kept; optionally started again when it ends.
+     */
+    quietHours: z
+      .object({
+        /** The windows; none = no quiet hours. Overlapping and adjoining windows join into one quiet period. */
+        windows: z.array(quietWindow).max(20).default([]),
+        /** The kinds of resource quiet hours cover (EC2 instances only, today). */
+        kinds: z.array(z.enum(RESOURCE_KINDS)).min(1).default(['ec2']),
+        /** stop: warn, then stop at the window's start. report: show in plan and the sweep report only. */
+        action: z.enum(['stop', 'report']).default('stop'),
+        /** Start again, when the window ends, the instances quiet hours stopped (only those). */
+        morningStart: z.boolean().default(false),
+        /** Owner (tags.owner value) -> IANA time zone: windows without a timeZone of their own follow it. */
+        ownerTimeZones: z.record(ownerName, timeZone).default({}),
+      })
+      .strict()
+      .prefault({}),
     /** Most regions x accounts swept at once. */
     concurrency: z.number().int().min(1).max(32).default(4),
   })

@@ -5,6 +5,7 @@
  */
 import type { Instance, InstanceMetrics, InstanceTypeInfo, SeriesName } from './instance.js';
 import type { Alert } from './report.js';
+import type { Rule } from './rules.js';
 
 /** Where alerts go. SNS today (src/aws/sns.ts); a Slack, Teams or webhook channel is one more implementation. */
 export interface AlertSink {
@@ -42,6 +43,20 @@ export interface FleetPort {
   untag(instanceIds: string[], keys: string[]): Promise<ResourceResult[]>;
   /** Stops (hibernates when asked and supported); never deletes or terminates. One bad id never fails the rest. */
   stop(instanceIds: string[], hibernate?: boolean): Promise<ResourceResult[]>;
+}
+
+/**
+ * Starting again resources the watchdog stopped itself (quiet hours' morning start), in one account x region:
+ * nothing else is ever started. EC2 implements it (src/aws/ec2.ts); its IAM permission is conditioned on the same
+ * stop record the listing filters on.
+ */
+export interface RestartPort {
+  readonly region: string;
+  /** Stopped resources whose stop record says the sweep stopped them for `rule` (tags stop-rule and stopped-by). */
+  listStoppedFor(rule: Rule): Promise<Instance[]>;
+  /** Starts the resources; one bad id never fails the rest. */
+  start(instanceIds: string[]): Promise<ResourceResult[]>;
+  tag(instanceIds: string[], tags: Record<string, string>): Promise<ResourceResult[]>;
 }
 
 /** One metric series a resource needs for its idle rule: where it lives and which statistic is read. */

@@ -1,4 +1,5 @@
 import type { Decision } from './evaluate.js';
+import type { MorningStartReport } from './morning-start.js';
 
 /** Reports and alerts: plain data shared by the jobs, the renderers and the notifier. */
 
@@ -50,4 +51,6 @@ export interface SweepReport {
   postponed: string[];
   errors: RunError[];
   alertsSent: number;
+  /** Quiet hours' morning start (only with quietHours.morningStart): what it started, or in a dry run would start. */
+  morningStart?: MorningStartReport;
 }

@@ -5,10 +5,15 @@
  * warning-tag parser all derive from RULE_IDS, so a new rule is one id, one entry here and its policy key.
  */
 import { type Instance, type InstanceMetrics, METRIC_PERIOD_SECONDS, type Point } from './instance.js';
+import { formatLocalTime } from './local-time.js';
 import type { Policy } from './policy.js';
+import { judgeQuietHours } from './quiet-hours.js';
 
-/** Every rule, in the order they are judged and reported. */
-export const RULE_IDS = ['idle', 'over-uptime', 'non-free-tier', 'over-budget'] as const;
+/**
+ * Every rule, in the order they are judged and reported. When several may stop, the first is warned about: quiet
+ * hours first, because its stop is due at a fixed time (the window's start) whatever the others do.
+ */
+export const RULE_IDS = ['quiet-hours', 'idle', 'over-uptime', 'non-free-tier', 'over-budget'] as const;
 
 /** Why an instance costs money for nothing. */
 export type Rule = (typeof RULE_IDS)[number];
@@ -31,6 +36,8 @@ export interface Measured {
   /** This month's estimated EC2 cost and the monthly budget, when a budget is set. */
   budgetEstimateUsd?: number;
   budgetLimitUsd?: number;
+  /** The quiet period the quiet-hours rule holds for (ISO times) and the time zone its window is read in. */
+  quietHours?: { start: string; end: string; timeZone: string };
 }
 
 /** What the plain-words reason of a rule is built from: the decision's instance type and measured numbers. */
@@ -44,6 +51,8 @@ export interface Verdict {
   holds: boolean | 'unknown';
   /** The measured reason, e.g. "idle: CPU avg 0.4% (limit 5%), ...". Empty when there is nothing to say. */
   reason: string;
+  /** The earliest time (epoch ms) a stop for this rule may happen, however early its warning (quiet hours). */
+  stopNotBefore?: number;
 }
 
 /** What a judge sees. `measured` collects the numbers for the report. */
@@ -72,6 +81,21 @@ export interface RuleSpec {
 
 /** The table. `Record<Rule, ...>` makes a rule without an entry a compile error. */
 export const RULES: Record<Rule, RuleSpec> = {
+  'quiet-hours': {
+    judge: ({ instance, policy, nowMs, measured }) => judgeQuietHours(instance, policy, nowMs, measured),
+    mayStop: (policy) => policy.quietHours.action === 'stop',
+    wording: {
+      name: 'quiet hours',
+      why: ({ measured }) => {
+        const q = measured.quietHours;
+        if (!q) return "it would run during this account's quiet hours, when nothing is left running";
+        const at = (t: string) => formatLocalTime(new Date(t), q.timeZone);
+        return `this account's quiet hours run from ${at(q.start)} until ${at(q.end)}, and nothing is left running then unless it is kept`;
+      },
+      whatChangesIt:
+        'using it does not change this: only a keep link (or the instructor or administrator) keeps it running through quiet hours',
+    },
+  },
   idle: {
     judge: judgeIdle,
     mayStop: () => true,

@@ -8,6 +8,7 @@ import { UsageStore } from '../aws/usage-store.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { AlertSink } from '../core/ports.js';
 import { BundledPrices } from '../core/prices.js';
+import { isQuietHoursRun } from '../core/quiet-schedules.js';
 import {
   type SweepJobDeps,
   SweepIncompleteError,
@@ -74,8 +75,10 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
         : {}),
     };
   });
-  return async () => {
-    const report = await sweepNow(ready(), { now: deps.clock() });
+  return async (event) => {
+    // Quiet hours' runs at the windows' edges are extra runs: they record no usage (docs/quiet-hours.md).
+    const extraRun = isQuietHoursRun(event);
+    const report = await sweepNow(ready(), { now: deps.clock(), ...(extraRun ? { extraRun } : {}) });
     const summary = summarize(report);
     // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts.
     log({

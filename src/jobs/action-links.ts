@@ -42,6 +42,8 @@ export async function signActionLinks(warned: Decision[], signing: ActionLinkSig
         warnedAt: d.warnedAt,
         now: signing.now,
         timeZone: signing.policy.timeZone,
+        // Warned while quiet hours hold (for them or another rule): "keep until tomorrow" covers them to their end.
+        ...(d.measured.quietHours ? { keepAtLeastUntil: d.measured.quietHours.end } : {}),
       }),
     );
   }

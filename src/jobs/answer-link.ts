@@ -17,6 +17,7 @@ import type { Instance } from '../core/instance.js';
 import { formatLocalTime, localizeTimes } from '../core/local-time.js';
 import type { Logger } from '../core/log.js';
 import { type Policy, TAGS } from '../core/policy.js';
+import { quietPeriodFor } from '../core/quiet-hours.js';
 import { parseRule, RULES } from '../core/rules.js';
 import { clearWarnings, stopResources } from './enforce.js';
 
@@ -192,16 +193,28 @@ function factsOf(
   if (withWarning && instance && rule) {
     const launch = Date.parse(instance.launchTime);
     const runningHours = Number.isFinite(launch) ? Math.max(0, now.getTime() - launch) / 3_600_000 : 0;
-    const why = RULES[rule].wording.why(
-      { instanceType: instance.instanceType, measured: { runningHours } },
-      policy,
-    );
+    // A quiet-hours warning: the quiet hours it was about, and its stop waits for their start.
+    const quiet = rule === 'quiet-hours' ? quietPeriodFor(instance, policy, claims.warnedAt * 1000) : null;
+    const measured = {
+      runningHours,
+      ...(quiet
+        ? {
+            quietHours: {
+              start: new Date(quiet.start).toISOString(),
+              end: new Date(quiet.end).toISOString(),
+              timeZone: quiet.timeZone,
+            },
+          }
+        : {}),
+    };
+    const why = RULES[rule].wording.why({ instanceType: instance.instanceType, measured }, policy);
+    const due = Math.max(claims.warnedAt * 1000 + policy.graceMinutes * 60_000, quiet?.start ?? 0);
     facts.push(
       { label: 'Warned for', value: RULES[rule].wording.name },
       { label: 'Why', value: `${why.charAt(0).toUpperCase()}${why.slice(1)}.` },
       {
         label: 'Stop due',
-        value: `after ${formatLocalTime(new Date(claims.warnedAt * 1000 + policy.graceMinutes * 60_000), policy.timeZone)}`,
+        value: `after ${formatLocalTime(new Date(due), policy.timeZone)}`,
       },
     );
   }

@@ -1,12 +1,12 @@
 /**
  * The one place that changes a watched resource: writes and clears the warning tags, and stops resources (with
  * hibernation where they were launched with it), recording when, why (one stop-reason, within the tag limit) and
- * by whom, then clearing the warning. Used by the sweep, the launch guard, the keep/stop links and deprovision.
+ * by whom, then clearing the warning; starts again what quiet hours stopped (morning start), recording it. Used by the sweep, the launch guard, the keep/stop links and deprovision.
  * Never terminates anything; one failing resource never stops the others.
  */
 import { mapBounded } from '../aws/clients.js';
 import { stopReasonTag } from '../core/evaluate.js';
-import type { FleetPort } from '../core/ports.js';
+import type { FleetPort, RestartPort } from '../core/ports.js';
 import { TAGS } from '../core/policy.js';
 import type { Rule } from '../core/rules.js';
 
@@ -18,6 +18,8 @@ export interface StopOrder {
   instanceId: string;
   hibernate: boolean;
   reason: string;
+  /** The rule the sweep stops it for (tag stop-rule: what quiet hours' morning start and its IAM condition read). */
+  rule?: Rule;
 }
 
 /** A failed call for one resource (or a whole batch); the others went ahead. */
@@ -61,8 +63,9 @@ export async function checkStopProtection(
 
 /**
  * Stops resources and records it: StopInstances (batched, hibernating those launched with it), then per stopped
- * resource the tags stopped-at, stop-reason and stopped-by, then the warning tags removed. With `checkProtection`
- * stop protection is looked up first and protected (or unknown) resources are refused, not stopped.
+ * resource the tags stopped-at, stop-reason, stopped-by (and stop-rule when the order names one), then the warning
+ * tags removed. With `checkProtection` stop protection is looked up first and protected (or unknown) resources are
+ * refused, not stopped.
  */
 export async function stopResources(
   fleet: Pick<FleetPort, 'stop' | 'tag' | 'untag' | 'isStopProtected'>,
@@ -89,6 +92,7 @@ export async function stopResources(
     });
   }
   const reasons = new Map(todo.map((o) => [o.instanceId, o.reason]));
+  const rules = new Map(todo.map((o) => [o.instanceId, o.rule]));
   for (const hibernate of [false, true]) {
     const ids = todo.filter((o) => o.hibernate === hibernate).map((o) => o.instanceId);
     if (ids.length === 0) continue;
@@ -107,10 +111,13 @@ export async function stopResources(
     out.stopped.push(...stoppedNow);
     // Record why; if this fails the resource is still stopped and the outcome says both.
     for (const id of stoppedNow) {
+      const rule = rules.get(id);
       const tags = {
         [TAGS.stoppedAt]: options.now.toISOString(),
         [TAGS.stopReason]: stopReasonTag(reasons.get(id) ?? ''),
         [TAGS.stoppedBy]: options.by,
+        // Every sweep stop names its rule, so an older quiet-hours record never outlives a later stop by the sweep.
+        ...(rule !== undefined ? { [TAGS.stopRule]: rule } : {}),
       };
       for (const r of await fleet.tag([id], tags)) {
         if (!r.ok)
@@ -132,6 +139,43 @@ export async function stopResources(
           message: r.error ?? 'failed',
         });
     }
+  }
+  return out;
+}
+
+/** Who started a resource again (tag cost-watchdog:started-by): only quiet hours' morning start does. */
+export type StartedBy = 'morning-start';
+
+/**
+ * Starts resources again and records it (tags started-at and started-by): only quiet hours' morning start calls it,
+ * for the resources it found quiet hours stopped (src/jobs/morning-start.ts). One failing resource never stops the
+ * others.
+ */
+export async function startResources(
+  fleet: Pick<RestartPort, 'start' | 'tag'>,
+  instanceIds: readonly string[],
+  options: { by: StartedBy; now: Date },
+): Promise<{ started: string[]; errors: EnforceError[] }> {
+  const out = { started: [] as string[], errors: [] as EnforceError[] };
+  if (instanceIds.length === 0) return out;
+  for (const r of await fleet.start([...instanceIds])) {
+    if (r.ok) out.started.push(r.instanceId);
+    else
+      out.errors.push({
+        instanceId: r.instanceId,
+        operation: 'StartInstances',
+        message: r.error ?? 'failed',
+      });
+  }
+  if (out.started.length === 0) return out;
+  const tags = { [TAGS.startedAt]: options.now.toISOString(), [TAGS.startedBy]: options.by };
+  for (const r of await fleet.tag(out.started, tags)) {
+    if (!r.ok)
+      out.errors.push({
+        instanceId: r.instanceId,
+        operation: 'CreateTags (started)',
+        message: r.error ?? 'failed',
+      });
   }
   return out;
 }

@@ -8,7 +8,9 @@ import type { Policy } from '../core/policy.js';
 import type { AlertSink } from '../core/ports.js';
 import type { Prices } from '../core/prices.js';
 import type { RunError, SweepReport } from '../core/report.js';
+import { renderMorningStartAlerts } from '../core/morning-start.js';
 import { signActionLinks } from './action-links.js';
+import { runMorningStart } from './morning-start.js';
 import { runSweep } from './sweep.js';
 import { resolveTargets } from './targets.js';
 import { budgetContext, recordSweepUsage } from './usage.js';
@@ -50,14 +52,20 @@ export interface SweepJobOptions {
   onObserved?: (instance: Instance, metrics: InstanceMetrics | undefined) => void;
   /** Read every metric series (snapshot), not CPU first. */
   fullMetrics?: boolean;
+  /**
+   * A run besides the policy's schedule (quiet hours' runs at the windows' edges): everything as usual but no usage
+   * recorded, since each run of the schedule counts the hours of one interval of it.
+   */
+  extraRun?: boolean;
 }
 
 /**
  * One sweep of the account, as the scheduled function and `cost-watchdog plan` / `sweep` all run it: resolves
  * the targets (accounts x regions), reads this month's estimate for the budget rule, evaluates and enforces
- * (runSweep), signs keep / stop links for new warnings, sends the alerts, and records the hours and dollars of the
- * run with the budget alert it crosses. A dry run reads everything and changes, sends and records nothing. Failures
- * of the budget read or the usage write are errors in the report; the sweep itself goes on.
+ * (runSweep), signs keep / stop links for new warnings, sends the alerts, starts again what quiet hours stopped (with
+ * quietHours.morningStart), and records the hours and dollars of the run with the budget alert it crosses. A dry
+ * run reads everything and changes, sends and records nothing. Failures of the budget read or the usage write are
+ * errors in the report; the sweep itself goes on.
  */
 export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Promise<SweepReport> {
   const { policy, services, usage, links, alerts } = deps;
@@ -101,7 +109,27 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
         }
       : {}),
   });
-  if (usage && !report.dryRun) {
+  if (policy.quietHours.morningStart) {
+    // After the sweep: start again what quiet hours stopped, once their period has ended (docs/quiet-hours.md).
+    const started = await runMorningStart({ policy, now, targets, services, dryRun: report.dryRun });
+    report.morningStart = started.report;
+    extraErrors.push(...started.errors);
+    if (!report.dryRun && alerts) {
+      for (const alert of renderMorningStartAlerts(started.report, policy, now)) {
+        try {
+          await alerts.publish(alert);
+          report.alertsSent++;
+        } catch (err) {
+          extraErrors.push({
+            region: deps.home.region,
+            operation: 'sns:Publish',
+            message: describeError(err),
+          });
+        }
+      }
+    }
+  }
+  if (usage && !report.dryRun && !options.extraRun) {
     // Free-tier hours, instance-hours and estimated dollars for the digest, the dashboard and the budget.
     try {
       const recorded = await recordSweepUsage({

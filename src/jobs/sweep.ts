@@ -333,7 +333,12 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     fleet,
     out.decisions
       .filter((d) => d.action === 'stop')
-      .map((d) => ({ instanceId: d.instanceId, hibernate: d.hibernate, reason: stopReasonOf(d) })),
+      .map((d) => ({
+        instanceId: d.instanceId,
+        hibernate: d.hibernate,
+        reason: stopReasonOf(d),
+        ...(d.rule ? { rule: d.rule } : {}),
+      })),
     { by: 'sweep', now },
   );
   out.stopped.push(...stops.stopped);

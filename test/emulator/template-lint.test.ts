@@ -18,6 +18,11 @@ describe('the packaged template', () => {
     ['the project watchdog.yml', undefined],
     // The generated member-role statements (scripts/serverless-params.cjs) differ per watchdog.yml.
     ['accounts and organization: true', 'organization: true\naccounts:\n  - id: "111122223333"\n'],
+    // Quiet hours add sweep schedules and a StartInstances statement (morningStart).
+    [
+      'quiet hours with morningStart',
+      'timeZone: Europe/Berlin\nquietHours:\n  morningStart: true\n  windows: [{ days: [mon, tue, wed, thu, fri], from: "22:00", to: "07:00" }]\n',
+    ],
   ])(
     'passes cfn-lint with the repository settings (.cfnlintrc.yaml), packaged with %s',
     async (_what, policy) => {

@@ -49,6 +49,27 @@ describe('enforce: the one place that changes a watched resource', () => {
     expect(tags[TAGS.warnedAt]).toBeUndefined();
   });
 
+  it("records the rule of a sweep's stop (what the morning start reads), and none for a stop without one", async () => {
+    add('i-quiet');
+    add('i-link');
+
+    await stopResources(
+      ec2,
+      [{ instanceId: 'i-quiet', hibernate: false, reason: 'quiet hours', rule: 'quiet-hours' }],
+      {
+        by: 'sweep',
+        now: NOW,
+      },
+    );
+    await stopResources(ec2, [{ instanceId: 'i-link', hibernate: false, reason: 'stopped via link' }], {
+      by: 'link',
+      now: NOW,
+    });
+
+    expect(fleet.find('i-quiet')?.instance.tags[TAGS.stopRule]).toBe('quiet-hours');
+    expect(fleet.find('i-link')?.instance.tags[TAGS.stopRule]).toBeUndefined();
+  });
+
   it('cuts a stop reason to the 256-character tag limit, once, for every caller', async () => {
     add('i-1');
 

@@ -5,7 +5,14 @@
 import type { AwsTarget } from '../../src/aws/clients.js';
 import type { Ec2Fleet, SweepServices } from '../../src/aws/services.js';
 import type { Instance, InstanceMetrics, InstanceTypeInfo } from '../../src/core/instance.js';
-import type { MetricsPort, MetricsRequest, ResourceResult as InstanceResult } from '../../src/core/ports.js';
+import { TAGS } from '../../src/core/policy.js';
+import type {
+  MetricsPort,
+  MetricsRequest,
+  ResourceResult as InstanceResult,
+  RestartPort,
+} from '../../src/core/ports.js';
+import type { Rule } from '../../src/core/rules.js';
 
 /** One instance as the fake EC2 holds it. */
 export interface FakeInstance {
@@ -25,6 +32,8 @@ export type FakeOperation =
   | 'tag'
   | 'untag'
   | 'stop'
+  | 'start'
+  | 'listStopped'
   | 'metrics'
   | 'enabledRegions';
 
@@ -33,7 +42,7 @@ export type FaultPlan = (operation: FakeOperation, region: string, instanceId?: 
 
 /** One mutating call as the fake recorded it. */
 export interface RecordedCall {
-  operation: 'tag' | 'untag' | 'stop';
+  operation: 'tag' | 'untag' | 'stop' | 'start';
   region: string;
   /** Every id the call named. */
   attempted: string[];
@@ -81,6 +90,7 @@ export class InMemoryFleet {
   services(): SweepServices {
     return {
       ec2: (target: AwsTarget) => new FakeEc2(this, target.region),
+      restarts: (target: AwsTarget) => new FakeEc2(this, target.region),
       metrics: (target: AwsTarget) => new FakeMetrics(this, target.region),
     };
   }
@@ -90,13 +100,18 @@ export class InMemoryFleet {
     return this.calls.filter((c) => c.operation === 'stop').flatMap((c) => c.instanceIds);
   }
 
+  /** Ids of instances that StartInstances actually started. */
+  startedIds(): string[] {
+    return this.calls.filter((c) => c.operation === 'start').flatMap((c) => c.instanceIds);
+  }
+
   /** Ids of instances the sweep asked StopInstances to stop, whether or not EC2 did. */
   stopAttempts(): string[] {
     return this.calls.filter((c) => c.operation === 'stop').flatMap((c) => c.attempted);
   }
 }
 
-class FakeEc2 implements Ec2Fleet {
+class FakeEc2 implements Ec2Fleet, RestartPort {
   constructor(
     private readonly fleet: InMemoryFleet,
     readonly region: string,
@@ -189,8 +204,37 @@ class FakeEc2 implements Ec2Fleet {
     );
   }
 
+  async listStoppedFor(rule: Rule): Promise<Instance[]> {
+    this.check('listStopped');
+    const out: Instance[] = [];
+    for (const entry of this.instances.values()) {
+      const tags = entry.instance.tags;
+      if (entry.state !== 'stopped' || tags[TAGS.stopRule] !== rule || tags[TAGS.stoppedBy] !== 'sweep')
+        continue;
+      out.push({ ...entry.instance, tags: { ...tags } });
+    }
+    return out;
+  }
+
+  async start(instanceIds: string[]): Promise<InstanceResult[]> {
+    return this.perInstance(
+      'start',
+      instanceIds,
+      (entry) => {
+        if (entry.state !== 'stopped') {
+          throw awsError(
+            'IncorrectInstanceState',
+            'The instance is not in a state from which it can be started.',
+          );
+        }
+        entry.state = 'running';
+      },
+      {},
+    );
+  }
+
   private perInstance(
-    operation: 'tag' | 'untag' | 'stop',
+    operation: 'tag' | 'untag' | 'stop' | 'start',
     instanceIds: string[],
     apply: (entry: FakeInstance) => void,
     extra: Partial<RecordedCall>,

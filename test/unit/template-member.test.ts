@@ -1,15 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parse, type Tags } from 'yaml';
+import { parse, type Tags, type YAMLSeq } from 'yaml';
 import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
 import { EC2_SWEEP_PERMISSIONS } from '../../src/aws/ec2.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
 
 /** CloudFormation short-form tags, read as their long form. */
-const cfnTags: Tags = ['Sub', 'Ref', 'GetAtt'].map((name) => ({
-  tag: `!${name}`,
-  resolve: (value: string) => ({ [name === 'Ref' ? 'Ref' : `Fn::${name}`]: value }),
-}));
+const cfnTags: Tags = [
+  ...['Sub', 'Ref', 'GetAtt'].map((name) => ({
+    tag: `!${name}`,
+    resolve: (value: string) => ({ [name === 'Ref' ? 'Ref' : `Fn::${name}`]: value }),
+  })),
+  {
+    tag: '!FindInMap',
+    collection: 'seq' as const,
+    resolve: (value: YAMLSeq) => ({ 'Fn::FindInMap': value.toJSON() }),
+  },
+];
 
 interface Statement {
   Sid?: string;
@@ -21,7 +28,8 @@ interface Statement {
 }
 
 const template = parse(readFileSync('resources/member-role.yml', 'utf8'), { customTags: cfnTags }) as {
-  Parameters: Record<string, unknown>;
+  Parameters: Record<string, { Default?: string; AllowedValues?: string[] }>;
+  Mappings: Record<string, Record<string, { Effect: string }>>;
   Resources: { MemberRole: { Type: string; Properties: Record<string, unknown> } };
 };
 const role = template.Resources.MemberRole.Properties;
@@ -70,5 +78,30 @@ describe('the member-account role template', () => {
       StringEqualsIgnoreCase: { [`aws:ResourceTag/${TAGS.exempt}`]: 'true' },
     });
     expect(tagging?.Condition).toEqual({ 'ForAllValues:StringLike': { 'aws:TagKeys': ['cost-watchdog:*'] } });
+  });
+
+  it('starts again, only with MorningStart=true, only instances whose stop record says quiet hours stopped them', () => {
+    const start = statements.filter((s) => actions(s).includes('ec2:StartInstances'));
+
+    expect(template.Parameters.MorningStart).toMatchObject({
+      Default: 'false',
+      AllowedValues: ['false', 'true'],
+    });
+    expect(start).toEqual([
+      expect.objectContaining({
+        Effect: { 'Fn::FindInMap': ['MorningStartEffect', { Ref: 'MorningStart' }, 'Effect'] },
+        Action: 'ec2:StartInstances',
+        Condition: {
+          StringEquals: {
+            [`aws:ResourceTag/${TAGS.stopRule}`]: 'quiet-hours',
+            [`aws:ResourceTag/${TAGS.stoppedBy}`]: 'sweep',
+          },
+        },
+      }),
+    ]);
+    expect(template.Mappings.MorningStartEffect).toEqual({
+      true: { Effect: 'Allow' },
+      false: { Effect: 'Deny' },
+    });
   });
 });
