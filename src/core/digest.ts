@@ -21,6 +21,7 @@ import {
 import { formatLocalTime, localDate, localizeTimes } from './local-time.js';
 import { describeWindow } from './quiet-hours.js';
 import { errorLine, renderTable } from './render.js';
+import { quietHoursSchedules } from './quiet-schedules.js';
 import { runsPerMonth, type SelfCostItem, selfCostFor } from './self-cost.js';
 import type { Alert, RunError } from './report.js';
 import {
@@ -366,6 +367,7 @@ export function buildDigest(input: DigestInput): Digest {
     schedule: policy.schedule,
     digestSchedule: policy.digest.schedule,
     customerManagedKey: input.topicKey === true,
+    extraSchedules: quietHoursSchedules(policy, now),
   });
 
   return {

@@ -194,8 +194,11 @@ export function selfCostFor(fleet: {
   schedule: string;
   digestSchedule: string;
   customerManagedKey: boolean;
+  /** Extra sweep schedules (quiet hours: warning times, window starts, morning starts). */
+  extraSchedules?: readonly string[];
 }): SelfCost {
-  const sweeps = runsPerMonth(fleet.schedule);
+  const sweeps =
+    runsPerMonth(fleet.schedule) + (fleet.extraSchedules ?? []).reduce((n, s) => n + runsPerMonth(s), 0);
   const digests = runsPerMonth(fleet.digestSchedule);
   return selfCost({
     instances: fleet.instances,

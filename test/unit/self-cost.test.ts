@@ -107,3 +107,26 @@ describe("the watchdog's own monthly bill", () => {
     expect(chooseMetricsApi(500_001)).toBe('GetMetricData');
   });
 });
+
+describe('extra sweep schedules (quiet hours)', () => {
+  it('adds their runs to the Lambda invocations and the metric reads', () => {
+    const base = {
+      instances: 20,
+      owners: 20,
+      schedule: 'rate(1 hour)',
+      digestSchedule: 'cron(0 8 * * ? *)',
+      customerManagedKey: false,
+    };
+    const plain = selfCostFor(base);
+    const quiet = selfCostFor({
+      ...base,
+      extraSchedules: ['cron(45 20 ? * MON-FRI *)', 'cron(0 21 ? * MON-FRI *)'],
+    });
+
+    // two crons counted as daily: 2 x 30.4 extra runs
+    const invocations = (c: typeof plain) =>
+      Number(/^(\d+) invocations/.exec(c.items[0]?.quantity ?? '')?.[1]);
+    expect(invocations(quiet) - invocations(plain)).toBe(61);
+    expect(quiet.items[1]?.listUsd).toBeGreaterThan(plain.items[1]?.listUsd ?? 0);
+  });
+});
