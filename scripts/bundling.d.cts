@@ -11,6 +11,9 @@ export declare const LAMBDA_BUILD: {
   mainFields: string[];
 } & BuildOptions;
 export declare const SCHEMA_FILE: RegExp;
+export declare const XML_PARSER_FILE: RegExp;
+export declare const XML_PARSER_SHA256: string;
 export declare function inlineSchemaKeys(source: string): { contents: string; replaced: number };
 export declare function plugins(): Plugin[];
 export declare const sdkSchemaKeys: Plugin;
+export declare const sdkXmlParser: Plugin;

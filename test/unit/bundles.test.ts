@@ -75,7 +75,7 @@ describe('serverless.yml bundles', () => {
     const loaded = (
       createRequire(import.meta.url)('../../scripts/esbuild-plugins.cjs') as { name: string }[]
     ).map((p) => p.name);
-    expect(loaded).toEqual(['cost-watchdog-sdk-schema-keys']);
+    expect(loaded).toEqual(['cost-watchdog-sdk-schema-keys', 'cost-watchdog-sdk-xml-parser']);
   });
 
   it('package a sweep that carries the EC2 operations it calls and not the other 700', () => {
