@@ -8,17 +8,10 @@ import { UsageStore } from '../aws/usage-store.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { AlertSink } from '../core/ports.js';
 import { BundledPrices } from '../core/prices.js';
-import {
-  type SweepJobDeps,
-  SweepIncompleteError,
-  type SweepSummary,
-  type SweepUsageStore,
-  summarize,
-  sweepNow,
-} from '../jobs/sweep-now.js';
-import { handlerRuntime, onColdStart } from './runtime.js';
+import type { SweepJobDeps, SweepUsageStore } from '../jobs/sweep-now.js';
+import { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
 
-export { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-now.js';
+export { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
 
 /** What the handler needs from outside; tests inject a clock, services and a log sink. */
 export interface SweepHandlerDeps {
@@ -43,11 +36,20 @@ export interface SweepHandlerDeps {
  */
 export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => Promise<SweepSummary> {
   const log = deps.log ?? jsonLogger;
-  const ready = onColdStart((): SweepJobDeps => {
+  // Loading the module does no work: the policy (its schema, YAML), the sweep and the clients are loaded and
+  // built on the first invocation, and kept for the next ones in this container.
+  let ready:
+    | Promise<{ job: SweepJobDeps; sweepNow: typeof import('../jobs/sweep-now.js').sweepNow }>
+    | undefined;
+  const setUp = async () => {
+    const [{ handlerRuntime }, { sweepNow }] = await Promise.all([
+      import('./runtime.js'),
+      import('../jobs/sweep-now.js'),
+    ]);
     const rt = handlerRuntime(deps.env);
     const client = <T>(make: new (c: ReturnType<typeof clientConfig>) => T) =>
       new make(clientConfig(rt.home));
-    return {
+    const job: SweepJobDeps = {
       policy: rt.policy,
       home: rt.home,
       services: deps.services ?? sdkSweepServices(deps.clock),
@@ -69,9 +71,16 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
           }
         : {}),
     };
-  });
+    return { job, sweepNow };
+  };
   return async () => {
-    const report = await sweepNow(ready(), { now: deps.clock() });
+    // A failed set-up (an invalid policy) is tried again on the next invocation, and fails the same way.
+    ready ??= setUp().catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    });
+    const { job, sweepNow } = await ready;
+    const report = await sweepNow(job, { now: deps.clock() });
     const summary = summarize(report);
     log({
       level: report.errors.length > 0 ? 'error' : 'info',
