@@ -325,10 +325,10 @@ function stateOf(name: string | undefined): { state?: string } {
 }
 
 /**
- * Parts of an instance in a DescribeInstances answer that toInstance() never reads: nested structures that make up
- * more than half of each instance's XML, and of the SDK's work to turn it into objects. readRawPage() leaves them
- * out of the pages of runningPages() before the SDK parses them (test/unit/ec2-adapter.test.ts checks that the
- * instances come out the same with and without them).
+ * Parts of an instance in a DescribeInstances answer that toInstance() never reads: nested structures and plain
+ * fields that make up more than three quarters of each instance's XML, and of the SDK's work to turn it into
+ * objects. readRawPage() leaves them out of the pages of runningPages() before the SDK parses them
+ * (test/unit/ec2-pages.test.ts checks that the instances come out the same with and without them).
  */
 export const UNREAD_INSTANCE_PARTS = [
   'networkInterfaceSet',
@@ -346,10 +346,37 @@ export const UNREAD_INSTANCE_PARTS = [
   'elasticGpuAssociationSet',
   'elasticInferenceAcceleratorAssociationSet',
   'licenseSet',
+  'iamInstanceProfile',
+  'stateReason',
+  'imageId',
+  'privateDnsName',
+  'dnsName',
+  'reason',
+  'keyName',
+  'amiLaunchIndex',
+  'subnetId',
+  'vpcId',
+  'privateIpAddress',
+  'sourceDestCheck',
+  'architecture',
+  'rootDeviceName',
+  'virtualizationType',
+  'clientToken',
+  'hypervisor',
+  'ebsOptimized',
+  'enaSupport',
+  'platformDetails',
+  'bootMode',
 ] as const;
 
-/** `<part>...</part>` of the parts above. None of them holds an element of its own name, and EC2 escapes `<` in text. */
-const UNREAD = new RegExp(`<(${UNREAD_INSTANCE_PARTS.join('|')})>[\\s\\S]*?</\\1>`, 'g');
+/**
+ * `<part>...</part>` and `<part/>` of the parts above. None of them holds an element of its own name, and EC2 escapes
+ * `<` in text, so the first closing tag of the name ends the part.
+ */
+const UNREAD = new RegExp(
+  `<(${UNREAD_INSTANCE_PARTS.join('|')})>[\\s\\S]*?</\\1>|<(?:${UNREAD_INSTANCE_PARTS.join('|')})/>`,
+  'g',
+);
 
 /** A DescribeInstances answer without the parts toInstance() never reads. */
 export function withoutUnreadParts(xml: string): string {
