@@ -54,7 +54,7 @@ export function cpuByArea(
   const lines = readFileSync(bundle, 'utf8').split('\n');
   const modules: [number, string][] = [];
   lines.forEach((l, i) => {
-    const m = /^\/\/ ((?:node_modules|src|bench|scripts)\/\S+)$/.exec(l);
+    const m = /^\/\/ (?:\S*\/)?((?:node_modules|src|bench|scripts)\/\S+)$/.exec(l);
     if (m?.[1]) modules.push([i, m[1]]);
   });
   const moduleAt = (line: number): string => {

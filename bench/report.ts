@@ -221,10 +221,10 @@ const SECTIONS: Record<string, (r: BenchResults) => string> = {
 /** `text` with every `<!-- bench:NAME -->...<!-- /bench:NAME -->` section rewritten from `results`. */
 export function renderTables(text: string, results: BenchResults): string {
   return text.replace(
-    /(<!-- bench:(\w+) -->\n)[\s\S]*?(\n<!-- \/bench:\2 -->)/g,
+    /(<!-- bench:(\w+) -->)[\s\S]*?(<!-- \/bench:\2 -->)/g,
     (all, open: string, name: string, close: string) => {
       const render = SECTIONS[name];
-      return render ? `${open}${render(results)}${close}` : all;
+      return render ? `${open}\n${render(results)}\n${close}` : all;
     },
   );
 }
