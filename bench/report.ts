@@ -137,7 +137,8 @@ export function readmeSection(r: BenchResults): string {
     '',
     `Deployed zips (\`serverless package\`): ${zips}. Sweep module init ${c.sweepInitMs} ms against ` +
       `${c.bareInitMs} ms for a bundle of only its SDK clients (${c.ratio}x); its first invocation spends ` +
-      `${f.setupWallMs} ms (${f.setupCpuMs} ms CPU) more than the next one on client set-up and first calls. ` +
+      `${f.setupWallMs} ms (${f.setupCpuMs} ms CPU) more than the next one (loading the policy and the sweep, ` +
+      `creating clients, first calls). ` +
       `Measured with ${r.latency.baseMs} ms per call on ${r.cpus} CPUs, load ${r.loadAverage.before}-${r.loadAverage.after}.`,
   ].join('\n');
 }
