@@ -1,69 +1,113 @@
 /**
- * Function bundles as serverless.yml builds them (scripts/bundling.cjs: bundle, minify, node22, cjs, SDK ES build): raw and
- * zipped size, module init time in a fresh Node process, and which AWS SDK clients each one carries.
+ * The function bundles as they ship: the zips `serverless package` writes (their size is what Lambda stores and
+ * loads), the handler file in each, its module init time in fresh Node processes, and which AWS SDK clients it
+ * carries. For the sweep, a "bare" bundle of the same SDK clients and commands and nothing else is built with the
+ * same options and timed in the same loop, so the sweep's own share of its cold start is measured, not guessed.
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { deflateRawSync } from 'node:zlib';
 import { build } from 'esbuild';
 import bundling from '../scripts/bundling.cjs';
 
 const { LAMBDA_BUILD, plugins } = bundling;
 
 /** SDK clients the sweep must not carry (provisioning and pricing belong to other functions). */
-// SSM stays: the sweep reads the action-link signing key (docs/actions.md).
+// SSM stays: the sweep reads the action-link signing key (docs/actions.md) and keeps the month counters.
 export const NOT_IN_SWEEP = ['@aws-sdk/client-iam', '@aws-sdk/client-pricing'];
 
-/** One function bundle, measured. */
+/** One deployed function, measured. */
 export interface BundleFigures {
   function: string;
-  rawKB: number;
-  zippedKB: number;
-  /** Median of several fresh-process `require()` timings. */
+  /** Size of the deployment zip serverless package wrote (KiB). */
+  zipKiB: number;
+  /** Size of the handler file inside it (KiB). */
+  rawKiB: number;
+  /** Median wall time of require() of the handler file in a fresh Node process (ms). */
   initMs: number;
+  /** Median CPU time of the same (ms). */
+  initCpuMs: number;
   sdkClients: string[];
   /** Clients found in the bundle that must not be there (sweep only). */
   forbidden: string[];
 }
 
-const INIT_RUNS = 5;
-
-/** Every src/handlers/*.ts that exports a `handler` (config.ts and other helpers are not functions). */
-export function handlerFiles(root: string): string[] {
-  const dir = join(root, 'src', 'handlers');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.ts') && /export const handler\b/.test(readFileSync(join(dir, f), 'utf8')))
-    .sort()
-    .map((f) => join(dir, f));
+/** The sweep's init against a bundle of only its SDK clients and commands, timed in the same loop. */
+export interface ColdStartFigures {
+  sweepInitMs: number;
+  bareInitMs: number;
+  /** sweepInitMs / bareInitMs: the goal is at most 1.1. */
+  ratio: number;
+  sweepInitCpuMs: number;
+  bareInitCpuMs: number;
+  /** The SDK names the bare bundle exports (what the sweep imports from the SDK). */
+  bareImports: string[];
+  bareRawKiB: number;
+  runs: number;
 }
 
-/** Builds and measures each handler bundle into `outDir`. */
-export async function measureBundles(root: string, outDir: string): Promise<BundleFigures[]> {
+const INIT_RUNS = 7;
+const COLD_START_RUNS = 21;
+
+/** Runs `serverless package` (offline, no credentials) into `dir`. */
+export function serverlessPackage(root: string, dir: string): void {
+  execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/serverless/bin/serverless.js'),
+      'package',
+      '--package',
+      dir,
+      '--param',
+      'alertEmail=bench@example.com',
+    ],
+    {
+      cwd: root,
+      stdio: 'pipe',
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+    },
+  );
+}
+
+/** Extracts a zip with `unzip`, or Python's zipfile where there is no `unzip`. */
+export function extractZip(zip: string, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('unzip', ['-q', '-o', zip, '-d', dir], { stdio: 'pipe' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    execFileSync('python3', ['-m', 'zipfile', '-e', zip, dir], { stdio: 'pipe' });
+  }
+}
+
+/** The handler file of an unzipped function (src/handlers/<name>.js). */
+export function handlerFile(unzipped: string, name: string): string {
+  return join(unzipped, 'src', 'handlers', `${name}.js`);
+}
+
+/** Measures every zip in `packageDir`, unzipping each into `outDir/<name>`. */
+export async function measureBundles(
+  root: string,
+  packageDir: string,
+  outDir: string,
+): Promise<BundleFigures[]> {
   const out: BundleFigures[] = [];
-  for (const entry of handlerFiles(root)) {
-    const name = basename(entry, '.ts');
-    const outfile = join(outDir, `${name}.cjs`);
-    const result = await build({
-      ...LAMBDA_BUILD,
-      plugins: plugins(),
-      entryPoints: [entry],
-      outfile,
-      metafile: true,
-      logLevel: 'error',
-    });
-    const code = readFileSync(outfile);
-    const clients = new Set<string>();
-    for (const input of Object.keys(result.metafile.inputs)) {
-      const m = /node_modules\/(@aws-sdk\/client-[\w-]+)\//.exec(input);
-      if (m?.[1]) clients.add(m[1]);
-    }
-    const sdkClients = [...clients].sort();
+  for (const zip of readdirSync(packageDir)
+    .filter((f) => f.endsWith('.zip'))
+    .sort()) {
+    const name = basename(zip, '.zip');
+    const dir = join(outDir, name);
+    extractZip(join(packageDir, zip), dir);
+    const file = handlerFile(dir, name);
+    const code = readFileSync(file, 'utf8');
+    const sdkClients = await sdkClientsOf(root, name);
+    const init = initTimes(file, INIT_RUNS);
     out.push({
       function: name,
-      rawKB: Math.round(code.length / 1024),
-      zippedKB: Math.round(deflateRawSync(code, { level: 9 }).length / 1024),
-      initMs: initTime(outfile),
+      zipKiB: Math.round(statSync(join(packageDir, zip)).size / 1024),
+      rawKiB: Math.round(Buffer.byteLength(code) / 1024),
+      initMs: median(init.map((t) => t.wallMs)),
+      initCpuMs: median(init.map((t) => t.cpuMs)),
       sdkClients,
       forbidden: name === 'sweep' ? sdkClients.filter((c) => NOT_IN_SWEEP.includes(c)) : [],
     });
@@ -71,18 +115,122 @@ export async function measureBundles(root: string, outDir: string): Promise<Bund
   return out;
 }
 
-/** Median time to require() the bundle in a fresh Node process (what a Lambda cold start adds to Node's own). */
-function initTime(file: string): number {
-  const script = `const t=process.hrtime.bigint();require(${JSON.stringify(file)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
-  const times: number[] = [];
-  for (let i = 0; i < INIT_RUNS; i++) {
+/** SDK clients in a function's bundle: the same build (scripts/bundling.cjs) with esbuild's list of inputs. */
+async function sdkClientsOf(root: string, name: string): Promise<string[]> {
+  const result = await build({
+    ...LAMBDA_BUILD,
+    plugins: plugins(),
+    entryPoints: [join(root, 'src', 'handlers', `${name}.ts`)],
+    outfile: `${name}.js`,
+    metafile: true,
+    write: false,
+    logLevel: 'error',
+  });
+  const clients = new Set<string>();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const m = /node_modules\/(@aws-sdk\/client-[\w-]+)\//.exec(input);
+    if (m?.[1]) clients.add(m[1]);
+  }
+  return [...clients].sort();
+}
+
+/**
+ * The sweep handler's init against a bare bundle of the SDK names its sources import (the same clients and
+ * commands), built with the same options; the two are required alternately in fresh processes.
+ */
+export async function measureColdStart(
+  root: string,
+  sweepFile: string,
+  outDir: string,
+): Promise<ColdStartFigures> {
+  // What the sweep's own sources import from the SDK (its esbuild metafile names the sources in the bundle).
+  const result = await build({
+    ...LAMBDA_BUILD,
+    plugins: plugins(),
+    entryPoints: [join(root, 'src', 'handlers', 'sweep.ts')],
+    outfile: join(outDir, 'sweep-metafile.js'),
+    metafile: true,
+    write: false,
+    logLevel: 'error',
+  });
+  const bySource = new Map<string, Set<string>>();
+  for (const input of Object.keys(result.metafile.inputs).filter((p) => p.startsWith('src/'))) {
+    const text = readFileSync(join(root, input), 'utf8');
+    for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'(@aws-sdk\/client-[\w-]+)'/g)) {
+      const names = bySource.get(m[2] as string) ?? new Set<string>();
+      for (const part of (m[1] as string).split(',')) {
+        const name = part.trim();
+        if (name && !name.startsWith('type ')) names.add(name.split(/\s+as\s+/)[0] as string);
+      }
+      bySource.set(m[2] as string, names);
+    }
+  }
+  const entry = join(outDir, 'bare-entry.mjs');
+  const lines = [...bySource].map(
+    ([pkg, names]) => `export { ${[...names].sort().join(', ')} } from '${pkg}';`,
+  );
+  writeFileSync(entry, `${lines.join('\n')}\n`);
+  const bare = join(outDir, 'bare.js');
+  await build({
+    ...LAMBDA_BUILD,
+    plugins: plugins(),
+    entryPoints: [entry],
+    outfile: bare,
+    nodePaths: [join(root, 'node_modules')],
+    logLevel: 'error',
+  });
+  const sweep: InitTime[] = [];
+  const bareTimes: InitTime[] = [];
+  for (let i = 0; i < COLD_START_RUNS; i++) {
+    sweep.push(...initTimes(sweepFile, 1));
+    bareTimes.push(...initTimes(bare, 1));
+  }
+  const sweepInitMs = median(sweep.map((t) => t.wallMs));
+  const bareInitMs = median(bareTimes.map((t) => t.wallMs));
+  return {
+    sweepInitMs,
+    bareInitMs,
+    ratio: Math.round((sweepInitMs / bareInitMs) * 100) / 100,
+    sweepInitCpuMs: median(sweep.map((t) => t.cpuMs)),
+    bareInitCpuMs: median(bareTimes.map((t) => t.cpuMs)),
+    bareImports: [...bySource].flatMap(([pkg, names]) =>
+      [...names].sort().map((n) => `${pkg.replace('@aws-sdk/client-', '')}:${n}`),
+    ),
+    bareRawKiB: Math.round(statSync(bare).size / 1024),
+    runs: COLD_START_RUNS,
+  };
+}
+
+interface InitTime {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Wall and CPU time of require() of `file` in `runs` fresh Node processes (what a cold start adds to Node's own). */
+function initTimes(file: string, runs: number): InitTime[] {
+  const script =
+    'const c=process.cpuUsage();const t=process.hrtime.bigint();' +
+    `require(${JSON.stringify(file)});` +
+    'const w=Number(process.hrtime.bigint()-t)/1e6;const u=process.cpuUsage(c);' +
+    'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1000}))';
+  const out: InitTime[] = [];
+  for (let i = 0; i < runs; i++) {
     const res = spawnSync(process.execPath, ['--no-warnings', '-e', script], {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_REGION: 'us-east-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:bench',
+      },
     });
     if (res.status !== 0) throw new Error(`requiring ${file} failed: ${res.stderr}`);
-    times.push(Number(res.stdout));
+    out.push(JSON.parse(res.stdout) as InitTime);
   }
-  times.sort((a, b) => a - b);
-  return Math.round(times[Math.floor(times.length / 2)] ?? 0);
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round((s[Math.floor(s.length / 2)] ?? 0) * 10) / 10;
 }

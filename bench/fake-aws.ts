@@ -1,107 +1,377 @@
 /**
- * A fake AWS transport for the benchmark: an SDK `requestHandler` that answers EC2 (EC2 Query, XML) and
- * CloudWatch (JSON 1.0) requests from a synthetic fleet, waits a fixed latency per call, and counts calls by
- * operation. The real SDK clients, middleware, serialisers and parsers run on top of it; only the network is fake.
+ * A fake AWS for the benchmark that holds the sweep to the limits real AWS holds it to. It answers EC2 (EC2 Query,
+ * XML), CloudWatch (JSON 1.0), SSM (JSON 1.1) and SNS (Query, XML) from a synthetic fleet, either as an SDK
+ * `requestHandler` in the same process (tests) or as an HTTP server on 127.0.0.1 (the benchmark, so that its own
+ * CPU is not counted as the sweep's and the SDK's real HTTP handler runs). What it enforces:
+ *
+ * - GetMetricData: at most 500 queries per call (ValidationError otherwise), at most MaxDatapoints (default
+ *   100,800, as CloudWatch) datapoints per answer: the rest comes with a NextToken, the unfinished series marked
+ *   PartialData. GetMetricStatistics: one series, at most 1,440 datapoints.
+ * - DescribeInstances: MaxResults 5..1000, NextToken pages.
+ * - Throttling: per-API token buckets with AWS's default request rates (EC2 documents 100 tokens refilled at 20 a
+ *   second for each non-mutating API; CloudWatch, SSM and SNS publish transactions per second), plus an optional
+ *   share of calls throttled at random. A throttled call gets the service's own error code and HTTP status
+ *   (EC2: 503 RequestLimitExceeded; CloudWatch: 400 Throttling; SSM: 400 ThrottlingException; SNS: 429 Throttled),
+ *   so the SDK's adaptive retry runs as it would against AWS.
+ * - Latency per call: a base (the benchmark's "ms per call") plus a part that grows with what the service has to
+ *   gather: per instance in a DescribeInstances page, per datapoint in a metrics answer (LatencyModel).
  */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { HttpRequest, HttpResponse } from '@smithy/types';
 import { TAGS } from '../src/core/policy.js';
 
-/** The synthetic fleet: N running instances in one region, with CPU and network points over the window. */
-export interface FakeFleet {
-  size: number;
-  /** ISO time the instances were launched. */
-  launchTime: string;
-  /** Start and step (ms) of the datapoints every instance has. */
-  firstPointMs: number;
-  points: number;
-  /** Steady state: the idle instances already carry a warning from this time (within the grace period). */
-  idleWarnedAt?: string;
+/**
+ * Milliseconds an answer takes: `baseMs` for every call, plus `perInstanceMs` for each instance in a
+ * DescribeInstances page and `perDatapointMs` for each datapoint in a GetMetricData / GetMetricStatistics
+ * answer. AWS publishes no latency figures; the defaults of the benchmark (bench/run.ts) make a page of 1,000
+ * instances three times as slow as a small call, and a full GetMetricData batch half as slow again as one.
+ */
+export interface LatencyModel {
+  baseMs: number;
+  perInstanceMs: number;
+  perDatapointMs: number;
 }
 
-/** Instance i: every tenth a t3.large (not free tier), three in ten idle (CPU 1 %, little network). */
-export function instanceId(i: number): string {
-  return `i-${i.toString(16).padStart(17, '0')}`;
+/** A token bucket: `capacity` calls at once, refilled at `perSecond`. */
+export interface BucketLimit {
+  capacity: number;
+  perSecond: number;
+}
+
+/**
+ * Request rates per API and region (bucket per account x region x API, as EC2 applies them). EC2's
+ * non-mutating value is documented (100, refilled at 20 a second); the others are the services' default
+ * transactions-per-second quotas, a bucket of one second's worth.
+ */
+export const AWS_RATE_LIMITS: Record<string, BucketLimit> = {
+  'ec2:DescribeInstances': { capacity: 100, perSecond: 20 },
+  'ec2:DescribeInstanceTypes': { capacity: 100, perSecond: 20 },
+  'ec2:DescribeInstanceAttribute': { capacity: 100, perSecond: 20 },
+  'ec2:DescribeRegions': { capacity: 100, perSecond: 20 },
+  // Mutating actions: no per-API figure is published for these; assumed a small bucket, slow refill.
+  'ec2:CreateTags': { capacity: 50, perSecond: 5 },
+  'ec2:DeleteTags': { capacity: 50, perSecond: 5 },
+  'ec2:StopInstances': { capacity: 50, perSecond: 5 },
+  'cloudwatch:GetMetricData': { capacity: 50, perSecond: 50 },
+  'cloudwatch:GetMetricStatistics': { capacity: 400, perSecond: 400 },
+  'ssm:GetParameter': { capacity: 40, perSecond: 40 },
+  'ssm:PutParameter': { capacity: 3, perSecond: 3 },
+  'sns:Publish': { capacity: 300, perSecond: 300 },
+};
+
+/** How the fake throttles. */
+export interface ThrottleOptions {
+  /** Per-API token buckets (AWS_RATE_LIMITS, or your own); false = none. */
+  limits: Record<string, BucketLimit> | false;
+  /** Share of the other calls throttled at random (0..1), from a seeded generator (same run, same calls). */
+  randomShare: number;
+  seed: number;
+}
+
+/** What the fake fleet looks like. */
+export interface FakeAwsOptions {
+  /** Running instances per region; regions not named have none. */
+  fleet: Record<string, number>;
+  /** first: the idle instances are new; steady: they carry a warning from 10 minutes before `now`. */
+  scenario: 'first' | 'steady';
+  /** The fleet's "now" (epoch ms): instances were launched 5 hours before it. */
+  now: number;
+  latency: LatencyModel;
+  throttle: ThrottleOptions;
+  /** GetMetricData's default MaxDatapoints (CloudWatch: 100,800). */
+  maxDatapoints?: number;
+  /** The clock token buckets refill by (tests pass their own). */
+  clock?: () => number;
+  /** Wait for the latency (false: compute it, count it, answer at once; the unit tests). */
+  wait?: boolean;
+}
+
+/** The regions a new account has enabled (DescribeRegions without opt-in regions). */
+export const DEFAULT_REGIONS = [
+  'ap-northeast-1',
+  'ap-northeast-2',
+  'ap-northeast-3',
+  'ap-south-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ca-central-1',
+  'eu-central-1',
+  'eu-north-1',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'sa-east-1',
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+];
+
+/** GetMetricData: most queries per call, and datapoints per answer by default. */
+export const MAX_QUERIES = 500;
+export const MAX_DATAPOINTS = 100_800;
+/** GetMetricStatistics: most datapoints per call. */
+export const MAX_STATISTICS_DATAPOINTS = 1_440;
+
+/** Instance i of a region: every tenth a t3.large (not free tier), three in ten idle (CPU 1 %, little network). */
+export function instanceId(region: number, i: number): string {
+  return `i-${(region * 0x1000000 + i).toString(16).padStart(17, '0')}`;
 }
 const typeOf = (i: number) => (i % 10 === 9 ? 't3.large' : 't3.micro');
 const idle = (i: number) => i % 10 < 3;
-const indexOf = (id: string) => Number.parseInt(id.slice(2), 16);
+const indexOf = (id: string) => Number.parseInt(id.slice(2), 16) % 0x1000000;
+const ownerOf = (i: number) => `student-${i % 40}`;
 
-const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+const SNS_XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Counts, latency and the synthetic answers. */
-export class FakeAwsTransport {
-  readonly calls = new Map<string, number>();
-  /** Bytes of response bodies sent (what the SDK had to parse). */
-  responseBytes = 0;
+/** One answer of the fake, before it is sent. */
+export interface FakeAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** What the latency model charges for it. */
+  latencyMs: number;
+}
 
+/** A request as the fake needs it: headers (lower-case names) and the body text. */
+export interface FakeRequest {
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+/** What the fake counted. */
+export interface FakeStats {
+  /** Answered calls per `service:Operation` (throttled attempts not included). */
+  calls: Record<string, number>;
+  /** Throttled attempts per `service:Operation`. */
+  throttled: Record<string, number>;
+  /** Error answers other than throttling, per `service:Operation`. */
+  errors: Record<string, number>;
+  /** GetMetricData calls that were a NextToken page of an earlier call. */
+  metricPages: number;
+  responseBytes: number;
+  /** Largest number of calls the fake was answering at once. */
+  peakInFlight: number;
+}
+
+class ServiceError extends Error {
   constructor(
-    private readonly fleet: FakeFleet,
-    private readonly latencyMs: number,
-  ) {}
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
 
-  /** The SDK calls this for every request (after signing). */
-  async handle(request: HttpRequest): Promise<{ response: HttpResponse }> {
-    const raw: unknown = request.body;
-    const body =
-      typeof raw === 'string'
-        ? raw
-        : raw instanceof Uint8Array
-          ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8')
-          : '';
-    const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'];
-    let operation: string;
-    let reply: { contentType: string; body: string };
-    if (target) {
-      operation = `cloudwatch:${target.split('.').pop()}`;
-      reply = this.cloudwatch(operation, JSON.parse(body) as Record<string, unknown>);
-    } else {
-      const params = new URLSearchParams(body);
-      operation = `ec2:${params.get('Action')}`;
-      reply = this.ec2(operation, params);
+/** The fake AWS: state (SSM parameters, token buckets), the synthetic fleet, and counters. */
+export class FakeAws {
+  private stats: FakeStats = emptyStats();
+  private readonly parameters = new Map<string, { value: string; version: number }>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private random: () => number;
+  private inFlight = 0;
+  private opts: FakeAwsOptions;
+
+  constructor(options: FakeAwsOptions) {
+    this.opts = options;
+    this.random = mulberry32(options.throttle.seed);
+  }
+
+  /** A new fleet, latency or throttling for the next run; SSM parameters are kept (as in an account). */
+  configure(options: FakeAwsOptions): void {
+    this.opts = options;
+    this.random = mulberry32(options.throttle.seed);
+    this.buckets.clear();
+    this.stats = emptyStats();
+  }
+
+  /** Forgets every SSM parameter (a new account). */
+  clearParameters(): void {
+    this.parameters.clear();
+  }
+
+  /** The counters since the last configure() (or reset). */
+  counters(): FakeStats {
+    return structuredClone(this.stats);
+  }
+
+  /** Answers one request, waiting for its latency when `wait` is not false. */
+  async answer(req: FakeRequest): Promise<FakeAnswer> {
+    this.inFlight++;
+    this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
+    try {
+      const started = performance.now();
+      const a = this.respond(req);
+      // The time spent building the answer counts towards its latency.
+      const wait = a.latencyMs - (performance.now() - started);
+      if (this.opts.wait !== false && wait > 0) await sleep(wait);
+      this.stats.responseBytes += Buffer.byteLength(a.body);
+      return a;
+    } finally {
+      this.inFlight--;
     }
-    this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
-    await sleep(this.latencyMs);
-    const bytes = Buffer.from(reply.body);
-    this.responseBytes += bytes.length;
+  }
+
+  /** The answer to one request, without waiting (the latency is in the answer). */
+  respond(req: FakeRequest): FakeAnswer {
+    const scope = /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\//.exec(req.headers.authorization ?? '');
+    const region = scope?.[1] ?? 'us-east-1';
+    const service = scope?.[2] ?? '';
+    const target = req.headers['x-amz-target'];
+    let operation: string;
+    let json: Record<string, unknown> = {};
+    let form = new URLSearchParams();
+    if (target) {
+      operation = `${service === 'monitoring' ? 'cloudwatch' : service}:${target.split('.').pop()}`;
+      json = req.body ? (JSON.parse(req.body) as Record<string, unknown>) : {};
+    } else {
+      form = new URLSearchParams(req.body);
+      operation = `${service}:${form.get('Action')}`;
+    }
+    const base = this.opts.latency.baseMs;
+    if (this.throttled(region, operation)) {
+      this.count(this.stats.throttled, operation);
+      return { ...throttleAnswer(operation), latencyMs: base };
+    }
+    try {
+      let answer: { body: string; contentType: string; extraMs: number };
+      if (service === 'ec2') answer = this.ec2(region, operation, form);
+      else if (service === 'monitoring') answer = this.cloudwatch(operation, json);
+      else if (service === 'ssm') answer = this.ssm(operation, json);
+      else if (service === 'sns') answer = this.sns(operation, form);
+      else throw new ServiceError('UnknownOperation', `the fake does not answer ${service} ${operation}`);
+      this.count(this.stats.calls, operation);
+      return {
+        status: 200,
+        headers: { 'content-type': answer.contentType },
+        body: answer.body,
+        latencyMs: base + answer.extraMs,
+      };
+    } catch (err) {
+      if (!(err instanceof ServiceError)) throw err;
+      this.count(this.stats.errors, operation);
+      return { ...errorAnswer(service, err), latencyMs: base };
+    }
+  }
+
+  /** The SDK `requestHandler` over this fake (same process). */
+  requestHandler(): {
+    handle(request: HttpRequest): Promise<{ response: HttpResponse }>;
+    updateHttpClientConfig(): void;
+    httpHandlerConfigs(): Record<string, never>;
+  } {
     return {
-      response: {
-        statusCode: 200,
-        headers: { 'content-type': reply.contentType, 'content-length': String(bytes.length) },
-        body: bytes,
+      handle: async (request: HttpRequest) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(request.headers)) headers[k.toLowerCase()] = v;
+        const raw: unknown = request.body;
+        const body =
+          typeof raw === 'string'
+            ? raw
+            : raw instanceof Uint8Array
+              ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8')
+              : '';
+        const a = await this.answer({ headers, body });
+        const bytes = Buffer.from(a.body);
+        return {
+          response: {
+            statusCode: a.status,
+            reason: '',
+            headers: { ...a.headers, 'content-length': String(bytes.length) },
+            body: bytes,
+          },
+        };
+      },
+      updateHttpClientConfig() {},
+      httpHandlerConfigs() {
+        return {};
       },
     };
   }
 
-  /** Part of the SDK's handler interface; nothing to configure. */
-  updateHttpClientConfig(): void {}
-
-  /** Part of the SDK's handler interface. */
-  httpHandlerConfigs(): Record<string, never> {
-    return {};
+  /** Serves the fake over HTTP on 127.0.0.1 (port 0: any free port). */
+  listen(port = 0): Promise<Server> {
+    const server = createServer((req, res) => {
+      readBody(req)
+        .then((body) => {
+          const headers: Record<string, string | undefined> = {};
+          for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(',') : v;
+          return this.answer({ headers, body });
+        })
+        .then((a) => {
+          const bytes = Buffer.from(a.body);
+          res.writeHead(a.status, { ...a.headers, 'content-length': String(bytes.length) });
+          res.end(bytes);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(err instanceof Error ? err.message : String(err));
+        });
+    });
+    server.keepAliveTimeout = 60_000;
+    return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
   }
 
-  private ec2(operation: string, params: URLSearchParams): { contentType: string; body: string } {
-    const xml = (name: string, inner: string) => ({
+  private count(map: Record<string, number>, operation: string): void {
+    map[operation] = (map[operation] ?? 0) + 1;
+  }
+
+  private throttled(region: string, operation: string): boolean {
+    const { limits, randomShare } = this.opts.throttle;
+    const limit = limits ? limits[operation] : undefined;
+    if (limit) {
+      const key = `${region}/${operation}`;
+      const now = (this.opts.clock ?? Date.now)();
+      const b = this.buckets.get(key) ?? { tokens: limit.capacity, at: now };
+      b.tokens = Math.min(limit.capacity, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
+      b.at = now;
+      this.buckets.set(key, b);
+      if (b.tokens < 1) return true;
+      b.tokens -= 1;
+    }
+    return randomShare > 0 && this.random() < randomShare;
+  }
+
+  // ---- EC2 ----
+
+  private ec2(
+    region: string,
+    operation: string,
+    params: URLSearchParams,
+  ): { body: string; contentType: string; extraMs: number } {
+    const xml = (name: string, inner: string, extraMs = 0) => ({
       contentType: 'text/xml;charset=UTF-8',
-      body: `<?xml version="1.0" encoding="UTF-8"?>\n<${name}Response xmlns="${XMLNS}"><requestId>bench</requestId>${inner}</${name}Response>`,
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n<${name}Response xmlns="${EC2_XMLNS}"><requestId>fake</requestId>${inner}</${name}Response>`,
+      extraMs,
     });
+    const regionIndex = DEFAULT_REGIONS.indexOf(region);
+    const size = this.opts.fleet[region] ?? 0;
     switch (operation) {
       case 'ec2:DescribeInstances': {
         const pageSize = Number(params.get('MaxResults') ?? 1000);
+        if (!Number.isInteger(pageSize) || pageSize < 5 || pageSize > 1000)
+          throw new ServiceError('InvalidParameterValue', `MaxResults ${pageSize} is not between 5 and 1000`);
         const start = Number(params.get('NextToken') ?? 0);
-        const end = Math.min(this.fleet.size, start + pageSize);
+        const end = Math.min(size, start + pageSize);
         const reservations: string[] = [];
         // Ten instances per reservation, as if launched in groups.
         for (let r = start; r < end; r += 10) {
           const items: string[] = [];
-          for (let i = r; i < Math.min(end, r + 10); i++) items.push(this.instanceXml(i));
+          for (let i = r; i < Math.min(end, r + 10); i++)
+            items.push(this.instanceXml(regionIndex, region, i));
           reservations.push(
-            `<item><reservationId>r-${r.toString(16).padStart(17, '0')}</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>${items.join('')}</instancesSet></item>`,
+            `<item><reservationId>r-${(regionIndex * 0x1000000 + r).toString(16).padStart(17, '0')}</reservationId><ownerId>123456789012</ownerId><groupSet/><instancesSet>${items.join('')}</instancesSet></item>`,
           );
         }
-        const next = end < this.fleet.size ? `<nextToken>${end}</nextToken>` : '';
-        return xml('DescribeInstances', `<reservationSet>${reservations.join('')}</reservationSet>${next}`);
+        const next = end < size ? `<nextToken>${end}</nextToken>` : '';
+        return xml(
+          'DescribeInstances',
+          `<reservationSet>${reservations.join('')}</reservationSet>${next}`,
+          (end - start) * this.opts.latency.perInstanceMs,
+        );
       }
       case 'ec2:DescribeInstanceTypes': {
         const types: string[] = [];
@@ -115,7 +385,7 @@ export class FakeAwsTransport {
       case 'ec2:DescribeRegions':
         return xml(
           'DescribeRegions',
-          '<regionInfo><item><regionName>us-east-1</regionName><regionEndpoint>ec2.us-east-1.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item></regionInfo>',
+          `<regionInfo>${DEFAULT_REGIONS.map((r) => `<item><regionName>${r}</regionName><regionEndpoint>ec2.${r}.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item>`).join('')}</regionInfo>`,
         );
       case 'ec2:CreateTags':
       case 'ec2:DeleteTags':
@@ -125,53 +395,242 @@ export class FakeAwsTransport {
           'DescribeInstanceAttribute',
           `<instanceId>${params.get('InstanceId')}</instanceId><disableApiStop><value>false</value></disableApiStop>`,
         );
+      case 'ec2:StopInstances': {
+        const ids: string[] = [];
+        for (const [key, value] of params) if (key.startsWith('InstanceId.')) ids.push(value);
+        return xml(
+          'StopInstances',
+          `<instancesSet>${ids.map((id) => `<item><instanceId>${id}</instanceId><currentState><code>64</code><name>stopping</name></currentState><previousState><code>16</code><name>running</name></previousState></item>`).join('')}</instancesSet>`,
+        );
+      }
       default:
-        throw new Error(`the benchmark's fake EC2 does not answer ${operation}`);
+        throw new ServiceError('InvalidAction', `the fake EC2 does not answer ${operation}`);
     }
   }
 
-  /** One instance as DescribeInstances returns it, with the fields a real answer has (about 2 KB). */
-  private instanceXml(i: number): string {
-    const id = instanceId(i);
+  /** One instance as DescribeInstances returns it, with the fields a real answer has (about 3.5 KB). */
+  private instanceXml(regionIndex: number, region: string, i: number): string {
+    const id = instanceId(regionIndex, i);
+    const hex = (regionIndex * 0x1000000 + i).toString(16).padStart(17, '0');
     const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-    return `<item><instanceId>${id}</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState><code>16</code><name>running</name></instanceState><privateDnsName>ip-${ip.replaceAll('.', '-')}.ec2.internal</privateDnsName><dnsName/><reason/><keyName>student-${i % 40}</keyName><amiLaunchIndex>0</amiLaunchIndex><productCodes/><instanceType>${typeOf(i)}</instanceType><launchTime>${this.fleet.launchTime}</launchTime><placement><availabilityZone>us-east-1a</availabilityZone><groupName/><tenancy>default</tenancy></placement><monitoring><state>disabled</state></monitoring><subnetId>subnet-0123456789abcdef0</subnetId><vpcId>vpc-0123456789abcdef0</vpcId><privateIpAddress>${ip}</privateIpAddress><sourceDestCheck>true</sourceDestCheck><groupSet><item><groupId>sg-0123456789abcdef0</groupId><groupName>ssh-only</groupName></item></groupSet><architecture>x86_64</architecture><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><volumeId>vol-${i.toString(16).padStart(17, '0')}</volumeId><status>attached</status><attachTime>${this.fleet.launchTime}</attachTime><deleteOnTermination>true</deleteOnTermination></ebs></item></blockDeviceMapping><virtualizationType>hvm</virtualizationType><clientToken/><tagSet><item><key>Name</key><value>notebook-${i}</value></item><item><key>Owner</key><value>student-${i % 40}</value></item>${this.warningTags(i)}</tagSet><hypervisor>xen</hypervisor><networkInterfaceSet><item><networkInterfaceId>eni-${i.toString(16).padStart(17, '0')}</networkInterfaceId><subnetId>subnet-0123456789abcdef0</subnetId><vpcId>vpc-0123456789abcdef0</vpcId><ownerId>123456789012</ownerId><status>in-use</status><privateIpAddress>${ip}</privateIpAddress><sourceDestCheck>true</sourceDestCheck><groupSet><item><groupId>sg-0123456789abcdef0</groupId><groupName>ssh-only</groupName></item></groupSet><attachment><attachmentId>eni-attach-${i.toString(16)}</attachmentId><deviceIndex>0</deviceIndex><status>attached</status><attachTime>${this.fleet.launchTime}</attachTime><deleteOnTermination>true</deleteOnTermination></attachment><privateIpAddressesSet><item><privateIpAddress>${ip}</privateIpAddress><primary>true</primary></item></privateIpAddressesSet></item></networkInterfaceSet><ebsOptimized>false</ebsOptimized><enaSupport>true</enaSupport><cpuOptions><coreCount>1</coreCount><threadsPerCore>2</threadsPerCore></cpuOptions><hibernationOptions><configured>false</configured></hibernationOptions><metadataOptions><state>applied</state><httpTokens>required</httpTokens><httpPutResponseHopLimit>2</httpPutResponseHopLimit><httpEndpoint>enabled</httpEndpoint></metadataOptions><platformDetails>Linux/UNIX</platformDetails><bootMode>uefi-preferred</bootMode></item>`;
+    const launchTime = new Date(this.opts.now - 5 * 3_600_000).toISOString();
+    return `<item><instanceId>${id}</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState><code>16</code><name>running</name></instanceState><privateDnsName>ip-${ip.replaceAll('.', '-')}.ec2.internal</privateDnsName><dnsName/><reason/><keyName>${ownerOf(i)}</keyName><amiLaunchIndex>0</amiLaunchIndex><productCodes/><instanceType>${typeOf(i)}</instanceType><launchTime>${launchTime}</launchTime><placement><availabilityZone>${region}a</availabilityZone><groupName/><tenancy>default</tenancy></placement><monitoring><state>disabled</state></monitoring><subnetId>subnet-0123456789abcdef0</subnetId><vpcId>vpc-0123456789abcdef0</vpcId><privateIpAddress>${ip}</privateIpAddress><sourceDestCheck>true</sourceDestCheck><groupSet><item><groupId>sg-0123456789abcdef0</groupId><groupName>ssh-only</groupName></item></groupSet><architecture>x86_64</architecture><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><volumeId>vol-${hex}</volumeId><status>attached</status><attachTime>${launchTime}</attachTime><deleteOnTermination>true</deleteOnTermination></ebs></item></blockDeviceMapping><virtualizationType>hvm</virtualizationType><clientToken/><tagSet><item><key>Name</key><value>notebook-${i}</value></item><item><key>Owner</key><value>${ownerOf(i)}</value></item>${this.warningTags(i)}</tagSet><hypervisor>xen</hypervisor><networkInterfaceSet><item><networkInterfaceId>eni-${hex}</networkInterfaceId><subnetId>subnet-0123456789abcdef0</subnetId><vpcId>vpc-0123456789abcdef0</vpcId><ownerId>123456789012</ownerId><status>in-use</status><privateIpAddress>${ip}</privateIpAddress><sourceDestCheck>true</sourceDestCheck><groupSet><item><groupId>sg-0123456789abcdef0</groupId><groupName>ssh-only</groupName></item></groupSet><attachment><attachmentId>eni-attach-${hex}</attachmentId><deviceIndex>0</deviceIndex><status>attached</status><attachTime>${launchTime}</attachTime><deleteOnTermination>true</deleteOnTermination></attachment><privateIpAddressesSet><item><privateIpAddress>${ip}</privateIpAddress><primary>true</primary></item></privateIpAddressesSet></item></networkInterfaceSet><ebsOptimized>false</ebsOptimized><enaSupport>true</enaSupport><cpuOptions><coreCount>1</coreCount><threadsPerCore>2</threadsPerCore></cpuOptions><hibernationOptions><configured>false</configured></hibernationOptions><metadataOptions><state>applied</state><httpTokens>required</httpTokens><httpPutResponseHopLimit>2</httpPutResponseHopLimit><httpEndpoint>enabled</httpEndpoint></metadataOptions><platformDetails>Linux/UNIX</platformDetails><bootMode>uefi-preferred</bootMode></item>`;
   }
 
   private warningTags(i: number): string {
-    const at = this.fleet.idleWarnedAt;
-    if (!at || !idle(i)) return '';
+    if (this.opts.scenario !== 'steady' || !idle(i)) return '';
+    const at = new Date(this.opts.now - 10 * 60_000).toISOString();
     return `<item><key>${TAGS.warnedAt}</key><value>${at}</value></item><item><key>${TAGS.warnRule}</key><value>idle</value></item>`;
+  }
+
+  // ---- CloudWatch ----
+
+  /** The 5-minute datapoints CloudWatch has in [start, end) for a metric of instance i. */
+  private series(i: number, metric: string, startS: number, endS: number, period: number) {
+    const value = metric === 'CPUUtilization' ? (idle(i) ? 1 : 40) : idle(i) ? 1_000 : 5_000_000;
+    const times: number[] = [];
+    for (let t = Math.ceil(startS / period) * period; t < endS; t += period) times.push(t);
+    return { times, value };
   }
 
   private cloudwatch(
     operation: string,
     input: Record<string, unknown>,
-  ): { contentType: string; body: string } {
+  ): { body: string; contentType: string; extraMs: number } {
+    const reply = (o: unknown, points: number) => ({
+      contentType: 'application/x-amz-json-1.0',
+      body: JSON.stringify(o),
+      extraMs: points * this.opts.latency.perDatapointMs,
+    });
+    const seconds = (v: unknown) => (typeof v === 'number' ? v : Date.parse(String(v)) / 1000);
+    if (operation === 'cloudwatch:GetMetricStatistics') {
+      const dims = input.Dimensions as { Value: string }[] | undefined;
+      const period = Number(input.Period);
+      const stat = (input.Statistics as string[] | undefined)?.[0] ?? 'Average';
+      const { times, value } = this.series(
+        indexOf(dims?.[0]?.Value ?? 'i-0'),
+        String(input.MetricName),
+        seconds(input.StartTime),
+        seconds(input.EndTime),
+        period,
+      );
+      if (times.length > MAX_STATISTICS_DATAPOINTS)
+        throw new ServiceError(
+          'InvalidParameterCombination',
+          `You have requested up to ${times.length} datapoints, which exceeds the limit of ${MAX_STATISTICS_DATAPOINTS}.`,
+        );
+      // CloudWatch answers GetMetricStatistics in no particular order.
+      return reply(
+        {
+          Label: input.MetricName,
+          Datapoints: times.reverse().map((t) => ({ Timestamp: t, [stat]: value, Unit: 'None' })),
+        },
+        times.length,
+      );
+    }
     if (operation !== 'cloudwatch:GetMetricData')
-      throw new Error(`the benchmark's fake CloudWatch does not answer ${operation}`);
+      throw new ServiceError('InvalidAction', `the fake CloudWatch does not answer ${operation}`);
     type Query = {
       Id: string;
-      MetricStat: { Metric: { MetricName: string; Dimensions: { Value: string }[] } };
+      MetricStat: { Metric: { MetricName: string; Dimensions: { Value: string }[] }; Period: number };
     };
-    const queries = input.MetricDataQueries as Query[];
-    const timestamps: number[] = [];
-    for (let k = 0; k < this.fleet.points; k++)
-      timestamps.push((this.fleet.firstPointMs + k * 300_000) / 1000);
-    const results = queries.map((q) => {
-      const i = indexOf(q.MetricStat.Metric.Dimensions[0]?.Value ?? 'i-0');
-      const metric = q.MetricStat.Metric.MetricName;
-      const value = metric === 'CPUUtilization' ? (idle(i) ? 1 : 40) : idle(i) ? 1_000 : 5_000_000;
+    const queries = (input.MetricDataQueries as Query[] | undefined) ?? [];
+    if (queries.length > MAX_QUERIES)
+      throw new ServiceError(
+        'ValidationError',
+        `The collection MetricDataQueries must not have a size greater than ${MAX_QUERIES}.`,
+      );
+    const budget = Number(input.MaxDatapoints ?? this.opts.maxDatapoints ?? MAX_DATAPOINTS);
+    const ascending = input.ScanBy === 'TimestampAscending';
+    // NextToken = "<query index>:<datapoint index>" where the last answer stopped.
+    const token = typeof input.NextToken === 'string' ? input.NextToken : undefined;
+    if (token !== undefined) this.stats.metricPages++;
+    let [q0, p0] = token ? token.split(':').map(Number) : [0, 0];
+    q0 ??= 0;
+    p0 ??= 0;
+    let left = budget;
+    let next: string | undefined;
+    const startS = seconds(input.StartTime);
+    const endS = seconds(input.EndTime);
+    const results = queries.map((q, k) => {
+      const empty = { Id: q.Id, Label: q.MetricStat.Metric.MetricName, Timestamps: [], Values: [] };
+      if (k < q0) return { ...empty, StatusCode: 'Complete' };
+      if (next !== undefined) return { ...empty, StatusCode: 'PartialData' };
+      const { times, value } = this.series(
+        indexOf(q.MetricStat.Metric.Dimensions[0]?.Value ?? 'i-0'),
+        q.MetricStat.Metric.MetricName,
+        startS,
+        endS,
+        q.MetricStat.Period,
+      );
+      if (!ascending) times.reverse();
+      const from = k === q0 ? p0 : 0;
+      const take = Math.min(times.length - from, left);
+      const slice = times.slice(from, from + take);
+      left -= take;
+      const done = from + take >= times.length;
+      if (!done) next = `${k}:${from + take}`;
+      else if (left === 0 && k < queries.length - 1) next = `${k + 1}:0`;
       return {
         Id: q.Id,
-        Label: metric,
-        Timestamps: timestamps,
-        Values: timestamps.map(() => value),
-        StatusCode: 'Complete',
+        Label: q.MetricStat.Metric.MetricName,
+        Timestamps: slice,
+        Values: slice.map(() => value),
+        StatusCode: done ? 'Complete' : 'PartialData',
       };
     });
+    return reply(
+      { MetricDataResults: results, Messages: [], ...(next ? { NextToken: next } : {}) },
+      budget - left,
+    );
+  }
+
+  // ---- SSM ----
+
+  private ssm(
+    operation: string,
+    input: Record<string, unknown>,
+  ): { body: string; contentType: string; extraMs: number } {
+    const reply = (o: unknown) => ({
+      contentType: 'application/x-amz-json-1.1',
+      body: JSON.stringify(o),
+      extraMs: 0,
+    });
+    const name = String(input.Name ?? '');
+    if (operation === 'ssm:GetParameter') {
+      const p = this.parameters.get(name);
+      if (!p) throw new ServiceError('ParameterNotFound', `Parameter ${name} not found.`);
+      return reply({ Parameter: { Name: name, Type: 'String', Value: p.value, Version: p.version } });
+    }
+    if (operation === 'ssm:PutParameter') {
+      const value = String(input.Value ?? '');
+      if (Buffer.byteLength(value) > 4096)
+        throw new ServiceError('ValidationException', `Parameter ${name} is over 4 KB (standard tier).`);
+      const p = this.parameters.get(name);
+      if (p && input.Overwrite !== true)
+        throw new ServiceError('ParameterAlreadyExists', `The parameter ${name} already exists.`);
+      const version = (p?.version ?? 0) + 1;
+      this.parameters.set(name, { value, version });
+      return reply({ Version: version, Tier: 'Standard' });
+    }
+    throw new ServiceError('InvalidAction', `the fake SSM does not answer ${operation}`);
+  }
+
+  // ---- SNS ----
+
+  private sns(
+    operation: string,
+    params: URLSearchParams,
+  ): { body: string; contentType: string; extraMs: number } {
+    if (operation !== 'sns:Publish')
+      throw new ServiceError('InvalidAction', `the fake SNS does not answer ${operation}`);
+    if (Buffer.byteLength(params.get('Message') ?? '') > 262_144)
+      throw new ServiceError('InvalidParameter', 'Invalid parameter: Message too long');
+    const id = `${this.stats.calls['sns:Publish'] ?? 0}-fake`;
     return {
-      contentType: 'application/x-amz-json-1.0',
-      body: JSON.stringify({ MetricDataResults: results, Messages: [] }),
+      contentType: 'text/xml',
+      body: `<PublishResponse xmlns="${SNS_XMLNS}"><PublishResult><MessageId>${id}</MessageId></PublishResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></PublishResponse>`,
+      extraMs: 0,
     };
   }
+}
+
+function emptyStats(): FakeStats {
+  return { calls: {}, throttled: {}, errors: {}, metricPages: 0, responseBytes: 0, peakInFlight: 0 };
+}
+
+/** The throttling answer of each service: its own code and HTTP status, as the SDK classifies them. */
+function throttleAnswer(operation: string): Omit<FakeAnswer, 'latencyMs'> {
+  const service = operation.split(':')[0];
+  if (service === 'ec2')
+    return errorAnswer('ec2', new ServiceError('RequestLimitExceeded', 'Request limit exceeded.', 503));
+  if (service === 'cloudwatch')
+    return errorAnswer('monitoring', new ServiceError('Throttling', 'Rate exceeded'));
+  if (service === 'ssm') return errorAnswer('ssm', new ServiceError('ThrottlingException', 'Rate exceeded'));
+  return errorAnswer('sns', new ServiceError('Throttled', 'Rate exceeded', 429));
+}
+
+function errorAnswer(service: string, err: ServiceError): Omit<FakeAnswer, 'latencyMs'> {
+  if (service === 'ec2')
+    return {
+      status: err.status,
+      headers: { 'content-type': 'text/xml;charset=UTF-8' },
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${err.code}</Code><Message>${err.message}</Message></Error></Errors><RequestID>fake</RequestID></Response>`,
+    };
+  if (service === 'sns')
+    return {
+      status: err.status,
+      headers: { 'content-type': 'text/xml' },
+      body: `<ErrorResponse xmlns="${SNS_XMLNS}"><Error><Type>Sender</Type><Code>${err.code}</Code><Message>${err.message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`,
+    };
+  // JSON protocols; CloudWatch's is query-compatible (the SDK takes the code from x-amzn-query-error).
+  return {
+    status: err.status,
+    headers: {
+      'content-type': service === 'ssm' ? 'application/x-amz-json-1.1' : 'application/x-amz-json-1.0',
+      ...(service === 'monitoring' ? { 'x-amzn-query-error': `${err.code};Sender` } : {}),
+    },
+    body: JSON.stringify({ __type: err.code, message: err.message }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** A small seeded generator (mulberry32): the same seed throttles the same calls. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

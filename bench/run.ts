@@ -1,46 +1,74 @@
 /**
- * `npm run bench`: the sweep over fake fleets of 100, 1,000 and 10,000 running instances (real sweep, real
- * adapters and SDK clients, fake transport with 50 ms per call), then the function bundles. Prints tables and
- * writes bench/results.json to compare across commits. A measurement: it asserts nothing.
+ * `npm run bench`: the deployed sweep function (the sweep.zip `serverless package` builds) invoked in fresh Node
+ * processes started as Lambda starts it, against a fake AWS (bench/fake-aws.ts) in another process that enforces
+ * AWS's limits and latencies; then where its CPU goes, its cold start against a bare bundle of the same SDK
+ * clients, and every function zip. Writes bench/results.json and the tables in README.md and docs/scale.md that
+ * come from it (bench/report.ts). A measurement: it asserts nothing.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import bundling from '../scripts/bundling.cjs';
-import { type BundleFigures, measureBundles } from './bundles.js';
+import { handlerFile, measureBundles, measureColdStart, serverlessPackage } from './bundles.js';
+import { AWS_RATE_LIMITS, type FakeAwsOptions, type FakeStats, type LatencyModel } from './fake-aws.js';
+import type { InvokeRun } from './invoke-sweep.js';
 import { functionMemoryMB, lambdaNodeFlags } from './lambda-runtime.js';
-import type { SweepRun } from './sweep-fleet.js';
+import { cpuByArea } from './profile.js';
+import {
+  type BenchResults,
+  lambdaEstimateMs,
+  renderTables,
+  type SweepFigures,
+  VCPU_MEMORY_MB,
+} from './report.js';
 
 const { LAMBDA_BUILD, plugins } = bundling;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-/**
- * The issue's runs (steady state: nothing new to act on), then first sweeps where 30% are newly idle, then
- * 10,000 instances spread over 4 regions swept at once (the default concurrency).
- */
-const RUNS: { size: number; scenario: 'steady' | 'first'; regions: number }[] = [
-  { size: 100, scenario: 'steady', regions: 1 },
-  { size: 1_000, scenario: 'steady', regions: 1 },
-  { size: 10_000, scenario: 'steady', regions: 1 },
-  { size: 1_000, scenario: 'first', regions: 1 },
-  { size: 10_000, scenario: 'first', regions: 1 },
-  { size: 10_000, scenario: 'steady', regions: 4 },
-];
-const LATENCY_MS = 50;
-/** CloudWatch series per (non-GPU) instance: CPUUtilization, NetworkIn, NetworkOut. */
-const METRICS_PER_INSTANCE = 3;
-/** Targets of the issue for 10,000 instances. */
-const TARGET = { wallMs: 10_000, rssMB: 200 };
 
-interface SweepFigures extends SweepRun {
-  /** The same run in a plain `node` process (no Lambda heap flags): V8 then collects garbage later. */
-  peakRssPlainNodeMB: number;
-  expected: { describeInstances: number; getMetricData: number };
-  /** Calls of a design that asks CloudWatch once per instance and metric. */
-  perInstanceDesignCalls: number;
+/**
+ * Latency per call: 250 ms for every call, plus 0.5 ms per instance in a DescribeInstances page (a full page of
+ * 1,000 takes 750 ms, three times a small call) and 0.01 ms per datapoint in a metrics answer (a GetMetricData
+ * batch of 500 series x 24 points takes 370 ms). See bench/fake-aws.ts and docs/scale.md.
+ */
+const LATENCY: LatencyModel = { baseMs: 250, perInstanceMs: 0.5, perDatapointMs: 0.01 };
+const HOME = 'us-east-1';
+const FOUR = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
+
+interface RunSpec {
+  name: string;
+  fleet: Record<string, number>;
+  scenario: 'steady' | 'first';
+  /** Also run it as a plain `node` process (no Lambda heap flags) for its peak RSS. */
+  plain?: boolean;
+  /** Share of calls throttled at random on top of the rate limits. */
+  randomThrottle?: number;
+  /** A new account: no signing key and no month counters in SSM yet. */
+  newAccount?: boolean;
 }
+
+/** The runs: steady (the hourly run, nothing new) and first (30 % newly idle), one region and four. */
+const RUNS: RunSpec[] = [
+  { name: '100 steady', fleet: { [HOME]: 100 }, scenario: 'steady' },
+  { name: '1,000 steady', fleet: { [HOME]: 1_000 }, scenario: 'steady' },
+  { name: '10,000 steady', fleet: { [HOME]: 10_000 }, scenario: 'steady', plain: true },
+  {
+    name: '10,000 steady, 5 % throttled',
+    fleet: { [HOME]: 10_000 },
+    scenario: 'steady',
+    randomThrottle: 0.05,
+  },
+  { name: '100 first', fleet: { [HOME]: 100 }, scenario: 'first', newAccount: true },
+  { name: '10,000 first', fleet: { [HOME]: 10_000 }, scenario: 'first', newAccount: true },
+  {
+    name: '10,000 in 4 regions steady',
+    fleet: Object.fromEntries(FOUR.map((r) => [r, 2_500])),
+    scenario: 'steady',
+    plain: true,
+  },
+];
 
 function git(...args: string[]): string | null {
   try {
@@ -54,178 +82,358 @@ function git(...args: string[]): string | null {
   }
 }
 
+/** The fake AWS in its own process, configured run by run over IPC. */
+class FakeServer {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(file: string): Promise<FakeServer> {
+    const child = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return new FakeServer(child);
+  }
+
+  private ask<T>(message: unknown, key: string): Promise<T> {
+    return new Promise((resolve) => {
+      const on = (m: Record<string, unknown>) => {
+        if (key in m) {
+          this.child.off('message', on);
+          resolve(m[key] as T);
+        }
+      };
+      this.child.on('message', on);
+      this.child.send(message as object);
+    });
+  }
+
+  configure(options: FakeAwsOptions): Promise<number> {
+    return this.ask({ configure: options }, 'port');
+  }
+
+  stats(): Promise<FakeStats> {
+    return this.ask({ stats: true }, 'stats');
+  }
+
+  clearParameters(): Promise<unknown> {
+    return this.ask({ clearParameters: true }, 'cleared');
+  }
+
+  stop(): void {
+    this.child.disconnect();
+  }
+}
+
+/**
+ * BENCH_ONLY=<regex>: only the sweep runs whose name matches, printed and not written anywhere (for working on
+ * one figure; the committed results always come from a full run).
+ */
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'cost-watchdog-bench-'));
+  const loadBefore = Math.round((loadavg()[0] ?? 0) * 10) / 10;
+  let fake: FakeServer | undefined;
   try {
-    const driver = join(work, 'sweep-fleet.cjs');
-    // Built as the sweep function is (scripts/bundling.cjs), so its memory is the deployed bundle's.
-    await build({
-      ...LAMBDA_BUILD,
-      target: 'node20',
-      plugins: plugins(),
-      entryPoints: [join(ROOT, 'bench', 'sweep-fleet.ts')],
-      outfile: driver,
-      logLevel: 'error',
-    });
+    // 1. The deployment zips, as `serverless deploy` would upload them.
+    const packageDir = join(work, 'package');
+    serverlessPackage(ROOT, packageDir);
+    const unzipped = join(work, 'functions');
+    const bundles = await measureBundles(ROOT, packageDir, unzipped);
+    const sweepHandler = handlerFile(join(unzipped, 'sweep'), 'sweep');
+    process.stderr.write(`bench: packaged ${bundles.length} functions\n`);
+
+    // 2. The driver, the fake's server, and the policy the runs use: the packaged one with a budget set, so the
+    // budget read happens as it does for users who set one.
+    const driver = join(work, 'invoke-sweep.cjs');
+    const server = join(work, 'fake-server.cjs');
+    for (const [entry, outfile] of [
+      ['invoke-sweep.ts', driver],
+      ['fake-server.ts', server],
+    ] as const)
+      await build({
+        ...LAMBDA_BUILD,
+        target: 'node20',
+        plugins: plugins(),
+        entryPoints: [join(ROOT, 'bench', entry)],
+        outfile,
+        logLevel: 'error',
+      });
+    const packaged = readFileSync(join(unzipped, 'sweep', 'watchdog.yml'), 'utf8');
+    const policy = packaged.replace(/^( {2}monthlyUsd:) null/m, '$1 1000');
+    if (policy === packaged) throw new Error('the packaged watchdog.yml has no `monthlyUsd: null` to set');
+    const policyFile = join(work, 'watchdog.yml');
+    writeFileSync(policyFile, policy);
 
     const memoryMB = functionMemoryMB(ROOT, 'sweep');
     const lambdaFlags = lambdaNodeFlags(memoryMB);
-    const runOnce = (size: number, scenario: string, regions: number, flags: string[]): SweepRun => {
-      // A fresh process per run, so peak RSS belongs to that run alone.
-      const args = [
-        '--no-warnings',
-        ...flags,
-        driver,
-        String(size),
-        String(LATENCY_MS),
-        scenario,
-        String(regions),
-      ];
-      const res = spawnSync(process.execPath, args, {
-        encoding: 'utf8',
-        env: { PATH: process.env.PATH ?? '', AWS_EC2_METADATA_DISABLED: 'true' },
-        maxBuffer: 1 << 20,
+    fake = await FakeServer.start(server);
+    const configure = (spec: Pick<RunSpec, 'fleet' | 'scenario' | 'randomThrottle'>) =>
+      (fake as FakeServer).configure({
+        fleet: spec.fleet,
+        scenario: spec.scenario,
+        now: Date.now(),
+        latency: LATENCY,
+        throttle: { limits: AWS_RATE_LIMITS, randomShare: spec.randomThrottle ?? 0, seed: 16 },
       });
-      if (res.status !== 0) throw new Error(`benchmark run with ${size} instances failed:\n${res.stderr}`);
-      return JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as SweepRun;
+    const invoke = (
+      port: number,
+      flags: string[],
+      invocations = 1,
+      handler = sweepHandler,
+      extraFlags: string[] = [],
+    ): InvokeRun => {
+      const res = spawnSync(
+        process.execPath,
+        ['--no-warnings', ...flags, ...extraFlags, driver, handler, String(invocations)],
+        {
+          encoding: 'utf8',
+          cwd: dirname(dirname(dirname(handler))),
+          maxBuffer: 1 << 24,
+          env: {
+            PATH: process.env.PATH ?? '',
+            AWS_REGION: HOME,
+            AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+            AWS_ACCESS_KEY_ID: 'bench',
+            AWS_SECRET_ACCESS_KEY: 'bench',
+            AWS_SESSION_TOKEN: 'bench',
+            AWS_EC2_METADATA_DISABLED: 'true',
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMB),
+            TOPIC_ARN: `arn:aws:sns:${HOME}:123456789012:cost-watchdog-prod-alerts`,
+            ACTIONS_URL: 'https://actions.bench.invalid/',
+            SIGNING_KEY_PARAMETER: '/cost-watchdog/signing-key',
+            POLICY_FILE: policyFile,
+          },
+        },
+      );
+      if (res.status !== 0) throw new Error(`benchmark invocation failed:\n${res.stderr}`);
+      return JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as InvokeRun;
     };
 
+    // A first run of a 100-instance account, so SSM holds a signing key and this month's counters (not recorded).
+    await fake.clearParameters();
+    invoke(await configure({ fleet: { [HOME]: 100 }, scenario: 'first' }), lambdaFlags);
+
+    // 3. The runs.
     const sweeps: SweepFigures[] = [];
-    for (const { size, scenario, regions } of RUNS) {
-      // As the function runs (Lambda's heap flags for its memory size), then as a plain `node` process.
-      const run = runOnce(size, scenario, regions, lambdaFlags);
-      const plain = runOnce(size, scenario, regions, []);
+    for (const spec of RUNS.filter((r) => !ONLY || ONLY.test(r.name))) {
+      if (spec.newAccount) await fake.clearParameters();
+      const run = invoke(await configure(spec), lambdaFlags);
+      const stats = await fake.stats();
+      let plainPeak: number | undefined;
+      if (spec.plain) {
+        if (spec.newAccount) await fake.clearParameters();
+        plainPeak = invoke(await configure(spec), []).peakRssMB;
+      }
+      const inv = run.invocations[0] as InvokeRun['invocations'][number];
+      const totalCalls = Object.values(stats.calls).reduce((a, b) => a + b, 0);
       sweeps.push({
-        ...run,
-        peakRssPlainNodeMB: plain.peakRssMB,
-        expected: {
-          describeInstances: regions * Math.ceil(size / regions / 1000),
-          getMetricData: regions * Math.ceil((METRICS_PER_INSTANCE * size) / regions / 500),
-        },
-        perInstanceDesignCalls: regions * Math.ceil(size / regions / 1000) + METRICS_PER_INSTANCE * size,
+        name: spec.name,
+        scenario: spec.scenario,
+        regionsWithInstances: Object.keys(spec.fleet).length,
+        instances: inv.instances,
+        randomThrottle: spec.randomThrottle ?? 0,
+        calls: sortKeys(stats.calls),
+        throttled: sortKeys(stats.throttled),
+        serviceErrors: sortKeys(stats.errors),
+        metricPages: stats.metricPages,
+        totalCalls,
+        peakCallsInFlight: stats.peakInFlight,
+        responseMB: Math.round((stats.responseBytes / 1048576) * 10) / 10,
+        wallMs: inv.wallMs,
+        cpuMs: inv.cpuMs,
+        lambdaEstimateMs: lambdaEstimateMs(inv.wallMs, inv.cpuMs, memoryMB),
+        peakRssMB: run.peakRssMB,
+        rssAfterInitMB: run.rssAfterInitMB,
+        ...(plainPeak !== undefined ? { peakRssPlainNodeMB: plainPeak } : {}),
+        decisions: inv.decisions,
+        warned: inv.warned,
+        stopped: inv.stopped,
+        postponed: inv.postponed,
+        alertsSent: inv.alertsSent,
+        metricsApi: inv.metricsApi,
+        errors: inv.errors,
       });
-      process.stderr.write(
-        `bench: ${size} instances in ${regions} region(s) (${scenario} sweep) in ${run.wallMs} ms\n`,
-      );
+      process.stderr.write(`bench: ${spec.name}: ${inv.wallMs} ms wall, ${inv.cpuMs} ms CPU\n`);
     }
 
-    const bundleDir = join(work, 'bundles');
-    mkdirSync(bundleDir);
-    const bundles = await measureBundles(ROOT, bundleDir);
+    if (ONLY) {
+      process.stdout.write(`${JSON.stringify(sweeps, null, 1)}\n`);
+      return;
+    }
 
-    printSweeps(sweeps, memoryMB, lambdaFlags);
-    printBundles(bundles);
+    // 4. The first invocation's set-up: a fresh process invoked twice over the same 100 instances; the first
+    // invocation's extra time is client creation, credential resolution and the first calls.
+    const setups: { first: number; second: number; firstCpu: number; secondCpu: number; init: number }[] = [];
+    for (let k = 0; k < 3; k++) {
+      const r = invoke(await configure({ fleet: { [HOME]: 100 }, scenario: 'steady' }), lambdaFlags, 2);
+      const [a, b] = r.invocations as [InvokeRun['invocations'][number], InvokeRun['invocations'][number]];
+      setups.push({
+        first: a.wallMs,
+        second: b.wallMs,
+        firstCpu: a.cpuMs,
+        secondCpu: b.cpuMs,
+        init: r.initMs,
+      });
+    }
+    const mid = <T>(xs: T[], f: (x: T) => number) => {
+      const s = xs.map(f).sort((x, y) => x - y);
+      return s[Math.floor(s.length / 2)] ?? 0;
+    };
 
-    const results = {
+    // 5. Where the CPU of the 10,000-instance steady run goes (an unminified build of the same handler).
+    const profileDir = join(work, 'profile');
+    const profileHandler = join(profileDir, 'src', 'handlers', 'sweep.js');
+    await build({
+      ...LAMBDA_BUILD,
+      minify: false,
+      plugins: plugins(),
+      entryPoints: [join(ROOT, 'src', 'handlers', 'sweep.ts')],
+      outfile: profileHandler,
+      logLevel: 'error',
+    });
+    const profileRun = invoke(
+      await configure({ fleet: { [HOME]: 10_000 }, scenario: 'steady' }),
+      lambdaFlags,
+      1,
+      profileHandler,
+      ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    );
+    const profileFile = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (!profileFile) throw new Error('node --cpu-prof wrote no profile');
+    const profile = {
+      run: '10,000 steady',
+      cpuMs: profileRun.invocations[0]?.cpuMs ?? 0,
+      ...cpuByArea(join(profileDir, profileFile), profileHandler),
+    };
+    fake.stop();
+    fake = undefined;
+
+    // 6. Cold start: the sweep's module init against a bare bundle of the same SDK clients.
+    const coldDir = join(work, 'cold');
+    mkdirSync(coldDir);
+    const cold = await measureColdStart(ROOT, sweepHandler, coldDir);
+
+    const results: BenchResults = {
       generatedAt: new Date().toISOString(),
       commit: git('rev-parse', 'HEAD'),
-      dirty: (git('status', '--porcelain') ?? '') !== '',
+      dirty:
+        (git(
+          'status',
+          '--porcelain',
+          '--',
+          'src',
+          'bench',
+          'scripts',
+          'serverless.yml',
+          ':!bench/results.json',
+        ) ?? '') !== '',
       node: process.version,
       cpus: availableParallelism(),
       cpuModel: cpus()[0]?.model ?? 'unknown',
-      /** 1-minute load average when the runs ended: wall times above CPU + calls x latency mean a busy machine. */
-      loadAverage: Math.round((loadavg()[0] ?? 0) * 10) / 10,
-      latencyMsPerCall: LATENCY_MS,
-      /** The sweep function's memory size and the V8 flags Lambda's Node.js runtime derives from it. */
-      lambda: { memoryMB, nodeFlags: lambdaFlags },
-      metricsPerInstance: METRICS_PER_INSTANCE,
-      target: TARGET,
+      loadAverage: { before: loadBefore, after: Math.round((loadavg()[0] ?? 0) * 10) / 10 },
+      latency: LATENCY,
+      rateLimits: AWS_RATE_LIMITS,
+      lambda: {
+        memoryMB,
+        nodeFlags: lambdaFlags,
+        vcpuShare: Math.round((memoryMB / VCPU_MEMORY_MB) * 1000) / 1000,
+        estimate: `wall + CPU x (${VCPU_MEMORY_MB} / ${memoryMB} - 1)`,
+      },
       sweep: sweeps,
+      firstInvocation: {
+        runs: setups.length,
+        instances: 100,
+        initMs: mid(setups, (s) => s.init),
+        firstWallMs: mid(setups, (s) => s.first),
+        secondWallMs: mid(setups, (s) => s.second),
+        setupWallMs: mid(setups, (s) => s.first - s.second),
+        firstCpuMs: mid(setups, (s) => s.firstCpu),
+        secondCpuMs: mid(setups, (s) => s.secondCpu),
+        setupCpuMs: mid(setups, (s) => s.firstCpu - s.secondCpu),
+      },
+      coldStart: cold,
+      profile,
       bundles,
     };
     writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    process.stdout.write('\nwrote bench/results.json\n');
+    for (const file of ['README.md', join('docs', 'scale.md')]) {
+      const path = join(ROOT, file);
+      writeFileSync(path, renderTables(readFileSync(path, 'utf8'), results));
+    }
+    process.stdout.write(
+      `${summaryText(results)}\nwrote bench/results.json, README.md and docs/scale.md tables\n`,
+    );
   } finally {
+    fake?.stop();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function sortKeys(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** What the terminal shows: the sweep runs, the profile, the cold start, the bundles. */
+function summaryText(r: BenchResults): string {
+  const out: string[] = [];
+  out.push(
+    `\nSweep (deployed sweep.zip, Node as Lambda starts ${r.lambda.memoryMB} MB; fake AWS ${r.latency.baseMs} ms a call` +
+      ` + ${r.latency.perInstanceMs} ms an instance + ${r.latency.perDatapointMs} ms a datapoint; AWS rate limits)`,
+  );
+  out.push(`Lambda estimate = ${r.lambda.estimate}\n`);
+  out.push(
+    table(
+      ['run', 'calls', 'throttled', 'wall ms', 'CPU ms', 'Lambda ms', 'peak RSS', 'plain node', 'errors'],
+      r.sweep.map((s) => [
+        s.name,
+        s.totalCalls,
+        Object.values(s.throttled).reduce((a, b) => a + b, 0),
+        s.wallMs,
+        s.cpuMs,
+        s.lambdaEstimateMs,
+        s.peakRssMB,
+        s.peakRssPlainNodeMB ?? '-',
+        s.errors.length,
+      ]),
+    ),
+  );
+  out.push(`\nCPU of the ${r.profile.run} run by area (${r.profile.totalMs} ms sampled):`);
+  for (const [k, v] of Object.entries(r.profile.areas)) out.push(`  ${String(v).padStart(6)} ms  ${k}`);
+  const f = r.firstInvocation;
+  out.push(
+    `\nFirst invocation (${f.instances} instances): ${f.firstWallMs} ms, the second ${f.secondWallMs} ms: set-up ` +
+      `${f.setupWallMs} ms wall, ${f.setupCpuMs} ms CPU; module init ${f.initMs} ms`,
+  );
+  const c = r.coldStart;
+  out.push(
+    `Module init: sweep ${c.sweepInitMs} ms, bare bundle of the same SDK clients ${c.bareInitMs} ms: ${c.ratio}x (goal 1.1x)\n`,
+  );
+  out.push(
+    table(
+      ['function', 'zip KiB', 'raw KiB', 'init ms', 'SDK clients'],
+      r.bundles.map((b) => [
+        b.function,
+        b.zipKiB,
+        b.rawKiB,
+        b.initMs,
+        b.sdkClients.map((x) => x.replace('@aws-sdk/client-', '')).join(' ') +
+          (b.forbidden.length > 0 ? `  (SHOULD NOT CONTAIN ${b.forbidden.join(', ')})` : ''),
+      ]),
+    ),
+  );
+  return out.join('\n');
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  // Numbers right-aligned, words left-aligned.
   const line = (r: string[]) =>
     r
-      .map((c, i) => (/^[\d.+]+$/.test(c) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => (/^[\d.]+$/.test(c) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-function printSweeps(sweeps: SweepFigures[], memoryMB: number, flags: string[]): void {
-  const ops = [...new Set(sweeps.flatMap((s) => Object.keys(s.calls)))].sort();
-  const short = (op: string) => op.replace(/^(ec2|cloudwatch):(Describe)?/, '');
-  process.stdout.write(
-    `\nSweep, ${LATENCY_MS} ms per call (fake transport; real sweep, adapters, SDK). Node started as Lambda\n` +
-      `starts the ${memoryMB} MB sweep function (${flags.join(' ')}); "plain node" is the same run without those flags.\n\n`,
-  );
-  process.stdout.write(
-    `${table(
-      [
-        'instances',
-        'regions',
-        'sweep',
-        ...ops.map(short),
-        'total',
-        'expected DI+GMD',
-        'wall ms',
-        'CPU ms',
-        'peak RSS MB',
-        'plain node',
-        'one-per-metric design',
-      ],
-      sweeps.map((s) => [
-        s.instances,
-        s.regions,
-        s.scenario,
-        ...ops.map((op) => s.calls[op] ?? 0),
-        s.totalCalls,
-        `${s.expected.describeInstances}+${s.expected.getMetricData}`,
-        s.wallMs,
-        s.cpuMs,
-        s.peakRssMB,
-        s.peakRssPlainNodeMB,
-        s.perInstanceDesignCalls,
-      ]),
-    )}\n`,
-  );
-  const ok = (b: boolean) => (b ? 'within' : 'OVER');
-  for (const s of sweeps.filter((r) => r.instances >= 10_000)) {
-    const where = s.regions > 1 ? ` in ${s.regions} regions at once` : '';
-    // The issue's targets are for the steady run; the first run is shown against them for comparison.
-    const note =
-      s.scenario === 'first'
-        ? `; not the target scenario: ${s.calls['ec2:DescribeInstanceAttribute'] ?? 0} stop-protection checks, 10 in flight`
-        : s.regions > 1
-          ? '; not the target scenario, which is one region'
-          : '';
-    process.stdout.write(
-      `\n${s.instances} instances${where}, ${s.scenario} sweep: wall ${s.wallMs} ms (${ok(s.wallMs < TARGET.wallMs)} the ${TARGET.wallMs} ms target${note}), ` +
-        `peak RSS ${s.peakRssMB} MB (${ok(s.peakRssMB < TARGET.rssMB)} the ${TARGET.rssMB} MB target; ` +
-        `${s.rssBeforeMB} MB of it is Node + the loaded SDK clients before the sweep starts; plain node ${s.peakRssPlainNodeMB} MB)`,
-    );
-  }
-  process.stdout.write('\n');
-}
-
-function printBundles(bundles: BundleFigures[]): void {
-  process.stdout.write('\nFunction bundles (as serverless.yml builds them: scripts/bundling.cjs)\n\n');
-  process.stdout.write(
-    `${table(
-      ['function', 'raw KB', 'zipped KB', 'init ms', 'SDK clients'],
-      bundles.map((b) => [
-        b.function,
-        b.rawKB,
-        b.zippedKB,
-        b.initMs,
-        b.sdkClients.map((c) => c.replace('@aws-sdk/client-', '')).join(' ') +
-          (b.forbidden.length > 0 ? `  (SHOULD NOT CONTAIN ${b.forbidden.join(', ')})` : ''),
-      ]),
-    )}\n`,
-  );
-}
-
 main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

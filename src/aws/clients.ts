@@ -19,7 +19,11 @@ export interface AwsTarget {
  * the sweep until the Lambda timeout: 5 attempts x 20 s stays well under the function's 300 s. Without
  * throwOnRequestTimeout the SDK's handler only logs a warning when requestTimeout passes and keeps waiting.
  */
-export const REQUEST_TIMEOUTS = { connectionTimeout: 5_000, requestTimeout: 20_000, throwOnRequestTimeout: true } as const;
+export const REQUEST_TIMEOUTS = {
+  connectionTimeout: 5_000,
+  requestTimeout: 20_000,
+  throwOnRequestTimeout: true,
+} as const;
 
 /**
  * SDK client configuration for a target: region, credentials, endpoint, adaptive retries for throttling and
@@ -66,4 +70,50 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/**
+ * A bound on work in flight: `run(fn)` starts `fn` at once while fewer than `limit` runs are unfinished, else
+ * when one finishes (first come, first served).
+ */
+export function limiter(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <R>(fn: () => Promise<R>): Promise<R> => {
+    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      queue.shift()?.();
+    }
+  };
+}
+
+/**
+ * `fn` over `items`, started up to `ahead` items beyond the one the consumer is waiting for, results handed over
+ * in input order. A failure is thrown when its turn comes; work started after it is left to finish unread.
+ */
+export async function* aheadInOrder<T, R>(
+  items: readonly T[],
+  ahead: number,
+  fn: (item: T) => Promise<R>,
+): AsyncGenerator<R> {
+  const started: Promise<R>[] = [];
+  let next = 0;
+  const fill = () => {
+    while (next < items.length && started.length < Math.max(1, ahead)) {
+      const p = fn(items[next++] as T);
+      // Read in turn below; a failure after one that ends the stream is never read, and must not go unhandled.
+      p.catch(() => undefined);
+      started.push(p);
+    }
+  };
+  fill();
+  while (started.length > 0) {
+    const result = await (started.shift() as Promise<R>);
+    fill();
+    yield result;
+  }
 }

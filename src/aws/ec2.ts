@@ -3,6 +3,8 @@ import {
   DeleteTagsCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
+  type DescribeInstancesCommandInput,
+  type DescribeInstancesCommandOutput,
   DescribeInstanceTypesCommand,
   DescribeRegionsCommand,
   type EC2Client,
@@ -12,6 +14,8 @@ import {
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import type { Readable } from 'node:stream';
+import type { DeserializeMiddleware, HttpResponse } from '@smithy/types';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
 import { TAGS } from '../core/policy.js';
@@ -51,19 +55,80 @@ export class Ec2Adapter implements FleetPort, RestartPort {
   /** Every running instance in the region (DescribeInstances, pages of 1000, filtered to running). */
   async listRunning(): Promise<Instance[]> {
     const out: Instance[] = [];
-    const pages = paginateDescribeInstances(
-      { client: this.client, pageSize: 1000 },
-      { Filters: [{ Name: 'instance-state-name', Values: ['running'] }] },
-    );
-    for await (const page of pages) {
-      for (const reservation of page.Reservations ?? []) {
-        for (const raw of reservation.Instances ?? []) {
-          const instance = this.toInstance(raw);
-          if (instance) out.push(instance);
-        }
-      }
-    }
+    for await (const page of this.runningPages()) out.push(...page);
     return out;
+  }
+
+  /**
+   * The running instances page by page (DescribeInstances, pages of 1000, filtered to running). The next page is
+   * asked for as soon as this one has arrived, before the SDK has parsed it (its nextToken is read from the end of
+   * the raw answer, and checked against the parsed one), so the wait for the next page overlaps with the parsing
+   * of this one and with what the caller does with it. At most one page beyond the one the caller holds is asked
+   * for. A failing page ends the iteration with its error.
+   */
+  async *runningPages(): AsyncGenerator<Instance[]> {
+    interface Page {
+      output: Promise<DescribeInstancesCommandOutput>;
+      /** Resolves when the request is handed to the HTTP client. */
+      sent: Promise<void>;
+      early?: { token: string; page: Page };
+    }
+    let awaited: Page | undefined;
+    const ask = (token: string | undefined): Page => {
+      const command = new DescribeInstancesCommand({
+        Filters: [{ Name: 'instance-state-name', Values: ['running'] }],
+        MaxResults: 1000,
+        ...(token ? { NextToken: token } : {}),
+      });
+      let onSent = () => {};
+      const page: Page = {
+        output: Promise.resolve({ $metadata: {} }),
+        sent: new Promise<void>((resolve) => {
+          onSent = resolve;
+        }),
+      };
+      command.middlewareStack.add(
+        readRawPage(onSent, (next) => {
+          // Only while the caller waits for this page: never two pages ahead of the one it holds.
+          if (!next || awaited !== page || page.early) return undefined;
+          page.early = { token: next, page: ask(next) };
+          return page.early.page.sent;
+        }),
+        { step: 'deserialize', priority: 'low', name: 'costWatchdogReadRawPage' },
+      );
+      page.output = this.client.send(command);
+      return page;
+    };
+    const drop = (page: Page | undefined) => {
+      page?.output.catch(() => undefined);
+      if (page?.early) drop(page.early.page);
+    };
+    let current: Page | undefined = ask(undefined);
+    try {
+      while (current) {
+        awaited = current;
+        const output: DescribeInstancesCommandOutput = await current.output;
+        awaited = undefined;
+        let next: Page | undefined;
+        if (current.early && current.early.token === output.NextToken) next = current.early.page;
+        else {
+          drop(current.early?.page);
+          next = output.NextToken ? ask(output.NextToken) : undefined;
+        }
+        current = next;
+        const out: Instance[] = [];
+        for (const reservation of output.Reservations ?? []) {
+          for (const raw of reservation.Instances ?? []) {
+            const instance = this.toInstance(raw);
+            if (instance) out.push(instance);
+          }
+        }
+        yield out;
+      }
+    } finally {
+      // The caller stopped early (or a page failed): a page still on its way is not read.
+      drop(current);
+    }
   }
 
   /** One instance by id, or null when it does not exist or is not running (the launch guard). */
@@ -302,4 +367,113 @@ export class Ec2Adapter implements FleetPort, RestartPort {
 
 function stateOf(name: string | undefined): { state?: string } {
   return name ? { state: name } : {};
+}
+
+/**
+ * Parts of an instance in a DescribeInstances answer that toInstance() never reads: nested structures and plain
+ * fields that make up more than three quarters of each instance's XML, and of the SDK's work to turn it into
+ * objects. readRawPage() leaves them out of the pages of runningPages() before the SDK parses them
+ * (test/unit/ec2-pages.test.ts checks that the instances come out the same with and without them).
+ */
+export const UNREAD_INSTANCE_PARTS = [
+  'networkInterfaceSet',
+  'blockDeviceMapping',
+  'placement',
+  'monitoring',
+  'cpuOptions',
+  'metadataOptions',
+  'productCodes',
+  'privateDnsNameOptions',
+  'maintenanceOptions',
+  'capacityReservationSpecification',
+  'enclaveOptions',
+  'networkPerformanceOptions',
+  'elasticGpuAssociationSet',
+  'elasticInferenceAcceleratorAssociationSet',
+  'licenseSet',
+  'iamInstanceProfile',
+  'stateReason',
+  'imageId',
+  'privateDnsName',
+  'dnsName',
+  'reason',
+  'keyName',
+  'amiLaunchIndex',
+  'subnetId',
+  'vpcId',
+  'privateIpAddress',
+  'sourceDestCheck',
+  'architecture',
+  'rootDeviceName',
+  'virtualizationType',
+  'clientToken',
+  'hypervisor',
+  'ebsOptimized',
+  'enaSupport',
+  'platformDetails',
+  'bootMode',
+] as const;
+
+/**
+ * `<part>...</part>` and `<part/>` of the parts above. None of them holds an element of its own name, and EC2 escapes
+ * `<` in text, so the first closing tag of the name ends the part.
+ */
+const UNREAD = new RegExp(
+  `<(${UNREAD_INSTANCE_PARTS.join('|')})>[\\s\\S]*?</\\1>|<(?:${UNREAD_INSTANCE_PARTS.join('|')})/>`,
+  'g',
+);
+
+/** A DescribeInstances answer without the parts toInstance() never reads. */
+export function withoutUnreadParts(xml: string): string {
+  return xml.replace(UNREAD, '');
+}
+
+/**
+ * A deserialize-step middleware (the innermost: it sees the raw answer first) for the pages of runningPages(). It
+ * reads the body, leaves out the parts toInstance() never reads (withoutUnreadParts), and reads the nextToken from
+ * the end of the raw XML, where EC2 puts it, before the SDK parses the answer. `found` gets the token once, or
+ * undefined when the answer has none or it cannot be read that way (the caller then uses the parsed one); when it
+ * starts the next request it returns a promise of that request being sent, and the parsing (a hundred ms of CPU
+ * for 1,000 instances, which would hold the request back) waits for it. `sent` is called when this middleware's
+ * own request goes to the HTTP client.
+ */
+function readRawPage(
+  sent: () => void,
+  found: (token: string | undefined) => Promise<void> | undefined,
+): DeserializeMiddleware<DescribeInstancesCommandInput, DescribeInstancesCommandOutput> {
+  let done = false;
+  return (next) => async (args) => {
+    sent();
+    const result = await next(args);
+    const response = result.response as HttpResponse | undefined;
+    if (done || response?.statusCode !== 200) return result;
+    const bytes = await bodyBytes(response.body);
+    if (!bytes) return result;
+    done = true;
+    const xml = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    response.body = Buffer.from(withoutUnreadParts(xml));
+    const tail = xml.slice(-4096);
+    const nextSent = found(
+      /<nextToken>([^<&]+)<\/nextToken>\s*<\/DescribeInstancesResponse>\s*$/.exec(tail)?.[1],
+    );
+    // Let the next request reach its socket (a timer turn) before the parsing takes the CPU; at most 50 ms.
+    if (nextSent)
+      await Promise.race([
+        nextSent.then(() => new Promise((resolve) => setTimeout(resolve, 1))),
+        new Promise((resolve) => setTimeout(resolve, 50)),
+      ]);
+    return result;
+  };
+}
+
+/** The bytes of a response body that is already bytes or a Node stream; undefined for anything else. */
+async function bodyBytes(body: unknown): Promise<Uint8Array | undefined> {
+  if (body instanceof Uint8Array) return body;
+  if (body && typeof (body as Readable).pipe === 'function' && Symbol.asyncIterator in (body as object)) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body as Readable)
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return Buffer.concat(chunks);
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { MIN_KEY_BYTES } from '../core/action-links.js';
+import { MIN_KEY_BYTES } from '../core/names.js';
 
 /** IAM actions the actions function needs: read (and decrypt) the key parameter. */
 export const SIGNING_KEY_READ_PERMISSIONS = ['ssm:GetParameter'] as const;

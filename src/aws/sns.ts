@@ -1,6 +1,6 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { AlertSink } from '../core/ports.js';
-import type { Alert } from '../core/report.js';
+import { ALERT_MAX_BYTES, type Alert, alertMessage } from '../core/report.js';
 
 /** IAM actions this adapter uses (on the stack's own topic only). */
 export const SNS_PERMISSIONS = ['sns:Publish'] as const;
@@ -11,7 +11,7 @@ export const AUDIENCE_ADMIN = { name: 'audience', value: 'admin' } as const;
 export const OWNER_ATTRIBUTE = 'owner';
 
 /** SNS accepts messages up to 256 KiB. */
-export const MAX_MESSAGE_BYTES = 262_144;
+export const MAX_MESSAGE_BYTES = ALERT_MAX_BYTES;
 
 /** SNS: publishes alerts to the stack's topic with MessageStructure json (email text + JSON for the rest). */
 export class Notifier implements AlertSink {
@@ -26,7 +26,7 @@ export class Notifier implements AlertSink {
   /** Publishes one alert; returns the MessageId. */
   async publish(alert: Alert): Promise<string | undefined> {
     // `default` serves every protocol not named (email-json, sqs, lambda, https); `email` gets the text.
-    const message = JSON.stringify({ default: JSON.stringify(alert.data), email: alert.text });
+    const message = alertMessage(alert);
     if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES) {
       throw new Error(`alert "${alert.subject}" is ${Buffer.byteLength(message)} bytes, over the SNS limit`);
     }

@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { NAMES } from '../core/policy.js';
+import { NAMES } from '../core/names.js';
 
 /** IAM actions this adapter uses (GetCallerIdentity needs no permission). */
 export const STS_PERMISSIONS = ['sts:AssumeRole'] as const;

@@ -1,5 +1,5 @@
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { NAMES } from '../core/policy.js';
+import { NAMES } from '../core/names.js';
 import {
   addSweep,
   emptyLedger,

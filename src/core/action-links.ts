@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
+import { MIN_KEY_BYTES } from './names.js';
 import { isKnownRegion, TAGS } from './policy.js';
 
 export { formatLocalTime } from './local-time.js';
@@ -27,8 +28,7 @@ export const KEEP_UNTIL_LOCAL_TIME = { hour: 9, minute: 0 } as const;
 /** How long a link in a warning stays valid. */
 export const LINK_VALIDITY_MS = 24 * 3_600_000;
 
-/** Shortest signing key accepted (bytes of the decoded key text). */
-export const MIN_KEY_BYTES = 32;
+export { MIN_KEY_BYTES } from './names.js';
 
 const VERSION = 'v2';
 

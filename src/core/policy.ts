@@ -2,79 +2,19 @@ import { parseDocument } from 'yaml';
 import * as z from 'zod';
 import { PolicyError, printable } from './errors.js';
 
-/**
- * Tag keys the watchdog reads and writes. The one place they are spelled out; adapters and handlers import
- * them from here. The exempt and owner keys can be renamed in the policy (`tags.exempt`, `tags.owner`).
- */
-export const TAGS = {
-  exempt: 'cost-watchdog:exempt',
-  owner: 'Owner',
-  warnedAt: 'cost-watchdog:warned-at',
-  warnRule: 'cost-watchdog:warn-rule',
-  stoppedAt: 'cost-watchdog:stopped-at',
-  stopReason: 'cost-watchdog:stop-reason',
-  /** Who stopped it: sweep, launch-guard, link (the owner's signed link) or deprovision. */
-  stoppedBy: 'cost-watchdog:stopped-by',
-  /** The rule the sweep stopped it for (e.g. quiet-hours): what quiet hours' morning start and its IAM read. */
-  stopRule: 'cost-watchdog:stop-rule',
-  /** When and by what the watchdog started it again (quiet hours' morning start only). */
-  startedAt: 'cost-watchdog:started-at',
-  startedBy: 'cost-watchdog:started-by',
-  managed: 'cost-watchdog:managed',
-} as const;
+// The names and tag keys live in names.ts (no imports, nothing to load) and are part of the policy's vocabulary.
+import { TAGS } from './names.js';
 
-/**
- * The kinds of resource the watchdog watches. EC2 instances are the only kind today; a policy key that names kinds
- * (quietHours.kinds) takes its values from here, so a new kind (a notebook, a database) is one more entry.
- */
-export const RESOURCE_KINDS = ['ec2'] as const;
-
-/** A kind of watched resource. */
-export type ResourceKind = (typeof RESOURCE_KINDS)[number];
-
-/**
- * Tags AWS sets on the instances its services launch. The `aws:` prefix is reserved: no user can set, change or
- * remove these, so they are the only tags the watchdog trusts as "managed by another service".
- */
-export const AWS_MANAGED_TAGS = {
-  autoScalingGroup: 'aws:autoscaling:groupName',
-  ec2Fleet: 'aws:ec2:fleet-id',
-  spotFleet: 'aws:ec2spot:fleet-request-id',
-  emrCluster: 'aws:elasticmapreduce:job-flow-id',
-} as const;
-
-/**
- * Prefixes of tags that say "managed by Kubernetes / EKS / Karpenter" but that anyone allowed to tag an instance can
- * set. They are never trusted as protection (the real managers also leave an AWS_MANAGED_TAGS tag or an
- * Operator); an instance carrying only these is judged like any other, and the reason says so.
- */
-export const FORGEABLE_MANAGED_TAG_PREFIXES = [
-  'eks:',
-  'kubernetes.io/cluster/',
-  'karpenter.sh/',
-  'karpenter.k8s.aws/',
-] as const;
-
-/**
- * The same prefixes as IAM wildcards (`eks:*`, ...): the guardrail refuses them at launch and on CreateTags so a
- * student cannot even try to pass for a cluster node.
- */
-export const FORGEABLE_MANAGED_TAGS = FORGEABLE_MANAGED_TAG_PREFIXES.map((prefix) => `${prefix}*`);
-
-/** Names shared by the stack, the provisioning baseline and the CLI. */
-export const NAMES = {
-  service: 'cost-watchdog',
-  iamPath: '/cost-watchdog/',
-  usersGroup: 'cost-watchdog-users',
-  resourcePrefix: 'cost-watchdog-',
-  keyParameterPrefix: '/cost-watchdog/keys/',
-  passwordParameterPrefix: '/cost-watchdog/passwords/',
-  accessKeyParameterPrefix: '/cost-watchdog/access-keys/',
-  /** SSM standard parameters with the month counters (instance-hours, dollars, per owner): src/aws/usage-store.ts. */
-  usageParameterPrefix: '/cost-watchdog/usage/',
-  /** SSM SecureString with the HMAC key that signs the action links in warnings (created by the sweep). */
-  signingKeyParameter: '/cost-watchdog/signing-key',
-} as const;
+export {
+  AWS_MANAGED_TAGS,
+  FORGEABLE_MANAGED_TAG_PREFIXES,
+  FORGEABLE_MANAGED_TAGS,
+  NAMES,
+  RESOURCE_KINDS,
+  type ResourceKind,
+  TAGS,
+} from './names.js';
+import { RESOURCE_KINDS } from './names.js';
 
 /** Commercial AWS regions (and GovCloud/China, which a policy may name when the account is there). */
 export const KNOWN_REGIONS = [

@@ -33,6 +33,11 @@ export interface FleetPort {
   readonly region: string;
   /** Every running resource (only running ones are ever acted on). */
   listRunning(): Promise<Instance[]>;
+  /**
+   * The same, page by page as the service answers, the next page already asked for: a sweep judges one page while
+   * the next is on its way. Absent = listRunning() as one page.
+   */
+  runningPages?(): AsyncIterable<Instance[]>;
   /** One resource by id, or null when it does not exist or is not running. */
   getRunning(instanceId: string): Promise<Instance | null>;
   /** Type facts (free-tier eligibility for this account, GPU, ...) of each distinct type. */

@@ -3,11 +3,24 @@ import { shortError } from './errors.js';
 import type { Decision } from './evaluate.js';
 import { formatLocalTime, localizeTimes } from './local-time.js';
 import type { Policy } from './policy.js';
-import type { Alert, RunError, SweepReport } from './report.js';
+import { ALERT_MAX_BYTES, type Alert, alertMessage, type RunError, type SweepReport } from './report.js';
 import { RULE_IDS, RULES, type Rule } from './rules.js';
 
 /** At most this many instances are listed per section of an email; the JSON carries counts for the rest. */
 const MAX_LISTED = 200;
+
+/** Fewer listed per section, until an alert fits in one SNS message (a first run can warn thousands). */
+const LISTED_TO_FIT = [MAX_LISTED, 100, 50, 20, 10, 5, 1];
+
+/** The first rendering with LISTED_TO_FIT instances per section that fits in an SNS message. */
+function fitted(render: (maxListed: number) => Alert): Alert {
+  let alert = render(MAX_LISTED);
+  for (const max of LISTED_TO_FIT.slice(1)) {
+    if (new TextEncoder().encode(alertMessage(alert)).length <= ALERT_MAX_BYTES) break;
+    alert = render(max);
+  }
+  return alert;
+}
 
 /** Characters in `text` (code points: an emoji counts once and is never cut in half). */
 function charCount(text: string): number {
@@ -112,17 +125,22 @@ function linkLines(links: ActionLinks | undefined, timeZone: string): string[] {
   ];
 }
 
-function section(title: string, decisions: Decision[], timeZone: string, links?: LinksById): string[] {
+function section(
+  title: string,
+  decisions: Decision[],
+  timeZone: string,
+  links?: LinksById,
+  max = MAX_LISTED,
+): string[] {
   if (decisions.length === 0) return [];
   const listed = decisions
-    .slice(0, MAX_LISTED)
+    .slice(0, max)
     .flatMap((d) => [line(d, timeZone), ...linkLines(links?.get(d.instanceId), timeZone)]);
-  if (decisions.length > MAX_LISTED)
-    listed.push(`... and ${decisions.length - MAX_LISTED} more (see the JSON)`);
+  if (decisions.length > max) listed.push(`... and ${decisions.length - max} more (see the JSON)`);
   return [`${title} (${decisions.length}):`, ...listed, ''];
 }
 
-function summaryData(report: SweepReport, decisions: Decision[], links?: LinksById) {
+function summaryData(report: SweepReport, decisions: Decision[], links?: LinksById, max = MAX_LISTED) {
   const ids = new Set(decisions.map((d) => d.instanceId));
   const stopped = new Set(report.stopped);
   return {
@@ -135,7 +153,7 @@ function summaryData(report: SweepReport, decisions: Decision[], links?: LinksBy
     postponed: report.postponed.filter((id) => ids.has(id)),
     decisions: decisions
       .filter((d) => d.action !== 'none')
-      .slice(0, MAX_LISTED)
+      .slice(0, max)
       .map((d) => ({
         instanceId: d.instanceId,
         region: d.region,
@@ -164,6 +182,10 @@ function linksData(links: ActionLinks | undefined) {
  * With `links`, each warned instance gets its keep / stop links in the text and the JSON.
  */
 export function renderSweepAlert(report: SweepReport, policy: Policy, links?: LinksById): Alert {
+  return fitted((max) => sweepAlert(report, policy, links, max));
+}
+
+function sweepAlert(report: SweepReport, policy: Policy, links: LinksById | undefined, max: number): Alert {
   const byId = (ids: string[]) => {
     const wanted = new Set(ids);
     return report.decisions.filter((d) => wanted.has(d.instanceId));
@@ -176,14 +198,15 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
   const text = [
     `cost-watchdog sweep at ${formatLocalTime(new Date(report.at), tz, { year: true })}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
     '',
-    ...section('Stopped now (never terminated; start them again any time)', stopped, tz),
+    ...section('Stopped now (never terminated; start them again any time)', stopped, tz, undefined, max),
     ...section(
       `Warned: will be stopped after the ${policy.graceMinutes}-minute grace period unless the rule stops holding`,
       warned,
       tz,
       linked,
+      max,
     ),
-    ...section('Reported only (never stopped by the watchdog)', reported, tz),
+    ...section('Reported only (never stopped by the watchdog)', reported, tz, undefined, max),
     ...(report.postponed.length > 0
       ? [
           `Postponed to the next run (${report.postponed.length}): more new warnings and stops than one run checks for stop protection; they follow in the next runs.`,
@@ -193,7 +216,7 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
     ...(report.errors.length > 0
       ? [
           `Errors (${report.errors.length}); everything else went ahead:`,
-          ...report.errors.slice(0, MAX_LISTED).map(errorLine),
+          ...report.errors.slice(0, max).map(errorLine),
           '(the JSON part of this message has each error in full)',
           '',
         ]
@@ -206,7 +229,7 @@ export function renderSweepAlert(report: SweepReport, policy: Policy, links?: Li
   return {
     subject,
     text,
-    data: { ...summaryData(report, report.decisions, linked), errors: report.errors.slice(0, MAX_LISTED) },
+    data: { ...summaryData(report, report.decisions, linked, max), errors: report.errors.slice(0, max) },
   };
 }
 
@@ -228,11 +251,11 @@ function ownerWhy(d: Decision, policy: Policy): string {
 }
 
 /** The warned instances of one owner, per rule: why, when it will be stopped, what changes that, the links. */
-function ownerWarnings(warned: Decision[], policy: Policy, links: LinksById): string[] {
+function ownerWarnings(warned: Decision[], policy: Policy, links: LinksById, max = MAX_LISTED): string[] {
   const tz = policy.timeZone;
   const out: string[] = [];
   for (const rule of [...RULE_IDS, null] as (Rule | null)[]) {
-    const mine = warned.filter((d) => d.rule === rule).slice(0, MAX_LISTED);
+    const mine = warned.filter((d) => d.rule === rule).slice(0, max);
     if (mine.length === 0) continue;
     out.push(`${sentence(rule ? RULES[rule].wording.name : 'other')} (${mine.length}):`);
     for (const d of mine) {
@@ -264,6 +287,16 @@ export function renderOwnerAlert(
   owner: string,
   links?: LinksById,
 ): Alert {
+  return fitted((max) => ownerAlert(report, policy, owner, links, max));
+}
+
+function ownerAlert(
+  report: SweepReport,
+  policy: Policy,
+  owner: string,
+  links: LinksById | undefined,
+  max: number,
+): Alert {
   const mine = report.decisions.filter((d) => d.owner === owner);
   const stoppedIds = new Set(report.stopped);
   const warnedIds = new Set(report.warned);
@@ -289,13 +322,11 @@ export function renderOwnerAlert(
     `cost-watchdog checked this account's EC2 instances at ${at}: ${counts.join(', and ') || 'nothing to report'}.`,
     'Stopping never deletes anything: the disk stays, and you can start the instance again from the EC2 console.',
     '',
-    ...ownerWarnings(warned, policy, linked),
+    ...ownerWarnings(warned, policy, linked, max),
     ...(stopped.length > 0
       ? [
           `Stopped (${stopped.length}):`,
-          ...stopped
-            .slice(0, MAX_LISTED)
-            .map((d) => `- ${ownerLabel(d)}: stopped because ${ownerWhy(d, policy)}.`),
+          ...stopped.slice(0, max).map((d) => `- ${ownerLabel(d)}: stopped because ${ownerWhy(d, policy)}.`),
           '',
         ]
       : []),
@@ -304,7 +335,7 @@ export function renderOwnerAlert(
   return {
     subject: `cost-watchdog: ${stopped.length} stopped, ${warned.length} warned (${owner})`,
     text,
-    data: summaryData(report, mine, linked),
+    data: summaryData(report, mine, linked, max),
     owner,
   };
 }

@@ -12,6 +12,14 @@ export interface Alert {
   owner?: string;
 }
 
+/** SNS accepts messages up to 256 KiB: every alert is rendered to fit (src/core/render.ts). */
+export const ALERT_MAX_BYTES = 262_144;
+
+/** The message published for an alert: the email text, and its JSON for every other protocol (SNS `json`). */
+export function alertMessage(alert: Alert): string {
+  return JSON.stringify({ default: JSON.stringify(alert.data), email: alert.text });
+}
+
 /** Something that went wrong for one instance, region or account; the rest of the run went on. */
 export interface RunError {
   region: string;

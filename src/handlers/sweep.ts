@@ -8,18 +8,10 @@ import { UsageStore } from '../aws/usage-store.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { AlertSink } from '../core/ports.js';
 import { BundledPrices } from '../core/prices.js';
-import { isQuietHoursRun } from '../core/quiet-schedules.js';
-import {
-  type SweepJobDeps,
-  SweepIncompleteError,
-  type SweepSummary,
-  type SweepUsageStore,
-  summarize,
-  sweepNow,
-} from '../jobs/sweep-now.js';
-import { handlerRuntime, onColdStart } from './runtime.js';
+import type { SweepJobDeps, SweepUsageStore } from '../jobs/sweep-now.js';
+import { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
 
-export { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-now.js';
+export { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
 
 /** What the handler needs from outside; tests inject a clock, services and a log sink. */
 export interface SweepHandlerDeps {
@@ -44,7 +36,21 @@ export interface SweepHandlerDeps {
  */
 export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => Promise<SweepSummary> {
   const log = deps.log ?? jsonLogger;
-  const ready = onColdStart((): SweepJobDeps => {
+  // Loading the module does no work: the policy (its schema, YAML), the sweep and the clients are loaded and
+  // built on the first invocation, and kept for the next ones in this container.
+  let ready:
+    | Promise<{
+        job: SweepJobDeps;
+        sweepNow: typeof import('../jobs/sweep-now.js').sweepNow;
+        isQuietHoursRun: typeof import('../core/quiet-schedules.js').isQuietHoursRun;
+      }>
+    | undefined;
+  const setUp = async () => {
+    const [{ handlerRuntime }, { sweepNow }, { isQuietHoursRun }] = await Promise.all([
+      import('./runtime.js'),
+      import('../jobs/sweep-now.js'),
+      import('../core/quiet-schedules.js'),
+    ]);
     const rt = handlerRuntime(deps.env);
     if (deps.env.ACTIONS_URL?.trim() === '') {
       // Set but empty: `serverless invoke local`, which cannot resolve the URL. Warnings still go out, unlinked.
@@ -52,7 +58,7 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
     }
     const client = <T>(make: new (c: ReturnType<typeof clientConfig>) => T) =>
       new make(clientConfig(rt.home));
-    return {
+    const job: SweepJobDeps = {
       policy: rt.policy,
       home: rt.home,
       services: deps.services ?? sdkSweepServices(deps.clock),
@@ -74,11 +80,18 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
           }
         : {}),
     };
-  });
+    return { job, sweepNow, isQuietHoursRun };
+  };
   return async (event) => {
+    // A failed set-up (an invalid policy) is tried again on the next invocation, and fails the same way.
+    ready ??= setUp().catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    });
+    const { job, sweepNow, isQuietHoursRun } = await ready;
     // Quiet hours' runs at the windows' edges are extra runs: they record no usage (docs/quiet-hours.md).
     const extraRun = isQuietHoursRun(event);
-    const report = await sweepNow(ready(), { now: deps.clock(), ...(extraRun ? { extraRun } : {}) });
+    const report = await sweepNow(job, { now: deps.clock(), ...(extraRun ? { extraRun } : {}) });
     const summary = summarize(report);
     // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts.
     log({

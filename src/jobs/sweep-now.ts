@@ -2,7 +2,7 @@ import type { AwsTarget } from '../aws/clients.js';
 import type { SweepServices } from '../aws/services.js';
 import type { SigningKeyStore } from '../aws/signing-key.js';
 import type { UsageStore } from '../aws/usage-store.js';
-import { describeError, WatchdogError } from '../core/errors.js';
+import { describeError } from '../core/errors.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
 import type { AlertSink } from '../core/ports.js';
@@ -14,6 +14,8 @@ import { runMorningStart } from './morning-start.js';
 import { runSweep } from './sweep.js';
 import { resolveTargets } from './targets.js';
 import { budgetContext, recordSweepUsage } from './usage.js';
+
+export { SweepIncompleteError, type SweepSummary, summarize } from './sweep-summary.js';
 
 /** The watchdog's own monthly figures: read for the budget rule, written after each real sweep. */
 export interface SweepUsageStore {
@@ -70,24 +72,28 @@ export interface SweepJobOptions {
 export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Promise<SweepReport> {
   const { policy, services, usage, links, alerts } = deps;
   const { now } = options;
-  const targets = await resolveTargets(policy, deps.home, services, options.regions);
   const extraErrors: RunError[] = [];
-  const budget = usage
-    ? await budgetContext(policy, now, usage.usage).catch((err: unknown) => {
-        extraErrors.push({
-          region: deps.home.region,
-          operation: 'cloudwatch:GetMetricData (budget)',
-          message: describeError(err),
-        });
-        return null;
-      })
-    : null;
+  // The month's estimate is read while the regions are found (DescribeRegions): neither waits for the other.
+  const [targets, budget] = await Promise.all([
+    resolveTargets(policy, deps.home, services, options.regions),
+    usage
+      ? budgetContext(policy, now, usage.usage).catch((err: unknown) => {
+          extraErrors.push({
+            region: deps.home.region,
+            operation: 'cloudwatch:GetMetricData (budget)',
+            message: describeError(err),
+          });
+          return null;
+        })
+      : null,
+  ]);
   const observed: Instance[] = [];
   const report = await runSweep({
     policy,
     now,
     targets,
     services,
+    homeRegion: deps.home.region,
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.fullMetrics ? { fullMetrics: true } : {}),
     ...(alerts ? { publish: (a) => alerts.publish(a) } : {}),
@@ -155,42 +161,4 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
   }
   report.errors.push(...extraErrors);
   return report;
-}
-
-/** Thrown after a sweep that finished with errors, so the function's error alarm fires. The work is done. */
-export class SweepIncompleteError extends WatchdogError {
-  constructor(readonly summary: SweepSummary) {
-    super(
-      `sweep finished with ${summary.errors.length} error(s): ${summary.errors
-        .map((e) => e.message)
-        .slice(0, 3)
-        .join(' | ')}`,
-    );
-    this.name = 'SweepIncompleteError';
-  }
-}
-
-/** What the handler returns and logs: counts, what was done, errors, and every decision that is not "none". */
-export type SweepSummary = Omit<SweepReport, 'decisions'> & {
-  decisions: Pick<
-    SweepReport['decisions'][number],
-    'instanceId' | 'region' | 'action' | 'rule' | 'reasons' | 'protection'
-  >[];
-};
-
-/** Shrinks a report for the log line and the return value (Lambda responses are limited to 6 MB). */
-export function summarize(report: SweepReport): SweepSummary {
-  return {
-    ...report,
-    decisions: report.decisions
-      .filter((d) => d.action !== 'none')
-      .map(({ instanceId, region, action, rule, reasons, protection }) => ({
-        instanceId,
-        region,
-        action,
-        rule,
-        reasons,
-        protection,
-      })),
-  };
 }

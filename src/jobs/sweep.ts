@@ -13,9 +13,9 @@ import {
   stopReasonOf,
   stopReasonTag,
 } from '../core/evaluate.js';
-import type { Instance, InstanceMetrics } from '../core/instance.js';
+import type { Instance, InstanceMetrics, InstanceTypeInfo } from '../core/instance.js';
 import { firstStageRequest, metricsRequestFor, secondStageRequest } from '../core/kinds.js';
-import type { MetricsRequest } from '../core/ports.js';
+import type { FleetPort, MetricsPort, MetricsRequest } from '../core/ports.js';
 import { chooseMetricsApi, runsPerMonth } from '../core/self-cost.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
@@ -29,6 +29,9 @@ import {
 } from './enforce.js';
 import { renderDryRunSweepAlert } from '../core/dry-run.js';
 import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/render.js';
+
+/** Owner alerts published at once (SNS Publish, one message each). */
+export const ALERTS_IN_PARALLEL = 10;
 
 /** DescribeInstanceAttribute (stop protection) calls one target keeps in flight at once. */
 export const STOP_PROTECTION_CHECKS_IN_PARALLEL = PROTECTION_CHECKS_IN_PARALLEL;
@@ -62,6 +65,8 @@ export interface SweepOptions {
   actionLinks?: (warned: Decision[]) => Promise<LinksById>;
   /** Read every metric series of every candidate (snapshot), instead of CPU first and the rest when CPU is low. */
   fullMetrics?: boolean;
+  /** The region whose targets are swept first (where the function runs); the report keeps the targets' order. */
+  homeRegion?: string;
 }
 
 /**
@@ -86,9 +91,15 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     alertsSent: 0,
   };
 
-  const results = await mapBounded(options.targets, policy.concurrency, (target) =>
-    sweepTarget(target, options, dryRun),
-  );
+  // The home region's targets start first (a fleet is mostly where its stack runs): with `regions: all`, the
+  // empty regions would otherwise take the first `concurrency` slots. The report keeps the targets' order.
+  const order = options.targets.map((t, k) => ({ t, k }));
+  const home = options.homeRegion;
+  if (home) order.sort((a, b) => Number(b.t.region === home) - Number(a.t.region === home) || a.k - b.k);
+  const results = new Array<TargetResult>(order.length);
+  await mapBounded(order, policy.concurrency, async ({ t, k }) => {
+    results[k] = await sweepTarget(t, options, dryRun);
+  });
   for (const r of results) {
     report.scopes.push(r.scope);
     report.instancesSeen += r.scope.instances;
@@ -135,13 +146,18 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
       if (d.owner && (warnedIds.has(d.instanceId) || stoppedIds.has(d.instanceId))) owners.add(d.owner);
     }
     for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner, links));
-    for (const alert of alerts) {
-      try {
-        await options.publish(alert);
-        report.alertsSent++;
-      } catch (err) {
-        report.errors.push({ region: '-', operation: 'sns:Publish', message: describeError(err) });
-      }
+    const publish = options.publish;
+    const send = (alert: Alert): Promise<RunError | null> =>
+      publish(alert).then(
+        () => null,
+        (err: unknown) => ({ region: '-', operation: 'sns:Publish', message: describeError(err) }),
+      );
+    // The admin's summary first, then the owners' alerts, several at once (one call each).
+    const [summary, ...perOwner] = alerts as [Alert, ...Alert[]];
+    const sent = [await send(summary), ...(await mapBounded(perOwner, ALERTS_IN_PARALLEL, send))];
+    for (const failure of sent) {
+      if (failure) report.errors.push(failure);
+      else report.alertsSent++;
     }
   }
   return report;
@@ -195,81 +211,69 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   }
 
   const fleet = services.ec2(target);
-  let instances: Instance[];
-  try {
-    instances = await fleet.listRunning();
-  } catch (err) {
-    fail('ec2:DescribeInstances', err);
-    out.scope.ok = false;
-    out.scope.error = describeError(err);
-    return out;
-  }
-  out.scope.instances = instances.length;
-  if (instances.length === 0) return out;
-
-  try {
-    const types = await fleet.describeTypes(instances.map((i) => i.instanceType));
-    for (const i of instances) {
-      const info = types.get(i.instanceType);
-      if (info) i.typeInfo = info;
-    }
-  } catch (err) {
-    // Without type facts, free-tier rules are "unknown" and never lead to a stop.
-    fail('ec2:DescribeInstanceTypes', err);
-  }
-
-  // Each instance is judged as soon as its metrics arrive (one GetMetricData batch at a time), and its
-  // datapoints are let go unless it needs a second look after the stop-protection check below: a sweep of
-  // 10,000 instances holds one batch of datapoints, not 720,000 (docs/scale.md).
+  // Each instance is judged as soon as its metrics arrive, and its datapoints are let go unless it needs a second
+  // look after the stop-protection check below: a sweep of 10,000 instances holds a few pages of datapoints, not
+  // 720,000 (docs/scale.md). DescribeInstances pages, type facts and metrics overlap: while the metrics of one
+  // page are read, the next page is on its way.
+  const instances: Instance[] = [];
   const decisions = new Map<string, Decision>();
   const kept = new Map<string, InstanceMetrics>();
+  let abandoned = false;
   const judge = (i: Instance, m: InstanceMetrics | undefined) => {
+    if (abandoned) return;
     options.onObserved?.(i, m);
     const d = evaluate(i, m, policy, now, options.context);
     decisions.set(i.instanceId, d);
     if (m && needsProtectionCheck(d)) kept.set(i.instanceId, m);
   };
+  const types = typeFacts(fleet, (err) => fail('ec2:DescribeInstanceTypes', err));
+  const reader = metricsReader(target, options, (err) =>
+    fail(`cloudwatch:${out.scope.metricsApi ?? 'GetMetricData'}`, err),
+  );
   // Metrics only for instances that have run long enough to be idle.
   const minRunningMs = policy.idle.minRunningMinutes * 60_000;
-  const candidates = instances.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs);
-  if (candidates.length > 0) {
-    const byId = new Map(candidates.map((i) => [i.instanceId, i]));
-    const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
-    const metrics = services.metrics(target);
-    // The free GetMetricStatistics while a month of sweeps like this one fits the free API requests, else batched.
-    const api =
-      policy.metricsApi === 'auto'
-        ? chooseMetricsApi(candidates.length * 3 * runsPerMonth(policy.schedule))
-        : policy.metricsApi;
-    out.scope.metricsApi = api;
-    // CPU first; network (and GPU) only for instances whose CPU is low: a busy CPU decides on its own. The second
-    // read follows each first batch at once, so an instance is judged (and its datapoints let go) batch by batch.
-    try {
-      const first = options.fullMetrics ? candidates.map(metricsRequestFor) : candidates.map(firstStageRequest);
-      for await (const done of metrics.stream(first, from, now, { api })) {
-        const later = new Map<string, InstanceMetrics>();
-        const secondStage: MetricsRequest[] = [];
-        for (const [id, m] of done) {
-          const i = byId.get(id);
-          if (!i) continue;
-          const more = options.fullMetrics ? null : secondStageRequest(i, m, policy, now);
-          if (more) {
-            later.set(id, m);
-            secondStage.push(more);
-          } else judge(i, m);
-        }
-        for await (const rest of metrics.stream(secondStage, from, now, { api })) {
-          for (const [id, m] of rest) {
-            const i = byId.get(id);
-            if (i) judge(i, { ...later.get(id), ...m });
-          }
-        }
+  // The free GetMetricStatistics while a month of sweeps like this one fits the free API requests, else batched.
+  // The choice needs the number of candidates: candidates wait until it is made (more only ever means GetMetricData).
+  let api = policy.metricsApi === 'auto' ? undefined : policy.metricsApi;
+  const choose = (candidates: number) => chooseMetricsApi(candidates * 3 * runsPerMonth(policy.schedule));
+  let waiting: Instance[] = [];
+  const read = (candidates: Instance[], chosen: 'GetMetricData' | 'GetMetricStatistics') => {
+    out.scope.metricsApi = chosen;
+    return reader.read(candidates, chosen, judge);
+  };
+  const pages = (fleet.runningPages?.() ?? onePage(fleet))[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<Instance[]>;
+      try {
+        next = await pages.next();
+      } catch (err) {
+        // DescribeInstances failed: nothing of this region is judged or acted on; the other targets go on.
+        abandoned = true;
+        await reader.settled();
+        fail('ec2:DescribeInstances', err);
+        out.scope.ok = false;
+        out.scope.error = describeError(err);
+        return out;
       }
-    } catch (err) {
-      // CloudWatch unavailable: the instances not judged yet have no metrics, so none of them is idle this run.
-      fail(`cloudwatch:${out.scope.metricsApi ?? 'GetMetricData'}`, err);
+      if (next.done) break;
+      const page = next.value;
+      instances.push(...page);
+      await types.learn(page);
+      waiting.push(...page.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs));
+      api ??= waiting.length > 0 && choose(waiting.length) === 'GetMetricData' ? 'GetMetricData' : undefined;
+      if (api && waiting.length > 0) {
+        await read(waiting, api);
+        waiting = [];
+      }
     }
+  } finally {
+    await pages.return?.();
   }
+  if (waiting.length > 0) await read(waiting, api ?? choose(waiting.length));
+  await reader.settled();
+  out.scope.instances = instances.length;
+  if (instances.length === 0) return out;
   // Too recently started to be idle, or left without metrics by a CloudWatch failure.
   for (const i of instances) if (!decisions.has(i.instanceId)) judge(i, undefined);
 
@@ -346,6 +350,158 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   out.cleared.push(...stops.alreadyStopped);
   failed(stops.errors);
   return out;
+}
+
+/** A fleet without pages, as one page. */
+async function* onePage(fleet: { listRunning(): Promise<Instance[]> }): AsyncGenerator<Instance[]> {
+  yield await fleet.listRunning();
+}
+
+/** Type facts of the instance types met so far, asked once per type (DescribeInstanceTypes, 100 types a call). */
+function typeFacts(fleet: FleetPort, fail: (err: unknown) => void) {
+  const known = new Map<string, InstanceTypeInfo>();
+  const asked = new Set<string>();
+  return {
+    /** Sets `typeInfo` on each instance of the page, asking for the types not asked for before. */
+    async learn(page: Instance[]): Promise<void> {
+      const unknown = [...new Set(page.map((i) => i.instanceType))].filter((t) => !asked.has(t));
+      if (unknown.length > 0) {
+        for (const t of unknown) asked.add(t);
+        try {
+          for (const [t, info] of await fleet.describeTypes(unknown)) known.set(t, info);
+        } catch (err) {
+          // Without type facts, free-tier rules are "unknown" and never lead to a stop.
+          fail(err);
+        }
+      }
+      for (const i of page) {
+        const info = known.get(i.instanceType);
+        if (info) i.typeInfo = info;
+      }
+    },
+  };
+}
+
+/** Pages whose metrics are read at once; their instances are judged in page order. */
+const PAGES_READ_AT_ONCE = 2;
+
+type Judge = (i: Instance, m: InstanceMetrics | undefined) => void;
+
+/**
+ * Reads the metrics of the candidates page by page: CPU first, network (and GPU) only for instances whose CPU is
+ * low (a busy CPU decides on its own). Up to PAGES_READ_AT_ONCE pages are read at once (the adapter bounds its
+ * calls), and the instances are judged in page order, in the same order whatever order the answers came in.
+ * After a CloudWatch failure, the instances not judged yet have no metrics (none of them is idle this run), and
+ * no more metrics are read.
+ */
+function metricsReader(target: AwsTarget, options: SweepOptions, fail: (err: unknown) => void) {
+  const { policy, now, services } = options;
+  const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
+  let metrics: MetricsPort | undefined;
+  let broken = false;
+  let turn: Promise<void> = Promise.resolve();
+  const reading: Promise<void>[] = [];
+
+  /** The candidates' metrics in judging order, up to a failure (then `error`). */
+  const measure = async (
+    candidates: Instance[],
+    api: 'GetMetricData' | 'GetMetricStatistics',
+  ): Promise<{ judged: [Instance, InstanceMetrics][]; error?: unknown }> => {
+    metrics ??= services.metrics(target);
+    const port = metrics;
+    const byId = new Map(candidates.map((i) => [i.instanceId, i]));
+    const groups: { decided: [Instance, InstanceMetrics][]; rest: Promise<SecondRead> }[] = [];
+    let error: unknown;
+    try {
+      const first = options.fullMetrics
+        ? candidates.map(metricsRequestFor)
+        : candidates.map(firstStageRequest);
+      for await (const done of port.stream(first, from, now, { api })) {
+        const decided: [Instance, InstanceMetrics][] = [];
+        const later = new Map<string, InstanceMetrics>();
+        const secondStage: MetricsRequest[] = [];
+        for (const [id, m] of done) {
+          const i = byId.get(id);
+          if (!i) continue;
+          const more = options.fullMetrics ? null : secondStageRequest(i, m, policy, now);
+          if (more) {
+            later.set(id, m);
+            secondStage.push(more);
+          } else decided.push([i, m]);
+        }
+        // The second read of this batch goes on while the next batches arrive.
+        groups.push({ decided, rest: secondRead(port, secondStage, later, byId, from, now, api) });
+      }
+    } catch (err) {
+      error = err;
+    }
+    const judged: [Instance, InstanceMetrics][] = [];
+    for (const g of groups) {
+      judged.push(...g.decided);
+      const r = await g.rest;
+      judged.push(...r.judged);
+      if (r.error !== undefined) return { judged, error: r.error };
+    }
+    return error === undefined ? { judged } : { judged, error };
+  };
+
+  return {
+    /** Starts reading the candidates' metrics (waiting while PAGES_READ_AT_ONCE pages are being read). */
+    async read(
+      candidates: Instance[],
+      api: 'GetMetricData' | 'GetMetricStatistics',
+      judge: Judge,
+    ): Promise<void> {
+      if (broken) return;
+      while (reading.length >= PAGES_READ_AT_ONCE) await reading.shift();
+      const measured = measure(candidates, api);
+      const mine = turn.then(async () => {
+        const { judged, error } = await measured;
+        if (broken) return;
+        for (const [i, m] of judged) judge(i, m);
+        if (error !== undefined) {
+          broken = true;
+          fail(error);
+        }
+      });
+      turn = mine;
+      reading.push(mine);
+    },
+    /** Resolves when every page read so far has been judged. */
+    async settled(): Promise<void> {
+      await turn;
+    },
+  };
+}
+
+interface SecondRead {
+  judged: [Instance, InstanceMetrics][];
+  error?: unknown;
+}
+
+/** The network (and GPU) series of the low-CPU instances of one batch, merged with their CPU. Never rejects. */
+async function secondRead(
+  port: MetricsPort,
+  requests: MetricsRequest[],
+  cpu: Map<string, InstanceMetrics>,
+  byId: Map<string, Instance>,
+  from: Date,
+  now: Date,
+  api: 'GetMetricData' | 'GetMetricStatistics',
+): Promise<SecondRead> {
+  const judged: [Instance, InstanceMetrics][] = [];
+  if (requests.length === 0) return { judged };
+  try {
+    for await (const rest of port.stream(requests, from, now, { api })) {
+      for (const [id, m] of rest) {
+        const i = byId.get(id);
+        if (i) judged.push([i, { ...cpu.get(id), ...m }]);
+      }
+    }
+    return { judged };
+  } catch (error) {
+    return { judged, error };
+  }
 }
 
 /** The stop-reason tag value of a sweep decision (its rule's measured reason, within the tag limit). */

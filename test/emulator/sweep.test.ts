@@ -119,9 +119,8 @@ describe('instances the watchdog leaves running', () => {
     const scaled = await autoScalingMember(REGION, 'lab-workers');
     const firstLaunch = await launchTimeOf(REGION, [busy]);
     const t = hoursAfter(await launchTimeOf(REGION, [busy, scaled]), 3);
-    // The day after the last run (a snooze lasts until the start of that day, UTC): run late in the UTC day, the
-    // last run at t + 2 h can fall on the day after t already.
-    const tomorrow = new Date(t.getTime() + (24 + 2) * 3_600_000).toISOString().slice(0, 10);
+    // Two days on: a date (its start, UTC) after the last run even when the runs cross midnight UTC.
+    const tomorrow = new Date(t.getTime() + 48 * 3_600_000).toISOString().slice(0, 10);
     const [snoozed] = (await seedInstances(REGION, {
       tags: { Name: 'snoozed', [TAGS.exempt]: tomorrow },
     })) as [string];

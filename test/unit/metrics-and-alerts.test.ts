@@ -66,9 +66,15 @@ describe('MetricsAdapter', () => {
 
     await collect(adapter, requests, from, to);
 
-    const sizes = cw.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input.MetricDataQueries?.length);
-    expect(sizes).toEqual([500, 500, 500, 200]); // the first batch needed a second page
+    // Batches are read at once (METRIC_DATA_CALLS_IN_PARALLEL), so the calls come in any order
+    const inputs = cw.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => i.MetricDataQueries?.length).sort()).toEqual([200, 500, 500, 500]);
     expect(adapter.calls).toBe(4);
+    // the first batch needed a second page: asked with its NextToken and the same queries
+    const [first] = inputs;
+    const page2 = inputs.find((i) => i.NextToken === 'more');
+    expect(first?.NextToken).toBeUndefined();
+    expect(page2?.MetricDataQueries).toEqual(first?.MetricDataQueries);
   });
 
   it('adds the CloudWatch agent GPU metric for GPU types', async () => {

@@ -1,0 +1,37 @@
+/**
+ * The benchmark figures in README.md and docs/scale.md are those of bench/results.json: `npm run bench` writes all
+ * three, and this test fails when a document was edited by hand or left behind.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { type BenchResults, lambdaEstimateMs, renderTables } from '../../bench/report.js';
+
+const results = JSON.parse(readFileSync('bench/results.json', 'utf8')) as BenchResults;
+
+describe('benchmark figures', () => {
+  it.each(['README.md', 'docs/scale.md'])('%s shows the tables of bench/results.json', (file) => {
+    const text = readFileSync(file, 'utf8');
+
+    expect(text).toMatch(/<!-- bench:\w+ -->/);
+    expect(renderTables(text, results)).toBe(text);
+  });
+
+  it('results.json has the sweep runs the documents name, with the Lambda estimate of its own formula', () => {
+    const names = results.sweep.map((s) => s.name);
+
+    expect(names).toEqual(
+      expect.arrayContaining(['10,000 steady', '10,000 first', '10,000 in 4 regions steady']),
+    );
+    for (const s of results.sweep)
+      expect(s.lambdaEstimateMs).toBe(lambdaEstimateMs(s.wallMs, s.cpuMs, results.lambda.memoryMB));
+    expect(
+      results.sweep.find((s) => s.name === '10,000 in 4 regions steady')?.peakRssPlainNodeMB,
+    ).toBeGreaterThan(0);
+  });
+
+  it('estimates Lambda time from the vCPU share of the memory size', () => {
+    // 1 s waiting + 1 s of CPU here: at 256 MB the CPU second takes 1769/256 = 6.9 s
+    expect(lambdaEstimateMs(2_000, 1_000, 256)).toBe(Math.round(2_000 + 1_000 * (1769 / 256 - 1)));
+    expect(lambdaEstimateMs(2_000, 1_000, 1_769)).toBe(2_000);
+  });
+});

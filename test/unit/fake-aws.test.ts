@@ -1,0 +1,286 @@
+/**
+ * The benchmark's fake AWS (bench/fake-aws.ts) holds the sweep to AWS's limits, so its figures cannot flatter:
+ * tested here on its own, through real SDK clients where the SDK's handling matters (errors, retries, pages).
+ */
+import {
+  CloudWatchClient,
+  GetMetricDataCommand,
+  GetMetricStatisticsCommand,
+  type MetricDataQuery,
+} from '@aws-sdk/client-cloudwatch';
+import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { describe, expect, it } from 'vitest';
+import {
+  AWS_RATE_LIMITS,
+  FakeAws,
+  type FakeAwsOptions,
+  instanceId,
+  MAX_DATAPOINTS,
+} from '../../bench/fake-aws.js';
+import { MetricsAdapter } from '../../src/aws/cloudwatch.js';
+import type { InstanceMetrics } from '../../src/core/instance.js';
+import { ec2MetricsRequest } from '../../src/core/kinds.js';
+
+const NOW = Date.parse('2026-11-25T14:00:00Z');
+const FROM = new Date(NOW - 2 * 3_600_000);
+const TO = new Date(NOW);
+
+function fake(options: Partial<FakeAwsOptions> = {}): FakeAws {
+  return new FakeAws({
+    fleet: { 'us-east-1': 1_000 },
+    scenario: 'steady',
+    now: NOW,
+    latency: { baseMs: 250, perInstanceMs: 0.5, perDatapointMs: 0.01 },
+    throttle: { limits: false, randomShare: 0, seed: 1 },
+    wait: false,
+    ...options,
+  });
+}
+
+const config = (aws: FakeAws, maxAttempts = 1) => ({
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'fake', secretAccessKey: 'fake' },
+  requestHandler: aws.requestHandler(),
+  maxAttempts,
+  retryMode: 'adaptive',
+});
+
+const cpuQuery = (k: number): MetricDataQuery => ({
+  Id: `cpu${k}`,
+  MetricStat: {
+    Metric: {
+      Namespace: 'AWS/EC2',
+      MetricName: 'CPUUtilization',
+      Dimensions: [{ Name: 'InstanceId', Value: instanceId(13, k) }],
+    },
+    Period: 300,
+    Stat: 'Average',
+  },
+});
+
+/** A request to the fake as the SDK signs it (the fake reads the service and region from the signature). */
+const signed = (service: string, body: string) => ({
+  headers: { authorization: `AWS4-HMAC-SHA256 Credential=fake/20261125/us-east-1/${service}/aws4_request` },
+  body,
+});
+
+describe('the fake GetMetricData', () => {
+  it('answers 500 queries and refuses 501 with a ValidationError, as CloudWatch does', async () => {
+    // Prepare
+    const cw = new CloudWatchClient(config(fake()));
+    const ask = (n: number) =>
+      cw.send(
+        new GetMetricDataCommand({
+          MetricDataQueries: Array.from({ length: n }, (_, k) => cpuQuery(k)),
+          StartTime: FROM,
+          EndTime: TO,
+        }),
+      );
+
+    // Act
+    const ok = await ask(500);
+    const refused = ask(501);
+
+    // Assess
+    expect(ok.MetricDataResults).toHaveLength(500);
+    expect(ok.MetricDataResults?.[0]?.Values).toHaveLength(24);
+    // (the SDK names CloudWatch's query-compatible ValidationError code ValidationException)
+    await expect(refused).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: 'The collection MetricDataQueries must not have a size greater than 500.',
+      $metadata: { httpStatusCode: 400 },
+    });
+  });
+
+  it('answers at most MaxDatapoints datapoints, marks the cut series PartialData and pages on with NextToken', async () => {
+    // Prepare: 10 series of 24 points, at most 50 points an answer (CloudWatch's default is 100,800)
+    const cw = new CloudWatchClient(config(fake({ maxDatapoints: 50 })));
+    const queries = Array.from({ length: 10 }, (_, k) => cpuQuery(k));
+
+    // Act
+    const pages = [];
+    let token: string | undefined;
+    do {
+      const page = await cw.send(
+        new GetMetricDataCommand({
+          MetricDataQueries: queries,
+          StartTime: FROM,
+          EndTime: TO,
+          ...(token ? { NextToken: token } : {}),
+        }),
+      );
+      pages.push(page);
+      token = page.NextToken;
+    } while (token);
+
+    // Assess: 240 points in pages of at most 50, every point exactly once
+    expect(pages).toHaveLength(5);
+    expect(pages.map((p) => p.MetricDataResults?.reduce((n, r) => n + (r.Values?.length ?? 0), 0))).toEqual([
+      50, 50, 50, 50, 40,
+    ]);
+    expect(pages[0]?.MetricDataResults?.[2]).toMatchObject({ StatusCode: 'PartialData' });
+    expect(pages[0]?.MetricDataResults?.[3]).toMatchObject({ StatusCode: 'PartialData', Values: [] });
+    for (const q of queries) {
+      const times = pages.flatMap(
+        (p) => p.MetricDataResults?.find((r) => r.Id === q.Id)?.Timestamps?.map((t) => t.getTime()) ?? [],
+      );
+      expect(new Set(times).size).toBe(24);
+      expect(times).toHaveLength(24);
+    }
+    expect(MAX_DATAPOINTS).toBe(100_800);
+  });
+
+  it('gives the sweep adapter the same datapoints whether an answer needs one page or many', async () => {
+    // Prepare
+    const requests = Array.from({ length: 200 }, (_, k) => ec2MetricsRequest(instanceId(13, k), false));
+    const read = async (aws: FakeAws) => {
+      const out = new Map<string, InstanceMetrics>();
+      const adapter = new MetricsAdapter(new CloudWatchClient(config(aws)));
+      for await (const done of adapter.stream(requests, FROM, TO)) for (const [id, m] of done) out.set(id, m);
+      return out;
+    };
+    const paged = fake({ maxDatapoints: 1_000 });
+
+    // Act
+    const [whole, inPages] = [await read(fake()), await read(paged)];
+
+    // Assess: 600 series x 24 points came in pages of 1,000, and nothing was lost or doubled
+    expect(paged.counters().metricPages).toBeGreaterThan(10);
+    expect(inPages).toEqual(whole);
+    expect(whole.get(instanceId(13, 0))?.networkIn).toHaveLength(24);
+  });
+
+  it('answers GetMetricStatistics, and refuses more than 1,440 datapoints in one call', async () => {
+    const cw = new CloudWatchClient(config(fake()));
+    const ask = (hours: number) =>
+      cw.send(
+        new GetMetricStatisticsCommand({
+          Namespace: 'AWS/EC2',
+          MetricName: 'CPUUtilization',
+          Dimensions: [{ Name: 'InstanceId', Value: instanceId(13, 5) }],
+          StartTime: new Date(NOW - hours * 3_600_000),
+          EndTime: TO,
+          Period: 300,
+          Statistics: ['Average'],
+        }),
+      );
+
+    const ok = await ask(2);
+
+    expect(ok.Datapoints).toHaveLength(24);
+    expect(ok.Datapoints?.[0]).toMatchObject({ Average: 40 });
+    await expect(ask(121)).rejects.toMatchObject({ name: 'InvalidParameterCombinationException' });
+  });
+});
+
+describe('the fake EC2', () => {
+  it('pages DescribeInstances by MaxResults and NextToken, and refuses pages over 1,000', async () => {
+    const ec2 = new EC2Client(config(fake({ fleet: { 'us-east-1': 2_500 } })));
+
+    const first = await ec2.send(new DescribeInstancesCommand({ MaxResults: 1000 }));
+    const last = await ec2.send(new DescribeInstancesCommand({ MaxResults: 1000, NextToken: '2000' }));
+
+    const count = (r: typeof first) => r.Reservations?.flatMap((x) => x.Instances ?? []).length;
+    expect([count(first), first.NextToken]).toEqual([1000, '1000']);
+    expect([count(last), last.NextToken]).toEqual([500, undefined]);
+    await expect(ec2.send(new DescribeInstancesCommand({ MaxResults: 1001 }))).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+    });
+  });
+});
+
+describe('the fake throttling', () => {
+  it("throttles an EC2 API past its bucket with 503 RequestLimitExceeded, and refills at the bucket's rate", async () => {
+    // Prepare: a bucket of 3, refilled at 20 a second, on the fake's own clock
+    let clock = 0;
+    const aws = fake({
+      throttle: {
+        limits: { 'ec2:DescribeInstanceAttribute': { capacity: 3, perSecond: 20 } },
+        randomShare: 0,
+        seed: 1,
+      },
+      clock: () => clock,
+    });
+    const ec2 = new EC2Client(config(aws));
+    const check = () =>
+      ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: 'i-1', Attribute: 'disableApiStop' }));
+
+    // Act + Assess
+    for (let k = 0; k < 3; k++) await check();
+    await expect(check()).rejects.toMatchObject({
+      name: 'RequestLimitExceeded',
+      $metadata: { httpStatusCode: 503 },
+    });
+    clock += 100; // two tokens later
+    await check();
+    await check();
+    await expect(check()).rejects.toMatchObject({ name: 'RequestLimitExceeded' });
+    expect(aws.counters()).toMatchObject({
+      calls: { 'ec2:DescribeInstanceAttribute': 5 },
+      throttled: { 'ec2:DescribeInstanceAttribute': 2 },
+    });
+  });
+
+  it('throttles the configured share of calls at random, the same calls for the same seed', () => {
+    const statuses = (seed: number) => {
+      const aws = fake({ throttle: { limits: false, randomShare: 0.2, seed } });
+      return Array.from({ length: 1000 }, () => aws.respond(signed('ec2', 'Action=DescribeRegions')).status);
+    };
+    const throttled = (s: number[]) => s.filter((x) => x === 503).length;
+
+    const [a, again, other] = [statuses(7), statuses(7), statuses(8)];
+
+    expect(again).toEqual(a);
+    expect(other).not.toEqual(a);
+    expect(throttled(a)).toBeGreaterThan(150);
+    expect(throttled(a)).toBeLessThan(250);
+    expect(a.filter((x) => x !== 503).every((x) => x === 200)).toBe(true);
+  });
+
+  it("makes the SDK's adaptive retry wait and try again, with SSM's own throttling error", async () => {
+    // Prepare: SSM's PutParameter rate (3 a second): the fourth write at once is throttled
+    const aws = fake({
+      throttle: { limits: AWS_RATE_LIMITS, randomShare: 0, seed: 1 },
+      latency: { baseMs: 0, perInstanceMs: 0, perDatapointMs: 0 },
+      wait: true,
+    });
+    const ssm = new SSMClient(config(aws, 3));
+
+    // Act
+    for (let k = 0; k < 4; k++)
+      await ssm.send(
+        new PutParameterCommand({ Name: `/p/${k}`, Value: 'v', Type: 'String', Overwrite: true }),
+      );
+    const read = await ssm.send(new GetParameterCommand({ Name: '/p/3' }));
+
+    // Assess: one attempt throttled (ThrottlingException), retried, and the value written
+    expect(aws.counters().throttled).toEqual({ 'ssm:PutParameter': 1 });
+    expect(aws.counters().calls['ssm:PutParameter']).toBe(4);
+    expect(read.Parameter?.Value).toBe('v');
+  }, 20_000);
+});
+
+describe('the fake latency', () => {
+  it('makes a page of 1,000 instances slower than a full GetMetricData batch, and both slower than a small call', () => {
+    const aws = fake();
+    const page = aws.respond(signed('ec2', 'Action=DescribeInstances&MaxResults=1000'));
+    const batch = aws.respond({
+      ...signed('monitoring', ''),
+      headers: {
+        ...signed('monitoring', '').headers,
+        'x-amz-target': 'GraniteServiceVersion20100801.GetMetricData',
+      },
+      body: JSON.stringify({
+        MetricDataQueries: Array.from({ length: 500 }, (_, k) => cpuQuery(k)),
+        StartTime: FROM.getTime() / 1000,
+        EndTime: TO.getTime() / 1000,
+      }),
+    });
+    const small = aws.respond(signed('ec2', 'Action=DescribeRegions'));
+
+    expect(page.latencyMs).toBe(250 + 1000 * 0.5);
+    expect(batch.latencyMs).toBeCloseTo(250 + 500 * 24 * 0.01, 6);
+    expect(small.latencyMs).toBe(250);
+  });
+});
