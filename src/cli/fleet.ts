@@ -12,6 +12,7 @@ import { Notifier } from '../aws/sns.js';
 import { InputError, printable } from '../core/errors.js';
 import { evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
+import { kindEnabled, kindOf, kindTypeInfo, policyForKind } from '../core/kinds.js';
 import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
@@ -136,15 +137,25 @@ export async function runPlan({ values, common, io }: CommandContext): Promise<n
   if (typeof values.snapshot === 'string') {
     const snapshot = readSnapshot(values.snapshot);
     const now = common.at ?? snapshot.takenAt;
-    const decisions = snapshot.fleet.map(({ instance, metrics }) => evaluate(instance, metrics, policy, now));
-    const regions = new Set(snapshot.fleet.map((f) => f.instance.region));
+    // As the sweep judges them: each kind with its own policy and free-tier lists; kinds switched off left out.
+    const watched = snapshot.fleet.filter((f) => kindEnabled(policy, kindOf(f.instance)));
+    const decisions = watched.map(({ instance, metrics }) => {
+      const typeInfo = kindTypeInfo(instance, policy, instance.typeInfo);
+      return evaluate(
+        { ...instance, ...(typeInfo ? { typeInfo } : {}) },
+        metrics,
+        policyForKind(policy, kindOf(instance)),
+        now,
+      );
+    });
+    const regions = new Set(watched.map((f) => f.instance.region));
     printReport(
       {
         at: now.toISOString(),
         dryRun: true,
         scopes: [...regions].map((region) => ({
           region,
-          instances: snapshot.fleet.filter((f) => f.instance.region === region).length,
+          instances: watched.filter((f) => f.instance.region === region).length,
           ok: true,
         })),
         instancesSeen: decisions.length,

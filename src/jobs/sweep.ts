@@ -14,8 +14,17 @@ import {
   stopReasonTag,
 } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
-import { firstStageRequest, metricsRequestFor, secondStageRequest } from '../core/kinds.js';
-import type { MetricsRequest } from '../core/ports.js';
+import {
+  firstStageRequest,
+  kindEnabled,
+  kindOf,
+  kindOperation,
+  kindTypeInfo,
+  metricsRequestFor,
+  policyForKind,
+  secondStageRequest,
+} from '../core/kinds.js';
+import type { FleetPort, MetricsRequest } from '../core/ports.js';
 import { chooseMetricsApi, runsPerMonth } from '../core/self-cost.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
@@ -158,7 +167,6 @@ interface TargetResult {
 }
 
 async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boolean): Promise<TargetResult> {
-  const { policy, now, services } = options;
   const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
   const out: TargetResult = {
     scope: { ...where, instances: 0, ok: true },
@@ -169,6 +177,49 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     postponed: [],
     errors: [],
   };
+
+  if (target.unavailable) {
+    // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
+    out.errors.push({ ...where, ...target.unavailable });
+    out.scope.ok = false;
+    out.scope.error = `${target.unavailable.operation}: ${target.unavailable.message}`;
+    return out;
+  }
+
+  // EC2 first, then the other kinds the policy watches (notebooks, databases), each with its own policy.
+  for (const fleet of fleetsOf(options, target)) {
+    await sweepFleet(
+      target,
+      fleet,
+      { ...options, policy: policyForKind(options.policy, kindOf(fleet)) },
+      dryRun,
+      out,
+    );
+  }
+  return out;
+}
+
+/** The fleets of a target the policy watches: EC2 first, then notebooks and databases unless switched off. */
+function fleetsOf(options: SweepOptions, target: AwsTarget): FleetPort[] {
+  const others = options.services.fleets?.(target) ?? [];
+  return [options.services.ec2(target), ...others.filter((f) => kindEnabled(options.policy, kindOf(f)))];
+}
+
+/**
+ * One kind of resource in one target (`options.policy` is that kind's policy): list, type facts, metrics (kinds
+ * without metrics skip them), evaluate, protection checks, enforce. A failed EC2 listing fails the scope; a failed
+ * listing of another kind is an error of the run and the scope's EC2 results stand.
+ */
+async function sweepFleet(
+  target: AwsTarget,
+  fleet: FleetPort,
+  options: SweepOptions,
+  dryRun: boolean,
+  out: TargetResult,
+): Promise<void> {
+  const { policy, now, services } = options;
+  const kind = kindOf(fleet);
+  const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
   const fail = (operation: string, err: unknown, instanceId?: string) =>
     out.errors.push({
       ...where,
@@ -181,41 +232,34 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       out.errors.push({
         ...where,
         ...(e.instanceId ? { instanceId: e.instanceId } : {}),
-        operation: `ec2:${e.operation}`,
+        operation: kindOperation(kind, e.operation),
         message: e.message,
       });
   };
 
-  if (target.unavailable) {
-    // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
-    out.errors.push({ ...where, ...target.unavailable });
-    out.scope.ok = false;
-    out.scope.error = `${target.unavailable.operation}: ${target.unavailable.message}`;
-    return out;
-  }
-
-  const fleet = services.ec2(target);
   let instances: Instance[];
   try {
     instances = await fleet.listRunning();
   } catch (err) {
-    fail('ec2:DescribeInstances', err);
-    out.scope.ok = false;
-    out.scope.error = describeError(err);
-    return out;
+    fail(kindOperation(kind, 'list'), err);
+    if (kind === 'ec2') {
+      out.scope.ok = false;
+      out.scope.error = describeError(err);
+    }
+    return;
   }
-  out.scope.instances = instances.length;
-  if (instances.length === 0) return out;
+  out.scope.instances += instances.length;
+  if (instances.length === 0) return;
 
   try {
     const types = await fleet.describeTypes(instances.map((i) => i.instanceType));
     for (const i of instances) {
-      const info = types.get(i.instanceType);
+      const info = kindTypeInfo(i, options.policy, types.get(i.instanceType));
       if (info) i.typeInfo = info;
     }
   } catch (err) {
     // Without type facts, free-tier rules are "unknown" and never lead to a stop.
-    fail('ec2:DescribeInstanceTypes', err);
+    fail(kindOperation(kind, 'types'), err);
   }
 
   // Each instance is judged as soon as its metrics arrive (one GetMetricData batch at a time), and its
@@ -231,7 +275,10 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   };
   // Metrics only for instances that have run long enough to be idle.
   const minRunningMs = policy.idle.minRunningMinutes * 60_000;
-  const candidates = instances.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs);
+  const candidates = instances.filter(
+    (i) =>
+      now.getTime() - Date.parse(i.launchTime) >= minRunningMs && metricsRequestFor(i).queries.length > 0,
+  );
   if (candidates.length > 0) {
     const byId = new Map(candidates.map((i) => [i.instanceId, i]));
     const from = new Date(now.getTime() - policy.idle.windowHours * 3_600_000);
@@ -294,7 +341,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   for (const i of toCheck) {
     const checked = protection.get(i.instanceId);
     if (typeof checked !== 'boolean') {
-      fail('ec2:DescribeInstanceAttribute', checked?.error, i.instanceId);
+      fail(kindOperation(kind, 'DescribeInstanceAttribute'), checked?.error, i.instanceId);
       decisions.set(i.instanceId, afterFailedProtectionCheck(decisions.get(i.instanceId) as Decision));
       continue;
     }
@@ -304,12 +351,15 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   }
   kept.clear();
   // In DescribeInstances order, whatever order the metrics came in.
-  out.decisions = instances.map((i) => decisions.get(i.instanceId) as Decision);
-  if (dryRun) return out;
+  let mine = instances.map((i) => decisions.get(i.instanceId) as Decision);
+  if (dryRun) {
+    out.decisions.push(...mine);
+    return;
+  }
 
   const warnings = await writeWarnings(
     fleet,
-    out.decisions
+    mine
       .filter((d): d is Decision & { rule: Rule } => d.action === 'warn' && d.newWarning && d.rule !== null)
       .map((d) => ({ instanceId: d.instanceId, rule: d.rule })),
     now,
@@ -318,20 +368,20 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   failed(warnings.errors);
   // A decision of a warning just written carries that warning's time: its links answer exactly this warning.
   const warnedAt = now.toISOString();
-  const written = new Set(out.warned);
-  if (written.size > 0)
-    out.decisions = out.decisions.map((d) => (written.has(d.instanceId) ? { ...d, warnedAt } : d));
+  const written = new Set(warnings.warned);
+  if (written.size > 0) mine = mine.map((d) => (written.has(d.instanceId) ? { ...d, warnedAt } : d));
+  out.decisions.push(...mine);
 
   const cleared = await clearWarnings(
     fleet,
-    out.decisions.filter((d) => d.clearWarning).map((d) => d.instanceId),
+    mine.filter((d) => d.clearWarning).map((d) => d.instanceId),
   );
   out.cleared.push(...cleared.cleared);
   failed(cleared.errors);
 
   const stops = await stopResources(
     fleet,
-    out.decisions
+    mine
       .filter((d) => d.action === 'stop')
       .map((d) => ({ instanceId: d.instanceId, hibernate: d.hibernate, reason: stopReasonOf(d) })),
     { by: 'sweep', now },
@@ -340,7 +390,6 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   // Stopped by someone else between describe and stop: not ours to claim (no stop record, no savings).
   out.cleared.push(...stops.alreadyStopped);
   failed(stops.errors);
-  return out;
 }
 
 /** The stop-reason tag value of a sweep decision (its rule's measured reason, within the tag limit). */
