@@ -106,13 +106,22 @@ abstract class RdsFleet implements FleetPort {
   abstract listRunning(): Promise<Instance[]>;
 
   /** One resource by identifier in any state with its RDS status, or null when RDS does not know it. */
-  abstract describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null>;
+  protected abstract describeRaw(instanceId: string): Promise<{ instance: Instance; state: string } | null>;
 
   protected abstract stopOne(id: string): Promise<string | undefined>;
 
+  /**
+   * One resource by identifier in any state, or null when RDS does not know it: what the keep / stop pages show.
+   * Its state as EC2 words it (`available` = `running`; `stopping`, `stopped`, ... as RDS says).
+   */
+  async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
+    const found = await this.describeRaw(instanceId);
+    return found ? { ...found, state: found.state === 'available' ? 'running' : found.state } : null;
+  }
+
   /** One resource by identifier, or null when it does not exist or is not `available`. */
   async getRunning(instanceId: string): Promise<Instance | null> {
-    const found = await this.describeInstance(instanceId);
+    const found = await this.describeRaw(instanceId);
     return found && found.state === 'available' && found.instance.launchTime !== '' ? found.instance : null;
   }
 
@@ -169,7 +178,7 @@ abstract class RdsFleet implements FleetPort {
           return state ? { state } : {};
         } catch (err) {
           if (isWrongState(err)) {
-            const now = await this.describeInstance(id).catch(() => null);
+            const now = await this.describeRaw(id).catch(() => null);
             if (now && (now.state === 'stopping' || now.state === 'stopped')) {
               return { state: now.state, previousState: 'stopped' };
             }
@@ -184,7 +193,7 @@ abstract class RdsFleet implements FleetPort {
   private async arnOf(id: string): Promise<string> {
     const known = this.arns.get(id);
     if (known) return known;
-    const found = await this.describeInstance(id);
+    const found = await this.describeRaw(id);
     if (!found?.instance.arn) {
       throw new ResourceNotFoundError(
         this.kind === 'rds-cluster' ? 'DB cluster' : 'DB instance',
@@ -221,7 +230,7 @@ export class RdsInstances extends RdsFleet {
     return raws.map((d) => this.toInstance(d, starts)).filter((i): i is Instance => i !== null);
   }
 
-  async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
+  protected async describeRaw(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
     const res = await this.client
       .send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: instanceId }))
       .catch((err: unknown) => {
@@ -309,7 +318,7 @@ export class RdsClusters extends RdsFleet {
     return raws.map((c) => this.toInstance(c, classes, starts)).filter((i): i is Instance => i !== null);
   }
 
-  async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
+  protected async describeRaw(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
     const res = await this.client
       .send(new DescribeDBClustersCommand({ DBClusterIdentifier: instanceId }))
       .catch((err: unknown) => {

@@ -74,11 +74,16 @@ export class SageMakerNotebooks implements FleetPort {
   }
 
   /**
-   * One notebook by name in any state, with its SageMaker status (`InService`, `Stopping`, `Stopped`, ...), or
-   * null when SageMaker does not know it: what the keep / stop pages show.
+   * One notebook by name in any state, or null when SageMaker does not know it: what the keep / stop pages show.
+   * Its state as EC2 words it (InService = `running`; `stopping`, `stopped`, `pending`, ... in lower case).
    */
   async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
-    return this.describeNotebook(instanceId);
+    const found = await this.describeNotebook(instanceId);
+    if (!found) return null;
+    return {
+      instance: found.instance,
+      state: found.state === 'InService' ? 'running' : found.state.toLowerCase(),
+    };
   }
 
   private async describeNotebook(name: string): Promise<{ instance: Instance; state: string } | null> {

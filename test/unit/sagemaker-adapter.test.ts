@@ -138,7 +138,7 @@ describe('SageMakerNotebooks', () => {
 
     expect(await adapter().getRunning('gone')).toBeNull();
     expect(await adapter().getRunning('stopped')).toBeNull();
-    expect((await adapter().describeInstance('stopped'))?.state).toBe('Stopped');
+    expect((await adapter().describeInstance('stopped'))?.state).toBe('stopped');
   });
 
   it('tags and untags each notebook by its ARN, and one failure leaves the others done', async () => {
