@@ -31,6 +31,9 @@ export const RDS_SWEEP_PERMISSIONS = [
   'rds:StopDBCluster',
 ] as const;
 
+/** What reading stopped databases needs (the digest: what their storage still costs). */
+export const RDS_READ_PERMISSIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'] as const;
+
 /** RDS calls kept in flight at once. */
 const CALLS_IN_PARALLEL = 4;
 
@@ -212,6 +215,20 @@ abstract class RdsFleet implements FleetPort {
 export class RdsInstances extends RdsFleet {
   readonly kind = 'rds-instance' as const;
 
+  /** Every stopped DB instance outside a cluster (what it still costs: its storage). */
+  async listStopped(): Promise<Instance[]> {
+    const out: Instance[] = [];
+    for await (const page of paginateDescribeDBInstances({ client: this.client, pageSize: 100 }, {})) {
+      for (const d of page.DBInstances ?? []) {
+        if (d.DBInstanceStatus !== 'stopped' || d.DBClusterIdentifier || OTHER_SERVICES.test(d.Engine ?? ''))
+          continue;
+        const i = this.toInstance(d, new Map());
+        if (i) out.push(i);
+      }
+    }
+    return out;
+  }
+
   /** Every available DB instance outside a cluster (DescribeDBInstances), with its last start from RDS events. */
   async listRunning(): Promise<Instance[]> {
     const raws: DBInstance[] = [];
@@ -301,6 +318,17 @@ function instanceCannotStop(d: DBInstance): string | null {
  */
 export class RdsClusters extends RdsFleet {
   readonly kind = 'rds-cluster' as const;
+
+  /** Every stopped DB cluster (what it still costs: its storage). */
+  async listStopped(): Promise<Instance[]> {
+    const raws: DBCluster[] = [];
+    for await (const page of paginateDescribeDBClusters({ client: this.client, pageSize: 100 }, {})) {
+      for (const c of page.DBClusters ?? []) {
+        if (c.Status === 'stopped' && !OTHER_SERVICES.test(c.Engine ?? '')) raws.push(c);
+      }
+    }
+    return raws.map((c) => this.toInstance(c, new Map(), new Map())).filter((i): i is Instance => i !== null);
+  }
 
   /** Every available DB cluster (DescribeDBClusters), with its writer's class and its last start. */
   async listRunning(): Promise<Instance[]> {

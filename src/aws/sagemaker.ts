@@ -26,6 +26,13 @@ export const SAGEMAKER_SWEEP_PERMISSIONS = [
   'sagemaker:StopNotebookInstance',
 ] as const;
 
+/** What reading stopped notebooks needs (the digest: what their volumes still cost). */
+export const SAGEMAKER_READ_PERMISSIONS = [
+  'sagemaker:ListNotebookInstances',
+  'sagemaker:DescribeNotebookInstance',
+  'sagemaker:ListTags',
+] as const;
+
 /** SageMaker calls kept in flight at once (its Describe / List APIs allow a few per second per account). */
 const CALLS_IN_PARALLEL = 4;
 
@@ -64,6 +71,22 @@ export class SageMakerNotebooks implements FleetPort {
     const found = await mapBounded(names, CALLS_IN_PARALLEL, (name) => this.describeNotebook(name));
     return found
       .filter((f): f is { instance: Instance; state: string } => f !== null && f.state === 'InService')
+      .map((f) => f.instance);
+  }
+
+  /** Every Stopped notebook instance with its volume size and tags (what it still costs: its ML storage). */
+  async listStopped(): Promise<Instance[]> {
+    const names: string[] = [];
+    for await (const page of paginateListNotebookInstances(
+      { client: this.client, pageSize: 100 },
+      { StatusEquals: 'Stopped' },
+    )) {
+      for (const n of page.NotebookInstances ?? [])
+        if (n.NotebookInstanceName) names.push(n.NotebookInstanceName);
+    }
+    const found = await mapBounded(names, CALLS_IN_PARALLEL, (name) => this.describeNotebook(name));
+    return found
+      .filter((f): f is { instance: Instance; state: string } => f !== null && f.state === 'Stopped')
       .map((f) => f.instance);
   }
 

@@ -298,6 +298,8 @@ export const policySchema = z
     digest: z
       .object({
         schedule: schedule.default('cron(0 8 * * ? *)'),
+        /** EBS snapshots older than this many days are listed with what they cost (never deleted). */
+        oldSnapshotDays: z.number().int().min(1).max(3650).default(30),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EC2_COSTS_PERMISSIONS } from '../../src/aws/ec2-costs.js';
 import { PRICING_PERMISSIONS } from '../../src/aws/pricing.js';
+import { RDS_READ_PERMISSIONS } from '../../src/aws/rds.js';
+import { SAGEMAKER_READ_PERMISSIONS } from '../../src/aws/sagemaker.js';
 import { PROVISIONED_USERS_PERMISSIONS } from '../../src/aws/provisioned-users.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
 import { USAGE_STORE_PERMISSIONS } from '../../src/aws/usage-store.js';
@@ -54,6 +56,8 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
       ...PRICING_PERMISSIONS,
       ...USAGE_STORE_PERMISSIONS,
       ...SNS_PERMISSIONS,
+      ...SAGEMAKER_READ_PERMISSIONS,
+      ...RDS_READ_PERMISSIONS,
     ];
 
     expect(new Set(allowedBy('DigestRole'))).toEqual(new Set(declared));
