@@ -3,6 +3,8 @@ import { PricingClient } from '@aws-sdk/client-pricing';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import type { ResourceKind } from '../core/instance.js';
+import type { FleetPort } from '../core/ports.js';
 import { type AwsTarget, clientConfig } from './clients.js';
 import { Ec2Adapter } from './ec2.js';
 import { Ec2CostsAdapter } from './ec2-costs.js';
@@ -17,6 +19,8 @@ export interface CostServices {
   costs(target: AwsTarget): Ec2CostsAdapter;
   /** Stopped notebooks and databases (what their storage still costs); absent = not looked at. */
   stopped?(target: AwsTarget): StoppedKinds;
+  /** The notebooks or databases of a target (the launch guard checks one that started); absent = EC2 only. */
+  fleet?(target: AwsTarget, kind: Exclude<ResourceKind, 'ec2'>): FleetPort;
   /** Prices, cached for the life of this object (one run). */
   prices: PriceLookup;
   /** The watchdog's month counters (SSM parameters), in the home region. */
@@ -57,6 +61,12 @@ export function sdkCostServices(home: AwsTarget): CostServices {
         clusters: new RdsClusters(rds, t.region, t.account),
       };
     },
+    fleet: (t, kind) =>
+      kind === 'sagemaker-notebook'
+        ? new SageMakerNotebooks(new SageMakerClient(clientConfig(t)), t.region, t.account)
+        : kind === 'rds-instance'
+          ? new RdsInstances(new RDSClient(clientConfig(t)), t.region, t.account)
+          : new RdsClusters(new RDSClient(clientConfig(t)), t.region, t.account),
     prices: new PriceLookup(pricing),
     usage: new UsageStore(new SSMClient(clientConfig(home))),
   };
