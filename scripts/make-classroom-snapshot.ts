@@ -157,10 +157,11 @@ const snapshot: Snapshot = {
           (k) => 1.5 + (k % 4) * 0.2,
           () => 0,
         ),
-        connections: metrics(
-          () => 0,
-          () => 0,
-        ).cpu,
+        connections:
+          metrics(
+            () => 0,
+            () => 0,
+          ).cpu ?? [],
       },
     },
   ],

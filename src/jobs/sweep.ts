@@ -186,8 +186,10 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     return out;
   }
 
-  // EC2 first, then the other kinds the policy watches (notebooks, databases), each with its own policy.
+  // EC2 first, then the other kinds the policy watches (notebooks, databases), each with its own policy. A region
+  // whose EC2 cannot be listed is one failed scope: its other kinds are not tried (one error, not four).
   for (const fleet of fleetsOf(options, target)) {
+    if (!out.scope.ok) break;
     await sweepFleet(
       target,
       fleet,
