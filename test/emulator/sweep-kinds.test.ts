@@ -3,7 +3,8 @@
  * them (moto starts them "now"), write what their evidence would be (a notebook's own last-activity tag; the
  * AWS/RDS datapoints), run the real handler at later times, and read back their state, tags and the alerts.
  */
-import { RDSClient, StartDBInstanceCommand } from '@aws-sdk/client-rds';
+import { RDSClient, StartDBInstanceCommand, StopDBInstanceCommand } from '@aws-sdk/client-rds';
+import { SageMakerClient, StopNotebookInstanceCommand } from '@aws-sdk/client-sagemaker';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../src/aws/clients.js';
@@ -25,6 +26,7 @@ import {
   USED_DB,
 } from './kinds-support.js';
 import { hoursAfter, minutesAfter, policyFile, sweepHandler } from './sweep-scenario.js';
+import { main } from '../../src/cli/main.js';
 import { createTopic, endpoint, resetEmulator, sentMessages, target } from './support.js';
 
 const REGION = 'us-east-1';
@@ -311,5 +313,38 @@ describe('a dry run over notebooks and databases', () => {
     expect([await notebookState(REGION, 'forgotten'), await databaseState(REGION, 'course-db')]).toEqual(
       before,
     );
+  });
+});
+
+describe('what stopped notebooks and databases still cost', () => {
+  it('the digest lists their storage per resource and per owner, and nothing is deleted', async () => {
+    // Prepare: a stopped notebook (10 GB) and a stopped database (20 GB gp2)
+    await createNotebook(REGION, 'old-nb', { tags: { Owner: 'alice' } });
+    await createDatabase(REGION, 'old-db', { tags: { Owner: 'bob' } });
+    await new SageMakerClient(clientConfig(target(REGION))).send(
+      new StopNotebookInstanceCommand({ NotebookInstanceName: 'old-nb' }),
+    );
+    await new RDSClient(clientConfig(target(REGION))).send(
+      new StopDBInstanceCommand({ DBInstanceIdentifier: 'old-db' }),
+    );
+    const out: string[] = [];
+    const err: string[] = [];
+
+    // Act
+    const code = await main(
+      ['digest', '--region', REGION, '--policy', policyFile(POLICY), '--endpoint-url', endpoint()],
+      { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...process.env } },
+    );
+
+    // Assess
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+    const text = out.join('\n');
+    expect(text).toMatch(/Storage of stopped RDS databases \(1\), \$2\.30\/month:/);
+    expect(text).toMatch(/old-db +bob +us-east-1 +20 GB gp2 +2\.30/);
+    expect(text).toMatch(/Volumes of stopped SageMaker notebooks \(1\), \$1\.40\/month:/);
+    expect(text).toMatch(/old-nb +alice +us-east-1 +10 GB ML storage +1\.40/);
+    expect((await notebookState(REGION, 'old-nb')).status).toBe('Stopped');
+    expect((await databaseState(REGION, 'old-db')).status).toBe('stopped');
   });
 });
