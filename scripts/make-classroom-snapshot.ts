@@ -23,7 +23,8 @@ const free = { freeTierEligible: true, gpu: false, vcpus: 2, memoryMiB: 1024 };
 const base = { region: 'us-east-1', rootDeviceType: 'ebs' };
 const snapshot: Snapshot = {
   takenAt,
-  description: 'a data-science class of five students and a runner, on the free tier',
+  description:
+    'a data-science class of five students and a runner, on the free tier, with a SageMaker notebook and an RDS database',
   fleet: [
     {
       instance: {
@@ -119,6 +120,49 @@ const snapshot: Snapshot = {
         typeInfo: free,
       },
       metrics: undefined,
+    },
+    {
+      // A notebook its lifecycle configuration says was last used 4 h ago (provision/notebook/on-start.sh).
+      instance: {
+        ...base,
+        kind: 'sagemaker-notebook',
+        instanceId: 'carol-course-notebook',
+        instanceType: 'ml.t3.medium',
+        launchTime: ago(6),
+        tags: { Owner: 'carol', [TAGS.lastActivity]: ago(4) },
+        arn: 'arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/carol-course-notebook',
+        storageGb: 5,
+        typeInfo: { gpu: false },
+      },
+      metrics: undefined,
+    },
+    {
+      // A course-project database nobody has connected to since the morning.
+      instance: {
+        ...base,
+        kind: 'rds-instance',
+        instanceId: 'erin-project-db',
+        instanceType: 'db.t3.micro',
+        launchTime: ago(9),
+        tags: { Owner: 'erin' },
+        arn: 'arn:aws:rds:us-east-1:123456789012:db:erin-project-db',
+        engine: 'postgres',
+        storageGb: 20,
+        storageType: 'gp2',
+        multiAz: false,
+        typeInfo: { gpu: false },
+      },
+      metrics: {
+        ...metrics(
+          (k) => 1.5 + (k % 4) * 0.2,
+          () => 0,
+        ),
+        connections:
+          metrics(
+            () => 0,
+            () => 0,
+          ).cpu ?? [],
+      },
     },
   ],
 };

@@ -8,6 +8,11 @@
 #   ssh -i KEY.pem -L 8888:localhost:8888 ec2-user@HOST
 # and open http://localhost:8888/lab?token=TOKEN, where TOKEN is in /home/ec2-user/.jupyter/token (created
 # here, on the instance, readable only by ec2-user; nothing secret is in this file).
+# On a GPU instance (`--setup gpu`: nvidia-smi is there) it also installs the CloudWatch agent and has it publish
+# GPU utilisation (nvidia_smi_utilization_gpu, namespace CWAgent, dimension InstanceId only, every 5 minutes), so
+# that cost-watchdog judges a GPU box idle from its GPU, not just its CPU. The agent needs an instance role that may
+# cloudwatch:PutMetricData into CWAgent (docs/notebooks-and-databases.md, "GPU"); one custom metric per GPU
+# instance, $0.30 a month beyond CloudWatch's 10 free ones.
 # Progress and errors: /var/log/cost-watchdog-setup.log. Takes about 5 minutes on a t3.micro.
 set -euo pipefail
 
@@ -68,5 +73,32 @@ WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
 systemctl enable --now jupyterlab.service
+
+# GPU utilisation for cost-watchdog's idle rule, on GPU instances only.
+if command -v nvidia-smi >/dev/null 2>&1; then
+  dnf install -y amazon-cloudwatch-agent
+  install -d -m 755 /opt/aws/amazon-cloudwatch-agent/etc
+  # One series per instance: the per-GPU originals are dropped after aggregating to InstanceId.
+  cat >/opt/aws/amazon-cloudwatch-agent/etc/cost-watchdog-gpu.json <<'AGENT'
+{
+  "agent": { "metrics_collection_interval": 300, "run_as_user": "cwagent" },
+  "metrics": {
+    "namespace": "CWAgent",
+    "append_dimensions": { "InstanceId": "${aws:InstanceId}" },
+    "aggregation_dimensions": [["InstanceId"]],
+    "metrics_collected": {
+      "nvidia_gpu": {
+        "measurement": ["utilization_gpu"],
+        "metrics_collection_interval": 300,
+        "drop_original_metrics": ["utilization_gpu"]
+      }
+    }
+  }
+}
+AGENT
+  /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+    -c file:/opt/aws/amazon-cloudwatch-agent/etc/cost-watchdog-gpu.json
+  echo "cost-watchdog setup: CloudWatch agent publishes GPU utilisation (CWAgent nvidia_smi_utilization_gpu)"
+fi
 
 echo "cost-watchdog setup: done $(date -u +%Y-%m-%dT%H:%M:%SZ); JupyterLab on 127.0.0.1:${PORT}"

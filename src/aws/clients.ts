@@ -117,3 +117,30 @@ export async function* aheadInOrder<T, R>(
     yield result;
   }
 }
+
+/** One resource's outcome of a per-resource call (tag, untag, stop) in an adapter without batch APIs. */
+export interface PerResourceResult {
+  instanceId: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * Calls `call` once per id, `limit` at a time: one failing resource never fails the others (its error is its
+ * result). For services that tag and stop one resource per call (SageMaker, RDS).
+ */
+export async function perResource<R extends object>(
+  ids: readonly string[],
+  limit: number,
+  call: (id: string) => Promise<R | undefined>,
+  describe: (err: unknown) => string,
+): Promise<(PerResourceResult & Partial<R>)[]> {
+  return mapBounded(ids, limit, async (id) => {
+    try {
+      const extra = await call(id);
+      return { instanceId: id, ok: true, ...(extra ?? {}) } as PerResourceResult & Partial<R>;
+    } catch (err) {
+      return { instanceId: id, ok: false, error: describe(err) } as PerResourceResult & Partial<R>;
+    }
+  });
+}

@@ -4,9 +4,12 @@ import {
   DescribeVolumesCommand,
   type EC2Client,
   paginateDescribeInstances,
+  paginateDescribeNatGateways,
+  paginateDescribeSnapshots,
   paginateDescribeVolumes,
 } from '@aws-sdk/client-ec2';
 import type { DigestStop } from '../core/digest.js';
+import type { NatGatewayFact, SnapshotFact } from '../core/stopped-costs.js';
 import type { SecurityGroupRules } from '../core/launch-check.js';
 import { TAGS } from '../core/policy.js';
 import { cleanLine, cleanTags } from '../core/text.js';
@@ -18,6 +21,8 @@ export const EC2_COSTS_PERMISSIONS = [
   'ec2:DescribeAddresses',
   'ec2:DescribeSecurityGroups',
   'ec2:DescribeInstances',
+  'ec2:DescribeSnapshots',
+  'ec2:DescribeNatGateways',
 ] as const;
 
 /** An EBS volume attached to nothing (state `available`): it is billed every month all the same. */
@@ -164,6 +169,43 @@ export class Ec2CostsAdapter {
           sizeGb: v.Size ?? 0,
           volumeType: v.VolumeType ?? 'standard',
         });
+      }
+    }
+    return out;
+  }
+
+  /** This account's EBS snapshots (OwnerIds self) started before `before`: billed every month until deleted. */
+  async snapshotsBefore(before: Date): Promise<SnapshotFact[]> {
+    const out: SnapshotFact[] = [];
+    for await (const page of paginateDescribeSnapshots(
+      { client: this.client, pageSize: 1000 },
+      { OwnerIds: ['self'], Filters: [{ Name: 'status', Values: ['completed'] }] },
+    )) {
+      for (const s of page.Snapshots ?? []) {
+        if (!s.SnapshotId || !(s.StartTime instanceof Date) || s.StartTime.getTime() >= before.getTime())
+          continue;
+        out.push({
+          snapshotId: s.SnapshotId,
+          region: this.region,
+          sizeGb: s.VolumeSize ?? 0,
+          startTime: s.StartTime.toISOString(),
+          tags: cleanTags(s.Tags ?? []),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** NAT gateways that exist (state available or pending): billed by the hour whether used or not. */
+  async natGateways(): Promise<NatGatewayFact[]> {
+    const out: NatGatewayFact[] = [];
+    for await (const page of paginateDescribeNatGateways(
+      { client: this.client, pageSize: 1000 },
+      { Filter: [{ Name: 'state', Values: ['available', 'pending'] }] },
+    )) {
+      for (const n of page.NatGateways ?? []) {
+        if (!n.NatGatewayId) continue;
+        out.push({ natGatewayId: n.NatGatewayId, region: this.region, tags: cleanTags(n.Tags ?? []) });
       }
     }
     return out;

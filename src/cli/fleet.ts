@@ -2,6 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsTarget, clientConfig } from '../aws/clients.js';
+import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
+import { PriceLookup } from '../aws/pricing.js';
+import { renderStoppedCostsSummary } from '../core/stopped-costs.js';
+import { runDigest } from '../jobs/digest.js';
+import { resolveTargets } from '../jobs/targets.js';
 import { SigningKeyStore } from '../aws/signing-key.js';
 import { UsageStore } from '../aws/usage-store.js';
 import { NAMES, type Policy } from '../core/policy.js';
@@ -14,6 +19,7 @@ import { evaluate } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
 import { formatLocalTime } from '../core/local-time.js';
 import { renderMorningStartTable } from '../core/morning-start.js';
+import { kindEnabled, kindOf, kindTypeInfo, policyForKind } from '../core/kinds.js';
 import { renderPlanTable } from '../core/render.js';
 import type { SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
@@ -24,6 +30,9 @@ import { type Common, type Io, loadPolicy, topicArnOf } from './context.js';
 
 /** Services used by the live commands; tests replace them. */
 export let cliServices: () => SweepServices = sdkSweepServices;
+
+/** What `plan` reads for its "what stopped still costs" section; tests replace it (undefined: no section). */
+let cliStoppedCosts: ((home: AwsTarget) => CostServices) | undefined = sdkCostServices;
 
 /** The month ledger (budget rule, usage record) of the live commands; tests replace them. */
 let cliUsage: (home: AwsTarget) => SweepUsageStore | undefined = (home) => ({
@@ -38,9 +47,11 @@ let cliUsage: (home: AwsTarget) => SweepUsageStore | undefined = (home) => ({
 export function setCliServices(
   factory: () => SweepServices,
   usage: (home: AwsTarget) => SweepUsageStore | undefined = () => undefined,
+  stoppedCosts?: (home: AwsTarget) => CostServices,
 ): void {
   cliServices = factory;
   cliUsage = usage;
+  cliStoppedCosts = stoppedCosts ?? (factory === sdkSweepServices ? sdkCostServices : undefined);
   setAwsAccessCheck(factory === sdkSweepServices ? 'sts' : undefined);
 }
 
@@ -145,15 +156,25 @@ export async function runPlan({ values, common, io }: CommandContext): Promise<n
   if (typeof values.snapshot === 'string') {
     const snapshot = readSnapshot(values.snapshot);
     const now = common.at ?? snapshot.takenAt;
-    const decisions = snapshot.fleet.map(({ instance, metrics }) => evaluate(instance, metrics, policy, now));
-    const regions = new Set(snapshot.fleet.map((f) => f.instance.region));
+    // As the sweep judges them: each kind with its own policy and free-tier lists; kinds switched off left out.
+    const watched = snapshot.fleet.filter((f) => kindEnabled(policy, kindOf(f.instance)));
+    const decisions = watched.map(({ instance, metrics }) => {
+      const typeInfo = kindTypeInfo(instance, policy, instance.typeInfo);
+      return evaluate(
+        { ...instance, ...(typeInfo ? { typeInfo } : {}) },
+        metrics,
+        policyForKind(policy, kindOf(instance)),
+        now,
+      );
+    });
+    const regions = new Set(watched.map((f) => f.instance.region));
     printReport(
       {
         at: now.toISOString(),
         dryRun: true,
         scopes: [...regions].map((region) => ({
           region,
-          instances: snapshot.fleet.filter((f) => f.instance.region === region).length,
+          instances: watched.filter((f) => f.instance.region === region).length,
           ok: true,
         })),
         instancesSeen: decisions.length,
@@ -173,11 +194,21 @@ export async function runPlan({ values, common, io }: CommandContext): Promise<n
     return 0;
   }
   // The same sweep as the scheduled function, dry: with the budget's month estimate, so over-budget shows.
+  const now = common.at ?? new Date();
   const report = await sweepNow(
     { policy, home: common.home, services: cliServices(), ...usageOf(policy, common.home) },
-    { now: common.at ?? new Date(), dryRun: true, ...(common.regions ? { regions: common.regions } : {}) },
+    { now, dryRun: true, ...(common.regions ? { regions: common.regions } : {}) },
   );
   printReport(report, common, io, 'Plan', policy.timeZone);
+  if (!common.json && !nothingRead(report) && cliStoppedCosts) {
+    // What stopped or unused resources still cost (the digest lists each one): bundled prices, read only.
+    const costs = { ...cliStoppedCosts(common.home), prices: new PriceLookup() };
+    const targets = await resolveTargets(policy, common.home, cliServices(), common.regions);
+    const digest = await runDigest({ policy, now, targets, services: costs });
+    io.out('');
+    io.out(renderStoppedCostsSummary(digest.leaks.stopped));
+    for (const e of digest.errors) io.err(`error: ${e.region} ${e.operation}: ${e.message}`);
+  }
   return report.errors.length > 0 ? 1 : 0;
 }
 

@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
 import { MIN_KEY_BYTES } from './names.js';
+import type { ResourceKind } from './names.js';
 import { isKnownRegion, TAGS } from './policy.js';
 
 export { formatLocalTime } from './local-time.js';
@@ -11,6 +12,8 @@ export { formatLocalTime } from './local-time.js';
  * base64url of a JSON object with short keys in a fixed order, the signature base64url of HMAC-SHA256(key, "v2." +
  * payload). The signature covers the exact bytes sent, so nothing is re-serialised before it is checked.
  * v2 added the warning a link answers (`w`); v1 links are refused as outdated (they expired within 24 hours).
+ * A link about a notebook or database carries its kind (`y`, after every older field, so an EC2 link signs the same
+ * bytes as before): a v2 link without one is about an EC2 instance, as every link was before notebooks and databases.
  */
 
 /** What a link asks for. */
@@ -52,20 +55,38 @@ export interface LinkClaims {
   exp: number;
   /** keepTomorrow only: the snooze end fixed when the warning was written, epoch seconds. */
   until?: number;
+  /** What the link is about when it is not an EC2 instance: a notebook instance, a DB instance or cluster. */
+  kind?: LinkKind;
 }
+
+/** The kinds a link can name besides EC2 (absent = EC2). */
+export type LinkKind = Exclude<ResourceKind, 'ec2'>;
+
+/** What an id looks like per kind: EC2 ids, notebook instance names, DB instance / cluster identifiers. */
+const ID_PATTERNS: Record<ResourceKind, RegExp> = {
+  ec2: /^i-[0-9a-f]{8,17}$/,
+  'sagemaker-notebook': /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/,
+  'rds-instance': /^[a-zA-Z][a-zA-Z0-9-]{0,62}$/,
+  'rds-cluster': /^[a-zA-Z][a-zA-Z0-9-]{0,62}$/,
+};
 
 const claimsSchema = z
   .object({
     kid: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
-    instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/),
+    instanceId: z.string().max(63),
     region: z.string().refine(isKnownRegion),
     account: z.string().regex(/^\d{12}$/),
     action: z.enum(['keep4h', 'keepTomorrow', 'stop']),
     warnedAt: z.number().int().positive(),
     exp: z.number().int().positive(),
     until: z.number().int().positive().optional(),
+    kind: z.enum(['sagemaker-notebook', 'rds-instance', 'rds-cluster']).optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => ID_PATTERNS[c.kind ?? 'ec2'].test(c.instanceId), {
+    path: ['instanceId'],
+    message: 'not an id of its kind',
+  });
 
 /** Short field names on the wire (links in plain-text email should stay short), in signing order. */
 const WIRE = [
@@ -77,6 +98,7 @@ const WIRE = [
   ['warnedAt', 'w'],
   ['exp', 'e'],
   ['until', 'u'],
+  ['kind', 'y'],
 ] as const;
 
 /** Why a link was not accepted. */
@@ -186,8 +208,8 @@ export function verifyLink(token: string, key: string, now: Date): LinkVerdict {
 }
 
 function stripUndefined(data: z.infer<typeof claimsSchema>): LinkClaims {
-  const { until, ...rest } = data;
-  return until === undefined ? rest : { ...rest, until };
+  const { until, kind, ...rest } = data;
+  return { ...rest, ...(until === undefined ? {} : { until }), ...(kind === undefined ? {} : { kind }) };
 }
 
 /** The three links of one warned instance, and when they stop working. */
@@ -211,6 +233,8 @@ export interface ActionLinkInput {
   account: string;
   /** The warning the links answer: the instance's `cost-watchdog:warned-at` tag value (an ISO time). */
   warnedAt: string;
+  /** A notebook or database; absent = an EC2 instance. */
+  kind?: ResourceKind;
   now: Date;
   /** IANA time zone of "tomorrow 09:00" (the policy's timeZone). */
   timeZone: string;
@@ -243,6 +267,7 @@ export function buildActionLinks(input: ActionLinkInput): ActionLinks {
     account: input.account,
     warnedAt,
     exp,
+    ...(input.kind !== undefined && input.kind !== 'ec2' ? { kind: input.kind } : {}),
   };
   const url = (token: string) => {
     const u = new URL(input.baseUrl);

@@ -23,6 +23,13 @@ import { describeWindow } from './quiet-hours.js';
 import { errorLine, renderTable } from './render.js';
 import { quietHoursSchedules } from './quiet-schedules.js';
 import { runsPerMonth, type SelfCostItem, selfCostFor } from './self-cost.js';
+import {
+  type NatGatewayFact,
+  type SnapshotFact,
+  STOPPED_COST_LABELS,
+  type StoppedCosts,
+  whatStoppedCosts,
+} from './stopped-costs.js';
 import type { Alert, RunError } from './report.js';
 import {
   type BudgetStatus,
@@ -99,6 +106,13 @@ export interface DigestInput {
   addresses: DigestAddress[];
   /** Stopped instances and their volumes. */
   stoppedDisks: DigestStoppedDisks[];
+  /** Old snapshots, NAT gateways, stopped databases and notebooks (what they still cost); absent = not read. */
+  stoppedCosts?: {
+    snapshots: SnapshotFact[];
+    natGateways: NatGatewayFact[];
+    databases: Instance[];
+    notebooks: Instance[];
+  };
   /** The stack encrypts its topic with a KMS key of its own (--param topicKey=true): $1 a month. */
   topicKey?: boolean;
   /** null when the metrics could not be read. */
@@ -203,6 +217,11 @@ export interface Digest {
       sizeGb: number;
       usdPerMonth: number;
     }[];
+    /**
+     * What stopped or unused resources still cost, per resource and per owner: the stopped instances' disks and idle
+     * Elastic IPs above, and old snapshots, NAT gateways, stopped databases and notebooks (src/core/stopped-costs.ts).
+     */
+    stopped: StoppedCosts;
     totalUsdPerMonth: Figure;
   };
   /** What the stack itself costs a month (src/core/self-cost.ts): after the free tiers, at list price, by item. */
@@ -354,11 +373,24 @@ export function buildDigest(input: DigestInput): Digest {
       };
     })
     .sort((a, b) => b.usdPerMonth - a.usdPerMonth || a.instanceId.localeCompare(b.instanceId));
+  const stopped = whatStoppedCosts({
+    now,
+    policy,
+    stoppedDisks: input.stoppedDisks,
+    addresses: input.addresses,
+    runningIds,
+    ...(input.stoppedCosts ?? {}),
+  });
+  // The disks of stopped instances and the idle addresses are counted above already.
+  const newlyCounted = stopped.items.filter(
+    (i) => i.what !== 'stopped-instance-disks' && i.what !== 'idle-elastic-ip',
+  );
   const leakTotal =
     volumes.reduce((s, v) => s + v.usdPerMonth, 0) +
     elasticIps.length * ipMonth +
     publicIpv4.usdPerMonth +
-    stoppedInstances.reduce((s, v) => s + v.usdPerMonth, 0);
+    stoppedInstances.reduce((s, v) => s + v.usdPerMonth, 0) +
+    newlyCounted.reduce((s, i) => s + (i.usdPerMonth ?? 0), 0);
 
   const owners = month ? Object.keys(month.byOwner).length : 0;
   const own = selfCostFor({
@@ -394,7 +426,13 @@ export function buildDigest(input: DigestInput): Digest {
       elasticIps,
       publicIpv4,
       stoppedInstances,
-      totalUsdPerMonth: { usd: round2(leakTotal), source: 'bundled-table', estimate: true },
+      stopped,
+      totalUsdPerMonth: {
+        usd: round2(leakTotal),
+        source: 'bundled-table',
+        estimate: true,
+        ...(stopped.unpriced > 0 ? { unpriced: stopped.unpriced } : {}),
+      },
     },
     watchdog: {
       usdPerMonth: own.billedUsd,
@@ -727,6 +765,7 @@ export function renderDigest(d: Digest): Alert {
   out.push(
     `Public IPv4 addresses on running instances: ${d.leaks.publicIpv4.count} x $${PUBLIC_IPV4_USD_PER_HOUR}/h = $${d.leaks.publicIpv4.usdPerHour.toFixed(3)}/h, $${d.leaks.publicIpv4.usdPerMonth.toFixed(2)}/month`,
   );
+  out.push(...renderStoppedCosts(d.leaks.stopped));
   out.push('');
 
   out.push(
@@ -757,6 +796,52 @@ export function renderDigest(d: Digest): Alert {
     text: out.join('\n'),
     data: d,
   };
+}
+
+/** Old snapshots, NAT gateways, stopped databases and notebooks per resource, then everything stopped per owner. */
+function renderStoppedCosts(c: StoppedCosts | undefined): string[] {
+  if (!c) return [];
+  const out: string[] = [];
+  const more = c.items.filter((i) => i.what !== 'stopped-instance-disks' && i.what !== 'idle-elastic-ip');
+  for (const what of ['old-snapshot', 'nat-gateway', 'stopped-database', 'stopped-notebook'] as const) {
+    const mine = more.filter((i) => i.what === what);
+    const sum = mine.reduce((s, i) => s + (i.usdPerMonth ?? 0), 0);
+    const label = STOPPED_COST_LABELS[what];
+    out.push(`${label.charAt(0).toUpperCase()}${label.slice(1)} (${mine.length}), $${sum.toFixed(2)}/month:`);
+    if (mine.length > 0) {
+      out.push(
+        indent(
+          renderTable(
+            ['ID', 'OWNER', 'REGION', 'WHAT', '$/MONTH'],
+            mine.map((i) => [
+              i.id,
+              i.owner ?? '',
+              i.region,
+              i.detail,
+              i.usdPerMonth === null ? '?' : i.usdPerMonth.toFixed(2),
+            ]),
+            [28, 16, 14, 48],
+          ),
+        ),
+      );
+    }
+  }
+  if (c.byOwner.length > 0) {
+    out.push(
+      'What stopped or unused resources still cost per owner (everything above but the public IPv4 of running instances):',
+    );
+    out.push(
+      indent(
+        renderTable(
+          ['OWNER', 'ITEMS', '$/MONTH'],
+          c.byOwner.map((o) => [o.owner, String(o.count), o.usdPerMonth.toFixed(2)]),
+          [24],
+        ),
+      ),
+    );
+  }
+  out.push(...c.basis.map((b) => `  (${b})`));
+  return out;
 }
 
 function metricFigure(usd: number): Figure {

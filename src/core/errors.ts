@@ -41,6 +41,17 @@ export class InputError extends WatchdogError {
   }
 }
 
+/** A notebook or database the watchdog was asked to tag or stop does not exist (any more) in its region. */
+export class ResourceNotFoundError extends WatchdogError {
+  constructor(kind: string, id: string, region: string, options?: { cause?: unknown }) {
+    super(
+      `${kind} "${printable(id)}" not found in ${region}: it was deleted, or the id is wrong; nothing was done to it`,
+      options,
+    );
+    this.name = 'ResourceNotFoundError';
+  }
+}
+
 /** Why AWS cannot be used at all from here: the whole run stops, with one line that says the fix. */
 export type AwsAccessProblem =
   | 'no-credentials'

@@ -27,7 +27,8 @@ export type Protection =
   | 'spot'
   | 'non-on-demand'
   | 'instance-store'
-  | 'stop-protected';
+  | 'stop-protected'
+  | 'not-stoppable';
 
 /** The outcome of evaluate(): an action, the rule behind it and human reasons with the measured numbers. */
 export interface Decision extends InstanceRef {
@@ -185,7 +186,8 @@ export function forgedReason(keys: readonly string[]): string {
  * Why an instance must never be stopped by the watchdog, or null. Only the admin's exempt tag and signals nobody
  * can forge count: `aws:*` tags AWS sets when Auto Scaling, EC2 Fleet / Spot Fleet or EMR launch an instance,
  * the Operator DescribeInstances reports for service-managed instances (EKS Auto Mode), the InstanceLifecycle,
- * the root device type and stop protection. Each reason names the signal it came from. Tags such as
+ * the root device type and stop protection; and a database the service refuses to stop (`cannotStop`: a read
+ * replica, SQL Server Multi-AZ, ...). Each reason names the signal it came from. Tags such as
  * `kubernetes.io/cluster/*` or `eks:cluster-name`, which anyone allowed to tag can set, are not trusted
  * (forgeableManagedTags() lists them for the reasons and the launch guard).
  */
@@ -210,6 +212,9 @@ export function findProtection(
       }
       if (until > nowMs) return { kind: 'snoozed', reason: `snoozed until ${iso(until)} (tag ${exemptKey})` };
     }
+  }
+  if (instance.cannotStop !== undefined) {
+    return { kind: 'not-stoppable', reason: instance.cannotStop };
   }
   const set = (key: string) => `tag ${key}, set by AWS`;
   const asg = tags[AWS_MANAGED_TAGS.autoScalingGroup];

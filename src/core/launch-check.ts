@@ -6,6 +6,7 @@
 import { findProtection, forgeableManagedTags, type Protection } from './evaluate.js';
 import { judgeFreeTier } from './rules.js';
 import { type Instance, type InstanceRef, instanceRef } from './instance.js';
+import { KIND_NAMES } from './kinds.js';
 import { formatLocalTime, localizeTimes, nextRunText } from './local-time.js';
 import type { Policy } from './policy.js';
 import { type HourlyPrice, sourceLabel } from './prices.js';
@@ -202,9 +203,13 @@ export function checkLaunch(
 export function sweepPlanOf(instance: Instance, policy: Policy): string {
   const idle = policy.idle;
   const window = idle.windowHours < 1 ? `${Math.round(idle.windowHours * 60)} min` : `${idle.windowHours} h`;
-  const when = [
-    `when it is idle (CPU under ${idle.cpuPercent}% and network under ${idle.networkMB} MB over ${window})`,
-  ];
+  const idleIs =
+    instance.kind === 'sagemaker-notebook'
+      ? `no kernel or terminal activity for ${window}`
+      : instance.kind === 'rds-instance' || instance.kind === 'rds-cluster'
+        ? `no connections and CPU under ${idle.cpuPercent}% over ${window}`
+        : `CPU under ${idle.cpuPercent}% and network under ${idle.networkMB} MB over ${window}`;
+  const when = [`when it is idle (${idleIs})`];
   const eligible = instance.typeInfo?.freeTierEligible;
   const limits = policy.maxRunningHours;
   const limit =
@@ -318,8 +323,9 @@ export function renderLaunchAlert(
     : 'an unknown time';
   const who = [v.name, v.owner ? `owner ${v.owner}` : undefined].filter(Boolean).join(', ');
   const priceNote = v.price.note ? [`        ${v.price.note}`] : [];
+  const noun = v.kind ? KIND_NAMES[v.kind] : 'instance';
   const head = [
-    `Instance ${v.instanceId}${who ? ` (${who})` : ''} started in ${v.region} at ${launched}.`,
+    `${noun.charAt(0).toUpperCase()}${noun.slice(1)} ${v.instanceId}${who ? ` (${who})` : ''} started in ${v.region} at ${launched}.`,
     '',
     `Type:   ${v.instanceType}`,
     `Price:  ${formatHourly(v.price)}`,
@@ -358,6 +364,7 @@ export function renderLaunchAlert(
     text,
     data: {
       kind: 'cost-watchdog/launch',
+      ...(v.kind ? { resourceKind: v.kind } : {}),
       instanceId: v.instanceId,
       region: v.region,
       account: v.account,

@@ -23,13 +23,18 @@ export const TAGS = {
   startedAt: 'cost-watchdog:started-at',
   startedBy: 'cost-watchdog:started-by',
   managed: 'cost-watchdog:managed',
+  /**
+   * A SageMaker notebook's last kernel / terminal activity (ISO time), written by the notebook itself through the
+   * lifecycle configuration the watchdog offers (provision/notebook/on-start.sh): its idle evidence.
+   */
+  lastActivity: 'cost-watchdog:last-activity',
 } as const;
 
 /**
- * The kinds of resource the watchdog watches. EC2 instances are the only kind today; a policy key that names kinds
- * (quietHours.kinds) takes its values from here, so a new kind (a notebook, a database) is one more entry.
+ * The kinds of resource the watchdog watches: EC2 instances, SageMaker notebook instances, RDS DB instances and
+ * RDS (Aurora / Multi-AZ) DB clusters. A policy key that names kinds (quietHours.kinds) takes its values from here.
  */
-export const RESOURCE_KINDS = ['ec2'] as const;
+export const RESOURCE_KINDS = ['ec2', 'sagemaker-notebook', 'rds-instance', 'rds-cluster'] as const;
 
 /** A kind of watched resource. */
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];

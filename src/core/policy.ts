@@ -198,6 +198,50 @@ const hours = z
   .max(24 * 366);
 const percent = z.number().min(0).max(100);
 
+/** A SageMaker notebook instance type such as ml.t3.medium. */
+const notebookType = z.string().regex(/^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$/, {
+  message: 'must be a SageMaker notebook instance type such as ml.t3.medium',
+});
+
+/** An RDS DB instance class such as db.t3.micro. */
+const databaseClass = z.string().regex(/^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$/, {
+  message: 'must be an RDS DB instance class such as db.t3.micro',
+});
+
+/**
+ * What a resource kind (notebooks, databases) may set differently from EC2: each key absent = the EC2 key of the
+ * same name (policyForKind() in src/core/kinds.ts applies them).
+ */
+const kindOverrides = {
+  /** Watch this kind at all. On by default: a watchdog that must be switched on misses what it exists for. */
+  enabled: z.boolean().default(true),
+  graceMinutes: z
+    .number()
+    .int()
+    .min(5)
+    .max(7 * 24 * 60)
+    .optional(),
+  maxRunningHours: z
+    .object({ freeTier: hours.nullable().optional(), nonFreeTier: hours.nullable().optional() })
+    .strict()
+    .prefault({}),
+};
+
+/** The idle window keys every kind shares. */
+const kindIdleWindow = {
+  windowHours: z
+    .number()
+    .min(0.5)
+    .max(24 * 14)
+    .optional(),
+  minRunningMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 60 * 14)
+    .optional(),
+};
+
 /** The policy schema: every key of watchdog.yml with its default. Unknown keys are errors. */
 export const policySchema = z
   .object({
@@ -285,6 +329,8 @@ export const policySchema = z
     digest: z
       .object({
         schedule: schedule.default('cron(0 8 * * ? *)'),
+        /** EBS snapshots older than this many days are listed with what they cost (never deleted). */
+        oldSnapshotDays: z.number().int().min(1).max(3650).default(30),
       })
       .strict()
       .prefault({}),
@@ -294,6 +340,50 @@ export const policySchema = z
         monthlyUsd: z.number().positive().max(10_000_000).nullable().default(null),
         /** notify: alert only. stop: warn every running non-exempt instance, stop after the grace. */
         action: z.enum(['notify', 'stop']).default('notify'),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * SageMaker notebook instances. Idle = no kernel or terminal activity (the notebook's own tag, written by the
+     * lifecycle configuration in provision/notebook/) for idle.windowHours; never judged from CPU.
+     */
+    notebooks: z
+      .object({
+        ...kindOverrides,
+        idle: z.object(kindIdleWindow).strict().prefault({}),
+        /**
+         * Types treated as free tier: SageMaker's free tier gives 250 h a month of ml.t3.medium (ml.t2.medium
+         * before it) in the first 2 months of SageMaker use, which the watchdog cannot see: remove them after that.
+         */
+        freeTierTypes: z.array(notebookType).default(['ml.t3.medium', 'ml.t2.medium']),
+        /** Notebook types allowed although not free tier (nonFreeTier.allowedTypes for notebooks). */
+        allowedTypes: z.array(notebookType).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * RDS DB instances and Aurora / Multi-AZ DB clusters. Idle = no connections (DatabaseConnections maximum 0)
+     * and CPU below idle.cpuPercent over idle.windowHours.
+     */
+    databases: z
+      .object({
+        ...kindOverrides,
+        idle: z
+          .object({
+            ...kindIdleWindow,
+            cpuPercent: percent.optional(),
+            minDatapointCoverage: z.number().gt(0).max(1).optional(),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * Classes treated as free tier (Single-AZ only): the legacy free tier's 750 h a month of db.t2/t3/t4g.micro
+         * for 12 months after the account was created (accounts created before 2025-07-15; newer accounts get
+         * credits instead). The watchdog cannot see the account's age: remove them when that year is over.
+         */
+        freeTierTypes: z.array(databaseClass).default(['db.t3.micro', 'db.t4g.micro', 'db.t2.micro']),
+        /** DB classes allowed although not free tier (nonFreeTier.allowedTypes for databases). */
+        allowedTypes: z.array(databaseClass).default([]),
       })
       .strict()
       .prefault({}),
@@ -351,7 +441,10 @@ export const policySchema = z
       .object({
         /** The windows; none = no quiet hours. Overlapping and adjoining windows join into one quiet period. */
         windows: z.array(quietWindow).max(20).default([]),
-        /** The kinds of resource quiet hours cover (EC2 instances only, today). */
+        /**
+         * The kinds of resource quiet hours cover: ec2, sagemaker-notebook, rds-instance, rds-cluster (names.ts
+         * RESOURCE_KINDS). The morning start starts EC2 instances only.
+         */
         kinds: z.array(z.enum(RESOURCE_KINDS)).min(1).default(['ec2']),
         /** stop: warn, then stop at the window's start. report: show in plan and the sweep report only. */
         action: z.enum(['stop', 'report']).default('stop'),

@@ -3,7 +3,7 @@
  * a new resource kind implements. Plain interfaces, no AWS types: jobs and tests see only these; in-memory
  * implementations stand in for them in unit tests (test/unit/in-memory-fleet.ts, test/unit/ports.test.ts).
  */
-import type { Instance, InstanceMetrics, InstanceTypeInfo, SeriesName } from './instance.js';
+import type { Instance, InstanceMetrics, InstanceTypeInfo, ResourceKind, SeriesName } from './instance.js';
 import type { Alert } from './report.js';
 import type { Rule } from './rules.js';
 
@@ -27,10 +27,13 @@ export interface ResourceResult {
 /**
  * The resources of one kind in one account x region that the watchdog watches and acts on: list the running
  * ones, look one up, learn their type facts and stop protection, write and remove the watchdog's tags, and stop
- * them (never anything else). EC2 instances are the first implementation (src/aws/ec2.ts).
+ * them (never anything else). EC2 instances are the first implementation (src/aws/ec2.ts); SageMaker notebook
+ * instances (src/aws/sagemaker.ts) and RDS DB instances and clusters (src/aws/rds.ts) the others.
  */
 export interface FleetPort {
   readonly region: string;
+  /** What it holds; absent = EC2 instances. */
+  readonly kind?: ResourceKind;
   /** Every running resource (only running ones are ever acted on). */
   listRunning(): Promise<Instance[]>;
   /**
@@ -42,7 +45,7 @@ export interface FleetPort {
   getRunning(instanceId: string): Promise<Instance | null>;
   /** Type facts (free-tier eligibility for this account, GPU, ...) of each distinct type. */
   describeTypes(types: Iterable<string>): Promise<Map<string, InstanceTypeInfo>>;
-  /** Whether the resource refuses an API stop (EC2 stop protection). */
+  /** Whether the resource refuses an API stop (EC2 stop protection; `false` where a service has none). */
   isStopProtected(instanceId: string): Promise<boolean>;
   tag(instanceIds: string[], tags: Record<string, string>): Promise<ResourceResult[]>;
   untag(instanceIds: string[], keys: string[]): Promise<ResourceResult[]>;

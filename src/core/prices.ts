@@ -117,6 +117,25 @@ export const EBS_USD_PER_GB_MONTH: Readonly<Record<string, number>> = {
   standard: 0.05,
 };
 
+/** EBS snapshots (standard tier), USD per GB-month in us-east-1. */
+export const SNAPSHOT_USD_PER_GB_MONTH = 0.05;
+
+/** A NAT gateway, USD per hour in us-east-1, and per GB it processes. */
+export const NAT_GATEWAY_USD_PER_HOUR = 0.045;
+export const NAT_GATEWAY_USD_PER_GB = 0.045;
+
+/** RDS storage of a Single-AZ DB instance, USD per GB-month in us-east-1 (Multi-AZ: twice). */
+export const RDS_STORAGE_USD_PER_GB_MONTH: Readonly<Record<string, number>> = {
+  gp2: 0.115,
+  gp3: 0.115,
+  io1: 0.125,
+  io2: 0.125,
+  standard: 0.1,
+};
+
+/** SageMaker ML storage (a notebook instance's volume), USD per GB-month in us-east-1. */
+export const SAGEMAKER_STORAGE_USD_PER_GB_MONTH = 0.14;
+
 /** Every public IPv4 address (in use or idle, Elastic or auto-assigned) costs this much per hour since 2024-02. */
 export const PUBLIC_IPV4_USD_PER_HOUR = 0.005;
 

@@ -1,6 +1,7 @@
 import { type ActionLinks, KEEP_HOURS } from './action-links.js';
 import { shortError } from './errors.js';
 import type { Decision } from './evaluate.js';
+import { KIND_CONSOLES, KIND_NAMES, kindOf, policyForKind } from './kinds.js';
 import { formatLocalTime, localizeTimes } from './local-time.js';
 import type { Policy } from './policy.js';
 import { ALERT_MAX_BYTES, type Alert, alertMessage, type RunError, type SweepReport } from './report.js';
@@ -66,7 +67,7 @@ export function renderPlanTable(decisions: Decision[], timeZone = 'UTC'): string
   const rows = sorted.map((d) => [
     d.instanceId,
     d.name ?? '',
-    d.instanceType,
+    typeCell(d),
     d.region,
     d.owner ?? '',
     d.action.toUpperCase(),
@@ -76,7 +77,7 @@ export function renderPlanTable(decisions: Decision[], timeZone = 'UTC'): string
   const table = renderTable(
     ['INSTANCE', 'NAME', 'TYPE', 'REGION', 'OWNER', 'ACTION', 'RULE', 'PROTECTED'],
     rows,
-    [21, 24, 14, 14, 16],
+    [21, 24, 24, 14, 16],
   );
   const reasons = sorted.map((d) =>
     [
@@ -87,10 +88,16 @@ export function renderPlanTable(decisions: Decision[], timeZone = 'UTC'): string
   return `${table}\n\nReasons:\n${reasons.map((r) => `  ${r}`).join('\n')}`;
 }
 
+/** The type as tables and alerts show it: an EC2 type alone, other kinds named ("notebook ml.t3.medium"). */
+function typeCell(d: Decision): string {
+  const kind = kindOf(d);
+  return kind === 'ec2' ? d.instanceType : `${KIND_NAMES[kind]} ${d.instanceType}`;
+}
+
 function line(d: Decision, timeZone: string): string {
   const who = [d.name, d.owner ? `owner ${d.owner}` : undefined].filter(Boolean).join(', ');
   const reasons = d.reasons.map((r) => localizeTimes(r, timeZone)).join('; ');
-  return `- ${d.instanceId} (${d.instanceType}, ${d.region}${who ? `, ${who}` : ''}): ${reasons}`;
+  return `- ${d.instanceId} (${typeCell(d)}, ${d.region}${who ? `, ${who}` : ''}): ${reasons}`;
 }
 
 /** One error of a run for an admin email: where, the operation and the AWS error code (never a stack). */
@@ -155,6 +162,7 @@ function summaryData(report: SweepReport, decisions: Decision[], links?: LinksBy
       .filter((d) => d.action !== 'none')
       .slice(0, max)
       .map((d) => ({
+        ...(d.kind ? { kind: d.kind } : {}),
         instanceId: d.instanceId,
         region: d.region,
         account: d.account,
@@ -235,9 +243,10 @@ function sweepAlert(report: SweepReport, policy: Policy, links: LinksById | unde
 
 /** "notebook (i-0abc..., t3.micro, eu-central-1)", or without a Name tag "i-0abc... (t3.micro, eu-central-1)". */
 function ownerLabel(d: Decision): string {
+  const what = kindOf(d) === 'ec2' ? '' : `${KIND_NAMES[kindOf(d)]} `;
   return d.name
-    ? `${d.name} (${d.instanceId}, ${d.instanceType}, ${d.region})`
-    : `${d.instanceId} (${d.instanceType}, ${d.region})`;
+    ? `${what}${d.name} (${d.instanceId}, ${d.instanceType}, ${d.region})`
+    : `${what}${d.instanceId} (${d.instanceType}, ${d.region})`;
 }
 
 /** The first letter in upper case. */
@@ -247,7 +256,9 @@ function sentence(text: string): string {
 
 /** Why the decision's rule holds, in plain words (no policy keys). */
 function ownerWhy(d: Decision, policy: Policy): string {
-  return d.rule ? RULES[d.rule].wording.why(d, policy) : 'it breaks one of the rules of this account';
+  return d.rule
+    ? RULES[d.rule].wording.why(d, policyForKind(policy, kindOf(d)))
+    : 'it breaks one of the rules of this account';
 }
 
 /** The warned instances of one owner, per rule: why, when it will be stopped, what changes that, the links. */
@@ -316,11 +327,16 @@ function ownerAlert(
       : warned.length > 0
         ? 'To keep an instance running longer, ask your instructor or administrator before then.'
         : '';
+  const kinds = [...new Set([...warned, ...stopped].map((d) => kindOf(d)))];
+  const onlyEc2 = kinds.every((k) => k === 'ec2');
+  const consoles = [...new Set(kinds.map((k) => KIND_CONSOLES[k]))].join(' or ');
   const text = [
     `Hello ${owner},`,
     '',
-    `cost-watchdog checked this account's EC2 instances at ${at}: ${counts.join(', and ') || 'nothing to report'}.`,
-    'Stopping never deletes anything: the disk stays, and you can start the instance again from the EC2 console.',
+    `cost-watchdog checked this account's ${onlyEc2 ? 'EC2 instances' : 'instances, notebooks and databases'} at ${at}: ${counts.join(', and ') || 'nothing to report'}.`,
+    onlyEc2
+      ? 'Stopping never deletes anything: the disk stays, and you can start the instance again from the EC2 console.'
+      : `Stopping never deletes anything: disks and data stay, and you can start them again from ${consoles}.`,
     '',
     ...ownerWarnings(warned, policy, linked, max),
     ...(stopped.length > 0

@@ -6,7 +6,7 @@
  */
 import { type Instance, type InstanceMetrics, METRIC_PERIOD_SECONDS, type Point } from './instance.js';
 import { formatLocalTime } from './local-time.js';
-import type { Policy } from './policy.js';
+import { type Policy, TAGS } from './policy.js';
 import { judgeQuietHours } from './quiet-hours.js';
 
 /**
@@ -38,6 +38,11 @@ export interface Measured {
   budgetLimitUsd?: number;
   /** The quiet period the quiet-hours rule holds for (ISO times) and the time zone its window is read in. */
   quietHours?: { start: string; end: string; timeZone: string };
+  /** A database: the most connections at once over the idle window (DatabaseConnections Maximum). */
+  connectionsMax?: number;
+  /** A notebook: its last kernel / terminal activity (ISO), and hours since then. */
+  lastActivityAt?: string;
+  inactiveHours?: number;
 }
 
 /** What the plain-words reason of a rule is built from: the decision's instance type and measured numbers. */
@@ -145,6 +150,12 @@ export const RULES: Record<Rule, RuleSpec> = {
 function idleWhy({ measured }: RuleFacts, policy: Policy): string {
   const idle = policy.idle;
   const window = formatHours(idle.windowHours);
+  if (measured.inactiveHours !== undefined) {
+    return `nobody has used it: no notebook kernel or terminal activity for ${fmt(measured.inactiveHours)} h (limit ${window})`;
+  }
+  if (measured.connectionsMax !== undefined && measured.cpuAvgPercent !== undefined) {
+    return `nobody has used it: no database connections and CPU averaged ${fmt(measured.cpuAvgPercent)}% (limit ${idle.cpuPercent}%) over the last ${window}`;
+  }
   if (measured.cpuAvgPercent === undefined || measured.networkMB === undefined) {
     return `it has been idle: CPU under ${idle.cpuPercent}% and network under ${idle.networkMB} MB over the last ${window}`;
   }
@@ -162,7 +173,110 @@ export function parseRule(value: string | undefined): Rule | null {
 
 const MB = 1_000_000;
 
-function judgeIdle({ instance, metrics, policy, nowMs, runningHours, measured }: JudgeInput): Verdict {
+/** Idle, judged from the evidence each kind of resource has (EC2 and RDS: metrics; notebooks: their activity). */
+function judgeIdle(input: JudgeInput): Verdict {
+  switch (input.instance.kind ?? 'ec2') {
+    case 'ec2':
+      return judgeEc2Idle(input);
+    case 'sagemaker-notebook':
+      return judgeNotebookIdle(input);
+    case 'rds-instance':
+    case 'rds-cluster':
+      return judgeDatabaseIdle(input);
+  }
+}
+
+/** Notebooks: the last-activity tag they write themselves. No tag (or none since the last start) = unknown. */
+function judgeNotebookIdle({ instance, policy, nowMs, runningHours, measured }: JudgeInput): Verdict {
+  const idle = policy.idle;
+  const runningMinutes = (runningHours ?? 0) * 60;
+  if (runningMinutes < idle.minRunningMinutes) {
+    return {
+      holds: false,
+      reason: `running ${Math.floor(runningMinutes)} min, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
+    };
+  }
+  const raw = instance.tags[TAGS.lastActivity];
+  const install = 'install the lifecycle configuration (docs/notebooks-and-databases.md)';
+  if (raw === undefined) {
+    return { holds: 'unknown', reason: `activity not measured: ${install}; not judged idle` };
+  }
+  const at = Date.parse(raw);
+  if (!Number.isFinite(at)) {
+    return { holds: 'unknown', reason: `activity tag ${TAGS.lastActivity} is not a time; not judged idle` };
+  }
+  const launchMs = Date.parse(instance.launchTime);
+  // The lifecycle script writes the tag when the notebook starts: a value from well before the last start means
+  // it has not run since (removed?), so nothing is known about this run's use.
+  if (Number.isFinite(launchMs) && at < launchMs - 15 * 60_000) {
+    return {
+      holds: 'unknown',
+      reason: `activity not measured since the last start (is the lifecycle configuration still attached? ${install}); not judged idle`,
+    };
+  }
+  const last = Math.min(nowMs, Number.isFinite(launchMs) ? Math.max(at, launchMs) : at);
+  const inactiveHours = (nowMs - last) / 3_600_000;
+  measured.lastActivityAt = new Date(at).toISOString();
+  measured.inactiveHours = round(inactiveHours, 2);
+  const holds = inactiveHours >= idle.windowHours;
+  return {
+    holds,
+    reason: `${holds ? 'idle' : 'busy'}: last kernel or terminal activity ${new Date(at).toISOString()}, ${fmt(inactiveHours)} h ago (limit ${formatHours(idle.windowHours)})`,
+  };
+}
+
+/** Databases: no connections at all and CPU below the limit over the window (enough datapoints of both). */
+function judgeDatabaseIdle({
+  instance,
+  metrics,
+  policy,
+  nowMs,
+  runningHours,
+  measured,
+}: JudgeInput): Verdict {
+  const idle = policy.idle;
+  const runningMinutes = (runningHours ?? 0) * 60;
+  const restarted = instance.restartedByAws ? ' (restarted by AWS after 7 days stopped)' : '';
+  if (runningMinutes < idle.minRunningMinutes) {
+    return {
+      holds: false,
+      reason: `running ${Math.floor(runningMinutes)} min${restarted}, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
+    };
+  }
+  if (!metrics) return { holds: 'unknown', reason: 'no CloudWatch metrics: not judged idle' };
+  const from = nowMs - idle.windowHours * 3_600_000;
+  const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
+  const need = Math.ceil(expected * idle.minDatapointCoverage);
+  const window = formatHours(idle.windowHours);
+  const connections = inWindow(metrics.connections, from, nowMs);
+  const cpu = inWindow(metrics.cpu, from, nowMs);
+  measured.expectedDatapoints = expected;
+  measured.cpuDatapoints = cpu.length;
+  const short = [
+    ['DatabaseConnections', connections.length],
+    ['CPU', cpu.length],
+  ].filter(([, n]) => (n as number) < need);
+  if (short.length > 0) {
+    return {
+      holds: 'unknown',
+      reason: `not enough metrics to judge idle: ${short
+        .map(([m, n]) => `${m} ${n} of ${expected} datapoints`)
+        .join(', ')} in the last ${window} (need ${need})`,
+    };
+  }
+  const maxConnections = Math.max(...connections);
+  const cpuAvg = mean(cpu);
+  measured.connectionsMax = maxConnections;
+  measured.cpuAvgPercent = round(cpuAvg, 2);
+  const holds = maxConnections === 0 && cpuAvg < idle.cpuPercent;
+  const used = maxConnections === 0 ? 'no connections' : `up to ${fmt(maxConnections)} connections`;
+  return {
+    holds,
+    reason: `${holds ? 'idle' : 'busy'}: ${used}, CPU avg ${fmt(cpuAvg)}% (limit ${idle.cpuPercent}%) over ${window}${restarted}`,
+  };
+}
+
+function judgeEc2Idle({ instance, metrics, policy, nowMs, runningHours, measured }: JudgeInput): Verdict {
   const idle = policy.idle;
   const runningMinutes = (runningHours ?? 0) * 60;
   if (runningMinutes < idle.minRunningMinutes) {
@@ -267,7 +381,9 @@ function judgeUptime({ instance, policy, runningHours, measured }: JudgeInput): 
   return {
     holds,
     reason: holds
-      ? `over uptime: running ${fmt(runningHours)} h since its last start (limit ${limit} h for ${cls})`
+      ? `over uptime: running ${fmt(runningHours)} h since its last start${
+          instance.restartedByAws ? ' (restarted by AWS after 7 days stopped)' : ''
+        } (limit ${limit} h for ${cls})`
       : '',
   };
 }
@@ -281,9 +397,23 @@ export function judgeFreeTier(instance: Instance, policy: Policy): Verdict {
   if (eligible === undefined) {
     return { holds: 'unknown', reason: `free-tier eligibility of ${instance.instanceType} unknown` };
   }
-  if (eligible) return { holds: false, reason: '' };
+  if (eligible) return { holds: false, reason: instance.typeInfo?.freeTierNote ?? '' };
   if (policy.nonFreeTier.allowedTypes.includes(instance.instanceType)) {
     return { holds: false, reason: '' };
+  }
+  const kind = instance.kind ?? 'ec2';
+  if (kind !== 'ec2') {
+    const section = kind === 'sagemaker-notebook' ? 'notebooks' : 'databases';
+    const why =
+      instance.multiAz === true
+        ? ' (Multi-AZ is never free tier)'
+        : instance.engine?.startsWith('aurora')
+          ? ' (Aurora is never free tier)'
+          : '';
+    return {
+      holds: true,
+      reason: `not free tier: ${instance.instanceType} is not in ${section}.freeTierTypes${why} and not in ${section}.allowedTypes`,
+    };
   }
   return {
     holds: true,

@@ -24,6 +24,14 @@ const snapshotInstance = z
     publicIp: z.string().optional(),
     securityGroupIds: z.array(z.string()).optional(),
     operator: z.string().optional(),
+    kind: z.enum(['ec2', 'sagemaker-notebook', 'rds-instance', 'rds-cluster']).optional(),
+    arn: z.string().optional(),
+    storageGb: z.number().nonnegative().optional(),
+    storageType: z.string().optional(),
+    engine: z.string().optional(),
+    multiAz: z.boolean().optional(),
+    cannotStop: z.string().optional(),
+    restartedByAws: z.boolean().optional(),
     typeInfo: z
       .object({
         freeTierEligible: z.boolean().optional(),
@@ -31,12 +39,19 @@ const snapshotInstance = z
         vcpus: z.number().optional(),
         memoryMiB: z.number().optional(),
         hibernationSupported: z.boolean().optional(),
+        freeTierNote: z.string().optional(),
       })
       .strict()
       .optional(),
     /** Datapoints as [ISO time, value] pairs; absent = no metrics (never idle). */
     metrics: z
-      .object({ cpu: series, networkIn: series, networkOut: series, gpu: series.optional() })
+      .object({
+        cpu: series,
+        networkIn: series,
+        networkOut: series,
+        gpu: series.optional(),
+        connections: series.optional(),
+      })
       .strict()
       .optional(),
   })
@@ -96,6 +111,7 @@ export function parseSnapshot(text: string, source = 'snapshot'): Snapshot {
               networkIn: toPoints(metrics.networkIn),
               networkOut: toPoints(metrics.networkOut),
               ...(metrics.gpu ? { gpu: toPoints(metrics.gpu) } : {}),
+              ...(metrics.connections ? { connections: toPoints(metrics.connections) } : {}),
             }
           : undefined,
       };
@@ -119,6 +135,7 @@ export function toSnapshotFile(snapshot: Snapshot): SnapshotFile {
               networkIn: toPairs(metrics.networkIn ?? []),
               networkOut: toPairs(metrics.networkOut ?? []),
               ...(metrics.gpu ? { gpu: toPairs(metrics.gpu) } : {}),
+              ...(metrics.connections ? { connections: toPairs(metrics.connections) } : {}),
             },
           }
         : {}),
@@ -143,6 +160,13 @@ function cleanInstance(i: Instance): Instance {
     rootDeviceType: line(i.rootDeviceType),
     ...(i.publicIp !== undefined ? { publicIp: line(i.publicIp) } : {}),
     ...(i.securityGroupIds !== undefined ? { securityGroupIds: i.securityGroupIds.map(line) } : {}),
+    ...(i.arn !== undefined ? { arn: line(i.arn) } : {}),
+    ...(i.storageType !== undefined ? { storageType: line(i.storageType) } : {}),
+    ...(i.engine !== undefined ? { engine: line(i.engine) } : {}),
+    ...(i.cannotStop !== undefined ? { cannotStop: cleanLine(i.cannotStop, TEXT_CAPS.tagValue) } : {}),
+    ...(i.typeInfo?.freeTierNote !== undefined
+      ? { typeInfo: { ...i.typeInfo, freeTierNote: cleanLine(i.typeInfo.freeTierNote, TEXT_CAPS.tagValue) } }
+      : {}),
   };
 }
 

@@ -40,6 +40,7 @@ export async function signActionLinks(warned: Decision[], signing: ActionLinkSig
         region: d.region,
         account: signing.account,
         warnedAt: d.warnedAt,
+        ...(d.kind ? { kind: d.kind } : {}),
         now: signing.now,
         timeZone: signing.policy.timeZone,
         // Warned while quiet hours hold (for them or another rule): "keep until tomorrow" covers them to their end.

@@ -1,4 +1,3 @@
-import type { Ec2Adapter } from '../aws/ec2.js';
 import type { SigningKeyStore } from '../aws/signing-key.js';
 import {
   KEEP_HOURS,
@@ -13,23 +12,43 @@ import {
 import { type ActionPage, type PageFact, renderActionPage } from '../core/action-page.js';
 import { describeError, shortError } from '../core/errors.js';
 import { findProtection, parseSnooze } from '../core/evaluate.js';
-import type { Instance } from '../core/instance.js';
+import type { Instance, ResourceKind } from '../core/instance.js';
+import { KIND_CONSOLES, KIND_NAMES } from '../core/kinds.js';
 import { formatLocalTime, localizeTimes } from '../core/local-time.js';
 import type { Logger } from '../core/log.js';
 import { type Policy, TAGS } from '../core/policy.js';
 import { quietPeriodFor } from '../core/quiet-hours.js';
+import type { FleetPort } from '../core/ports.js';
 import { parseRule, RULES } from '../core/rules.js';
 import { clearWarnings, stopResources } from './enforce.js';
 
 /** The stop-reason tag of an instance stopped through a link. */
 export const STOP_REASON_LINK = 'stopped via link by the owner';
 
+/**
+ * The resources of one kind in one region as a link sees them: any state, with the state named as EC2 names it
+ * (`running`, `stopping`, `stopped`; the SageMaker and RDS adapters translate InService / available).
+ */
+export type LinkFleet = Pick<FleetPort, 'isStopProtected' | 'tag' | 'untag' | 'stop'> & {
+  describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null>;
+};
+
 /** What answering a verified link needs. */
 export interface AnswerLinkDeps {
-  /** EC2 of the link's region. */
-  ec2: Pick<Ec2Adapter, 'describeInstance' | 'isStopProtected' | 'tag' | 'untag' | 'stop'>;
+  /** The fleet of the link's region and kind (EC2 unless the link names a notebook or database). */
+  ec2: LinkFleet;
   policy: Policy;
   now: Date;
+}
+
+/** Where the owner stops or starts what a link is about themselves. */
+function consoleOf(claims: LinkClaims): string {
+  return KIND_CONSOLES[claims.kind ?? 'ec2'];
+}
+
+/** What a link's resource is called on its pages ("instance", "notebook", "database"). */
+function nounOf(claims: LinkClaims): string {
+  return KIND_NAMES[claims.kind ?? 'ec2'];
 }
 
 /**
@@ -71,6 +90,13 @@ const REJECTION_HINT: Record<LinkRejection, string> = {
 };
 
 const WHEN_DONE = 'When you are done with the instance, stop it yourself in the EC2 console.';
+
+/** WHEN_DONE for what a verified link is about. */
+function whenDone(claims: LinkClaims): string {
+  return claims.kind
+    ? `When you are done with the ${nounOf(claims)}, stop it yourself in ${consoleOf(claims)}.`
+    : WHEN_DONE;
+}
 
 /**
  * Checks a token against the signing key (undefined: none exists, so no link is valid) and the stack's
@@ -184,9 +210,9 @@ function factsOf(
 ): PageFact[] {
   const facts: PageFact[] = [
     { label: 'Name', value: instance?.tags.Name ?? '' },
-    { label: 'Instance', value: claims.instanceId },
+    { label: claims.kind ? 'Id' : 'Instance', value: claims.instanceId },
     { label: 'Region', value: claims.region },
-    { label: 'Type', value: instance?.instanceType ?? '' },
+    { label: 'Type', value: `${claims.kind ? `${nounOf(claims)} ` : ''}${instance?.instanceType ?? ''}` },
     { label: 'Owner', value: instance?.tags[policy.tags.owner] ?? '' },
   ];
   const rule = instance ? parseRule(instance.tags[TAGS.warnRule]) : null;
@@ -236,7 +262,7 @@ function confirmation(
       status: 200,
       tone: 'danger',
       title: `Stop ${instance.tags.Name ?? claims.instanceId} now?`,
-      message: `${label} will be stopped: whatever runs on it ends now. It is stopped, never terminated: its disk stays and you can start it again from the EC2 console.`,
+      message: `${label} will be stopped: whatever runs on it ends now. It is stopped, never terminated: its disk stays and you can start it again from ${consoleOf(claims)}.`,
       facts,
       details: [expires],
       confirm: { label: 'Yes, stop it now', token },
@@ -276,7 +302,7 @@ function doneOutcome(
       status: 200,
       tone: 'done',
       title: state === 'stopped' ? 'Stopped' : 'Stopping',
-      message: `${label} ${verb}. Nothing was deleted; start it again from the EC2 console when you need it.`,
+      message: `${label} ${verb}. Nothing was deleted; start it again from ${consoleOf(claims)} when you need it.`,
       facts,
       details: ['A stopped instance costs only its disk.'],
     };
@@ -311,7 +337,7 @@ function notRunning(
     message: `${labelOf(claims, found?.instance)} is not running${state || ' (stopped, stopping or gone)'}. Nothing was changed.`,
     facts: factsOf(claims, found?.instance, policy, new Date(0), false),
     details: [
-      'cost-watchdog only acts on running instances. Start it again from the EC2 console when you need it.',
+      `cost-watchdog only acts on running ${nounOf(claims)}s. Start it again from ${consoleOf(claims)} when you need it.`,
     ],
   };
 }
@@ -321,7 +347,7 @@ function stalePage(why: StaleLink, claims: LinkClaims, instance: Instance, polic
   const id = labelOf(claims, instance);
   const facts = factsOf(claims, instance, policy, new Date(0), false);
   const warned = formatLocalTime(new Date(claims.warnedAt * 1000), policy.timeZone);
-  const noWarningNow = `cost-watchdog will not stop it without warning you again first, and a new warning brings new links. ${WHEN_DONE}`;
+  const noWarningNow = `cost-watchdog will not stop it without warning you again first, and a new warning brings new links. ${whenDone(claims)}`;
   if (why === 'keep-time-passed') {
     const until = formatLocalTime(new Date((claims.until ?? 0) * 1000), policy.timeZone);
     return {
@@ -330,7 +356,7 @@ function stalePage(why: StaleLink, claims: LinkClaims, instance: Instance, polic
       title: 'This time has passed',
       message: `This link would keep ${id} running until ${until}, which has passed. Nothing was changed.`,
       facts,
-      details: [`Use "${ACTION_LABEL.keep4h}" in the same warning instead, or ${ASK}. ${WHEN_DONE}`],
+      details: [`Use "${ACTION_LABEL.keep4h}" in the same warning instead, or ${ASK}. ${whenDone(claims)}`],
     };
   }
   const what: Record<Exclude<StaleLink, 'keep-time-passed'>, string> = {
@@ -418,7 +444,7 @@ async function stopInstance(claims: LinkClaims, instance: Instance, deps: Answer
         title: 'Not stopped',
         message: `${label} was not stopped: it is never stopped by cost-watchdog (${localizeTimes(protection.reason, policy.timeZone)}).`,
         facts,
-        details: ['Stop it yourself in the EC2 console if you really mean to.'],
+        details: [`Stop it yourself in ${consoleOf(claims)} if you really mean to.`],
       },
     };
   }
@@ -443,7 +469,7 @@ async function stopInstance(claims: LinkClaims, instance: Instance, deps: Answer
         title: 'Not stopped',
         message: `${label} could not be stopped (${shortError(failedStop?.message ?? 'unknown error')}). Nothing else was changed.`,
         facts,
-        details: [`Try the link again in a minute, or stop it yourself in the EC2 console.`],
+        details: [`Try the link again in a minute, or stop it yourself in ${consoleOf(claims)}.`],
       },
     };
   }
@@ -453,7 +479,7 @@ async function stopInstance(claims: LinkClaims, instance: Instance, deps: Answer
       status: 200,
       tone: 'done',
       title: 'Stopping',
-      message: `${label} is ${instance.hibernationConfigured ? 'hibernating' : 'stopping'}. Nothing was deleted; start it again from the EC2 console when you need it.`,
+      message: `${label} is ${instance.hibernationConfigured ? 'hibernating' : 'stopping'}. Nothing was deleted; start it again from ${consoleOf(claims)} when you need it.`,
       facts,
     },
   };
@@ -481,8 +507,8 @@ export interface LinkRequestDeps {
   /** The stack's account: links for any other account are refused. */
   account: string;
   keys: Pick<SigningKeyStore, 'read'>;
-  /** EC2 of a region. */
-  ec2: (region: string) => AnswerLinkDeps['ec2'];
+  /** The fleet of a region, of one kind (absent = EC2). */
+  ec2: (region: string, kind?: ResourceKind) => AnswerLinkDeps['ec2'];
   log: Logger;
 }
 
@@ -592,7 +618,7 @@ export async function answerLinkRequest(
   try {
     const mode = method === 'POST' ? 'act' : wantsOutcome(event) ? 'done' : 'show';
     const page = await answerLink(claims, token, mode, {
-      ec2: deps.ec2(claims.region),
+      ec2: deps.ec2(claims.region, claims.kind),
       policy: deps.policy,
       now,
     });
@@ -619,7 +645,7 @@ export async function answerLinkRequest(
       tone: 'refused',
       title: 'Something went wrong',
       message: `${claims.instanceId} could not be checked just now (${shortError(describeError(err))}). Nothing was changed.`,
-      details: [`Try the link again in a minute. ${WHEN_DONE}`],
+      details: [`Try the link again in a minute. ${whenDone(claims)}`],
     });
   }
 }

@@ -21,6 +21,7 @@ import type { Instance } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
 import type { HourlyPrice } from '../core/prices.js';
 import type { RunError } from '../core/report.js';
+import type { NatGatewayFact, SnapshotFact } from '../core/stopped-costs.js';
 import { monthBounds } from '../core/usage.js';
 
 /** Inputs of a digest run. `now` is injected (the CLI's --at, the tests, the handler's clock). */
@@ -39,8 +40,25 @@ interface TargetFacts {
   volumes: DigestVolume[];
   addresses: DigestAddress[];
   stoppedDisks: DigestStoppedDisks[];
+  snapshots: SnapshotFact[];
+  natGateways: NatGatewayFact[];
+  stoppedDatabases: Instance[];
+  stoppedNotebooks: Instance[];
   errors: RunError[];
 }
+
+const noFacts = (): TargetFacts => ({
+  running: [],
+  stops: [],
+  volumes: [],
+  addresses: [],
+  stoppedDisks: [],
+  snapshots: [],
+  natGateways: [],
+  stoppedDatabases: [],
+  stoppedNotebooks: [],
+  errors: [],
+});
 
 /** Stop-protection lookups (one call per running instance) the digest makes per account x region at most. */
 export const DIGEST_STOP_PROTECTION_CHECKS = 1_000;
@@ -52,21 +70,21 @@ export const DIGEST_STOP_PROTECTION_CHECKS = 1_000;
  */
 export async function runDigest(options: DigestOptions): Promise<Digest> {
   const { policy, now, services } = options;
-  const facts = await mapBounded(options.targets, policy.concurrency, (t) => gather(t, services));
-  const all: TargetFacts = {
-    running: [],
-    stops: [],
-    volumes: [],
-    addresses: [],
-    stoppedDisks: [],
-    errors: [],
-  };
+  const snapshotsBefore = new Date(now.getTime() - policy.digest.oldSnapshotDays * 86_400_000);
+  const facts = await mapBounded(options.targets, policy.concurrency, (t) =>
+    gather(t, services, snapshotsBefore),
+  );
+  const all = noFacts();
   for (const f of facts) {
     all.running.push(...f.running);
     all.stops.push(...f.stops);
     all.volumes.push(...f.volumes);
     all.addresses.push(...f.addresses);
     all.stoppedDisks.push(...f.stoppedDisks);
+    all.snapshots.push(...f.snapshots);
+    all.natGateways.push(...f.natGateways);
+    all.stoppedDatabases.push(...f.stoppedDatabases);
+    all.stoppedNotebooks.push(...f.stoppedNotebooks);
     all.errors.push(...f.errors);
   }
 
@@ -95,21 +113,24 @@ export async function runDigest(options: DigestOptions): Promise<Digest> {
     volumes: all.volumes,
     addresses: all.addresses,
     stoppedDisks: all.stoppedDisks,
+    stoppedCosts: {
+      snapshots: all.snapshots,
+      natGateways: all.natGateways,
+      databases: all.stoppedDatabases,
+      notebooks: all.stoppedNotebooks,
+    },
     month,
     errors: all.errors,
     ...(options.topicKey ? { topicKey: true } : {}),
   });
 }
 
-async function gather(target: AwsTarget, services: CostServices): Promise<TargetFacts> {
-  const out: TargetFacts = {
-    running: [],
-    stops: [],
-    volumes: [],
-    addresses: [],
-    stoppedDisks: [],
-    errors: [],
-  };
+async function gather(
+  target: AwsTarget,
+  services: CostServices,
+  snapshotsBefore: Date,
+): Promise<TargetFacts> {
+  const out = noFacts();
   const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
   if (target.unavailable) {
     out.errors.push({ ...where, ...target.unavailable });
@@ -182,8 +203,54 @@ async function gather(target: AwsTarget, services: CostServices): Promise<Target
       },
       (err: unknown) => fail('ec2:DescribeAddresses', err),
     ),
+    ...gatherStoppedCosts(target, services, snapshotsBefore, out, fail),
   ]);
   return out;
+}
+
+/**
+ * The reads of "what stopped still costs" beyond the EC2 disks and addresses: old snapshots, NAT gateways, stopped
+ * databases and notebooks (each failure its own error, the rest still read).
+ */
+function gatherStoppedCosts(
+  target: AwsTarget,
+  services: CostServices,
+  snapshotsBefore: Date,
+  out: TargetFacts,
+  fail: (operation: string, err: unknown) => void,
+): Promise<void>[] {
+  const costs = services.costs(target);
+  const stopped = services.stopped?.(target);
+  return [
+    costs.snapshotsBefore(snapshotsBefore).then(
+      (s) => {
+        out.snapshots = s;
+      },
+      (err: unknown) => fail('ec2:DescribeSnapshots', err),
+    ),
+    costs.natGateways().then(
+      (n) => {
+        out.natGateways = n;
+      },
+      (err: unknown) => fail('ec2:DescribeNatGateways', err),
+    ),
+    ...(stopped
+      ? [
+          Promise.all([stopped.databases.listStopped(), stopped.clusters.listStopped()]).then(
+            ([d, c]) => {
+              out.stoppedDatabases = [...d, ...c];
+            },
+            (err: unknown) => fail('rds:DescribeDBInstances / DescribeDBClusters (stopped)', err),
+          ),
+          stopped.notebooks.listStopped().then(
+            (n) => {
+              out.stoppedNotebooks = n;
+            },
+            (err: unknown) => fail('sagemaker:ListNotebookInstances (stopped)', err),
+          ),
+        ]
+      : []),
+  ];
 }
 
 /** What the digest function returns and logs. */

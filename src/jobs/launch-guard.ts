@@ -8,6 +8,8 @@ import {
   type LaunchVerdict,
   renderLaunchAlert,
 } from '../core/launch-check.js';
+import type { ResourceKind } from '../core/instance.js';
+import { KIND_NAMES, kindEnabled, kindTypeInfo, policyForKind } from '../core/kinds.js';
 import type { Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert } from '../core/report.js';
@@ -30,6 +32,8 @@ export interface LaunchGuardResult {
 /** Inputs of one launch check. `now` is injected. */
 export interface LaunchGuardOptions {
   instanceId: string;
+  /** A notebook or database that started; absent = an EC2 instance. */
+  resource?: Exclude<ResourceKind, 'ec2'>;
   target: AwsTarget;
   policy: Policy;
   services: CostServices;
@@ -48,6 +52,7 @@ export interface LaunchGuardOptions {
  * sends nothing. AWS failures of the lookups are logged and judged as "unknown", never as "fine".
  */
 export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGuardResult> {
+  if (options.resource) return guardKindStart({ ...options, resource: options.resource });
   const { instanceId, target, policy, services, now, log } = options;
   const ec2 = services.ec2(target);
   const instance = await ec2.getRunning(instanceId);
@@ -167,6 +172,85 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
   return summary(status);
 }
 
+/**
+ * The launch guard for a notebook or database that started: the same verdict as for an EC2 launch (free tier from
+ * the kind's policy lists, owner tag, opted out), with the kind's policy; no security groups or stop protection to
+ * read. Warns (nonFreeTier.action: stop) or stops at once (launchGuard.immediate) like an EC2 launch.
+ */
+async function guardKindStart(
+  options: LaunchGuardOptions & { resource: Exclude<ResourceKind, 'ec2'> },
+): Promise<LaunchGuardResult> {
+  const { instanceId, target, services, now, resource } = options;
+  const fleet = services.fleet?.(target, resource);
+  if (!fleet)
+    return { status: 'ignored', instanceId, reason: `${KIND_NAMES[resource]}s are not watched here` };
+  if (!kindEnabled(options.policy, resource)) {
+    return {
+      status: 'ignored',
+      instanceId,
+      reason: `${KIND_NAMES[resource]}s are switched off in the policy`,
+    };
+  }
+  const policy = policyForKind(options.policy, resource);
+  const instance = await fleet.getRunning(instanceId);
+  if (!instance) return { status: 'ignored', instanceId, reason: 'no longer running' };
+  const typeInfo = kindTypeInfo(instance, options.policy, undefined);
+  if (typeInfo) instance.typeInfo = typeInfo;
+  instance.stopProtected = false;
+  const context = await launchContext(instance.tags[policy.tags.owner], options);
+  const price = await services.prices.hourly(instance.instanceType, instance.region);
+  let verdict = checkLaunch(instance, [], price, policy, now, context);
+  const summary = (s: LaunchGuardResult['status']): LaunchGuardResult => ({
+    status: s,
+    instanceId,
+    verdict: {
+      instanceType: verdict.instanceType,
+      findings: verdict.findings,
+      action: verdict.action,
+      outcome: verdict.outcome,
+      protection: verdict.protection,
+      usdPerHour: verdict.price.usdPerHour,
+      priceSource: verdict.price.source,
+    },
+  });
+  if (verdict.action === 'none') return summary('compliant');
+  if (policy.dryRun) return summary('dry-run');
+  let status: LaunchGuardResult['status'] = 'alerted';
+  if (verdict.action === 'stop') {
+    const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
+    const stop = await stopResources(fleet, [{ instanceId, hibernate: false, reason }], {
+      by: 'launch-guard',
+      now,
+    });
+    if (stop.stopped.includes(instanceId)) status = 'stopped';
+    else {
+      const error = stop.errors.find((e) => e.operation === 'StopInstances')?.message;
+      verdict = {
+        ...verdict,
+        action: 'alert',
+        outcome: error
+          ? `the stop failed (${shortError(error)}); the next sweep tries again`
+          : 'it was already stopped',
+      };
+    }
+  } else if (verdict.action === 'warn') {
+    const warned = await writeWarnings(fleet, [{ instanceId, rule: 'non-free-tier' }], now);
+    if (warned.warned.includes(instanceId)) status = 'warned';
+    else
+      verdict = {
+        ...verdict,
+        action: 'alert',
+        outcome: `the warning tag could not be written (${shortError(warned.errors[0]?.message ?? '')}); the next sweep warns`,
+      };
+  }
+  await options.publish(renderLaunchAlert(verdict, policy, { now }));
+  if (verdict.owner) {
+    const forOwner = renderLaunchAlert(verdict, policy, { audience: 'owner', now });
+    await options.publish({ ...forOwner, owner: verdict.owner });
+  }
+  return summary(status);
+}
+
 /** Whether the owner is a provisioned user; IAM is only asked when the instance has an owner. */
 async function launchContext(owner: string | undefined, options: LaunchGuardOptions): Promise<LaunchContext> {
   if (owner === undefined || owner.trim() === '') return { ownerProvisioned: false };
@@ -225,6 +309,7 @@ export async function answerStateChange(
   try {
     const result = await guardLaunch({
       instanceId,
+      ...(change.resource ? { resource: change.resource } : {}),
       target: { ...deps.home, region: change.region },
       policy,
       services: deps.services,

@@ -4,6 +4,7 @@ import type { SigningKeyStore } from '../aws/signing-key.js';
 import type { UsageStore } from '../aws/usage-store.js';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceMetrics } from '../core/instance.js';
+import { kindOf } from '../core/kinds.js';
 import type { Policy } from '../core/policy.js';
 import type { AlertSink } from '../core/ports.js';
 import type { Prices } from '../core/prices.js';
@@ -98,7 +99,9 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
     ...(options.fullMetrics ? { fullMetrics: true } : {}),
     ...(alerts ? { publish: (a) => alerts.publish(a) } : {}),
     onObserved: (instance, metrics) => {
-      observed.push(instance);
+      // The month ledger counts EC2 instance-hours against EC2's free tier and prices: notebooks and databases
+      // have allowances and prices of their own (docs/notebooks-and-databases.md).
+      if (kindOf(instance) === 'ec2') observed.push(instance);
       options.onObserved?.(instance, metrics);
     },
     ...(budget ? { context: budget.context } : {}),

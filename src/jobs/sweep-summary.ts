@@ -22,7 +22,7 @@ export class SweepIncompleteError extends WatchdogError {
 export type SweepSummary = Omit<SweepReport, 'decisions'> & {
   decisions: Pick<
     SweepReport['decisions'][number],
-    'instanceId' | 'region' | 'action' | 'rule' | 'reasons' | 'protection'
+    'kind' | 'instanceId' | 'region' | 'action' | 'rule' | 'reasons' | 'protection'
   >[];
 };
 
@@ -32,7 +32,8 @@ export function summarize(report: SweepReport): SweepSummary {
     ...report,
     decisions: report.decisions
       .filter((d) => d.action !== 'none')
-      .map(({ instanceId, region, action, rule, reasons, protection }) => ({
+      .map(({ kind, instanceId, region, action, rule, reasons, protection }) => ({
+        ...(kind ? { kind } : {}),
         instanceId,
         region,
         action,

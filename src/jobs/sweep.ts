@@ -14,7 +14,16 @@ import {
   stopReasonTag,
 } from '../core/evaluate.js';
 import type { Instance, InstanceMetrics, InstanceTypeInfo } from '../core/instance.js';
-import { firstStageRequest, metricsRequestFor, secondStageRequest } from '../core/kinds.js';
+import {
+  firstStageRequest,
+  kindEnabled,
+  kindOf,
+  kindOperation,
+  kindTypeInfo,
+  metricsRequestFor,
+  policyForKind,
+  secondStageRequest,
+} from '../core/kinds.js';
 import type { FleetPort, MetricsPort, MetricsRequest } from '../core/ports.js';
 import { chooseMetricsApi, runsPerMonth } from '../core/self-cost.js';
 import type { Policy } from '../core/policy.js';
@@ -174,7 +183,6 @@ interface TargetResult {
 }
 
 async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boolean): Promise<TargetResult> {
-  const { policy, now, services } = options;
   const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
   const out: TargetResult = {
     scope: { ...where, instances: 0, ok: true },
@@ -185,6 +193,51 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     postponed: [],
     errors: [],
   };
+
+  if (target.unavailable) {
+    // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
+    out.errors.push({ ...where, ...target.unavailable });
+    out.scope.ok = false;
+    out.scope.error = `${target.unavailable.operation}: ${target.unavailable.message}`;
+    return out;
+  }
+
+  // EC2 first, then the other kinds the policy watches (notebooks, databases), each with its own policy. A region
+  // whose EC2 cannot be listed is one failed scope: its other kinds are not tried (one error, not four).
+  for (const fleet of fleetsOf(options, target)) {
+    if (!out.scope.ok) break;
+    await sweepFleet(
+      target,
+      fleet,
+      { ...options, policy: policyForKind(options.policy, kindOf(fleet)) },
+      dryRun,
+      out,
+    );
+  }
+  return out;
+}
+
+/** The fleets of a target the policy watches: EC2 first, then notebooks and databases unless switched off. */
+function fleetsOf(options: SweepOptions, target: AwsTarget): FleetPort[] {
+  const others = options.services.fleets?.(target) ?? [];
+  return [options.services.ec2(target), ...others.filter((f) => kindEnabled(options.policy, kindOf(f)))];
+}
+
+/**
+ * One kind of resource in one target (`options.policy` is that kind's policy): list, type facts, metrics (kinds
+ * without metrics skip them), evaluate, protection checks, enforce. A failed EC2 listing fails the scope; a failed
+ * listing of another kind is an error of the run and the scope's EC2 results stand.
+ */
+async function sweepFleet(
+  target: AwsTarget,
+  fleet: FleetPort,
+  options: SweepOptions,
+  dryRun: boolean,
+  out: TargetResult,
+): Promise<void> {
+  const { policy, now } = options;
+  const kind = kindOf(fleet);
+  const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
   const fail = (operation: string, err: unknown, instanceId?: string) =>
     out.errors.push({
       ...where,
@@ -197,20 +250,11 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       out.errors.push({
         ...where,
         ...(e.instanceId ? { instanceId: e.instanceId } : {}),
-        operation: `ec2:${e.operation}`,
+        operation: kindOperation(kind, e.operation),
         message: e.message,
       });
   };
 
-  if (target.unavailable) {
-    // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
-    out.errors.push({ ...where, ...target.unavailable });
-    out.scope.ok = false;
-    out.scope.error = `${target.unavailable.operation}: ${target.unavailable.message}`;
-    return out;
-  }
-
-  const fleet = services.ec2(target);
   // Each instance is judged as soon as its metrics arrive, and its datapoints are let go unless it needs a second
   // look after the stop-protection check below: a sweep of 10,000 instances holds a few pages of datapoints, not
   // 720,000 (docs/scale.md). DescribeInstances pages, type facts and metrics overlap: while the metrics of one
@@ -226,12 +270,14 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     decisions.set(i.instanceId, d);
     if (m && needsProtectionCheck(d)) kept.set(i.instanceId, m);
   };
-  const types = typeFacts(fleet, (err) => fail('ec2:DescribeInstanceTypes', err));
+  const types = typeFacts(fleet, policy, (err) => fail(kindOperation(kind, 'types'), err));
   const reader = metricsReader(target, options, (err) =>
     fail(`cloudwatch:${out.scope.metricsApi ?? 'GetMetricData'}`, err),
   );
-  // Metrics only for instances that have run long enough to be idle.
+  // Metrics only for instances that have run long enough to be idle, and whose kind reads any (notebooks do not).
   const minRunningMs = policy.idle.minRunningMinutes * 60_000;
+  const wantsMetrics = (i: Instance) =>
+    now.getTime() - Date.parse(i.launchTime) >= minRunningMs && metricsRequestFor(i).queries.length > 0;
   // The free GetMetricStatistics while a month of sweeps like this one fits the free API requests, else batched.
   // The choice needs the number of candidates: candidates wait until it is made (more only ever means GetMetricData).
   let api = policy.metricsApi === 'auto' ? undefined : policy.metricsApi;
@@ -248,19 +294,22 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       try {
         next = await pages.next();
       } catch (err) {
-        // DescribeInstances failed: nothing of this region is judged or acted on; the other targets go on.
+        // The listing failed: nothing of this kind here is judged or acted on; the other targets go on. A failed
+        // EC2 listing fails the scope (its other kinds are not tried); another kind's is an error of the run.
         abandoned = true;
         await reader.settled();
-        fail('ec2:DescribeInstances', err);
-        out.scope.ok = false;
-        out.scope.error = describeError(err);
-        return out;
+        fail(kindOperation(kind, 'list'), err);
+        if (kind === 'ec2') {
+          out.scope.ok = false;
+          out.scope.error = describeError(err);
+        }
+        return;
       }
       if (next.done) break;
       const page = next.value;
       instances.push(...page);
       await types.learn(page);
-      waiting.push(...page.filter((i) => now.getTime() - Date.parse(i.launchTime) >= minRunningMs));
+      waiting.push(...page.filter(wantsMetrics));
       api ??= waiting.length > 0 && choose(waiting.length) === 'GetMetricData' ? 'GetMetricData' : undefined;
       if (api && waiting.length > 0) {
         await read(waiting, api);
@@ -272,8 +321,8 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   }
   if (waiting.length > 0) await read(waiting, api ?? choose(waiting.length));
   await reader.settled();
-  out.scope.instances = instances.length;
-  if (instances.length === 0) return out;
+  out.scope.instances += instances.length;
+  if (instances.length === 0) return;
   // Too recently started to be idle, or left without metrics by a CloudWatch failure.
   for (const i of instances) if (!decisions.has(i.instanceId)) judge(i, undefined);
 
@@ -298,7 +347,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   for (const i of toCheck) {
     const checked = protection.get(i.instanceId);
     if (typeof checked !== 'boolean') {
-      fail('ec2:DescribeInstanceAttribute', checked?.error, i.instanceId);
+      fail(kindOperation(kind, 'DescribeInstanceAttribute'), checked?.error, i.instanceId);
       decisions.set(i.instanceId, afterFailedProtectionCheck(decisions.get(i.instanceId) as Decision));
       continue;
     }
@@ -307,13 +356,16 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
       decisions.set(i.instanceId, evaluate(i, kept.get(i.instanceId), policy, now, options.context));
   }
   kept.clear();
-  // In DescribeInstances order, whatever order the metrics came in.
-  out.decisions = instances.map((i) => decisions.get(i.instanceId) as Decision);
-  if (dryRun) return out;
+  // In listing order, whatever order the metrics came in.
+  let mine = instances.map((i) => decisions.get(i.instanceId) as Decision);
+  if (dryRun) {
+    out.decisions.push(...mine);
+    return;
+  }
 
   const warnings = await writeWarnings(
     fleet,
-    out.decisions
+    mine
       .filter((d): d is Decision & { rule: Rule } => d.action === 'warn' && d.newWarning && d.rule !== null)
       .map((d) => ({ instanceId: d.instanceId, rule: d.rule })),
     now,
@@ -322,20 +374,20 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   failed(warnings.errors);
   // A decision of a warning just written carries that warning's time: its links answer exactly this warning.
   const warnedAt = now.toISOString();
-  const written = new Set(out.warned);
-  if (written.size > 0)
-    out.decisions = out.decisions.map((d) => (written.has(d.instanceId) ? { ...d, warnedAt } : d));
+  const written = new Set(warnings.warned);
+  if (written.size > 0) mine = mine.map((d) => (written.has(d.instanceId) ? { ...d, warnedAt } : d));
+  out.decisions.push(...mine);
 
   const cleared = await clearWarnings(
     fleet,
-    out.decisions.filter((d) => d.clearWarning).map((d) => d.instanceId),
+    mine.filter((d) => d.clearWarning).map((d) => d.instanceId),
   );
   out.cleared.push(...cleared.cleared);
   failed(cleared.errors);
 
   const stops = await stopResources(
     fleet,
-    out.decisions
+    mine
       .filter((d) => d.action === 'stop')
       .map((d) => ({
         instanceId: d.instanceId,
@@ -349,7 +401,6 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
   // Stopped by someone else between describe and stop: not ours to claim (no stop record, no savings).
   out.cleared.push(...stops.alreadyStopped);
   failed(stops.errors);
-  return out;
 }
 
 /** A fleet without pages, as one page. */
@@ -357,8 +408,11 @@ async function* onePage(fleet: { listRunning(): Promise<Instance[]> }): AsyncGen
   yield await fleet.listRunning();
 }
 
-/** Type facts of the instance types met so far, asked once per type (DescribeInstanceTypes, 100 types a call). */
-function typeFacts(fleet: FleetPort, fail: (err: unknown) => void) {
+/**
+ * Type facts of the instance types met so far, asked once per type (DescribeInstanceTypes, 100 types a call), as
+ * the resource's kind reads them (kindTypeInfo: free tier of notebooks and databases from the policy's lists).
+ */
+function typeFacts(fleet: FleetPort, policy: Policy, fail: (err: unknown) => void) {
   const known = new Map<string, InstanceTypeInfo>();
   const asked = new Set<string>();
   return {
@@ -375,7 +429,7 @@ function typeFacts(fleet: FleetPort, fail: (err: unknown) => void) {
         }
       }
       for (const i of page) {
-        const info = known.get(i.instanceType);
+        const info = kindTypeInfo(i, policy, known.get(i.instanceType));
         if (info) i.typeInfo = info;
       }
     },

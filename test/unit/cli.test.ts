@@ -212,7 +212,10 @@ describe('the cost-watchdog CLI', () => {
     expect(out).toMatch(/dave-thesis-run .* REPORT +idle +exempt/);
     expect(out).toMatch(/grader-runner .* REPORT +idle +auto-scaling/);
     expect(out).toContain('- no CloudWatch metrics: not judged idle');
-    expect(out).toContain('7 running in 1 region(s): 1 to stop, 1 to warn, 2 reported only, 3 fine.');
+    expect(out).toMatch(/carol-course-notebook +notebook ml\.t3\.medium +us-east-1 +carol +WARN +idle/);
+    expect(out).toMatch(/erin-project-db +database db\.t3\.micro +us-east-1 +erin +WARN +idle/);
+    expect(out).toContain('- idle: no connections, CPU avg 1.8% (limit 5%) over 2 h');
+    expect(out).toContain('9 running in 1 region(s): 1 to stop, 3 to warn, 2 reported only, 3 fine.');
   });
 
   it('answers "what if" with another policy on the same snapshot', async () => {

@@ -4,15 +4,19 @@
  */
 import type { AwsTarget } from '../../src/aws/clients.js';
 import type { Ec2Fleet, SweepServices } from '../../src/aws/services.js';
-import type { Instance, InstanceMetrics, InstanceTypeInfo } from '../../src/core/instance.js';
+import type { Instance, InstanceMetrics, InstanceTypeInfo, ResourceKind } from '../../src/core/instance.js';
 import { TAGS } from '../../src/core/policy.js';
 import type {
+  FleetPort,
   MetricsPort,
   MetricsRequest,
   ResourceResult as InstanceResult,
   RestartPort,
 } from '../../src/core/ports.js';
 import type { Rule } from '../../src/core/rules.js';
+
+/** The kinds besides EC2, each a fleet of its own in a target (like sdkSweepServices). */
+const OTHER_KINDS: readonly ResourceKind[] = ['sagemaker-notebook', 'rds-instance', 'rds-cluster'];
 
 /** One instance as the fake EC2 holds it. */
 export interface FakeInstance {
@@ -38,7 +42,12 @@ export type FakeOperation =
   | 'enabledRegions';
 
 /** Decides whether a call fails: return an Error to throw (or to report per instance), undefined to succeed. */
-export type FaultPlan = (operation: FakeOperation, region: string, instanceId?: string) => Error | undefined;
+export type FaultPlan = (
+  operation: FakeOperation,
+  region: string,
+  instanceId?: string,
+  kind?: ResourceKind,
+) => Error | undefined;
 
 /** One mutating call as the fake recorded it. */
 export interface RecordedCall {
@@ -51,6 +60,8 @@ export interface RecordedCall {
   tags?: Record<string, string>;
   keys?: string[];
   hibernate?: boolean;
+  /** The kind of the fleet it was made on, when not EC2. */
+  kind?: ResourceKind;
 }
 
 /** An AWS-style error with a name (what the SDK throws for an error code). */
@@ -86,11 +97,13 @@ export class InMemoryFleet {
     return undefined;
   }
 
-  /** SweepServices over this fleet. */
+  /** SweepServices over this fleet: EC2, and one fleet per other kind (notebooks, databases). */
   services(): SweepServices {
     return {
       ec2: (target: AwsTarget) => new FakeEc2(this, target.region),
       restarts: (target: AwsTarget) => new FakeEc2(this, target.region),
+      fleets: (target: AwsTarget): FleetPort[] =>
+        OTHER_KINDS.map((kind) => new FakeEc2(this, target.region, kind)),
       metrics: (target: AwsTarget) => new FakeMetrics(this, target.region),
     };
   }
@@ -115,14 +128,17 @@ class FakeEc2 implements Ec2Fleet, RestartPort {
   constructor(
     private readonly fleet: InMemoryFleet,
     readonly region: string,
+    readonly kind: ResourceKind = 'ec2',
   ) {}
 
+  /** The resources of this fleet's kind in its region. */
   private get instances(): Map<string, FakeInstance> {
-    return this.fleet.regions.get(this.region) ?? new Map();
+    const all = this.fleet.regions.get(this.region) ?? new Map<string, FakeInstance>();
+    return new Map([...all].filter(([, e]) => (e.instance.kind ?? 'ec2') === this.kind));
   }
 
   private check(operation: FakeOperation, instanceId?: string): void {
-    const err = this.fleet.fault(operation, this.region, instanceId);
+    const err = this.fleet.fault(operation, this.region, instanceId, this.kind);
     if (err) throw err;
   }
 
@@ -244,7 +260,7 @@ class FakeEc2 implements Ec2Fleet, RestartPort {
     for (const id of instanceIds) {
       const entry = this.instances.get(id);
       try {
-        const err = this.fleet.fault(operation, this.region, id);
+        const err = this.fleet.fault(operation, this.region, id, this.kind);
         if (err) throw err;
         if (!entry) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
         apply(entry);
@@ -265,6 +281,7 @@ class FakeEc2 implements Ec2Fleet, RestartPort {
         attempted: [...instanceIds],
         instanceIds: done,
         ...extra,
+        ...(this.kind !== 'ec2' ? { kind: this.kind } : {}),
       });
     }
     return results;

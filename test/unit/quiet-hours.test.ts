@@ -453,6 +453,26 @@ describe('the quiet-hours rule: warned before the window, stopped at its start',
     expect(d.protection).toBe(protection);
   });
 
+  it('covers notebooks and databases only when quietHours.kinds names them', () => {
+    const notebook = student({}, { kind: 'sagemaker-notebook', instanceType: 'ml.t3.medium' });
+    const database = student({}, { kind: 'rds-instance', instanceType: 'db.t3.micro' });
+    const withKinds = berlinNights({ kinds: ['ec2', 'sagemaker-notebook'] });
+    const evening = at('2026-11-25T19:55:00Z');
+
+    expect(evaluate(notebook, undefined, policy, evening).rulesHolding).not.toContain('quiet-hours');
+    expect(evaluate(notebook, undefined, withKinds, evening)).toMatchObject({
+      action: 'warn',
+      rule: 'quiet-hours',
+      stopAfter: '2026-11-25T21:00:00.000Z',
+    });
+    expect(evaluate(database, undefined, withKinds, evening).rulesHolding).not.toContain('quiet-hours');
+    expect(() =>
+      parsePolicyText(
+        'quietHours:\n  windows: [{ days: [mon], from: "22:00", to: "07:00" }]\n  kinds: [ec2, lambda]\n',
+      ),
+    ).toThrow(/quietHours\.kinds\.1: must be one of .*"sagemaker-notebook".*; got "lambda"/);
+  });
+
   it('only reports with action report: no warning, no stop', () => {
     const report = berlinNights({ action: 'report' });
 

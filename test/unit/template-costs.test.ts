@@ -1,6 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EC2_COSTS_PERMISSIONS } from '../../src/aws/ec2-costs.js';
 import { PRICING_PERMISSIONS } from '../../src/aws/pricing.js';
+import {
+  DB_CLUSTER_EVENT_DETAIL_TYPE,
+  DB_INSTANCE_EVENT_DETAIL_TYPE,
+  DB_STARTED_EVENT_IDS,
+  NOTEBOOK_STATE_DETAIL_TYPE,
+} from '../../src/core/launch-event.js';
+import { RDS_READ_PERMISSIONS } from '../../src/aws/rds.js';
+import { SAGEMAKER_READ_PERMISSIONS } from '../../src/aws/sagemaker.js';
 import { PROVISIONED_USERS_PERMISSIONS } from '../../src/aws/provisioned-users.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
 import { USAGE_STORE_PERMISSIONS } from '../../src/aws/usage-store.js';
@@ -23,7 +31,8 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
     const rule = Object.values(template.Resources).find(
       (r) =>
         r.Type === 'AWS::Events::Rule' &&
-        JSON.stringify(r.Properties?.Targets).includes('LaunchDashguardLambdaFunction'),
+        JSON.stringify(r.Properties?.Targets).includes('LaunchDashguardLambdaFunction') &&
+        JSON.stringify(r.Properties?.EventPattern).includes('aws.ec2'),
     );
 
     expect(rule?.Properties?.EventPattern).toEqual({
@@ -32,6 +41,27 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
       detail: { state: ['running'] },
     });
     expect(fn('LaunchDashguardLambdaFunction').Role).toEqual({ 'Fn::GetAtt': ['LaunchGuardRole', 'Arn'] });
+  });
+
+  it('runs the launch guard when a notebook goes InService or a database is created or started, with the ids it reads', () => {
+    const patterns = Object.values(template.Resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::Events::Rule' &&
+          JSON.stringify(r.Properties?.Targets).includes('LaunchDashguardLambdaFunction'),
+      )
+      .map((r) => r.Properties?.EventPattern);
+
+    expect(patterns).toContainEqual({
+      source: ['aws.sagemaker'],
+      'detail-type': [NOTEBOOK_STATE_DETAIL_TYPE],
+      detail: { NotebookInstanceStatus: ['InService'] },
+    });
+    expect(patterns).toContainEqual({
+      source: ['aws.rds'],
+      'detail-type': [DB_INSTANCE_EVENT_DETAIL_TYPE, DB_CLUSTER_EVENT_DETAIL_TYPE],
+      detail: { EventID: [...DB_STARTED_EVENT_IDS.instance, ...DB_STARTED_EVENT_IDS.cluster] },
+    });
   });
 
   it('runs the digest on the policy schedule with its own role', () => {
@@ -54,6 +84,8 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
       ...PRICING_PERMISSIONS,
       ...USAGE_STORE_PERMISSIONS,
       ...SNS_PERMISSIONS,
+      ...SAGEMAKER_READ_PERMISSIONS,
+      ...RDS_READ_PERMISSIONS,
     ];
 
     expect(new Set(allowedBy('DigestRole'))).toEqual(new Set(declared));
@@ -75,6 +107,15 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
         ...SNS_PERMISSIONS,
         ...PROVISIONED_USERS_PERMISSIONS,
         'ec2:ModifyInstanceAttribute',
+        // a notebook or database that started
+        ...SAGEMAKER_READ_PERMISSIONS.filter((a) => a !== 'sagemaker:ListNotebookInstances'),
+        'sagemaker:AddTags',
+        'sagemaker:StopNotebookInstance',
+        ...RDS_READ_PERMISSIONS,
+        'rds:DescribeEvents',
+        'rds:AddTagsToResource',
+        'rds:StopDBInstance',
+        'rds:StopDBCluster',
       ]),
     );
     expect(deny?.Condition).toEqual({

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parse, type Tags, type YAMLSeq } from 'yaml';
 import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
 import { EC2_SWEEP_PERMISSIONS } from '../../src/aws/ec2.js';
+import { RDS_SWEEP_PERMISSIONS } from '../../src/aws/rds.js';
+import { SAGEMAKER_SWEEP_PERMISSIONS } from '../../src/aws/sagemaker.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
 
 /** CloudFormation short-form tags, read as their long form. */
@@ -62,10 +64,17 @@ describe('the member-account role template', () => {
     ]);
   });
 
-  it('allows exactly the EC2 and CloudWatch actions the sweep adapters declare, nothing more', () => {
+  it('allows exactly the EC2, SageMaker, RDS and CloudWatch actions the sweep adapters declare, nothing more', () => {
     const allowed = statements.filter((s) => s.Effect === 'Allow').flatMap(actions);
 
-    expect(new Set(allowed)).toEqual(new Set([...EC2_SWEEP_PERMISSIONS, ...CLOUDWATCH_SWEEP_PERMISSIONS]));
+    expect(new Set(allowed)).toEqual(
+      new Set([
+        ...EC2_SWEEP_PERMISSIONS,
+        ...SAGEMAKER_SWEEP_PERMISSIONS,
+        ...RDS_SWEEP_PERMISSIONS,
+        ...CLOUDWATCH_SWEEP_PERMISSIONS,
+      ]),
+    );
     expect(JSON.stringify(template), 'never terminate').not.toMatch(/TerminateInstances/);
     for (const a of allowed) expect(a).not.toMatch(/^\*$|:\*$/);
   });
@@ -103,5 +112,20 @@ describe('the member-account role template', () => {
       true: { Effect: 'Allow' },
       false: { Effect: 'Deny' },
     });
+  });
+
+  it('never stops an exempt notebook or database either, and writes only the watchdog tags on them', () => {
+    for (const action of ['sagemaker:StopNotebookInstance', 'rds:StopDBInstance', 'rds:StopDBCluster']) {
+      const deny = statements.find((s) => s.Effect === 'Deny' && actions(s).includes(action));
+      expect(deny?.Condition, action).toEqual({
+        StringEqualsIgnoreCase: { [`aws:ResourceTag/${TAGS.exempt}`]: 'true' },
+      });
+    }
+    for (const action of ['sagemaker:AddTags', 'rds:AddTagsToResource']) {
+      const tagging = statements.find((s) => actions(s).includes(action));
+      expect(tagging?.Condition, action).toEqual({
+        'ForAllValues:StringLike': { 'aws:TagKeys': ['cost-watchdog:*'] },
+      });
+    }
   });
 });

@@ -24,6 +24,8 @@ const RESOURCE_STAR_ONLY: Record<string, string> = {
   'cloudwatch:ListMetrics': 'metric listing takes no resource ARN (digest)',
   'cloudwatch:PutMetricData': 'takes no resource ARN; narrowed by a cloudwatch:namespace condition instead',
   'pricing:GetProducts': 'the Price List API has no resources (launch guard, digest)',
+  'sagemaker:ListNotebookInstances': 'lists notebook instances; no resource ARN (sweep)',
+  'rds:DescribeEvents': 'the start events of databases; events have no resource ARN (sweep)',
   'ec2:CreateDefaultVpc': 'creates the default VPC, which has no ARN before it exists (provision)',
   'iam:ListAccountAliases':
     "reads the account alias of the students' sign-in URL; no resource ARN (provision)",
@@ -134,7 +136,10 @@ describe('the packaged stack', () => {
   });
 
   it('creates no KMS key by default (it would cost $1 a month): the topic has no key of its own', () => {
-    expect(template.Parameters?.TopicKey).toMatchObject({ Default: 'false', AllowedValues: ['true', 'false'] });
+    expect(template.Parameters?.TopicKey).toMatchObject({
+      Default: 'false',
+      AllowedValues: ['true', 'false'],
+    });
     expect(template.Conditions?.UseTopicKey).toEqual({ 'Fn::Equals': [{ Ref: 'TopicKey' }, 'true'] });
     for (const id of ['AlertTopicKey', 'AlertTopicKeyAlias', 'AlertTopicKeyUse']) {
       expect(template.Resources[id]?.Condition, id).toBe('UseTopicKey');
@@ -260,6 +265,22 @@ describe('the source code', () => {
     const hits = files(join(root, 'src')).filter((f) => neverCalled.test(readFileSync(f, 'utf8')));
 
     expect(hits).toEqual([]);
+  });
+
+  it('never deletes or snapshots a notebook or database (stop only; tags are the one thing removed)', () => {
+    const forbidden =
+      /Delete(NotebookInstance|DBInstance|DBCluster|DBSnapshot|DBClusterSnapshot)|Create(DBSnapshot|DBClusterSnapshot)|DBSnapshotIdentifier|SkipFinalSnapshot|FinalDBSnapshotIdentifier/;
+    const hits = files(join(root, 'src')).filter((f) => forbidden.test(readFileSync(f, 'utf8')));
+    const roles = readdirSync(join(root, 'resources'))
+      .filter((f) => f.endsWith('.yml'))
+      .filter((f) =>
+        /(sagemaker|rds):(Delete(?!Tags)|Create\w*Snapshot)/.test(
+          readFileSync(join(root, 'resources', f), 'utf8'),
+        ),
+      );
+
+    expect(hits).toEqual([]);
+    expect(roles).toEqual([]);
   });
 
   it('writes every SSM parameter that holds a secret as SecureString (the usage ledger holds none)', () => {

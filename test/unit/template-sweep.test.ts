@@ -2,8 +2,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import bundling from '../../scripts/bundling.cjs';
 import { CLOUDWATCH_SWEEP_PERMISSIONS } from '../../src/aws/cloudwatch.js';
 import { EC2_SWEEP_PERMISSIONS } from '../../src/aws/ec2.js';
+import { RDS_SWEEP_PERMISSIONS } from '../../src/aws/rds.js';
+import { SAGEMAKER_SWEEP_PERMISSIONS } from '../../src/aws/sagemaker.js';
 import { USAGE_STORE_PERMISSIONS } from '../../src/aws/usage-store.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
+import { TAGS } from '../../src/core/policy.js';
+import type { PolicyDocument, Statement } from '../../src/core/provisioning/guardrail.js';
+import { ACCOUNT, authorize } from '../support/iam-simulator.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
 
 const { LAMBDA_BUILD, plugins } = bundling;
@@ -51,6 +56,8 @@ describe('the packaged stack: sweep', () => {
     const allowed = statements.filter((s) => s.Effect === 'Allow').flatMap(actionsOf);
     const declared = [
       ...EC2_SWEEP_PERMISSIONS,
+      ...SAGEMAKER_SWEEP_PERMISSIONS,
+      ...RDS_SWEEP_PERMISSIONS,
       ...CLOUDWATCH_SWEEP_PERMISSIONS,
       ...SNS_PERMISSIONS,
       ...USAGE_STORE_PERMISSIONS,
@@ -63,12 +70,9 @@ describe('the packaged stack: sweep', () => {
     expect(
       extra.filter(
         (a) =>
-          ![
-            'sts:AssumeRole',
-            'organizations:ListAccounts',
-            'kms:GenerateDataKey*',
-            'kms:Decrypt',
-          ].includes(a),
+          !['sts:AssumeRole', 'organizations:ListAccounts', 'kms:GenerateDataKey*', 'kms:Decrypt'].includes(
+            a,
+          ),
       ),
     ).toEqual([]);
   });
@@ -101,6 +105,89 @@ describe('the packaged stack: sweep', () => {
     );
 
     expect(tagging?.Condition).toEqual({ 'ForAllValues:StringLike': { 'aws:TagKeys': ['cost-watchdog:*'] } });
+  });
+
+  it('denies every stop action on resources tagged exempt, with the same condition as StopInstances', () => {
+    const statements = roleStatements(template, 'SweepRole');
+    const denied = (action: string) =>
+      statements.find((s) => s.Effect === 'Deny' && actionsOf(s).includes(action))?.Condition;
+
+    for (const action of ['sagemaker:StopNotebookInstance', 'rds:StopDBInstance', 'rds:StopDBCluster']) {
+      expect(denied(action), action).toEqual(denied('ec2:StopInstances'));
+    }
+  });
+
+  it('never lets the sweep delete or snapshot a notebook or database (only its own tags)', () => {
+    const allowed = roleStatements(template, 'SweepRole')
+      .filter((s) => s.Effect === 'Allow')
+      .flatMap(actionsOf);
+
+    const destructive = allowed.filter(
+      (a) => /^(sagemaker|rds):(Delete|Create|Modify|Update|Reboot|Failover)/.test(a) || /Snapshot/.test(a),
+    );
+    expect(destructive).toEqual(['sagemaker:DeleteTags']);
+  });
+
+  describe('judged by the IAM simulator', () => {
+    const resolve = (value: unknown): unknown =>
+      typeof value === 'object' && value !== null && 'Fn::Sub' in value
+        ? String((value as { 'Fn::Sub': string })['Fn::Sub'])
+            .replaceAll('${AWS::Partition}', 'aws')
+            .replaceAll('${AWS::AccountId}', ACCOUNT)
+            .replaceAll('${AWS::Region}', 'us-east-1')
+        : Array.isArray(value)
+          ? value.map(resolve)
+          : value;
+    const role = (): PolicyDocument => ({
+      Version: '2012-10-17',
+      Statement: roleStatements(template, 'SweepRole')
+        .filter((s) => actionsOf(s).some((a) => /^(sagemaker|rds):/.test(a)))
+        .map((s) => ({ ...s, Resource: resolve(s.Resource) }) as unknown as Statement),
+    });
+    const notebook = `arn:aws:sagemaker:eu-west-1:${ACCOUNT}:notebook-instance/course-nb`;
+    const db = `arn:aws:rds:eu-west-1:${ACCOUNT}:db:course-db`;
+    const cluster = `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:course-aurora`;
+    const otherAccount = `arn:aws:rds:eu-west-1:444455556666:db:course-db`;
+    const verdict = async (action: string, resource: string, context: Record<string, string | string[]>) =>
+      (await authorize([role()], { action, resource, context })).verdict;
+
+    it.each([
+      ['sagemaker:StopNotebookInstance', notebook],
+      ['rds:StopDBInstance', db],
+      ['rds:StopDBCluster', cluster],
+    ])('%s: stops a resource that is not exempt, never one tagged exempt=true', async (action, resource) => {
+      expect(await verdict(action, resource, {})).toBe('allow');
+      expect(await verdict(action, resource, { [`aws:ResourceTag/${TAGS.exempt}`]: 'true' })).toBe(
+        'explicit-deny',
+      );
+      expect(await verdict(action, resource, { [`aws:ResourceTag/${TAGS.exempt}`]: 'TRUE' })).toBe(
+        'explicit-deny',
+      );
+      // A snooze date is enforced in code, so an expired snooze can still be stopped.
+      expect(await verdict(action, resource, { [`aws:ResourceTag/${TAGS.exempt}`]: '2026-01-01' })).toBe(
+        'allow',
+      );
+    });
+
+    it('stops databases of this account only', async () => {
+      expect(await verdict('rds:StopDBInstance', otherAccount, {})).toBe('implicit-deny');
+    });
+
+    it.each([
+      ['sagemaker:AddTags', notebook],
+      ['sagemaker:DeleteTags', notebook],
+      ['rds:AddTagsToResource', db],
+      ['rds:AddTagsToResource', cluster],
+      ['rds:RemoveTagsFromResource', db],
+    ])('%s on %s: only the watchdog own tag keys', async (action, resource) => {
+      expect(await verdict(action, resource, { 'aws:TagKeys': [TAGS.warnedAt, TAGS.warnRule] })).toBe(
+        'allow',
+      );
+      expect(await verdict(action, resource, { 'aws:TagKeys': ['Owner'] })).toBe('implicit-deny');
+      expect(await verdict(action, resource, { 'aws:TagKeys': [TAGS.warnedAt, 'Name'] })).toBe(
+        'implicit-deny',
+      );
+    });
   });
 
   it('lets the sweep publish only to the stack topic', () => {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { GPU_METRIC } from '../../src/core/kinds.js';
 import { parseSetup, setupScript, setupUserData } from '../../src/core/provisioning/machine-setup.js';
 import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { MODULE_PATH, renderUserDataModule } from '../../scripts/embed-user-data.js';
@@ -80,6 +81,33 @@ describe('the data-science first-boot script', () => {
     ['a long hex or base64 literal', /[A-Za-z0-9+/]{40,}={0,2}/],
   ])('holds no secret: no %s', (_, pattern) => {
     expect(script).not.toMatch(pattern);
+  });
+
+  it('on a GPU instance only, has the CloudWatch agent publish the GPU series the idle rule reads', () => {
+    // Prepare: the agent configuration the script writes
+    const config = /cost-watchdog-gpu\.json <<'AGENT'\n([\s\S]*?)\nAGENT\n/.exec(code)?.[1];
+    const agent = JSON.parse(config ?? '{}') as {
+      metrics: {
+        namespace: string;
+        append_dimensions: Record<string, string>;
+        aggregation_dimensions: string[][];
+        metrics_collected: { nvidia_gpu: { measurement: string[]; drop_original_metrics: string[] } };
+      };
+    };
+
+    // Assess: nvidia_gpu's utilization_gpu is published as nvidia_smi_utilization_gpu, one series per InstanceId
+    const gpu = agent.metrics.metrics_collected.nvidia_gpu;
+    expect(agent.metrics.namespace).toBe(GPU_METRIC.namespace);
+    expect(`nvidia_smi_${gpu.measurement[0]}`).toBe(GPU_METRIC.name);
+    expect(agent.metrics.append_dimensions).toEqual({ InstanceId: '${aws:InstanceId}' });
+    expect(agent.metrics.aggregation_dimensions).toEqual([['InstanceId']]);
+    expect(gpu.drop_original_metrics).toEqual(gpu.measurement);
+    // only where there is a GPU (nvidia-smi comes with the Deep Learning AMI's driver)
+    const block = code.slice(code.indexOf('if command -v nvidia-smi'));
+    expect(block).toMatch(
+      /^if command -v nvidia-smi >\/dev\/null 2>&1; then\n\s+dnf install -y amazon-cloudwatch-agent/,
+    );
+    expect(block).toContain('amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s');
   });
 
   it('fits in EC2 user data (16 KB before base64)', () => {
