@@ -57,9 +57,8 @@ function nounOf(claims: LinkClaims): string {
  */
 export type LinkMode = 'show' | 'act' | 'done';
 
-const ACTION_LABEL: Record<LinkClaims['action'], string> = {
+const ACTION_LABEL: Record<'keep4h' | 'stop', string> = {
   keep4h: `Keep it running ${KEEP_HOURS} more hours`,
-  keepTomorrow: 'Keep it running until tomorrow',
   stop: 'Stop it now',
 };
 
@@ -276,7 +275,12 @@ function confirmation(
     message: `Keep ${label} running until ${until}? cost-watchdog will not stop it before then.`,
     facts,
     details: [expires],
-    confirm: { label: ACTION_LABEL[claims.action], token },
+    // The button names the time, as the email does: "until tomorrow" would be wrong for a snooze that quiet
+    // hours carry to Monday morning.
+    confirm: {
+      label: claims.action === 'keep4h' ? ACTION_LABEL.keep4h : `Keep it running until ${until}`,
+      token,
+    },
   };
 }
 

@@ -327,6 +327,19 @@ describe('a valid keep link', () => {
     });
   });
 
+  it('names the keep time on the button, also when quiet hours carry it to Monday morning', async () => {
+    // Prepare: a Tuesday warning whose quiet hours run to Monday 07:00; the link keeps it until then
+    givenInstance();
+    const until = Math.floor(Date.parse('2026-03-09T07:00:00Z') / 1000);
+
+    // Act
+    const page = await handler().fn(get(link('keepTomorrow', { until })));
+
+    // Assess
+    expectHtml(page, 200, /<button[^>]*>Keep it running until Mon 9 Mar 07:00 \(UTC\)<\/button>/);
+    expect(page.body).not.toContain('until tomorrow');
+  });
+
   it.each([
     ['exempt for good', { [TAGS.exempt]: 'true' }, /never stopped by cost-watchdog: exempt/],
     [
