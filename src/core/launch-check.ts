@@ -3,6 +3,7 @@
  * no owner tag, a security group open to the world) and what follows from the policy: an alert, a warning
  * that lets the next sweep stop it after the grace period, or (launchGuard.immediate) a stop at once. Pure.
  */
+import { DRY_RUN_BANNER } from './dry-run.js';
 import { findProtection, forgeableManagedTags, type Protection } from './evaluate.js';
 import { judgeFreeTier } from './rules.js';
 import { type Instance, type InstanceRef, instanceRef } from './instance.js';
@@ -380,5 +381,40 @@ export function renderLaunchAlert(
       stopAfter: v.stopAfter,
       ...(v.sweepPlan ? { sweepPlan: v.sweepPlan } : {}),
     },
+  };
+}
+
+/** What the launch guard would have done, in the words of a dry-run alert. */
+const WOULD: Record<LaunchVerdict['action'], string> = {
+  none: 'nothing',
+  alert: 'alert only',
+  warn: 'warn',
+  stop: 'stop it at once',
+};
+
+/**
+ * The admin's launch alert under the policy's dryRun: the same facts and broken rules, marked DRY RUN, with what
+ * the launch guard would have done (warn, stop at once, clear stop protection) instead of what happens. Owners
+ * get nothing in a dry run.
+ */
+export function renderDryRunLaunchAlert(v: LaunchVerdict, policy: Policy, now: Date): Alert {
+  const alert = renderLaunchAlert(v, policy, { now });
+  const would = [...(v.clearStopProtection ? ['turn its stop protection off'] : []), WOULD[v.action]].join(
+    ', then ',
+  );
+  const text = alert.text
+    .split('\n')
+    .map((line) =>
+      line.startsWith('What happens: ')
+        ? `What would have happened: ${would} (${localizeTimes(v.outcome, policy.timeZone)}). Nothing was done.`
+        : line,
+    )
+    .join('\n');
+  return {
+    subject: `cost-watchdog DRY RUN: would ${WOULD[v.action]}: ${v.instanceType} ${v.instanceId} started (${v.findings
+      .map((f) => f.rule)
+      .join(', ')})`,
+    text: `${DRY_RUN_BANNER}\n\n${text}`,
+    data: { ...(alert.data as Record<string, unknown>), dryRun: true, wouldDo: would },
   };
 }

@@ -6,6 +6,7 @@ import {
   checkLaunch,
   type LaunchContext,
   type LaunchVerdict,
+  renderDryRunLaunchAlert,
   renderLaunchAlert,
 } from '../core/launch-check.js';
 import type { ResourceKind } from '../core/instance.js';
@@ -13,7 +14,7 @@ import { KIND_NAMES, kindEnabled, kindTypeInfo, policyForKind } from '../core/ki
 import type { Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
 import type { Alert } from '../core/report.js';
-import type { AlertSink } from '../core/ports.js';
+import type { AlertSink, FleetPort } from '../core/ports.js';
 import { eventForLog, readStateChange } from '../core/launch-event.js';
 import { stopResources, writeWarnings } from './enforce.js';
 
@@ -48,8 +49,8 @@ export interface LaunchGuardOptions {
  * The launch guard's use case for one just-started instance: reads it (type facts, security groups, stop
  * protection, whether its owner is a provisioned user, price), decides with checkLaunch(), then acts as decided:
  * turns stop protection off (policy stopProtection: clear), writes the warning tag (nonFreeTier.action: stop) or
- * stops it (launchGuard.immediate), and sends the alert to the admin and the owner. A dry run acts on nothing and
- * sends nothing. AWS failures of the lookups are logged and judged as "unknown", never as "fine".
+ * stops it (launchGuard.immediate), and sends the alert to the admin and the owner. The policy's dry run acts on
+ * nothing and sends the admin alone a DRY RUN alert of what it would have done. AWS failures of the lookups are logged and judged as "unknown", never as "fine".
  */
 export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGuardResult> {
   if (options.resource) return guardKindStart({ ...options, resource: options.resource });
@@ -93,7 +94,6 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
   }
   let verdict = checkLaunch(instance, groups, price, policy, now, context);
 
-  let status: LaunchGuardResult['status'] = 'alerted';
   const summary = (s: LaunchGuardResult['status']): LaunchGuardResult => ({
     status: s,
     instanceId,
@@ -109,7 +109,10 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
     },
   });
   if (verdict.action === 'none') return summary('compliant');
-  if (policy.dryRun) return summary('dry-run');
+  if (policy.dryRun) {
+    await options.publish(renderDryRunLaunchAlert(verdict, policy, now));
+    return summary('dry-run');
+  }
 
   if (verdict.clearStopProtection) {
     try {
@@ -133,28 +136,43 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
             ? 'never stopped by the watchdog: stop protection is on'
             : 'not stopped: stop protection could not be checked; the next sweep decides',
       };
-    } else {
-      const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
-      const stop = await stopResources(
-        ec2,
-        [{ instanceId, hibernate: instance.hibernationConfigured === true, reason }],
-        { by: 'launch-guard', now },
-      );
-      if (stop.stopped.includes(instanceId)) {
-        status = 'stopped';
-      } else {
-        const error = stop.errors.find((e) => e.operation === 'StopInstances')?.message;
-        verdict = {
-          ...verdict,
-          action: 'alert',
-          outcome: error
-            ? `the stop failed (${shortError(error)}); the next sweep tries again`
-            : 'it was already stopped by someone else',
-        };
-      }
+    }
+  }
+  const done = await enforceLaunch(verdict, ec2, instance.hibernationConfigured === true, options);
+  verdict = done.verdict;
+  return summary(done.status);
+}
+
+/**
+ * Acts on a launch verdict, the same for every kind: stops the resource (action stop) or writes the warning tag
+ * (action warn), turning the verdict into an alert that says so when that fails, then sends the alert to the
+ * admin and, when it has an owner, the owner's.
+ */
+async function enforceLaunch(
+  decided: LaunchVerdict,
+  fleet: FleetPort,
+  hibernate: boolean,
+  options: Pick<LaunchGuardOptions, 'instanceId' | 'policy' | 'now' | 'publish'>,
+): Promise<{ verdict: LaunchVerdict; status: LaunchGuardResult['status'] }> {
+  const { instanceId, now } = options;
+  let verdict = decided;
+  let status: LaunchGuardResult['status'] = 'alerted';
+  if (verdict.action === 'stop') {
+    const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
+    const stop = await stopResources(fleet, [{ instanceId, hibernate, reason }], { by: 'launch-guard', now });
+    if (stop.stopped.includes(instanceId)) status = 'stopped';
+    else {
+      const error = stop.errors.find((e) => e.operation === 'StopInstances')?.message;
+      verdict = {
+        ...verdict,
+        action: 'alert',
+        outcome: error
+          ? `the stop failed (${shortError(error)}); the next sweep tries again`
+          : 'it was already stopped by someone else',
+      };
     }
   } else if (verdict.action === 'warn') {
-    const warned = await writeWarnings(ec2, [{ instanceId, rule: 'non-free-tier' }], now);
+    const warned = await writeWarnings(fleet, [{ instanceId, rule: 'non-free-tier' }], now);
     if (warned.warned.includes(instanceId)) status = 'warned';
     else
       verdict = {
@@ -163,13 +181,12 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
         outcome: `the warning tag could not be written (${shortError(warned.errors[0]?.message ?? '')}); the next sweep warns`,
       };
   }
-
-  await options.publish(renderLaunchAlert(verdict, policy, { now }));
+  await options.publish(renderLaunchAlert(verdict, options.policy, { now }));
   if (verdict.owner) {
-    const forOwner = renderLaunchAlert(verdict, policy, { audience: 'owner', now });
+    const forOwner = renderLaunchAlert(verdict, options.policy, { audience: 'owner', now });
     await options.publish({ ...forOwner, owner: verdict.owner });
   }
-  return summary(status);
+  return { verdict, status };
 }
 
 /**
@@ -214,41 +231,13 @@ async function guardKindStart(
     },
   });
   if (verdict.action === 'none') return summary('compliant');
-  if (policy.dryRun) return summary('dry-run');
-  let status: LaunchGuardResult['status'] = 'alerted';
-  if (verdict.action === 'stop') {
-    const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
-    const stop = await stopResources(fleet, [{ instanceId, hibernate: false, reason }], {
-      by: 'launch-guard',
-      now,
-    });
-    if (stop.stopped.includes(instanceId)) status = 'stopped';
-    else {
-      const error = stop.errors.find((e) => e.operation === 'StopInstances')?.message;
-      verdict = {
-        ...verdict,
-        action: 'alert',
-        outcome: error
-          ? `the stop failed (${shortError(error)}); the next sweep tries again`
-          : 'it was already stopped',
-      };
-    }
-  } else if (verdict.action === 'warn') {
-    const warned = await writeWarnings(fleet, [{ instanceId, rule: 'non-free-tier' }], now);
-    if (warned.warned.includes(instanceId)) status = 'warned';
-    else
-      verdict = {
-        ...verdict,
-        action: 'alert',
-        outcome: `the warning tag could not be written (${shortError(warned.errors[0]?.message ?? '')}); the next sweep warns`,
-      };
+  if (policy.dryRun) {
+    await options.publish(renderDryRunLaunchAlert(verdict, policy, now));
+    return summary('dry-run');
   }
-  await options.publish(renderLaunchAlert(verdict, policy, { now }));
-  if (verdict.owner) {
-    const forOwner = renderLaunchAlert(verdict, policy, { audience: 'owner', now });
-    await options.publish({ ...forOwner, owner: verdict.owner });
-  }
-  return summary(status);
+  const done = await enforceLaunch(verdict, fleet, false, { ...options, policy });
+  verdict = done.verdict;
+  return summary(done.status);
 }
 
 /** Whether the owner is a provisioned user; IAM is only asked when the instance has an owner. */

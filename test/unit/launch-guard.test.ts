@@ -460,16 +460,27 @@ describe('the launch-guard handler', () => {
 
     expect(result.status).toBe('dry-run');
     expect(ec2).not.toHaveReceivedCommand(ModifyInstanceAttributeCommand);
-    expect(alerts).toEqual([]);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.text).toMatch(/What would have happened: turn its stop protection off, then /);
   });
 
-  it('sends nothing in dry-run', async () => {
-    launched('t3.large');
+  it('in a dry run changes nothing and tells the admin alone what it would have done, marked DRY RUN', async () => {
+    launched('t3.large', { Owner: 'alice' });
 
-    const result = await handler('dryRun: true\n')(event());
+    const result = await handler(
+      'dryRun: true\nnonFreeTier:\n  action: stop\nlaunchGuard:\n  immediate: true\n',
+    )(event());
 
     expect(result.status).toBe('dry-run');
-    expect(alerts).toEqual([]);
+    expect(ec2).not.toHaveReceivedCommand(StopInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(CreateTagsCommand);
+    expect(ec2).not.toHaveReceivedCommand(ModifyInstanceAttributeCommand);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.owner).toBeUndefined();
+    expect(alerts[0]?.subject).toMatch(/^cost-watchdog DRY RUN: would stop it at once: t3\.large /);
+    expect(alerts[0]?.text).toMatch(/^DRY RUN: watchdog\.yml has dryRun: true/);
+    expect(alerts[0]?.text).toMatch(/What would have happened: stop it at once .*\. Nothing was done\./);
+    expect(alerts[0]?.data).toMatchObject({ dryRun: true, action: 'stop' });
   });
 
   it('does nothing when launchGuard.enabled is false', async () => {
