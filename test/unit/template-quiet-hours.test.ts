@@ -131,7 +131,8 @@ describe('the packaged stack with quiet hours', () => {
   });
 
   it('never terminates anything, with or without quiet hours', () => {
-    for (const t of [quiet, plain]) expect(JSON.stringify(t)).not.toMatch(/TerminateInstances/);
+    for (const t of [quiet, plain])
+      expect(JSON.stringify(t), 'never terminate').not.toMatch(/TerminateInstances/);
   });
 
   it('refuses to package a watchdog.yml with a bad window, naming the field and the value', () => {
