@@ -123,6 +123,7 @@ const indexOf = (id: string) => Number.parseInt(id.slice(2), 16) % 0x1000000;
 const ownerOf = (i: number) => `student-${i % 40}`;
 
 const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+const RDS_XMLNS = 'http://rds.amazonaws.com/doc/2014-10-31/';
 const SNS_XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -242,6 +243,7 @@ export class FakeAws {
       else if (service === 'monitoring') answer = this.cloudwatch(operation, json);
       else if (service === 'ssm') answer = this.ssm(operation, json);
       else if (service === 'sns') answer = this.sns(operation, form);
+      else if (service === 'sagemaker' || service === 'rds') answer = this.noneOfTheOtherKinds(operation);
       else throw new ServiceError('UnknownOperation', `the fake does not answer ${service} ${operation}`);
       this.count(this.stats.calls, operation);
       return {
@@ -554,6 +556,27 @@ export class FakeAws {
       return reply({ Version: version, Tier: 'Standard' });
     }
     throw new ServiceError('InvalidAction', `the fake SSM does not answer ${operation}`);
+  }
+
+  // ---- SageMaker, RDS ----
+
+  /**
+   * The other kinds the sweep lists in every region (notebook instances, DB instances and clusters): a benchmark
+   * fleet is EC2 instances only, so each listing is one call that finds none, as in most of a class's regions.
+   */
+  private noneOfTheOtherKinds(operation: string): { body: string; contentType: string; extraMs: number } {
+    if (operation === 'sagemaker:ListNotebookInstances')
+      return { contentType: 'application/x-amz-json-1.1', body: '{"NotebookInstances":[]}', extraMs: 0 };
+    const list = { 'rds:DescribeDBInstances': 'DBInstances', 'rds:DescribeDBClusters': 'DBClusters' }[
+      operation as 'rds:DescribeDBInstances'
+    ];
+    if (!list) throw new ServiceError('InvalidAction', `the fake does not answer ${operation}`);
+    const name = operation.slice('rds:'.length);
+    return {
+      contentType: 'text/xml',
+      body: `<${name}Response xmlns="${RDS_XMLNS}"><${name}Result><${list}/></${name}Result><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></${name}Response>`,
+      extraMs: 0,
+    };
   }
 
   // ---- SNS ----

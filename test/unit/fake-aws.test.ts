@@ -18,7 +18,11 @@ import {
   instanceId,
   MAX_DATAPOINTS,
 } from '../../bench/fake-aws.js';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { MetricsAdapter } from '../../src/aws/cloudwatch.js';
+import { RdsClusters, RdsInstances } from '../../src/aws/rds.js';
+import { SageMakerNotebooks } from '../../src/aws/sagemaker.js';
 import type { InstanceMetrics } from '../../src/core/instance.js';
 import { ec2MetricsRequest } from '../../src/core/kinds.js';
 
@@ -282,5 +286,30 @@ describe('the fake latency', () => {
     expect(page.latencyMs).toBe(250 + 1000 * 0.5);
     expect(batch.latencyMs).toBeCloseTo(250 + 500 * 24 * 0.01, 6);
     expect(small.latencyMs).toBe(250);
+  });
+});
+
+describe('the fake SageMaker and RDS', () => {
+  it('answer the listings of every sweep with no notebooks and no databases, one call each', async () => {
+    // Prepare
+    const aws = fake();
+    const rds = new RDSClient(config(aws));
+    const fleets = [
+      new SageMakerNotebooks(new SageMakerClient(config(aws)), 'us-east-1'),
+      new RdsInstances(rds, 'us-east-1'),
+      new RdsClusters(rds, 'us-east-1'),
+    ];
+
+    // Act
+    const listed = await Promise.all(fleets.map((f) => f.listRunning()));
+
+    // Assess
+    expect(listed).toEqual([[], [], []]);
+    expect(aws.counters().calls).toEqual({
+      'sagemaker:ListNotebookInstances': 1,
+      'rds:DescribeDBInstances': 1,
+      'rds:DescribeDBClusters': 1,
+    });
+    expect(aws.counters().errors).toEqual({});
   });
 });
