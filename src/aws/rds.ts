@@ -12,13 +12,11 @@ import {
   StopDBClusterCommand,
   StopDBInstanceCommand,
 } from '@aws-sdk/client-rds';
-import { describeError, ResourceNotFoundError } from '../core/errors.js';
-import type { Instance, InstanceTypeInfo, ResourceKind } from '../core/instance.js';
+import type { Instance, InstanceTypeInfo } from '../core/instance.js';
 import { runningSince } from '../core/kinds.js';
 import { TAGS } from '../core/policy.js';
-import type { FleetPort, ResourceResult } from '../core/ports.js';
 import { cleanTags } from '../core/text.js';
-import { perResource } from './clients.js';
+import { ArnTaggedFleet } from './arn-tagged-fleet.js';
 
 /** IAM actions the RDS adapters use; the sweep's role grants exactly these (checked by a template test). */
 export const RDS_SWEEP_PERMISSIONS = [
@@ -33,9 +31,6 @@ export const RDS_SWEEP_PERMISSIONS = [
 
 /** What reading stopped databases needs (the digest: what their storage still costs). */
 export const RDS_READ_PERMISSIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'] as const;
-
-/** RDS calls kept in flight at once. */
-const CALLS_IN_PARALLEL = 4;
 
 /** Engines that share the RDS API but are other services (own prices, own consoles): not watched here. */
 const OTHER_SERVICES = /^(neptune|docdb)/;
@@ -95,37 +90,16 @@ function isNotFound(err: unknown): boolean {
   return /^DB(Instance|Cluster)NotFound/.test((err as { name?: string })?.name ?? '');
 }
 
-/** What the instance and cluster adapters share: tags by ARN, a per-resource stop, no stop protection. */
-abstract class RdsFleet implements FleetPort {
-  abstract readonly kind: ResourceKind;
-  protected readonly arns = new Map<string, string>();
+/** What the instance and cluster adapters share besides ArnTaggedFleet: the RDS client, its tag calls and errors. */
+abstract class RdsFleet extends ArnTaggedFleet {
+  protected readonly runningState = 'available';
 
   constructor(
     protected readonly client: RDSClient,
-    readonly region: string,
-    readonly account?: string,
-  ) {}
-
-  abstract listRunning(): Promise<Instance[]>;
-
-  /** One resource by identifier in any state with its RDS status, or null when RDS does not know it. */
-  protected abstract describeRaw(instanceId: string): Promise<{ instance: Instance; state: string } | null>;
-
-  protected abstract stopOne(id: string): Promise<string | undefined>;
-
-  /**
-   * One resource by identifier in any state, or null when RDS does not know it: what the keep / stop pages show.
-   * Its state as EC2 words it (`available` = `running`; `stopping`, `stopped`, ... as RDS says).
-   */
-  async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
-    const found = await this.describeRaw(instanceId);
-    return found ? { ...found, state: found.state === 'available' ? 'running' : found.state } : null;
-  }
-
-  /** One resource by identifier, or null when it does not exist or is not `available`. */
-  async getRunning(instanceId: string): Promise<Instance | null> {
-    const found = await this.describeRaw(instanceId);
-    return found && found.state === 'available' && found.instance.launchTime !== '' ? found.instance : null;
+    region: string,
+    account?: string,
+  ) {
+    super(region, account);
   }
 
   /** Type facts: nothing RDS can tell beyond the class (free tier comes from the policy: kindTypeInfo()). */
@@ -133,78 +107,17 @@ abstract class RdsFleet implements FleetPort {
     return new Map([...new Set(types)].map((t) => [t, { gpu: false }]));
   }
 
-  /** RDS has no stop protection (DeletionProtection guards deletes, which the watchdog never makes). */
-  async isStopProtected(): Promise<boolean> {
-    return false;
+  protected async tagArn(arn: string, tags: { Key: string; Value: string }[]): Promise<void> {
+    await this.client.send(new AddTagsToResourceCommand({ ResourceName: arn, Tags: tags }));
   }
 
-  /** Sets tags on each resource (AddTagsToResource by ARN, one call each). */
-  async tag(instanceIds: string[], tags: Record<string, string>): Promise<ResourceResult[]> {
-    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-    return perResource(
-      instanceIds,
-      CALLS_IN_PARALLEL,
-      async (id) => {
-        await this.client.send(new AddTagsToResourceCommand({ ResourceName: await this.arnOf(id), Tags }));
-        return undefined;
-      },
-      describeError,
-    );
+  protected async untagArn(arn: string, keys: string[]): Promise<void> {
+    await this.client.send(new RemoveTagsFromResourceCommand({ ResourceName: arn, TagKeys: keys }));
   }
 
-  /** Removes tag keys from each resource (RemoveTagsFromResource by ARN). */
-  async untag(instanceIds: string[], keys: string[]): Promise<ResourceResult[]> {
-    return perResource(
-      instanceIds,
-      CALLS_IN_PARALLEL,
-      async (id) => {
-        await this.client.send(
-          new RemoveTagsFromResourceCommand({ ResourceName: await this.arnOf(id), TagKeys: keys }),
-        );
-        return undefined;
-      },
-      describeError,
-    );
-  }
-
-  /**
-   * Stops each resource (StopDBInstance / StopDBCluster, without a snapshot: nothing is created or deleted). One
-   * that someone else stopped in the meantime is reported with its previous state `stopped`.
-   */
-  async stop(instanceIds: string[]): Promise<ResourceResult[]> {
-    return perResource<{ state?: string; previousState?: string }>(
-      instanceIds,
-      CALLS_IN_PARALLEL,
-      async (id) => {
-        try {
-          const state = await this.stopOne(id);
-          return state ? { state } : {};
-        } catch (err) {
-          if (isWrongState(err)) {
-            const now = await this.describeRaw(id).catch(() => null);
-            if (now && (now.state === 'stopping' || now.state === 'stopped')) {
-              return { state: now.state, previousState: 'stopped' };
-            }
-          }
-          throw err;
-        }
-      },
-      describeError,
-    );
-  }
-
-  private async arnOf(id: string): Promise<string> {
-    const known = this.arns.get(id);
-    if (known) return known;
-    const found = await this.describeRaw(id);
-    if (!found?.instance.arn) {
-      throw new ResourceNotFoundError(
-        this.kind === 'rds-cluster' ? 'DB cluster' : 'DB instance',
-        id,
-        this.region,
-      );
-    }
-    return found.instance.arn;
+  /** RDS refuses to stop what is not `available` with Invalid(DBInstance|DBCluster)State: look again. */
+  protected mayBeStoppedAlready(err: unknown): boolean {
+    return isWrongState(err);
   }
 }
 
@@ -214,6 +127,7 @@ abstract class RdsFleet implements FleetPort {
  */
 export class RdsInstances extends RdsFleet {
   readonly kind = 'rds-instance' as const;
+  protected readonly noun = 'DB instance';
 
   /** Every stopped DB instance outside a cluster (what it still costs: its storage). */
   async listStopped(): Promise<Instance[]> {
@@ -318,6 +232,7 @@ function instanceCannotStop(d: DBInstance): string | null {
  */
 export class RdsClusters extends RdsFleet {
   readonly kind = 'rds-cluster' as const;
+  protected readonly noun = 'DB cluster';
 
   /** Every stopped DB cluster (what it still costs: its storage). */
   async listStopped(): Promise<Instance[]> {

@@ -8,13 +8,12 @@ import {
   type SageMakerClient,
   StopNotebookInstanceCommand,
 } from '@aws-sdk/client-sagemaker';
-import { describeError, ResourceNotFoundError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
 import { runningSince } from '../core/kinds.js';
 import { TAGS } from '../core/policy.js';
-import type { FleetPort, ResourceResult } from '../core/ports.js';
 import { cleanTags } from '../core/text.js';
-import { mapBounded, perResource } from './clients.js';
+import { ArnTaggedFleet, type Described } from './arn-tagged-fleet.js';
+import { mapBounded } from './clients.js';
 
 /** IAM actions this adapter uses; the sweep's role grants exactly these (checked by a template test). */
 export const SAGEMAKER_SWEEP_PERMISSIONS = [
@@ -46,15 +45,18 @@ function isNotFound(err: unknown): boolean {
  * SageMaker notebook instances for the sweep, one region: lists the InService ones (their volume and tags),
  * tags them by ARN, and stops them (StopNotebookInstance keeps the ML storage volume; nothing is deleted).
  */
-export class SageMakerNotebooks implements FleetPort {
+export class SageMakerNotebooks extends ArnTaggedFleet {
   readonly kind = 'sagemaker-notebook' as const;
-  private readonly arns = new Map<string, string>();
+  protected readonly noun = 'notebook instance';
+  protected readonly runningState = 'InService';
 
   constructor(
     private readonly client: SageMakerClient,
-    readonly region: string,
-    readonly account?: string,
-  ) {}
+    region: string,
+    account?: string,
+  ) {
+    super(region, account);
+  }
 
   /** Every InService notebook instance (ListNotebookInstances, then its details and tags, a few at a time). */
   async listRunning(): Promise<Instance[]> {
@@ -68,10 +70,8 @@ export class SageMakerNotebooks implements FleetPort {
           names.push(n.NotebookInstanceName);
       }
     }
-    const found = await mapBounded(names, CALLS_IN_PARALLEL, (name) => this.describeNotebook(name));
-    return found
-      .filter((f): f is { instance: Instance; state: string } => f !== null && f.state === 'InService')
-      .map((f) => f.instance);
+    const found = await mapBounded(names, CALLS_IN_PARALLEL, (name) => this.describeRaw(name));
+    return found.filter((f): f is Described => f !== null && f.state === 'InService').map((f) => f.instance);
   }
 
   /** Every Stopped notebook instance with its volume size and tags (what it still costs: its ML storage). */
@@ -84,32 +84,12 @@ export class SageMakerNotebooks implements FleetPort {
       for (const n of page.NotebookInstances ?? [])
         if (n.NotebookInstanceName) names.push(n.NotebookInstanceName);
     }
-    const found = await mapBounded(names, CALLS_IN_PARALLEL, (name) => this.describeNotebook(name));
-    return found
-      .filter((f): f is { instance: Instance; state: string } => f !== null && f.state === 'Stopped')
-      .map((f) => f.instance);
+    const found = await mapBounded(names, CALLS_IN_PARALLEL, (name) => this.describeRaw(name));
+    return found.filter((f): f is Described => f !== null && f.state === 'Stopped').map((f) => f.instance);
   }
 
-  /** One notebook by name, or null when it does not exist or is not InService. */
-  async getRunning(instanceId: string): Promise<Instance | null> {
-    const found = await this.describeNotebook(instanceId);
-    return found && found.state === 'InService' ? found.instance : null;
-  }
-
-  /**
-   * One notebook by name in any state, or null when SageMaker does not know it: what the keep / stop pages show.
-   * Its state as EC2 words it (InService = `running`; `stopping`, `stopped`, `pending`, ... in lower case).
-   */
-  async describeInstance(instanceId: string): Promise<{ instance: Instance; state: string } | null> {
-    const found = await this.describeNotebook(instanceId);
-    if (!found) return null;
-    return {
-      instance: found.instance,
-      state: found.state === 'InService' ? 'running' : found.state.toLowerCase(),
-    };
-  }
-
-  private async describeNotebook(name: string): Promise<{ instance: Instance; state: string } | null> {
+  /** One notebook by name (DescribeNotebookInstance, then its tags), or null when SageMaker does not know it. */
+  protected async describeRaw(name: string): Promise<Described | null> {
     let raw: DescribeNotebookInstanceCommandOutput;
     try {
       raw = await this.client.send(new DescribeNotebookInstanceCommand({ NotebookInstanceName: name }));
@@ -151,67 +131,22 @@ export class SageMakerNotebooks implements FleetPort {
     return new Map([...new Set(types)].map((t) => [t, { gpu: /^ml\.(p|g)\d/.test(t) }]));
   }
 
-  /** SageMaker has no stop protection. */
-  async isStopProtected(): Promise<boolean> {
-    return false;
+  protected async tagArn(arn: string, tags: { Key: string; Value: string }[]): Promise<void> {
+    await this.client.send(new AddTagsCommand({ ResourceArn: arn, Tags: tags }));
   }
 
-  /** Sets tags on each notebook (AddTags by ARN, one call each). */
-  async tag(instanceIds: string[], tags: Record<string, string>): Promise<ResourceResult[]> {
-    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-    return perResource(
-      instanceIds,
-      CALLS_IN_PARALLEL,
-      async (id) => {
-        await this.client.send(new AddTagsCommand({ ResourceArn: await this.arnOf(id), Tags }));
-        return undefined;
-      },
-      describeError,
-    );
+  protected async untagArn(arn: string, keys: string[]): Promise<void> {
+    await this.client.send(new DeleteTagsCommand({ ResourceArn: arn, TagKeys: keys }));
   }
 
-  /** Removes tag keys from each notebook (DeleteTags by ARN). */
-  async untag(instanceIds: string[], keys: string[]): Promise<ResourceResult[]> {
-    return perResource(
-      instanceIds,
-      CALLS_IN_PARALLEL,
-      async (id) => {
-        await this.client.send(new DeleteTagsCommand({ ResourceArn: await this.arnOf(id), TagKeys: keys }));
-        return undefined;
-      },
-      describeError,
-    );
+  /** StopNotebookInstance: the instance stops, its ML storage volume stays; never deleted. */
+  protected async stopOne(id: string): Promise<string | undefined> {
+    await this.client.send(new StopNotebookInstanceCommand({ NotebookInstanceName: id }));
+    return 'stopping';
   }
 
-  /**
-   * Stops each notebook (StopNotebookInstance: the instance stops, its ML storage volume stays; never deleted).
-   * A notebook someone else stopped in the meantime is reported with its previous state `stopped`.
-   */
-  async stop(instanceIds: string[]): Promise<ResourceResult[]> {
-    return perResource<{ state?: string; previousState?: string }>(
-      instanceIds,
-      CALLS_IN_PARALLEL,
-      async (id) => {
-        try {
-          await this.client.send(new StopNotebookInstanceCommand({ NotebookInstanceName: id }));
-          return { state: 'stopping' };
-        } catch (err) {
-          const now = await this.describeNotebook(id).catch(() => null);
-          if (now && (now.state === 'Stopping' || now.state === 'Stopped')) {
-            return { state: now.state.toLowerCase(), previousState: 'stopped' };
-          }
-          throw err;
-        }
-      },
-      describeError,
-    );
-  }
-
-  private async arnOf(name: string): Promise<string> {
-    const known = this.arns.get(name);
-    if (known) return known;
-    const found = await this.describeNotebook(name);
-    if (!found?.instance.arn) throw new ResourceNotFoundError('notebook instance', name, this.region);
-    return found.instance.arn;
+  /** SageMaker refuses to stop a notebook that is not InService with a ValidationException: look again. */
+  protected mayBeStoppedAlready(): boolean {
+    return true;
   }
 }
