@@ -94,20 +94,7 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
   }
   let verdict = checkLaunch(instance, groups, price, policy, now, context);
 
-  const summary = (s: LaunchGuardResult['status']): LaunchGuardResult => ({
-    status: s,
-    instanceId,
-    verdict: {
-      instanceType: verdict.instanceType,
-      findings: verdict.findings,
-      action: verdict.action,
-      outcome: verdict.outcome,
-      protection: verdict.protection,
-      usdPerHour: verdict.price.usdPerHour,
-      priceSource: verdict.price.source,
-      ...(verdict.clearStopProtection ? { stopProtectionCleared: true } : {}),
-    },
-  });
+  const summary = (s: LaunchGuardResult['status']) => resultOf(s, verdict);
   if (verdict.action === 'none') return summary('compliant');
   if (policy.dryRun) {
     await options.publish(renderDryRunLaunchAlert(verdict, policy, now));
@@ -141,6 +128,24 @@ export async function guardLaunch(options: LaunchGuardOptions): Promise<LaunchGu
   const done = await enforceLaunch(verdict, ec2, instance.hibernationConfigured === true, options);
   verdict = done.verdict;
   return summary(done.status);
+}
+
+/** What a launch check answers and logs: its status and the verdict's gist. */
+function resultOf(status: LaunchGuardResult['status'], verdict: LaunchVerdict): LaunchGuardResult {
+  return {
+    status,
+    instanceId: verdict.instanceId,
+    verdict: {
+      instanceType: verdict.instanceType,
+      findings: verdict.findings,
+      action: verdict.action,
+      outcome: verdict.outcome,
+      protection: verdict.protection,
+      usdPerHour: verdict.price.usdPerHour,
+      priceSource: verdict.price.source,
+      ...(verdict.clearStopProtection ? { stopProtectionCleared: true } : {}),
+    },
+  };
 }
 
 /**
@@ -217,19 +222,7 @@ async function guardKindStart(
   const context = await launchContext(instance.tags[policy.tags.owner], options);
   const price = await services.prices.hourly(instance.instanceType, instance.region);
   let verdict = checkLaunch(instance, [], price, policy, now, context);
-  const summary = (s: LaunchGuardResult['status']): LaunchGuardResult => ({
-    status: s,
-    instanceId,
-    verdict: {
-      instanceType: verdict.instanceType,
-      findings: verdict.findings,
-      action: verdict.action,
-      outcome: verdict.outcome,
-      protection: verdict.protection,
-      usdPerHour: verdict.price.usdPerHour,
-      priceSource: verdict.price.source,
-    },
-  });
+  const summary = (s: LaunchGuardResult['status']) => resultOf(s, verdict);
   if (verdict.action === 'none') return summary('compliant');
   if (policy.dryRun) {
     await options.publish(renderDryRunLaunchAlert(verdict, policy, now));
