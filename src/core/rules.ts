@@ -186,16 +186,47 @@ function judgeIdle(input: JudgeInput): Verdict {
   }
 }
 
+/** Too recently started to be judged idle (idle.minRunningMinutes), or null. `note` follows the minutes. */
+function tooYoung(runningHours: number | null, idle: Policy['idle'], note = ''): Verdict | null {
+  const runningMinutes = (runningHours ?? 0) * 60;
+  if (runningMinutes >= idle.minRunningMinutes) return null;
+  return {
+    holds: false,
+    reason: `running ${Math.floor(runningMinutes)} min${note}, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
+  };
+}
+
+/** The idle window a metric judgement reads: its start, the datapoints it has and needs, and its words. */
+function metricWindow(idle: Policy['idle'], nowMs: number) {
+  const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
+  return {
+    from: nowMs - idle.windowHours * 3_600_000,
+    expected,
+    need: Math.ceil(expected * idle.minDatapointCoverage),
+    words: formatHours(idle.windowHours),
+  };
+}
+
+/** "Unknown: not enough metrics" naming each series with too few datapoints, or null when all have enough. */
+function tooFewDatapoints(
+  counts: readonly (readonly [string, number])[],
+  w: ReturnType<typeof metricWindow>,
+): Verdict | null {
+  const short = counts.filter(([, n]) => n < w.need);
+  if (short.length === 0) return null;
+  return {
+    holds: 'unknown',
+    reason: `not enough metrics to judge idle: ${short
+      .map(([m, n]) => `${m} ${n} of ${w.expected} datapoints`)
+      .join(', ')} in the last ${w.words} (need ${w.need})`,
+  };
+}
+
 /** Notebooks: the last-activity tag they write themselves. No tag (or none since the last start) = unknown. */
 function judgeNotebookIdle({ instance, policy, nowMs, runningHours, measured }: JudgeInput): Verdict {
   const idle = policy.idle;
-  const runningMinutes = (runningHours ?? 0) * 60;
-  if (runningMinutes < idle.minRunningMinutes) {
-    return {
-      holds: false,
-      reason: `running ${Math.floor(runningMinutes)} min, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
-    };
-  }
+  const young = tooYoung(runningHours, idle);
+  if (young) return young;
   const raw = instance.tags[TAGS.lastActivity];
   const install = 'install the lifecycle configuration (docs/notebooks-and-databases.md)';
   if (raw === undefined) {
@@ -235,35 +266,24 @@ function judgeDatabaseIdle({
   measured,
 }: JudgeInput): Verdict {
   const idle = policy.idle;
-  const runningMinutes = (runningHours ?? 0) * 60;
   const restarted = instance.restartedByAws ? ' (restarted by AWS after 7 days stopped)' : '';
-  if (runningMinutes < idle.minRunningMinutes) {
-    return {
-      holds: false,
-      reason: `running ${Math.floor(runningMinutes)} min${restarted}, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
-    };
-  }
+  const young = tooYoung(runningHours, idle, restarted);
+  if (young) return young;
   if (!metrics) return { holds: 'unknown', reason: 'no CloudWatch metrics: not judged idle' };
-  const from = nowMs - idle.windowHours * 3_600_000;
-  const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
-  const need = Math.ceil(expected * idle.minDatapointCoverage);
-  const window = formatHours(idle.windowHours);
-  const connections = inWindow(metrics.connections, from, nowMs);
-  const cpu = inWindow(metrics.cpu, from, nowMs);
-  measured.expectedDatapoints = expected;
+  const w = metricWindow(idle, nowMs);
+  const window = w.words;
+  const connections = inWindow(metrics.connections, w.from, nowMs);
+  const cpu = inWindow(metrics.cpu, w.from, nowMs);
+  measured.expectedDatapoints = w.expected;
   measured.cpuDatapoints = cpu.length;
-  const short = [
-    ['DatabaseConnections', connections.length],
-    ['CPU', cpu.length],
-  ].filter(([, n]) => (n as number) < need);
-  if (short.length > 0) {
-    return {
-      holds: 'unknown',
-      reason: `not enough metrics to judge idle: ${short
-        .map(([m, n]) => `${m} ${n} of ${expected} datapoints`)
-        .join(', ')} in the last ${window} (need ${need})`,
-    };
-  }
+  const short = tooFewDatapoints(
+    [
+      ['DatabaseConnections', connections.length],
+      ['CPU', cpu.length],
+    ],
+    w,
+  );
+  if (short) return short;
   const maxConnections = Math.max(...connections);
   const cpuAvg = mean(cpu);
   measured.connectionsMax = maxConnections;
@@ -278,20 +298,13 @@ function judgeDatabaseIdle({
 
 function judgeEc2Idle({ instance, metrics, policy, nowMs, runningHours, measured }: JudgeInput): Verdict {
   const idle = policy.idle;
-  const runningMinutes = (runningHours ?? 0) * 60;
-  if (runningMinutes < idle.minRunningMinutes) {
-    return {
-      holds: false,
-      reason: `running ${Math.floor(runningMinutes)} min, under idle.minRunningMinutes (${idle.minRunningMinutes})`,
-    };
-  }
+  const young = tooYoung(runningHours, idle);
+  if (young) return young;
   if (!metrics) return { holds: 'unknown', reason: 'no CloudWatch metrics: not judged idle' };
-  const windowMs = idle.windowHours * 3_600_000;
-  const from = nowMs - windowMs;
-  const expected = Math.max(1, Math.round((idle.windowHours * 3600) / METRIC_PERIOD_SECONDS));
-  const need = Math.ceil(expected * idle.minDatapointCoverage);
+  const w = metricWindow(idle, nowMs);
+  const { from, expected, need } = w;
   const cpu = inWindow(metrics.cpu, from, nowMs);
-  const window = `${formatHours(idle.windowHours)}`;
+  const window = w.words;
   if (metrics.networkIn === undefined && metrics.networkOut === undefined) {
     // CPU first (src/core/kinds.ts): network is only read for instances whose CPU is low.
     measured.expectedDatapoints = expected;
@@ -303,31 +316,26 @@ function judgeEc2Idle({ instance, metrics, policy, nowMs, runningHours, measured
         reason: `busy: CPU avg ${fmt(mean(cpu))}% (limit ${idle.cpuPercent}%) over ${window}; network not read (CPU decides)`,
       };
     }
-    return {
-      holds: 'unknown',
-      reason:
-        cpu.length < need
-          ? `not enough metrics to judge idle: CPU ${cpu.length} of ${expected} datapoints in the last ${window} (need ${need})`
-          : 'network not measured: not judged idle',
-    };
+    return (
+      tooFewDatapoints([['CPU', cpu.length]], w) ?? {
+        holds: 'unknown',
+        reason: 'network not measured: not judged idle',
+      }
+    );
   }
   const netIn = inWindow(metrics.networkIn, from, nowMs);
   const netOut = inWindow(metrics.networkOut, from, nowMs);
   measured.expectedDatapoints = expected;
   measured.cpuDatapoints = cpu.length;
-  const short = [
-    ['CPU', cpu.length],
-    ['NetworkIn', netIn.length],
-    ['NetworkOut', netOut.length],
-  ].filter(([, n]) => (n as number) < need);
-  if (short.length > 0) {
-    return {
-      holds: 'unknown',
-      reason: `not enough metrics to judge idle: ${short
-        .map(([m, n]) => `${m} ${n} of ${expected} datapoints`)
-        .join(', ')} in the last ${window} (need ${need})`,
-    };
-  }
+  const short = tooFewDatapoints(
+    [
+      ['CPU', cpu.length],
+      ['NetworkIn', netIn.length],
+      ['NetworkOut', netOut.length],
+    ],
+    w,
+  );
+  if (short) return short;
   const cpuAvg = mean(cpu);
   // Scale the network sum up to the whole window so that missing datapoints never make it look quieter.
   const netMB = (sum(netIn) * (expected / netIn.length) + sum(netOut) * (expected / netOut.length)) / MB;
