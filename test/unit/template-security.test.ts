@@ -134,7 +134,10 @@ describe('the packaged stack', () => {
   });
 
   it('creates no KMS key by default (it would cost $1 a month): the topic has no key of its own', () => {
-    expect(template.Parameters?.TopicKey).toMatchObject({ Default: 'false', AllowedValues: ['true', 'false'] });
+    expect(template.Parameters?.TopicKey).toMatchObject({
+      Default: 'false',
+      AllowedValues: ['true', 'false'],
+    });
     expect(template.Conditions?.UseTopicKey).toEqual({ 'Fn::Equals': [{ Ref: 'TopicKey' }, 'true'] });
     for (const id of ['AlertTopicKey', 'AlertTopicKeyAlias', 'AlertTopicKeyUse']) {
       expect(template.Resources[id]?.Condition, id).toBe('UseTopicKey');
@@ -262,18 +265,22 @@ describe('the source code', () => {
     expect(hits).toEqual([]);
   });
 
-  it('writes every SSM parameter that holds a secret as SecureString (the usage ledger holds none)', () => {
+  it('writes every SSM parameter that holds a secret as SecureString (the usage ledger and the run claims hold none)', () => {
     const puts = files(join(root, 'src')).flatMap((f) => {
       const text = readFileSync(f, 'utf8');
       return [...text.matchAll(/new PutParameterCommand\(\{([\s\S]*?)\}\)/g)].map((m) => [f, m[1] ?? '']);
     });
-    const ledger = (file: string | undefined) => (file ?? '').endsWith(join('src', 'aws', 'usage-store.ts'));
+    const plain = ['usage-store.ts', 'run-claims.ts'].map((f) => join('src', 'aws', f));
+    const ledger = (file: string | undefined) => plain.some((p) => (file ?? '').endsWith(p));
 
     expect(puts.length).toBeGreaterThan(1);
     for (const [file, body] of puts) {
-      // The month counters (hours and dollars) are plain standard parameters: no secret, no KMS cost.
-      expect(body, file).toMatch(ledger(file) ? /Type: 'String', Tier: 'Standard'/ : /Type: 'SecureString'/);
+      // The month counters (hours and dollars) and the fan-out's run claims (a run's time and counts) are plain
+      // standard parameters: no secret, no KMS cost.
+      expect(body, file).toMatch(
+        ledger(file) ? /Type: 'String',\s+Tier: 'Standard'/ : /Type: 'SecureString'/,
+      );
     }
-    expect(puts.filter(([file]) => ledger(file))).toHaveLength(1);
+    expect(puts.filter(([file]) => ledger(file))).toHaveLength(3);
   });
 });
