@@ -12,7 +12,10 @@ const stateChangeEvent = z.object({
   source: z.literal('aws.ec2'),
   'detail-type': z.literal(STATE_CHANGE_DETAIL_TYPE),
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
-  account: z.string().optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
   time: z.string().optional(),
   detail: z.object({
     'instance-id': z.string().regex(/^i-[0-9a-f]{8,17}$/),
@@ -23,7 +26,7 @@ const stateChangeEvent = z.object({
 
 /** What the event says: an instance entered `running`, or why the event is not one the guard acts on. */
 export type StateChange =
-  | { kind: 'running'; instanceId: string; region: string }
+  | { kind: 'running'; instanceId: string; region: string; account?: string }
   | { kind: 'ignored'; reason: string; instanceId?: string; malformed: boolean };
 
 /** Reads an event; never throws. */
@@ -37,7 +40,7 @@ export function readStateChange(event: unknown): StateChange {
     );
     return { kind: 'ignored', reason, malformed: true };
   }
-  const { detail, region } = parsed.data;
+  const { detail, region, account } = parsed.data;
   const instanceId = detail['instance-id'];
   if (detail.state !== 'running') {
     return {
@@ -47,7 +50,7 @@ export function readStateChange(event: unknown): StateChange {
       malformed: false,
     };
   }
-  return { kind: 'running', instanceId, region };
+  return { kind: 'running', instanceId, region, ...(account ? { account } : {}) };
 }
 
 /** An ignored event for the log: its JSON as one clean line of at most 2,000 characters. */
