@@ -226,13 +226,13 @@ module.exports.ownerTagPresent = async () => ({ [`aws:ResourceTag/${ownerKey()}`
 // quiet-schedules.ts, bundled here with esbuild once per packaging), so the stack and the functions read the windows
 // the same way: the sweep's schedules (the policy's, then one UTC cron per window edge and UTC offset) and whether the
 // sweep may start the instances quiet hours stopped. A bad window fails the packaging with the field and value.
-let quietHoursCore;
-function quietHours() {
-  if (!quietHoursCore) {
+const coreModules = new Map();
+function coreModule(name) {
+  if (!coreModules.has(name)) {
     const { buildSync } = require('esbuild');
     const Module = require('node:module');
     const { join } = require('node:path');
-    const entry = join(__dirname, '..', 'src', 'core', 'quiet-schedules.ts');
+    const entry = join(__dirname, '..', 'src', 'core', `${name}.ts`);
     const out = buildSync({
       entryPoints: [entry],
       bundle: true,
@@ -246,13 +246,21 @@ function quietHours() {
     mod.filename = entry;
     mod.paths = Module._nodeModulePaths(join(__dirname, '..'));
     mod._compile(out.outputFiles[0].text, entry);
-    quietHoursCore = mod.exports;
+    coreModules.set(name, mod.exports);
   }
+  return coreModules.get(name);
+}
+
+// The text of watchdog.yml next to serverless.yml (empty when there is none).
+function policyText() {
   const { readFileSync, existsSync } = require('node:fs');
   const { join } = require('node:path');
   const file = join(__dirname, '..', 'watchdog.yml');
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  return quietHoursCore.quietHoursDeployment(text, 'watchdog.yml');
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+function quietHours() {
+  return coreModule('quiet-schedules').quietHoursDeployment(policyText(), 'watchdog.yml');
 }
 
 // The sweep's schedule events: watchdog.yml `schedule`, then (with quiet hours) one event whose crons fire at each
@@ -262,3 +270,136 @@ module.exports.sweepEvents = async () => quietHours().events;
 
 // The morning start's ec2:StartInstances (resources/sweep-role.yml): Allow with quietHours.morningStart: true, else Deny.
 module.exports.morningStartEffect = async () => (quietHours().morningStart ? 'Allow' : 'Deny');
+
+// The fan-out (watchdog.yml fanOut, docs/scale.md), read by the project's own TypeScript (src/core/fan-out-deployment.ts):
+// with `mode: on`, or `auto` and member accounts, the sweep-worker gets its SQS trigger and the sweep its 15-minute
+// timeout; otherwise no queue is polled, the queues stay empty, and the sweep keeps its 300 s.
+function fanOut() {
+  return coreModule('fan-out-deployment').fanOutDeployment(policyText(), 'watchdog.yml');
+}
+
+// FAN_OUT of the sweep and the worker: on when the stack has the worker's trigger.
+module.exports.fanOutEnabled = async () => (fanOut().deployed ? 'on' : 'off');
+
+// The sweep's timeout: 300 s, or 900 s when it waits for the workers' results.
+module.exports.sweepTimeout = async () => fanOut().sweepTimeout;
+
+// resources/fan-out.yml (the queues, the worker's role, its alarm) with the fan-out, else resources/fan-out-off.yml.
+module.exports.fanOutFile = async () => (fanOut().deployed ? 'fan-out.yml' : 'fan-out-off.yml');
+
+// The queue URLs the sweep and the worker read (CloudFormation Refs), or empty without the fan-out.
+const queueUrl = (queue) => async () => (fanOut().deployed ? { Ref: queue } : '');
+module.exports.targetsQueueUrl = queueUrl('TargetsQueue');
+module.exports.resultsQueueUrl = queueUrl('ResultsQueue');
+module.exports.deadLetterQueueUrl = queueUrl('TargetsDeadLetterQueue');
+
+// The sweep-worker function with its SQS trigger on the targets queue, or null (serverless then has no such function,
+// and builds no bundle for it).
+module.exports.workerFunction = async () => {
+  const f = fanOut();
+  if (!f.deployed) return null;
+  return {
+    handler: 'src/handlers/sweep-worker.handler',
+    description: 'Sweeps the account x region targets a fanned-out sweep sends it (SQS) and sends back each result.',
+    role: 'SweepWorkerRole',
+    // Up to fanOut.batchSize targets at once; one target of 10,000 instances needs about 150 MB.
+    memorySize: f.workerMemoryMB,
+    timeout: f.workerTimeout,
+    environment: {
+      FAN_OUT: 'on',
+      TARGETS_QUEUE_URL: { Ref: 'TargetsQueue' },
+      RESULTS_QUEUE_URL: { Ref: 'ResultsQueue' },
+      DEAD_LETTER_QUEUE_URL: { Ref: 'TargetsDeadLetterQueue' },
+    },
+    events: [
+      {
+        sqs: {
+          arn: { 'Fn::GetAtt': ['TargetsQueue', 'Arn'] },
+          batchSize: f.batchSize,
+          functionResponseType: 'ReportBatchItemFailures',
+          maximumConcurrency: f.concurrency,
+        },
+      },
+    ],
+  };
+};
+
+// The sweep role's third inline policy: send targets, read and delete results and dead-lettered targets, claim runs
+// (SSM parameters under /cost-watchdog/runs/). Without the fan-out SendMessage is denied outright.
+module.exports.fanOutPlannerPolicy = async () => {
+  if (!fanOut().deployed) {
+    return {
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'NoFanOut', Effect: 'Deny', Action: 'sqs:SendMessage', Resource: '*' }],
+    };
+  }
+  const arn = (queue) => ({ 'Fn::GetAtt': [queue, 'Arn'] });
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'SendTargets', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: arn('TargetsQueue') },
+      {
+        Sid: 'ReadResults',
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+        Resource: [arn('ResultsQueue'), arn('TargetsDeadLetterQueue')],
+      },
+      {
+        Sid: 'ClaimRuns',
+        Effect: 'Allow',
+        Action: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters'],
+        Resource: [
+          { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/cost-watchdog/runs' },
+          { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/cost-watchdog/runs/*' },
+        ],
+      },
+    ],
+  };
+};
+
+// The default event bus's resource policy for launches forwarded from member accounts (resources/forwarder.yml,
+// docs/scale.md): events:PutEvents from each account listed in watchdog.yml, and with organization: true from the
+// organization given as --param organizationId=o-... (CloudFormation cannot look it up). Other regions of this account
+// need no bus policy (the forwarder's role is in this account). Nothing without member accounts.
+module.exports.forwardedEventsPolicy = async ({ options, resolveVariable }) => {
+  const p = policy();
+  const accounts = (Array.isArray(p.accounts) ? p.accounts : [])
+    .map((a) => String(a?.id ?? ''))
+    .filter((id) => /^\d{12}$/.test(id));
+  const orgId = await param(options, resolveVariable, 'organizationId');
+  if (orgId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(orgId)) {
+    throw new Error(`--param organizationId="${printable(orgId)}" is not an AWS Organizations id such as o-a1b2c3d4e5`);
+  }
+  const bus = { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' };
+  const resources = {};
+  if (accounts.length > 0) {
+    resources.ForwardedLaunchesFromMemberAccounts = {
+      Type: 'AWS::Events::EventBusPolicy',
+      Properties: {
+        StatementId: 'cost-watchdog-member-accounts',
+        Statement: {
+          Effect: 'Allow',
+          Principal: { AWS: accounts.map((id) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:iam::${id}:root` })) },
+          Action: 'events:PutEvents',
+          Resource: bus,
+        },
+      },
+    };
+  }
+  if (p.organization === true && orgId !== undefined) {
+    resources.ForwardedLaunchesFromOrganization = {
+      Type: 'AWS::Events::EventBusPolicy',
+      Properties: {
+        StatementId: 'cost-watchdog-organization',
+        Statement: {
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 'events:PutEvents',
+          Resource: bus,
+          Condition: { StringEquals: { 'aws:PrincipalOrgID': orgId } },
+        },
+      },
+    };
+  }
+  return { Resources: resources };
+};

@@ -51,7 +51,10 @@ const stateChangeEvent = z.object({
   source: z.literal('aws.ec2'),
   'detail-type': z.literal(STATE_CHANGE_DETAIL_TYPE),
   region,
-  account: z.string().optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
   time: z.string().optional(),
   detail: z.object({
     'instance-id': z.string().regex(/^i-[0-9a-f]{8,17}$/),
@@ -65,7 +68,14 @@ const stateChangeEvent = z.object({
  * event is not one the guard acts on.
  */
 export type StateChange =
-  | { kind: 'running'; instanceId: string; region: string; resource?: Exclude<ResourceKind, 'ec2'> }
+  | {
+      kind: 'running';
+      instanceId: string;
+      region: string;
+      /** The account the event came from (a forwarded member launch), when it says. */
+      account?: string;
+      resource?: Exclude<ResourceKind, 'ec2'>;
+    }
   | { kind: 'ignored'; reason: string; instanceId?: string; malformed: boolean };
 
 /** Reads a notebook or database event, or null when the event is not from SageMaker or RDS. */
@@ -125,7 +135,7 @@ export function readStateChange(event: unknown): StateChange {
     );
     return { kind: 'ignored', reason, malformed: true };
   }
-  const { detail, region } = parsed.data;
+  const { detail, region, account } = parsed.data;
   const instanceId = detail['instance-id'];
   if (detail.state !== 'running') {
     return {
@@ -135,7 +145,7 @@ export function readStateChange(event: unknown): StateChange {
       malformed: false,
     };
   }
-  return { kind: 'running', instanceId, region };
+  return { kind: 'running', instanceId, region, ...(account ? { account } : {}) };
 }
 
 /** An ignored event for the log: its JSON as one clean line of at most 2,000 characters. */

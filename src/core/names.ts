@@ -81,6 +81,8 @@ export const NAMES = {
   usageParameterPrefix: '/cost-watchdog/usage/',
   /** SSM SecureString with the HMAC key that signs the action links in warnings (created by the sweep). */
   signingKeyParameter: '/cost-watchdog/signing-key',
+  /** SSM standard parameters, one per fanned-out run, claimed by its first invocation: src/aws/run-claims.ts. */
+  runParameterPrefix: '/cost-watchdog/runs/',
 } as const;
 
 /** Shortest action-link signing key accepted (bytes of the decoded key text). */

@@ -242,6 +242,12 @@ const kindIdleWindow = {
     .optional(),
 };
 
+/**
+ * Targets above which `fanOut.mode: auto` fans out: more than one account has regions (AWS has about 37 today),
+ * so a single account never fans out on auto, and 13 accounts x 4 regions do.
+ */
+export const FAN_OUT_THRESHOLD = 50;
+
 /** The policy schema: every key of watchdog.yml with its default. Unknown keys are errors. */
 export const policySchema = z
   .object({
@@ -457,6 +463,26 @@ export const policySchema = z
       .prefault({}),
     /** Most regions x accounts swept at once. */
     concurrency: z.number().int().min(1).max(32).default(4),
+    /**
+     * Fan-out (docs/scale.md): one SQS message per account x region, swept by the sweep-worker function, summarised
+     * by the scheduled sweep. auto = only with member accounts and more than `threshold` targets; a single account
+     * never fans out on auto.
+     */
+    fanOut: z
+      .object({
+        /** auto: fan out above `threshold` targets (stacks with member accounts only); on: always; off: never. */
+        mode: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** Targets (account x region pairs) above which `auto` fans out. */
+        threshold: z.number().int().min(1).max(1_000_000).default(FAN_OUT_THRESHOLD),
+        /** Worker invocations at once (the SQS trigger's maximum concurrency; Lambda allows 2 to 1,000). */
+        concurrency: z.number().int().min(2).max(1_000).default(10),
+        /** Targets one worker invocation sweeps at once (the SQS trigger's batch size, 1 to 10). */
+        batchSize: z.number().int().min(1).max(10).default(10),
+        /** Minutes after the schedule by which the summary goes out, with the targets still missing named. */
+        settleMinutes: z.number().int().min(2).max(13).default(12),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

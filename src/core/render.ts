@@ -1,5 +1,6 @@
 import { type ActionLinks, KEEP_HOURS } from './action-links.js';
 import { shortError } from './errors.js';
+import { fanOutLine } from './fan-out.js';
 import type { Decision } from './evaluate.js';
 import { KIND_CONSOLES, KIND_NAMES, kindOf, policyForKind } from './kinds.js';
 import { formatLocalTime, localizeTimes } from './local-time.js';
@@ -205,6 +206,7 @@ function sweepAlert(report: SweepReport, policy: Policy, links: LinksById | unde
   const tz = policy.timeZone;
   const text = [
     `cost-watchdog sweep at ${formatLocalTime(new Date(report.at), tz, { year: true })}: ${report.instancesSeen} running instance(s) in ${report.scopes.length} region(s).`,
+    ...(report.fanOut ? [fanOutLine(report.fanOut)] : []),
     '',
     ...section('Stopped now (never terminated; start them again any time)', stopped, tz, undefined, max),
     ...section(
@@ -237,7 +239,21 @@ function sweepAlert(report: SweepReport, policy: Policy, links: LinksById | unde
   return {
     subject,
     text,
-    data: { ...summaryData(report, report.decisions, linked, max), errors: report.errors.slice(0, max) },
+    data: {
+      ...summaryData(report, report.decisions, linked, max),
+      errors: report.errors.slice(0, max),
+      ...(report.fanOut ? { fanOut: fanOutData(report.fanOut, max) } : {}),
+    },
+  };
+}
+
+/** The fan-out's figures for the JSON part: counts, and the failed, missing and late targets (the first `max`). */
+function fanOutData(f: NonNullable<SweepReport['fanOut']>, max: number) {
+  return {
+    ...f,
+    deadLettered: f.deadLettered.slice(0, max),
+    missing: f.missing.slice(0, max),
+    late: f.late.slice(0, max),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Decision } from './evaluate.js';
+import type { FanOutSummary } from './fan-out.js';
 import type { MorningStartReport } from './morning-start.js';
 
 /** Reports and alerts: plain data shared by the jobs, the renderers and the notifier. */
@@ -61,4 +62,6 @@ export interface SweepReport {
   alertsSent: number;
   /** Quiet hours' morning start (only with quietHours.morningStart): what it started, or in a dry run would start. */
   morningStart?: MorningStartReport;
+  /** A run fanned out to the sweep-worker function (docs/scale.md): targets, results, failed, missing, late. */
+  fanOut?: FanOutSummary;
 }

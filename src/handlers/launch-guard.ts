@@ -1,9 +1,11 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { STSClient } from '@aws-sdk/client-sts';
 import { clientConfig } from '../aws/clients.js';
 import { type CostServices, sdkCostServices } from '../aws/cost-services.js';
 import { ProvisionedUsers } from '../aws/provisioned-users.js';
 import { Notifier } from '../aws/sns.js';
+import { MemberCredentials } from '../aws/sts.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { AlertSink } from '../core/ports.js';
 import { answerStateChange, type LaunchGuardResult, type StateChangeDeps } from '../jobs/launch-guard.js';
@@ -18,6 +20,8 @@ export interface LaunchGuardDeps {
   env: NodeJS.ProcessEnv;
   services?: CostServices;
   notifier?: AlertSink;
+  /** Credentials of a member account's role; default: STS AssumeRole from the home region. */
+  memberCredentials?: StateChangeDeps['memberCredentials'];
   /** Members of the users group (IAM GetGroup); default: an IAM client in the home region. */
   provisionedUsers?: Pick<ProvisionedUsers, 'list'>;
   log?: Logger;
@@ -40,9 +44,19 @@ export function createLaunchGuardHandler(
       (deps.services
         ? { list: async () => ({ names: new Set<string>() }) }
         : new ProvisionedUsers(new IAMClient(clientConfig(rt.home)), deps.clock));
+    // Launches in member accounts (forwarded events) are read with their member role; one STS client per container.
+    let sts: MemberCredentials | undefined;
+    const memberCredentials =
+      deps.memberCredentials ??
+      ((account: string, roleName: string) => {
+        sts ??= new MemberCredentials(new STSClient(clientConfig(rt.home)), rt.home.region, deps.clock);
+        return sts.provider(account, roleName);
+      });
     return {
       policy: rt.policy,
       home: rt.home,
+      homeAccount: rt.account,
+      memberCredentials,
       services: deps.services ?? sdkCostServices(rt.home),
       provisionedUsers: () => users.list(),
       alerts: deps.notifier ?? new Notifier(new SNSClient(clientConfig(rt.home)), rt.topicArn),

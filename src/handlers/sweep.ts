@@ -8,8 +8,11 @@ import { UsageStore } from '../aws/usage-store.js';
 import { jsonLogger, type Logger } from '../core/log.js';
 import type { AlertSink } from '../core/ports.js';
 import { BundledPrices } from '../core/prices.js';
+import type { FanOutDeps } from '../jobs/fan-out.js';
 import type { SweepJobDeps, SweepUsageStore } from '../jobs/sweep-now.js';
 import { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
+import { sdkFanOutDeps } from './fan-out-deps.js';
+import { fanOutDeployedIn } from './fan-out-env.js';
 
 export { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
 
@@ -27,6 +30,8 @@ export interface SweepHandlerDeps {
   log?: Logger;
   /** The action-link signing key (SSM); default: the parameter named by SIGNING_KEY_PARAMETER. */
   signingKeys?: Pick<SigningKeyStore, 'readOrCreate'>;
+  /** The fan-out's queues and run claims; default: SQS and SSM when the stack has the fan-out (FAN_OUT=on). */
+  fanOut?: FanOutDeps;
 }
 
 /**
@@ -78,6 +83,9 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
               keys: deps.signingKeys ?? new SigningKeyStore(client(SSMClient), rt.keyParameter, deps.clock),
             },
           }
+        : {}),
+      ...(deps.fanOut || fanOutDeployedIn(deps.env)
+        ? { fanOut: async () => deps.fanOut ?? sdkFanOutDeps(rt.home, deps.env, deps.clock, log) }
         : {}),
     };
     return { job, sweepNow, isQuietHoursRun };

@@ -1,3 +1,4 @@
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { AwsTarget } from '../aws/clients.js';
 import type { CostServices } from '../aws/cost-services.js';
 import type { ProvisionedUserList } from '../aws/provisioned-users.js';
@@ -17,6 +18,7 @@ import type { Alert } from '../core/report.js';
 import type { AlertSink, FleetPort } from '../core/ports.js';
 import { eventForLog, readStateChange } from '../core/launch-event.js';
 import { stopResources, writeWarnings } from './enforce.js';
+import { memberRoleFor } from './targets.js';
 
 /** What one launch-guard run did (also the handler's answer and log line). */
 export interface LaunchGuardResult {
@@ -249,6 +251,10 @@ async function launchContext(owner: string | undefined, options: LaunchGuardOpti
 export interface StateChangeDeps {
   policy: Policy;
   home: AwsTarget;
+  /** The stack's own account: an event of another account (forwarded, resources/forwarder.yml) is a member's. */
+  homeAccount?: string;
+  /** Credentials of a member account's role (STS AssumeRole), for launches in member accounts. */
+  memberCredentials?: (account: string, roleName: string) => AwsCredentialIdentityProvider;
   services: CostServices;
   provisionedUsers: () => Promise<ProvisionedUserList>;
   alerts: AlertSink;
@@ -288,11 +294,27 @@ export async function answerStateChange(
   if (!policy.launchGuard.enabled) {
     return { status: 'ignored', instanceId, reason: 'launchGuard.enabled is false' };
   }
+  // A launch in a member account (its event forwarded to this account's bus) is checked with that account's member
+  // role; an account the policy does not sweep is none of this watchdog's business.
+  let target: AwsTarget = { ...deps.home, region: change.region };
+  if (change.account && deps.homeAccount && change.account !== deps.homeAccount) {
+    const roleName = memberRoleFor(policy, change.account);
+    if (roleName === undefined || !deps.memberCredentials) {
+      const reason = `account ${change.account} is not one this watchdog sweeps (policy accounts / organization)`;
+      log({ level: 'info', message: `launch-guard: ignored ${instanceId}: ${reason}` });
+      return { status: 'ignored', instanceId, reason };
+    }
+    target = {
+      ...target,
+      account: change.account,
+      credentials: deps.memberCredentials(change.account, roleName),
+    };
+  }
   try {
     const result = await guardLaunch({
       instanceId,
       ...(change.resource ? { resource: change.resource } : {}),
-      target: { ...deps.home, region: change.region },
+      target,
       policy,
       services: deps.services,
       provisionedUsers: deps.provisionedUsers,

@@ -10,7 +10,9 @@ import type { AlertSink } from '../core/ports.js';
 import type { Prices } from '../core/prices.js';
 import type { RunError, SweepReport } from '../core/report.js';
 import { renderMorningStartAlerts } from '../core/morning-start.js';
+import { FAN_OUT_RESOLVE_CONCURRENCY, fanOutWanted } from '../core/fan-out.js';
 import { signActionLinks } from './action-links.js';
+import { type FanOutDeps, runFanOut } from './fan-out.js';
 import { runMorningStart } from './morning-start.js';
 import { runSweep } from './sweep.js';
 import { resolveTargets } from './targets.js';
@@ -44,6 +46,11 @@ export interface SweepJobDeps {
   usage?: SweepUsageStore;
   /** Keep / stop links in warnings; absent = warnings without links. */
   links?: SweepLinkSigning;
+  /**
+   * The fan-out's queues, built on first use; absent = the stack has none (a class in one account, the CLI): every
+   * run sweeps its targets itself. Present, a run fans out when the policy's fanOut says so (src/core/fan-out.ts).
+   */
+  fanOut?: () => Promise<FanOutDeps>;
 }
 
 /** One run's inputs: the clock, a dry run, and (CLI --region) fewer regions than the policy names. */
@@ -74,9 +81,17 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
   const { policy, services, usage, links, alerts } = deps;
   const { now } = options;
   const extraErrors: RunError[] = [];
+  // A run narrowed down or asked to be dry (the CLI) never fans out.
+  const fanOut = options.dryRun || options.regions ? undefined : deps.fanOut;
   // The month's estimate is read while the regions are found (DescribeRegions): neither waits for the other.
   const [targets, budget] = await Promise.all([
-    resolveTargets(policy, deps.home, services, options.regions),
+    resolveTargets(
+      policy,
+      deps.home,
+      services,
+      options.regions,
+      fanOut ? Math.max(policy.concurrency, FAN_OUT_RESOLVE_CONCURRENCY) : policy.concurrency,
+    ),
     usage
       ? budgetContext(policy, now, usage.usage).catch((err: unknown) => {
           extraErrors.push({
@@ -88,6 +103,17 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
         })
       : null,
   ]);
+  if (fanOut && fanOutWanted(policy, targets.length, true)) {
+    // One message per target to the sweep-worker function; this invocation sends the summary (src/jobs/fan-out.ts).
+    const report = await runFanOut(deps, await fanOut(), {
+      targets,
+      budget,
+      now,
+      extraRun: options.extraRun === true,
+    });
+    report.errors.push(...extraErrors);
+    return report;
+  }
   const observed: Instance[] = [];
   const report = await runSweep({
     policy,

@@ -36,11 +36,10 @@ import {
   stopResources,
   writeWarnings,
 } from './enforce.js';
-import { renderDryRunSweepAlert } from '../core/dry-run.js';
-import { type LinksById, renderOwnerAlert, renderSweepAlert } from '../core/render.js';
+import type { LinksById } from '../core/render.js';
+import { publishSweepAlerts } from './sweep-alerts.js';
 
-/** Owner alerts published at once (SNS Publish, one message each). */
-export const ALERTS_IN_PARALLEL = 10;
+export { ALERTS_IN_PARALLEL } from './sweep-alerts.js';
 
 /** DescribeInstanceAttribute (stop protection) calls one target keeps in flight at once. */
 export const STOP_PROTECTION_CHECKS_IN_PARALLEL = PROTECTION_CHECKS_IN_PARALLEL;
@@ -120,54 +119,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     report.errors.push(...r.errors);
   }
 
-  if (dryRun && policy.dryRun && options.dryRun !== true && options.publish) {
-    // The policy's dry run (a first day with the watchdog) reports to the admin what it would have done; a
-    // dry run asked for by the caller (plan, sweep --dry-run) sends nothing.
-    const wouldAct = report.decisions.some((d) => d.action === 'stop' || (d.action === 'warn' && d.newWarning));
-    if (wouldAct || report.errors.length > 0) {
-      try {
-        await options.publish(renderDryRunSweepAlert(report, policy));
-        report.alertsSent++;
-      } catch (err) {
-        report.errors.push({ region: '-', operation: 'sns:Publish', message: describeError(err) });
-      }
-    }
-  }
-  if (
-    !dryRun &&
-    options.publish &&
-    (report.warned.length > 0 || report.stopped.length > 0 || report.errors.length > 0)
-  ) {
-    let links: LinksById | undefined;
-    const warnedIds = new Set(report.warned);
-    const stoppedIds = new Set(report.stopped);
-    const warned = report.decisions.filter((d) => warnedIds.has(d.instanceId));
-    if (options.actionLinks && warned.length > 0) {
-      // Without the signing key the warnings still go out, without links, and the report says why.
-      links = await options.actionLinks(warned).catch((err: unknown) => {
-        report.errors.push({ region: '-', operation: 'action links', message: describeError(err) });
-        return undefined;
-      });
-    }
-    const alerts: Alert[] = [renderSweepAlert(report, policy, links)];
-    const owners = new Set<string>();
-    for (const d of report.decisions) {
-      if (d.owner && (warnedIds.has(d.instanceId) || stoppedIds.has(d.instanceId))) owners.add(d.owner);
-    }
-    for (const owner of [...owners].sort()) alerts.push(renderOwnerAlert(report, policy, owner, links));
-    const publish = options.publish;
-    const send = (alert: Alert): Promise<RunError | null> =>
-      publish(alert).then(
-        () => null,
-        (err: unknown) => ({ region: '-', operation: 'sns:Publish', message: describeError(err) }),
-      );
-    // The admin's summary first, then the owners' alerts, several at once (one call each).
-    const [summary, ...perOwner] = alerts as [Alert, ...Alert[]];
-    const sent = [await send(summary), ...(await mapBounded(perOwner, ALERTS_IN_PARALLEL, send))];
-    for (const failure of sent) {
-      if (failure) report.errors.push(failure);
-      else report.alertsSent++;
-    }
+  if (options.publish) {
+    await publishSweepAlerts(report, {
+      policy,
+      publish: options.publish,
+      dryRunAsked: options.dryRun === true,
+      ...(options.actionLinks ? { actionLinks: options.actionLinks } : {}),
+    });
   }
   return report;
 }

@@ -22,6 +22,8 @@ export async function resolveTargets(
   home: AwsTarget,
   services: SweepServices,
   only?: string[],
+  /** Member accounts resolved at once (default: the policy's concurrency). */
+  concurrency: number = policy.concurrency,
 ): Promise<AwsTarget[]> {
   const regionsOf = async (where: AwsTarget): Promise<string[]> => {
     if (only && only.length > 0) return only;
@@ -38,7 +40,7 @@ export async function resolveTargets(
   }
   const access = services.accounts(home);
   const { members, failure } = await memberAccounts(policy, access);
-  const perAccount = await mapBounded(members, policy.concurrency, async (member): Promise<AwsTarget[]> => {
+  const perAccount = await mapBounded(members, concurrency, async (member): Promise<AwsTarget[]> => {
     let operation = 'sts:AssumeRole';
     try {
       await access.credentials.forAccount(member.id, member.roleName);
@@ -82,4 +84,14 @@ export async function memberAccounts(
     const unavailable = { operation: 'organizations:ListAccounts', message: describeError(err) };
     return { members: [...out.values()], failure: { region: '-', unavailable } };
   }
+}
+
+/**
+ * The member role the policy names for an account: its own `roleName` under `accounts`, else with
+ * `organization: true` the `memberRoleName`; undefined for an account the policy does not sweep.
+ */
+export function memberRoleFor(policy: Policy, account: string): string | undefined {
+  const listed = policy.accounts.find((a) => a.id === account);
+  if (listed) return listed.roleName;
+  return policy.organization ? policy.memberRoleName : undefined;
 }

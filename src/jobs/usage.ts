@@ -64,7 +64,24 @@ export async function recordSweepUsage(options: {
     sweepIntervalHours(policy.schedule),
     now,
   );
-  await options.usage.recordSweep(usage, options.stops, now);
+  return recordUsage({ ...options, usage, store: options.usage });
+}
+
+/**
+ * Records a run's usage, already added up (the fan-out sums its targets' usage: src/core/fan-out.ts), in the month
+ * ledger, and returns the budget alert when the month's estimate has just crossed 80% or 100% of the budget.
+ */
+export async function recordUsage(options: {
+  policy: Policy;
+  now: Date;
+  usage: SweepUsage;
+  stops: number;
+  store: Pick<UsageStore, 'recordSweep'>;
+  /** The month's estimate read before the run (budgetContext); absent = no budget check. */
+  estimateBeforeUsd?: number;
+}): Promise<UsageRecord> {
+  const { policy, now, usage } = options;
+  await options.store.recordSweep(usage, options.stops, now);
 
   const limit = policy.budget.monthlyUsd;
   if (limit === null || options.estimateBeforeUsd === undefined) return { usage, crossing: null };

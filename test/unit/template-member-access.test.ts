@@ -9,17 +9,25 @@ import { actionsOf, packagedTemplate, roleStatements, type Template } from '../s
 /** `${aws:PrincipalOrgID}` as CloudFormation joins it (serverless would take the whole string for a variable). */
 const ORG_ID_VARIABLE = { 'Fn::Join': ['', ['${', 'aws:PrincipalOrgID}']] };
 
-/** Every statement of every IAM role and policy in the stack that names sts:AssumeRole (not trust policies). */
-function assumeStatements(template: Template): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
+/** The statements of one role (the sweep's unless named) that name sts:AssumeRole (not trust policies). */
+function assumeStatements(template: Template, roleId = 'SweepRole'): Record<string, unknown>[] {
+  return roleStatements(template, roleId).filter((s) => actionsOf(s).some((a) => a.startsWith('sts:')));
+}
+
+/** Every IAM role and policy of the stack with a statement that names sts:AssumeRole, and those statements. */
+function rolesThatAssume(template: Template): Map<string, Record<string, unknown>[]> {
+  const out = new Map<string, Record<string, unknown>[]>();
   for (const [id, r] of Object.entries(template.Resources)) {
-    if (r.Type === 'AWS::IAM::Role') out.push(...roleStatements(template, id));
+    let statements: Record<string, unknown>[] = [];
+    if (r.Type === 'AWS::IAM::Role') statements = roleStatements(template, id);
     if (r.Type === 'AWS::IAM::Policy') {
       const doc = r.Properties?.PolicyDocument as { Statement?: Record<string, unknown>[] } | undefined;
-      out.push(...(doc?.Statement ?? []));
+      statements = doc?.Statement ?? [];
     }
+    const sts = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('sts:')));
+    if (sts.length > 0) out.set(id, sts);
   }
-  return out.filter((s) => actionsOf(s).some((a) => a.startsWith('sts:')));
+  return out;
 }
 
 /** The ARN CloudFormation makes of a Fn::Sub resource in the aws partition. */
@@ -93,6 +101,28 @@ describe('the sweep role and member accounts', () => {
     expect(listed?.Condition).toBeUndefined();
     expect(listAccountsEffect(template)).toBe('Allow');
   }, 300_000);
+
+  it.each([
+    ['no member accounts', 'regions: [us-east-1]\n', ['LaunchGuardRole', 'SweepRole']],
+    [
+      'listed accounts (the fan-out on auto)',
+      'accounts:\n  - id: "111122223333"\n',
+      ['LaunchGuardRole', 'SweepRole', 'SweepWorkerRole'],
+    ],
+    ['the organization', 'organization: true\n', ['LaunchGuardRole', 'SweepRole', 'SweepWorkerRole']],
+  ])(
+    "with %s gives the launch guard and the fan-out worker exactly the sweep role's AssumeRole statements, and no other role any",
+    (_, policy, roles) => {
+      // Act
+      const template = packagedTemplate({}, { policy });
+
+      // Assess
+      const assuming = rolesThatAssume(template);
+      expect([...assuming.keys()].sort()).toEqual(roles);
+      for (const role of roles) expect(assuming.get(role), role).toEqual(assumeStatements(template));
+    },
+    300_000,
+  );
 
   it('refuses to package a watchdog.yml whose account id is not one', () => {
     expect(() => packagedTemplate({}, { policy: 'accounts: [{ id: "1234" }]\n' })).toThrow(

@@ -40,8 +40,11 @@ const statements = (role.Policies as { PolicyDocument: { Statement: Statement[] 
 );
 const actions = (s: Statement) => [s.Action].flat();
 
+/** What the launch guard reads in a member account besides what the sweep reads: the instance's security groups. */
+const LAUNCH_GUARD_MEMBER_READS = ['ec2:DescribeSecurityGroups'];
+
 describe('the member-account role template', () => {
-  it("is a role under the /cost-watchdog/ path that only the watchdog account's sweep role may assume", () => {
+  it("is a role under the /cost-watchdog/ path that only the watchdog account's sweep, fan-out worker and launch guard roles may assume", () => {
     const trust = (role.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
 
     expect(template.Resources.MemberRole.Type).toBe('AWS::IAM::Role');
@@ -54,17 +57,16 @@ describe('the member-account role template', () => {
         Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${WatchdogAccountId}:root' } },
         Condition: {
           ArnLike: {
-            'aws:PrincipalArn': {
-              'Fn::Sub':
-                'arn:${AWS::Partition}:iam::${WatchdogAccountId}:role/cost-watchdog/${WatchdogStackName}-SweepRole-*',
-            },
+            'aws:PrincipalArn': ['SweepRole', 'SweepWorkerRole', 'LaunchGuardRole'].map((role) => ({
+              'Fn::Sub': `arn:\${AWS::Partition}:iam::\${WatchdogAccountId}:role/cost-watchdog/\${WatchdogStackName}-${role}-*`,
+            })),
           },
         },
       }),
     ]);
   });
 
-  it('allows exactly the EC2, SageMaker, RDS and CloudWatch actions the sweep adapters declare, nothing more', () => {
+  it('allows exactly the EC2, SageMaker, RDS and CloudWatch actions the sweep adapters declare and the launch guard reads, nothing more', () => {
     const allowed = statements.filter((s) => s.Effect === 'Allow').flatMap(actions);
 
     expect(new Set(allowed)).toEqual(
@@ -73,6 +75,7 @@ describe('the member-account role template', () => {
         ...SAGEMAKER_SWEEP_PERMISSIONS,
         ...RDS_SWEEP_PERMISSIONS,
         ...CLOUDWATCH_SWEEP_PERMISSIONS,
+        ...LAUNCH_GUARD_MEMBER_READS,
       ]),
     );
     expect(JSON.stringify(template), 'never terminate').not.toMatch(/TerminateInstances/);

@@ -283,18 +283,22 @@ describe('the source code', () => {
     expect(roles).toEqual([]);
   });
 
-  it('writes every SSM parameter that holds a secret as SecureString (the usage ledger holds none)', () => {
+  it('writes every SSM parameter that holds a secret as SecureString (the usage ledger and the run claims hold none)', () => {
     const puts = files(join(root, 'src')).flatMap((f) => {
       const text = readFileSync(f, 'utf8');
       return [...text.matchAll(/new PutParameterCommand\(\{([\s\S]*?)\}\)/g)].map((m) => [f, m[1] ?? '']);
     });
-    const ledger = (file: string | undefined) => (file ?? '').endsWith(join('src', 'aws', 'usage-store.ts'));
+    const plain = ['usage-store.ts', 'run-claims.ts'].map((f) => join('src', 'aws', f));
+    const ledger = (file: string | undefined) => plain.some((p) => (file ?? '').endsWith(p));
 
     expect(puts.length).toBeGreaterThan(1);
     for (const [file, body] of puts) {
-      // The month counters (hours and dollars) are plain standard parameters: no secret, no KMS cost.
-      expect(body, file).toMatch(ledger(file) ? /Type: 'String', Tier: 'Standard'/ : /Type: 'SecureString'/);
+      // The month counters (hours and dollars) and the fan-out's run claims (a run's time and counts) are plain
+      // standard parameters: no secret, no KMS cost.
+      expect(body, file).toMatch(
+        ledger(file) ? /Type: 'String',\s+Tier: 'Standard'/ : /Type: 'SecureString'/,
+      );
     }
-    expect(puts.filter(([file]) => ledger(file))).toHaveLength(1);
+    expect(puts.filter(([file]) => ledger(file))).toHaveLength(3);
   });
 });
