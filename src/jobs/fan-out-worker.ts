@@ -5,16 +5,22 @@
  * sends and records them once for the whole run.
  */
 import type { AwsTarget } from '../aws/clients.js';
+import type { FanOutQueues } from '../aws/fan-out-queue.js';
 import type { SweepServices } from '../aws/services.js';
 import { describeError } from '../core/errors.js';
 import {
   FAN_OUT_VERSION,
   isPassingFailure,
+  parseTargetMessage,
+  RETRY_BACKOFF_SECONDS,
+  resultBody,
+  targetLabel,
   TARGET_ATTEMPTS,
   type TargetMessage,
   type TargetResult,
 } from '../core/fan-out.js';
 import type { Instance } from '../core/instance.js';
+import type { Logger } from '../core/log.js';
 import type { Policy } from '../core/policy.js';
 import type { Prices } from '../core/prices.js';
 import { sweepIntervalHours, usageSinceLastSweep } from '../core/usage.js';
@@ -143,4 +149,90 @@ async function resolveTarget(deps: FanOutWorkerDeps, message: TargetMessage): Pr
     return { region, account, unavailable: { operation: 'sts:AssumeRole', message: describeError(err) } };
   }
   return { ...deps.home, region, account, credentials: access.credentials.provider(account, roleName) };
+}
+
+/** The part of Lambda's SQS event the worker reads. */
+export interface SqsEvent {
+  Records: {
+    messageId: string;
+    receiptHandle: string;
+    body: string;
+    attributes?: { ApproximateReceiveCount?: string };
+  }[];
+}
+
+/** Lambda's answer to an SQS batch (ReportBatchItemFailures): the messages to receive again, the rest are deleted. */
+export interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/** The queues the worker answers on: its results, and a target's retry after a backoff. */
+export type WorkerQueues = Pick<FanOutQueues, 'sendResults' | 'retryTargetLater'>;
+
+/**
+ * Sweeps one SQS batch of target messages at once (sweepTargetMessage each), sends their results in as few
+ * SendMessageBatch calls as fit, and returns the messages to receive again: a target whose whole sweep failed for a
+ * passing reason (after a backoff), one whose result could not be sent, one that threw. A message that is not a
+ * target of this stack is logged and dropped.
+ */
+export async function sweepTargetBatch(
+  deps: FanOutWorkerDeps,
+  queues: WorkerQueues,
+  records: SqsEvent['Records'],
+  now: Date,
+  log: Logger,
+): Promise<SqsBatchResponse> {
+  const failures: { itemIdentifier: string }[] = [];
+  const sent: { messageId: string; body: string; target: string }[] = [];
+  await Promise.all(
+    records.map(async (record) => {
+      let message: ReturnType<typeof parseTargetMessage>;
+      try {
+        message = parseTargetMessage(record.body);
+      } catch (err) {
+        log({ level: 'error', message: `sweep-worker: dropped a message: ${describeError(err)}` });
+        return;
+      }
+      const attempt = Number(record.attributes?.ApproximateReceiveCount ?? 1) || 1;
+      const label = targetLabel(message.target);
+      try {
+        const outcome = await sweepTargetMessage(deps, message, attempt, now);
+        if ('retry' in outcome) {
+          log({
+            level: 'warn',
+            message: `sweep-worker: ${label} failed (attempt ${attempt}), again later: ${outcome.retry}`,
+          });
+          await queues
+            .retryTargetLater(record.receiptHandle, RETRY_BACKOFF_SECONDS * attempt)
+            .catch(() => undefined);
+          failures.push({ itemIdentifier: record.messageId });
+          return;
+        }
+        const r = outcome.result;
+        // The full result (every decision) stays in the log, whatever is cut to fit the message.
+        log({
+          level: r.errors.length > 0 ? 'error' : 'info',
+          message: `sweep-worker: ${label} run ${r.runId}: ${r.scope.instances} seen, ${r.warned.length} warned, ${r.stopped.length} stopped, ${r.errors.length} errors`,
+          result: r,
+        });
+        sent.push({ messageId: record.messageId, body: resultBody(r), target: label });
+      } catch (err) {
+        log({
+          level: 'error',
+          message: `sweep-worker: ${label} failed (attempt ${attempt}): ${describeError(err)}`,
+        });
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }),
+  );
+  if (sent.length > 0) {
+    const failed = await queues.sendResults(sent.map((s) => s.body));
+    for (const [k, why] of failed) {
+      const s = sent[k];
+      if (!s) continue;
+      log({ level: 'error', message: `sweep-worker: result of ${s.target} not sent, again later: ${why}` });
+      failures.push({ itemIdentifier: s.messageId });
+    }
+  }
+  return { batchItemFailures: failures };
 }
