@@ -81,6 +81,12 @@ export const NAMES = {
   usageParameterPrefix: '/cost-watchdog/usage/',
   /** SSM SecureString with the HMAC key that signs the action links in warnings (created by the sweep). */
   signingKeyParameter: '/cost-watchdog/signing-key',
+  /**
+   * The IAM role and instance profile (both this name, path iamPath) of `provision --setup gpu` instances: the
+   * CloudWatch agent may publish into CWAgent and nothing else (resources/gpu-metrics-role.yml). The gpu launch
+   * template names the profile, and it is the one role the students' guardrail lets them pass (to EC2 only).
+   */
+  gpuMetricsRole: 'cost-watchdog-gpu-metrics',
 } as const;
 
 /** Shortest action-link signing key accepted (bytes of the decoded key text). */
