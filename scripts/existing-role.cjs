@@ -3,8 +3,9 @@
 // Learner Lab and similar accounts forbid creating them).
 //
 // A local serverless plugin, run just before the template is saved: it removes every AWS::IAM::Role of the
-// template, every AWS::IAM::Policy / ManagedPolicy attached only to those roles, and points each function's
-// Role at the ARN. It works on the finished template, so it covers roles that resources/*.yml add later, and
+// template, every AWS::IAM::Policy / ManagedPolicy attached only to those roles, every AWS::IAM::InstanceProfile
+// holding only those roles (the GPU metrics profile: provision then leaves it out of gpu templates), and points
+// each function's Role at the ARN. It works on the finished template, so it covers roles that resources/*.yml add later, and
 // it fails the packaging, naming them, if anything else still refers to a removed role. Without the parameter
 // it does nothing: the default stack is unchanged.
 'use strict';
@@ -71,7 +72,7 @@ function useExistingRole(template, arn) {
   const roles = new Set(
     Object.keys(resources).filter((id) => resources[id] && resources[id].Type === 'AWS::IAM::Role'),
   );
-  const removed = { roles: [...roles].sort(), policies: [] };
+  const removed = { roles: [...roles].sort(), policies: [], instanceProfiles: [] };
   for (const [id, resource] of Object.entries(resources)) {
     if (!POLICY_TYPES.has(resource.Type)) continue;
     const props = resource.Properties || {};
@@ -86,8 +87,16 @@ function useExistingRole(template, arn) {
       props.Roles = kept;
     }
   }
+  for (const [id, resource] of Object.entries(resources)) {
+    if (resource.Type !== 'AWS::IAM::InstanceProfile') continue;
+    const held = [].concat(resource.Properties?.Roles || []);
+    if (held.every((r) => roles.has(refTo(r)))) {
+      delete resources[id];
+      removed.instanceProfiles.push(id);
+    }
+  }
   for (const id of roles) delete resources[id];
-  const gone = new Set([...roles, ...removed.policies]);
+  const gone = new Set([...roles, ...removed.policies, ...removed.instanceProfiles]);
   for (const resource of Object.values(resources)) {
     if (resource.Type === 'AWS::Lambda::Function') {
       resource.Properties.Role = arn;
@@ -106,6 +115,7 @@ function useExistingRole(template, arn) {
     );
   }
   removed.policies.sort();
+  removed.instanceProfiles.sort();
   return removed;
 }
 
@@ -156,8 +166,9 @@ class ExistingRolePlugin {
       throw new UserError(err.message, 'COST_WATCHDOG_ROLE_STILL_REFERENCED');
     }
     this.log.notice(
-      `cost-watchdog: every function runs as ${arn}; not created: ${removed.roles.length} IAM role(s) and ` +
-        `${removed.policies.length} IAM policy(ies). That role's permissions apply, not the stack's least-privilege ones.`,
+      `cost-watchdog: every function runs as ${arn}; not created: ${removed.roles.length} IAM role(s), ` +
+        `${removed.policies.length} IAM policy(ies) and ${removed.instanceProfiles.length} instance profile(s). ` +
+        "That role's permissions apply, not the stack's least-privilege ones.",
     );
   }
 }

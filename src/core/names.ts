@@ -83,6 +83,12 @@ export const NAMES = {
   signingKeyParameter: '/cost-watchdog/signing-key',
   /** SSM standard parameters, one per fanned-out run, claimed by its first invocation: src/aws/run-claims.ts. */
   runParameterPrefix: '/cost-watchdog/runs/',
+  /**
+   * The IAM role and instance profile (both this name, path iamPath) of `provision --setup gpu` instances: the
+   * CloudWatch agent may publish into CWAgent and nothing else (resources/gpu-metrics-role.yml). The gpu launch
+   * template names the profile, and it is the one role the students' guardrail lets them pass (to EC2 only).
+   */
+  gpuMetricsRole: 'cost-watchdog-gpu-metrics',
 } as const;
 
 /** Shortest action-link signing key accepted (bytes of the decoded key text). */

@@ -2,12 +2,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeLaunchTemplateVersionsCommand, DescribeKeyPairsCommand } from '@aws-sdk/client-ec2';
-import { ListUsersCommand } from '@aws-sdk/client-iam';
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  ListUsersCommand,
+} from '@aws-sdk/client-iam';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ParameterStore, deepLearningParameter } from '../../src/aws/provisioning/ssm.js';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { clientConfig } from '../../src/aws/clients.js';
 import { main } from '../../src/cli/main.js';
+import { NAMES } from '../../src/core/policy.js';
 import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { createProvisionHandler } from '../../src/handlers/provision.js';
 import type { ProvisionResult } from '../../src/jobs/provisioning/provision.js';
@@ -56,6 +62,29 @@ async function defaultTemplateData(templateId: string) {
   );
   return res.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
 }
+
+/** The GPU metrics role and instance profile as the stack creates them (resources/gpu-metrics-role.yml). */
+async function deployGpuMetricsProfile(): Promise<void> {
+  const { iam } = clients(REGION);
+  const name = NAMES.gpuMetricsRole;
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: name,
+      Path: NAMES.iamPath,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+        ],
+      }),
+    }),
+  );
+  await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name, Path: NAMES.iamPath }));
+  await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }));
+}
+
+const templateOutcome = (result: ProvisionResult) =>
+  result.resources.find((r) => r.resource === 'launch-template');
 
 beforeEach(async () => {
   await resetEmulator();
@@ -106,6 +135,60 @@ describe('provision --setup against the emulator', () => {
     expect(Buffer.from(data?.UserData ?? '', 'base64').toString('utf8')).toBe(DATASCIENCE_USER_DATA);
     expect(result.costWarning).toMatch(/^NOT FREE TIER: g4dn\.xlarge costs about \$0\.526 an hour/);
     expect(result.instructions).toContain(result.costWarning);
+  });
+});
+
+describe('provision --setup gpu and the GPU metrics instance profile, against the emulator', () => {
+  it("names the stack's instance profile in the gpu template so the CloudWatch agent may publish GPU use", async () => {
+    // Prepare
+    await deployGpuMetricsProfile();
+
+    // Act
+    const result = await provision([{ ...ALICE, setup: 'gpu' }]);
+    const again = await provision([{ ...ALICE, setup: 'gpu' }]);
+
+    // Assess
+    expect(result.status).toBe('created');
+    const data = await defaultTemplateData(result.launchTemplateId ?? '');
+    expect(data?.IamInstanceProfile).toEqual({ Name: NAMES.gpuMetricsRole });
+    expect(templateOutcome(result)?.detail).toMatch(/, GPU metrics role cost-watchdog-gpu-metrics$/);
+    expect(again.status).toBe('unchanged');
+  });
+
+  it('makes the gpu template without a profile where the stack has none, says the GPU is not measured, and adds it once the stack has it', async () => {
+    // Act
+    const without = await provision([{ ...ALICE, setup: 'gpu' }]);
+    const before = await defaultTemplateData(without.launchTemplateId ?? '');
+    await deployGpuMetricsProfile();
+    const withProfile = await provision([{ ...ALICE, setup: 'gpu' }]);
+
+    // Assess
+    expect(without.status).toBe('created');
+    expect(before).not.toHaveProperty('IamInstanceProfile');
+    expect(before).toMatchObject({ InstanceType: 'g4dn.xlarge' });
+    expect(templateOutcome(without)?.detail).toContain(
+      'GPU not measured: no instance profile cost-watchdog-gpu-metrics in this account (the stack creates it; not with --param roleArn)',
+    );
+    expect(templateOutcome(withProfile)).toMatchObject({
+      status: 'updated',
+      detail: expect.stringMatching(/^version 2: .*GPU metrics role cost-watchdog-gpu-metrics$/),
+    });
+    expect((await defaultTemplateData(without.launchTemplateId ?? ''))?.IamInstanceProfile).toEqual({
+      Name: NAMES.gpuMetricsRole,
+    });
+  });
+
+  it('leaves the profile out of a datascience template even where the stack has it', async () => {
+    // Prepare
+    await deployGpuMetricsProfile();
+
+    // Act
+    const result = await provision([{ ...ALICE, setup: 'datascience' }]);
+
+    // Assess
+    const data = await defaultTemplateData(result.launchTemplateId ?? '');
+    expect(data).not.toHaveProperty('IamInstanceProfile');
+    expect(templateOutcome(result)?.detail).not.toMatch(/GPU/);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * A provisioned class as IAM sees it: the guardrail provision writes, and alice's and bob's key pairs,
- * security groups and launch templates as provision creates them (launchTemplateData() itself).
+ * security groups and launch templates as provision creates them (launchTemplateData() itself); the stack's GPU
+ * metrics instance profile and an admin's own.
  */
 import { type GuardrailOptions, guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
 import { NAMES, TAGS } from '../../src/core/policy.js';
@@ -46,6 +47,9 @@ export function plainPlan(region: string, overrides: Partial<Plan> = {}): Plan {
 
 const managed = { [TAGS.managed]: 'true' };
 
+/** An instance profile an admin made for their own machines, holding the role `/admin`. */
+export const ADMIN_PROFILE = 'admin-profile';
+
 /**
  * The account of the class in `region`: alice's and bob's resources tagged Owner=<name> as provision creates
  * them, the default security group (untagged), and the templates provision writes for `plan`.
@@ -72,6 +76,10 @@ export function classroom(region = 'us-east-1', plan: Plan = plainPlan(region)):
     },
     tags,
     templates,
+    instanceProfiles: {
+      [NAMES.gpuMetricsRole]: { path: NAMES.iamPath, role: `${NAMES.iamPath}${NAMES.gpuMetricsRole}` },
+      [ADMIN_PROFILE]: { path: '/', role: '/admin' },
+    },
   };
 }
 

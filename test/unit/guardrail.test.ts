@@ -111,8 +111,22 @@ describe('the guardrail policy of the cost-watchdog-users group', () => {
     expect(await iamCall(action, resource)).toBe(verdict);
   });
 
-  it('denies iam:PassRole on any role', async () => {
-    expect(await iamCall('iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/admin`)).toBe('explicit-deny');
+  it('denies iam:PassRole on any role but the GPU metrics role', async () => {
+    const toEc2 = { 'iam:PassedToService': 'ec2.amazonaws.com' };
+    expect(await iamCall('iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/admin`, toEc2)).toBe('explicit-deny');
+    expect(await iamCall('iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/cost-watchdog/admin`, toEc2)).toBe(
+      'explicit-deny',
+    );
+    expect(
+      await iamCall('iam:PassRole', `arn:aws:iam::${ACCOUNT}:role/cost-watchdog-gpu-metrics`, toEc2),
+    ).toBe('explicit-deny');
+    expect(
+      await iamCall(
+        'iam:PassRole',
+        `arn:aws:iam::${ACCOUNT}:role/cost-watchdog/cost-watchdog-gpu-metrics`,
+        toEc2,
+      ),
+    ).toBe('allow');
   });
 
   it('lets a user change only their own password (needed for the forced reset)', async () => {

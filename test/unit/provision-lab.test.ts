@@ -19,6 +19,7 @@ import {
   CreateGroupCommand,
   CreateUserCommand,
   GetGroupCommand,
+  GetInstanceProfileCommand,
   GetUserCommand,
   IAMClient,
   PutGroupPolicyCommand,
@@ -35,7 +36,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { IamAdapter } from '../../src/aws/provisioning/iam.js';
 import { ProvisionEc2 } from '../../src/aws/provisioning/provision-ec2.js';
 import { ParameterStore } from '../../src/aws/provisioning/ssm.js';
-import { DEFAULT_POLICY, type Policy } from '../../src/core/policy.js';
+import { DEFAULT_POLICY, NAMES, type Policy } from '../../src/core/policy.js';
 import { parseRoster, parseUserRequest } from '../../src/core/provisioning/roster.js';
 import { DATASCIENCE_USER_DATA } from '../../src/core/provisioning/user-data-scripts.js';
 import { parseProvisionEvent } from '../../src/core/provisioning/event.js';
@@ -311,6 +312,114 @@ describe('setup datascience and gpu', () => {
     expect(alice?.costWarning).toContain('75 GiB root volume is over the free 30 GiB');
     expect(alice?.instructions?.split('\n')[1]).toBe(alice?.costWarning);
   });
+
+  /** The stack's GPU metrics instance profile as IAM returns it (path and role as the stack creates them). */
+  const stackProfile = (path: string = NAMES.iamPath, rolePath: string = NAMES.iamPath) => ({
+    InstanceProfile: {
+      InstanceProfileName: NAMES.gpuMetricsRole,
+      InstanceProfileId: 'AIPAEXAMPLE',
+      Path: path,
+      Arn: `arn:aws:iam::123456789012:instance-profile${path}${NAMES.gpuMetricsRole}`,
+      CreateDate: new Date(0),
+      Roles: [
+        {
+          RoleName: NAMES.gpuMetricsRole,
+          RoleId: 'AROAEXAMPLE',
+          Path: rolePath,
+          Arn: `arn:aws:iam::123456789012:role${rolePath}${NAMES.gpuMetricsRole}`,
+          CreateDate: new Date(0),
+        },
+      ],
+    },
+  });
+
+  it("names the stack's GPU metrics instance profile in a gpu template, and says so", async () => {
+    // Prepare
+    emptyAccount();
+    iam.on(GetInstanceProfileCommand, { InstanceProfileName: NAMES.gpuMetricsRole }).resolves(stackProfile());
+    const request = parseUserRequest({ ...ALICE, setup: 'gpu' });
+
+    // Act
+    const { results } = await provisionRoster(rows(request), options({ skipIam: true, policy: GPU_POLICY }));
+
+    // Assess
+    const [alice] = results;
+    expect(alice?.status).toBe('created');
+    expect(templateData()?.IamInstanceProfile).toEqual({ Name: 'cost-watchdog-gpu-metrics' });
+    expect(outcome(alice, 'launch-template')?.detail).toMatch(
+      /, GPU metrics role cost-watchdog-gpu-metrics$/,
+    );
+    expect(outcome(alice, 'launch-template')?.detail).not.toContain('GPU not measured');
+  });
+
+  it.each([
+    [
+      'there is no such instance profile (a stack deployed with --param roleArn)',
+      () => iam.on(GetInstanceProfileCommand).rejects(awsError('NoSuchEntityException')),
+      'GPU not measured: no instance profile cost-watchdog-gpu-metrics in this account (the stack creates it; not with --param roleArn)',
+    ],
+    [
+      'provision may not read it (AccessDenied)',
+      () =>
+        iam
+          .on(GetInstanceProfileCommand)
+          .rejects(awsError('AccessDenied', 'not authorized to perform: iam:GetInstanceProfile')),
+      'GPU not measured: instance profile cost-watchdog-gpu-metrics cannot be read (AccessDenied on iam:GetInstanceProfile)',
+    ],
+    [
+      "one of that name is not the stack's (another path)",
+      () => iam.on(GetInstanceProfileCommand).resolves(stackProfile('/')),
+      'GPU not measured: instance profile cost-watchdog-gpu-metrics is not the stack\'s (path "/", roles "arn:aws:iam::123456789012:role/cost-watchdog/cost-watchdog-gpu-metrics")',
+    ],
+    [
+      'it holds a role the guardrail does not let students pass',
+      () => iam.on(GetInstanceProfileCommand).resolves(stackProfile(NAMES.iamPath, '/')),
+      'roles "arn:aws:iam::123456789012:role/cost-watchdog-gpu-metrics"): students may pass only the role /cost-watchdog/cost-watchdog-gpu-metrics; delete that instance profile and deploy the stack',
+    ],
+  ])(
+    'makes the gpu template without an instance profile when %s, and the plan says why',
+    async (_, iamSays, why) => {
+      // Prepare
+      emptyAccount();
+      iamSays();
+      const request = parseUserRequest({ ...ALICE, setup: 'gpu' });
+
+      // Act
+      const { results } = await provisionRoster(
+        rows(request),
+        options({ skipIam: true, policy: GPU_POLICY }),
+      );
+
+      // Assess
+      const [alice] = results;
+      expect(alice?.status).toBe('created');
+      expect(iam).toHaveReceivedCommandWith(GetInstanceProfileCommand, {
+        InstanceProfileName: NAMES.gpuMetricsRole,
+      });
+      expect(templateData()).not.toHaveProperty('IamInstanceProfile');
+      expect(templateData()).toMatchObject({ InstanceType: 'g4dn.xlarge' });
+      expect(outcome(alice, 'launch-template')?.detail).toContain(why);
+    },
+  );
+
+  it.each(['none', 'datascience'] as const)(
+    'never looks for the instance profile for setup %s, and its template names none',
+    async (setup) => {
+      // Prepare
+      emptyAccount();
+      iam.on(GetInstanceProfileCommand).resolves(stackProfile());
+      const request = parseUserRequest({ ...ALICE, setup });
+
+      // Act
+      const { results } = await provisionRoster(rows(request), options({ skipIam: true }));
+
+      // Assess
+      expect(results[0]?.status).toBe('created');
+      expect(iam).not.toHaveReceivedCommand(GetInstanceProfileCommand);
+      expect(templateData()).not.toHaveProperty('IamInstanceProfile');
+      expect(outcome(results[0], 'launch-template')?.detail).not.toMatch(/GPU/);
+    },
+  );
 
   it.each([
     [

@@ -5,8 +5,15 @@ import { packagedTemplate, type Template } from '../support/packaged-template.js
 interface Removed {
   roles: string[];
   policies: string[];
+  instanceProfiles: string[];
 }
-const plugin = createRequire(import.meta.url)('../../scripts/existing-role.cjs') as {
+/** The plugin's class, as serverless constructs it. */
+type PluginClass = new (
+  serverless: unknown,
+  options: { param?: string[] },
+  utils: { log: { notice(text: string): void } },
+) => { hooks: Record<string, () => void> };
+const plugin = createRequire(import.meta.url)('../../scripts/existing-role.cjs') as PluginClass & {
   useExistingRole(template: Template, arn: string): Removed;
   checkRoleArn(value: unknown): string | undefined;
 };
@@ -23,10 +30,14 @@ describe('the packaged stack with --param roleArn (lab accounts)', () => {
     standard = packagedTemplate();
   }, 300_000);
 
-  it('creates no IAM role or IAM policy', () => {
+  it('creates no IAM role, IAM policy or instance profile (the GPU metrics one included)', () => {
+    expect(ofType(standard, 'AWS::IAM::InstanceProfile').map(([id]) => id)).toEqual([
+      'GpuMetricsInstanceProfile',
+    ]);
     expect(ofType(lab, 'AWS::IAM::Role')).toEqual([]);
     expect(ofType(lab, 'AWS::IAM::Policy')).toEqual([]);
     expect(ofType(lab, 'AWS::IAM::ManagedPolicy')).toEqual([]);
+    expect(ofType(lab, 'AWS::IAM::InstanceProfile')).toEqual([]);
   });
 
   it('runs every function as the given role', () => {
@@ -39,7 +50,12 @@ describe('the packaged stack with --param roleArn (lab accounts)', () => {
   });
 
   it('keeps everything else of the default stack', () => {
-    const iam = new Set(['AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']);
+    const iam = new Set([
+      'AWS::IAM::Role',
+      'AWS::IAM::Policy',
+      'AWS::IAM::ManagedPolicy',
+      'AWS::IAM::InstanceProfile',
+    ]);
     const others = (t: Template) =>
       Object.entries(t.Resources)
         .filter(([, r]) => !iam.has(r.Type))
@@ -115,13 +131,96 @@ describe('rewriting a template for an existing role', () => {
     const removed = plugin.useExistingRole(template, LAB_ROLE);
 
     // Assess
-    expect(removed).toEqual({ roles: ['FnRole', 'OtherRole'], policies: ['OnlyOurRoles'] });
+    expect(removed).toEqual({
+      roles: ['FnRole', 'OtherRole'],
+      policies: ['OnlyOurRoles'],
+      instanceProfiles: [],
+    });
     expect(Object.keys(template.Resources).sort()).toEqual(['Fn', 'FnLogGroup', 'SharedWithAUser']);
     expect(template.Resources.Fn).toMatchObject({
       Properties: { Role: LAB_ROLE },
       DependsOn: ['FnLogGroup'],
     });
     expect(template.Resources.SharedWithAUser?.Properties?.Roles).toEqual([]);
+  });
+
+  it('removes an instance profile that holds only a removed role', () => {
+    // Prepare
+    const template = base();
+    template.Resources.Profile = {
+      Type: 'AWS::IAM::InstanceProfile',
+      Properties: { InstanceProfileName: 'p', Roles: [{ Ref: 'OtherRole' }] },
+    };
+
+    // Act
+    const removed = plugin.useExistingRole(template, LAB_ROLE);
+
+    // Assess
+    expect(removed.instanceProfiles).toEqual(['Profile']);
+    expect(template.Resources).not.toHaveProperty('Profile');
+  });
+
+  it('keeps an instance profile that holds a role the template does not create', () => {
+    // Prepare
+    const template = base();
+    template.Resources.Profile = {
+      Type: 'AWS::IAM::InstanceProfile',
+      Properties: { Roles: ['SomeoneElsesRole'] },
+    };
+
+    // Act
+    const removed = plugin.useExistingRole(template, LAB_ROLE);
+
+    // Assess
+    expect(removed.instanceProfiles).toEqual([]);
+    expect(template.Resources.Profile?.Properties?.Roles).toEqual(['SomeoneElsesRole']);
+  });
+
+  it('fails, naming the place, when something still refers to a removed instance profile', () => {
+    // Prepare
+    const template = base();
+    template.Resources.Profile = {
+      Type: 'AWS::IAM::InstanceProfile',
+      Properties: { Roles: [{ Ref: 'OtherRole' }] },
+    };
+    template.Resources.Lt = {
+      Type: 'AWS::EC2::LaunchTemplate',
+      Properties: {
+        LaunchTemplateData: { IamInstanceProfile: { Arn: { 'Fn::GetAtt': ['Profile', 'Arn'] } } },
+      },
+    };
+
+    // Act / Assess
+    expect(() => plugin.useExistingRole(template, LAB_ROLE)).toThrow(
+      /still refers to IAM resources.*Profile/s,
+    );
+  });
+
+  it('counts the roles, policies and instance profiles it left out in its notice', () => {
+    // Prepare
+    const template = base();
+    template.Resources.Profile = {
+      Type: 'AWS::IAM::InstanceProfile',
+      Properties: { Roles: [{ Ref: 'FnRole' }] },
+    };
+    const notices: string[] = [];
+    const serverless = { service: { provider: { compiledCloudFormationTemplate: template } } };
+    const instance = new plugin(
+      serverless,
+      { param: [`roleArn=${LAB_ROLE}`] },
+      { log: { notice: (t) => notices.push(t) } },
+    );
+
+    // Act
+    instance.hooks['before:aws:package:finalize:saveServiceState']?.();
+
+    // Assess
+    expect(notices).toEqual([
+      expect.stringContaining(
+        `every function runs as ${LAB_ROLE}; not created: 2 IAM role(s), 1 IAM policy(ies) and 1 instance profile(s).`,
+      ),
+    ]);
+    expect(template.Resources).not.toHaveProperty('Profile');
   });
 
   it.each([

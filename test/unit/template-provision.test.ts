@@ -83,7 +83,10 @@ describe('the packaged stack: provision', () => {
       for (const r of resourcesOf(s)) {
         if (writes.length > 0)
           expect(r, `${String(s.Sid)}: ${r}`).toMatch(/:(user|group|policy)\/cost-watchdog\//);
-        else expect(r).toMatch(/:(user\/\*|group\/cost-watchdog-users|policy\/cost-watchdog\/)/);
+        else
+          expect(r).toMatch(
+            /:(user\/\*|group\/cost-watchdog-users|policy\/cost-watchdog\/|instance-profile\/(cost-watchdog\/)?cost-watchdog-gpu-metrics")/,
+          );
       }
     }
   });

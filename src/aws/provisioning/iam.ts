@@ -13,6 +13,7 @@ import {
   DeleteUserCommand,
   GetGroupCommand,
   GetGroupPolicyCommand,
+  GetInstanceProfileCommand,
   GetLoginProfileCommand,
   GetPolicyCommand,
   GetPolicyVersionCommand,
@@ -53,12 +54,20 @@ export const IAM_PROVISION_PERMISSIONS = [
   'iam:ListAccessKeys',
   'iam:CreateAccessKey',
   'iam:DeleteAccessKey',
+  'iam:GetInstanceProfile',
 ] as const;
 
 /** A customer managed policy the group should have attached. */
 export interface NamedPolicy {
   name: string;
   document: PolicyDocument;
+}
+
+/** An instance profile as found: its path and the ARNs of the roles in it. */
+export interface InstanceProfile {
+  arn: string;
+  path: string;
+  roleArns: string[];
 }
 
 /** IAM keeps at most 5 versions of a managed policy. */
@@ -120,6 +129,25 @@ export class IamAdapter {
         this.client.send(new GetGroupCommand({ GroupName: name })),
       );
       return { path: res.Group?.Path ?? '/', arn: res.Group?.Arn ?? '' };
+    } catch (err) {
+      if (isNoSuchEntity(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The instance profile `name` (its path and roles); undefined when there is none. */
+  async findInstanceProfile(name: string): Promise<InstanceProfile | undefined> {
+    try {
+      const res = await this.checked('iam:GetInstanceProfile', () =>
+        this.client.send(new GetInstanceProfileCommand({ InstanceProfileName: name })),
+      );
+      const profile = res?.InstanceProfile;
+      if (!profile) return undefined;
+      return {
+        arn: profile.Arn ?? '',
+        path: profile.Path ?? '/',
+        roleArns: (profile.Roles ?? []).flatMap((r) => (r.Arn ? [r.Arn] : [])),
+      };
     } catch (err) {
       if (isNoSuchEntity(err)) return undefined;
       throw err;

@@ -2,7 +2,7 @@
  * The guardrail policy of the `cost-watchdog-users` group: what a provisioned student may do in the account.
  * Tests judge it with an independent IAM simulator (@cloud-copilot/iam-simulate); this code only writes it.
  */
-import { FORGEABLE_MANAGED_TAGS } from '../policy.js';
+import { FORGEABLE_MANAGED_TAGS, NAMES } from '../policy.js';
 
 /** An IAM condition block: operator -> key -> value(s). */
 export type Conditions = Record<string, Record<string, string | string[]>>;
@@ -62,7 +62,10 @@ export const IAM_POLICY_LIMITS = { groupInline: 5120, managed: 6144 } as const;
 export interface Guardrail {
   /** The users group's inline policy: what a student may do at all; the tags and IAM changes refused. */
   inline: PolicyDocument;
-  /** The managed policy attached to the group: what a launch must look like (resources, image, volumes, ...). */
+  /**
+   * The managed policy attached to the group: what a launch must look like (resources, image, volumes, ...) and
+   * the one role it may pass (the gpu template's GPU metrics role, to EC2 only).
+   */
   launchLimits: PolicyDocument;
 }
 
@@ -97,8 +100,19 @@ export const GUARD = {
   spot: 'DenySpotAndCapacityBlocks',
   imdsV1: 'DenyImdsV1',
   retag: 'NoRetagOrAttributeChanges',
+  instanceProfiles: 'NoInstanceProfileChanges',
   iam: 'NoIamChanges',
+  otherRoles: 'DenyPassingOtherRoles',
+  metricsRoleElsewhere: 'DenyPassingTheMetricsRoleElsewhere',
 } as const;
+
+/** The only service a student may pass the GPU metrics role to. */
+export const GPU_METRICS_ROLE_SERVICE = 'ec2.amazonaws.com';
+
+/** The ARN (any account of `partition`) of the one role a student may pass: the stack's GPU metrics role. */
+export function gpuMetricsRoleArn(partition = 'aws'): string {
+  return `arn:${partition}:iam::*:role${NAMES.iamPath}${NAMES.gpuMetricsRole}`;
+}
 
 /** Read-only EC2 calls a student needs to see their instances and launch from the template. */
 export const STUDENT_DESCRIBE_ACTIONS = [
@@ -132,7 +146,9 @@ export function forbiddenTagKeys(exemptTag: string): string[] {
  * security group, key pair and launch template, with what the template sets pinned (volume size, type, IOPS,
  * throughput, encryption, default tenancy, on-demand, IMDSv2, AMIs from allowed owners); never a tag the
  * watchdog decides on; start/stop/reboot only your own instances; read-only describes; read your own private
- * key; change your own password and set up your own virtual MFA device, and nothing else in IAM.
+ * key; change your own password and set up your own virtual MFA device; pass the stack's GPU metrics role to EC2
+ * (the gpu template's instance profile) and no other role anywhere; nothing else in IAM, and no instance
+ * profile changes on running instances.
  *
  * Allows are broad (the owner tag); every restriction is its own explicit Deny (see GUARD), so it also holds
  * when an admin attaches a broader policy to a student.
@@ -146,6 +162,8 @@ export function guardrailPolicies(options: GuardrailOptions): Guardrail {
   const ownUser = arn('iam::*:user/*/${aws:username}');
   const ownMfaDevice = arn('iam::*:mfa/${aws:username}');
   const tagActions = ['ec2:RunInstances', 'ec2:CreateTags'];
+  const metricsRole = gpuMetricsRoleArn(options.partition);
+  const toEc2 = { 'iam:PassedToService': GPU_METRICS_ROLE_SERVICE };
   const inline: PolicyDocument = {
     Version: '2012-10-17',
     Statement: [
@@ -282,7 +300,6 @@ export function guardrailPolicies(options: GuardrailOptions): Guardrail {
           'iam:Create*',
           'iam:Delete*',
           'iam:Detach*',
-          'iam:PassRole',
           'iam:Put*',
           'iam:Remove*',
           'iam:Set*',
@@ -299,6 +316,39 @@ export function guardrailPolicies(options: GuardrailOptions): Guardrail {
   const launchLimits: PolicyDocument = {
     Version: '2012-10-17',
     Statement: [
+      // The gpu template names the stack's GPU metrics instance profile: launching it passes that role to EC2.
+      {
+        Sid: 'PassTheGpuMetricsRoleToEc2',
+        Effect: 'Allow',
+        Action: 'iam:PassRole',
+        Resource: metricsRole,
+        Condition: { StringEquals: toEc2 },
+      },
+      // Every other role, and this one to any other service, stays refused whatever else is attached.
+      {
+        Sid: GUARD.otherRoles,
+        Effect: 'Deny',
+        Action: 'iam:PassRole',
+        NotResource: metricsRole,
+      },
+      {
+        Sid: GUARD.metricsRoleElsewhere,
+        Effect: 'Deny',
+        Action: 'iam:PassRole',
+        Resource: metricsRole,
+        Condition: { StringNotEquals: toEc2 },
+      },
+      // An instance gets its profile at launch only: none added to, swapped on or taken off a running one.
+      {
+        Sid: GUARD.instanceProfiles,
+        Effect: 'Deny',
+        Action: [
+          'ec2:AssociateIamInstanceProfile',
+          'ec2:ReplaceIamInstanceProfileAssociation',
+          'ec2:DisassociateIamInstanceProfile',
+        ],
+        Resource: '*',
+      },
       {
         Sid: GUARD.othersResources,
         Effect: 'Deny',

@@ -29,6 +29,9 @@ export function launchTemplateData(
     InstanceType: plan.instanceType as RequestLaunchTemplateData['InstanceType'],
     // T2/T3 default to "unlimited" credits, billed when a busy instance runs out; standard throttles instead.
     ...(plan.burstable ? { CreditSpecification: { CpuCredits: 'standard' } } : {}),
+    // setup gpu: the stack's GPU metrics role, so the CloudWatch agent may publish GPU use (EC2 checks the
+    // student's iam:PassRole on it at launch; creating the template needs none).
+    ...(plan.instanceProfile !== undefined ? { IamInstanceProfile: { Name: plan.instanceProfile } } : {}),
     KeyName: resourceName(user),
     SecurityGroupIds: [securityGroupId],
     MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
@@ -51,6 +54,18 @@ export function launchTemplateData(
   };
 }
 
+/** The name of the instance profile a template names (by name or by ARN); null when none. */
+function profileName(profile: { Name?: string | undefined; Arn?: string | undefined } | undefined) {
+  return profile?.Name ?? profile?.Arn?.split('/').pop() ?? null;
+}
+
+/** What the plan says about the GPU metric of a gpu template: the instance profile, or why there is none. */
+function gpuMetricsSummary(spec: MachineSpec): string {
+  if (spec.instanceProfile !== undefined) return `, GPU metrics role ${spec.instanceProfile}`;
+  if (spec.gpuUnmeasured !== undefined) return `, GPU not measured: ${spec.gpuUnmeasured}`;
+  return '';
+}
+
 /** The comparable parts of launch template data (what provision sets), in a stable form. */
 export function templateFingerprint(
   data: RequestLaunchTemplateData | ResponseLaunchTemplateData | undefined,
@@ -66,6 +81,7 @@ export function templateFingerprint(
     credits: data.CreditSpecification?.CpuCredits ?? null,
     shutdown: data.InstanceInitiatedShutdownBehavior,
     userData: data.UserData ?? '',
+    profile: profileName(data.IamInstanceProfile),
     root: bdm
       ? [
           bdm.DeviceName,
@@ -100,7 +116,7 @@ export async function ensureLaunchTemplate(
 ): Promise<{ outcome: ResourceOutcome; templateId?: string }> {
   const name = resourceName(step.user);
   const data = launchTemplateData(spec, step.user, securityGroupId ?? NEW_SECURITY_GROUP, step.ownerTag);
-  const summary = `${spec.instanceType}, ${spec.imageId}${spec.setup !== 'none' ? `, setup ${spec.setup} (JupyterLab on first boot)` : ''}`;
+  const summary = `${spec.instanceType}, ${spec.imageId}${spec.setup !== 'none' ? `, setup ${spec.setup} (JupyterLab on first boot)` : ''}${gpuMetricsSummary(spec)}`;
   const template = await step.ec2.findLaunchTemplate(name);
   if (template && !template.managed) {
     throw new InputError(

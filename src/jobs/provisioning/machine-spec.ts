@@ -2,6 +2,7 @@
  * What a user's launch template will be, worked out and checked before any resource is created for the user:
  * region, type, image, root volume, first-boot setup, and the plain-words cost warning when it is not free tier.
  */
+import { IamAccessDeniedError, type IamAdapter } from '../../aws/provisioning/iam.js';
 import { deepLearningParameter, al2023Parameter } from '../../aws/provisioning/ssm.js';
 import { InputError, printable } from '../../core/errors.js';
 import {
@@ -29,6 +30,47 @@ export interface MachineSpec {
   burstable: boolean;
   /** Plain words when the template is not free tier. */
   costWarning?: string;
+  /**
+   * setup gpu: the instance profile the template names, so that the CloudWatch agent may publish GPU use (the
+   * stack's NAMES.gpuMetricsRole). Absent for the other setups, and for gpu when the account has none.
+   */
+  instanceProfile?: string;
+  /** setup gpu without that instance profile: why the GPU will not be measured (the template is still made). */
+  gpuUnmeasured?: string;
+}
+
+/** The GPU metrics instance profile to put in a gpu template, or why there is none to use. */
+export type GpuMetricsProfile = { name: string } | { unavailable: string };
+
+/**
+ * The stack's GPU metrics instance profile (NAMES.gpuMetricsRole, resources/gpu-metrics-role.yml), when this
+ * account has it as the stack makes it: under /cost-watchdog/ and holding the role of the same name, the one role
+ * the students' guardrail lets them pass. Otherwise why not (a launch naming a missing or different profile would
+ * fail, so such a template gets none). Reads only.
+ */
+export async function gpuMetricsProfile(iam: IamAdapter): Promise<GpuMetricsProfile> {
+  const name = NAMES.gpuMetricsRole;
+  let profile: Awaited<ReturnType<IamAdapter['findInstanceProfile']>>;
+  try {
+    profile = await iam.findInstanceProfile(name);
+  } catch (err) {
+    if (err instanceof IamAccessDeniedError) {
+      return { unavailable: `instance profile ${name} cannot be read (${err.message})` };
+    }
+    throw err;
+  }
+  if (!profile) {
+    return {
+      unavailable: `no instance profile ${name} in this account (the stack creates it; not with --param roleArn)`,
+    };
+  }
+  const role = `:role${NAMES.iamPath}${name}`;
+  if (profile.path !== NAMES.iamPath || !profile.roleArns.some((arn) => arn.endsWith(role))) {
+    return {
+      unavailable: `instance profile ${name} is not the stack's (path "${printable(profile.path)}", roles ${profile.roleArns.map((a) => `"${printable(a)}"`).join(', ') || 'none'}): students may pass only the role ${NAMES.iamPath}${name}; delete that instance profile and deploy the stack, which creates it`,
+    };
+  }
+  return { name };
 }
 
 /** What the run's guardrail allows (from prepareProvision). */
@@ -142,6 +184,7 @@ export async function resolveMachine(
       `the launch template would get a ${rootGiB} GiB root volume (image ${imageId} in ${region}), over the guardrail's ${allowed.maxVolumeGiB} GiB, so the student could not launch it; raise guardrail.maxVolumeGiB in watchdog.yml to at least ${rootGiB}`,
     );
   }
+  const metrics = setupName === 'gpu' ? await gpuMetricsProfile(services.iam) : undefined;
   const costWarning = notFreeTierWarning({
     instanceType,
     region,
@@ -157,5 +200,7 @@ export async function resolveMachine(
     setup: setupName,
     burstable: facts.burstable,
     ...(costWarning ? { costWarning } : {}),
+    ...(metrics && 'name' in metrics ? { instanceProfile: metrics.name } : {}),
+    ...(metrics && 'unavailable' in metrics ? { gpuUnmeasured: metrics.unavailable } : {}),
   };
 }
