@@ -176,7 +176,9 @@ export function ec2MetricsRequest(instanceId: string, gpu: boolean): MetricsRequ
       q('cpu', 'AWS/EC2', 'CPUUtilization', 'Average'),
       q('networkIn', 'AWS/EC2', 'NetworkIn', 'Sum'),
       q('networkOut', 'AWS/EC2', 'NetworkOut', 'Sum'),
-      ...(gpu ? [q('gpu', GPU_METRIC.namespace, GPU_METRIC.name, 'Average')] : []),
+      // Maximum per period: anyone with the GPU metrics role can publish into this series (IAM cannot restrict the
+      // dimensions), and low values sent for someone else's instance must not pull a busy GPU's figure down.
+      ...(gpu ? [q('gpu', GPU_METRIC.namespace, GPU_METRIC.name, 'Maximum')] : []),
     ],
   };
 }

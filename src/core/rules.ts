@@ -352,7 +352,7 @@ function judgeEc2Idle({ instance, metrics, policy, nowMs, runningHours, measured
       const gpuAvg = mean(gpu);
       measured.gpuAvgPercent = round(gpuAvg, 2);
       gpuIdle = gpuAvg < idle.gpuPercent;
-      parts.push(`GPU avg ${fmt(gpuAvg)}% (limit ${idle.gpuPercent}%)`);
+      parts.push(`GPU avg ${fmt(gpuAvg)}% of 5-min peaks (limit ${idle.gpuPercent}%)`);
     } else {
       parts.push(
         'no GPU metric (install the CloudWatch agent to include GPU use), judged on CPU and network',

@@ -141,7 +141,7 @@ describe('evaluate: the idle rule', () => {
     const idle = evaluate(gpuBox, steadyMetrics(0.5, 1000, { gpu: 0 }), DEFAULT_POLICY, NOW);
 
     expect(training.rulesHolding).not.toContain('idle');
-    expect(training.reasons.join()).toMatch(/GPU avg 90\.0% \(limit 5%\)/);
+    expect(training.reasons.join()).toMatch(/GPU avg 90\.0% of 5-min peaks \(limit 5%\)/);
     expect(idle.rulesHolding).toContain('idle');
   });
 

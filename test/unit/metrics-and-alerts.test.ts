@@ -88,6 +88,8 @@ describe('MetricsAdapter', () => {
       Namespace: 'CWAgent',
       MetricName: 'nvidia_smi_utilization_gpu',
     });
+    // Each period's peak: low values someone publishes for this instance cannot pull a busy GPU down.
+    expect(queries.at(-1)?.MetricStat?.Stat).toBe('Maximum');
     expect(metrics.get('i-g')?.gpu).toEqual([]);
   });
 });

@@ -283,7 +283,7 @@ describe('runSweep', () => {
     expect(fleet.seriesRead.filter((s) => s.startsWith(gpu.instanceId)).sort()).toEqual(
       ['cpu', 'gpu', 'networkIn', 'networkOut'].map((x) => `${gpu.instanceId}/${x}`),
     );
-    expect(report.decisions[0]?.reasons.join()).toMatch(/busy: .*GPU avg 90\.0% \(limit 5%\)/);
+    expect(report.decisions[0]?.reasons.join()).toMatch(/busy: .*GPU avg 90\.0% of 5-min peaks \(limit 5%\)/);
   });
 
   it('sends no alert when nothing new happened', async () => {
