@@ -21,7 +21,7 @@ import { formatLocalTime } from '../core/local-time.js';
 import { renderMorningStartTable } from '../core/morning-start.js';
 import { kindEnabled, kindOf, kindTypeInfo, policyForKind } from '../core/kinds.js';
 import { renderPlanTable } from '../core/render.js';
-import type { SweepReport } from '../core/report.js';
+import { emptySweepReport, type SweepReport } from '../core/report.js';
 import { parseSnapshot, type Snapshot, toSnapshotFile } from '../core/snapshot.js';
 import { cleanLine } from '../core/text.js';
 import { setAwsAccessCheck } from './aws-access.js';
@@ -170,8 +170,7 @@ export async function runPlan({ values, common, io }: CommandContext): Promise<n
     const regions = new Set(watched.map((f) => f.instance.region));
     printReport(
       {
-        at: now.toISOString(),
-        dryRun: true,
+        ...emptySweepReport(now.toISOString(), true),
         scopes: [...regions].map((region) => ({
           region,
           instances: watched.filter((f) => f.instance.region === region).length,
@@ -179,12 +178,6 @@ export async function runPlan({ values, common, io }: CommandContext): Promise<n
         })),
         instancesSeen: decisions.length,
         decisions,
-        warned: [],
-        stopped: [],
-        cleared: [],
-        postponed: [],
-        errors: [],
-        alertsSent: 0,
       },
       common,
       io,

@@ -3,10 +3,8 @@
  * bundles this file): whether the sweep-worker gets its SQS trigger, with which batch size and maximum concurrency,
  * and the sweep's timeout. Pure; only the keys it uses are validated, as the functions will validate them.
  */
-import { parse } from 'yaml';
-import { PolicyError } from './errors.js';
 import { fanOutDeployed } from './fan-out.js';
-import { parsePolicy } from './policy.js';
+import { parsePolicyText } from './policy.js';
 
 /** The sweep's timeout without the fan-out (s), and with it: the summary waits for the workers, up to 13 minutes. */
 export const SWEEP_TIMEOUT_SECONDS = { single: 300, fanOut: 900 } as const;
@@ -32,21 +30,7 @@ export interface FanOutDeployment {
 
 /** Reads the fan-out's deployment settings from the text of watchdog.yml; a bad value fails with the field. */
 export function fanOutDeployment(text: string, source = 'watchdog.yml'): FanOutDeployment {
-  let raw: unknown;
-  try {
-    raw = parse(text, { maxAliasCount: 100 });
-  } catch (err) {
-    throw new PolicyError(`${source} is not valid YAML; nothing was changed.`, [(err as Error).message], {
-      cause: err,
-    });
-  }
-  const all =
-    raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-  const keys = ['fanOut', 'accounts', 'organization'] as const;
-  const policy = parsePolicy(
-    Object.fromEntries(keys.filter((k) => all[k] !== undefined).map((k) => [k, all[k]])),
-    source,
-  );
+  const policy = parsePolicyText(text, source, ['fanOut', 'accounts', 'organization']);
   const deployed = fanOutDeployed(policy);
   return {
     deployed,

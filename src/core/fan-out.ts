@@ -9,7 +9,7 @@ import type { Decision, EvaluateContext } from './evaluate.js';
 import { InputError } from './errors.js';
 import type { MorningStartReport } from './morning-start.js';
 import type { Policy } from './policy.js';
-import type { RunError, ScopeSummary, SweepReport } from './report.js';
+import { emptySweepReport, type RunError, type ScopeSummary, type SweepReport } from './report.js';
 import type { SweepUsage } from './usage.js';
 
 /** Version of the message format: a worker or summary that meets another version ignores the message. */
@@ -349,19 +349,7 @@ export interface RunOutcome {
  * warnings and stops are alerted now). Usage and stops are summed for one record.
  */
 export function mergeRun(o: RunOutcome): MergedRun {
-  const report: SweepReport = {
-    at: o.at,
-    dryRun: o.dryRun,
-    scopes: [],
-    instancesSeen: 0,
-    decisions: [],
-    warned: [],
-    stopped: [],
-    cleared: [],
-    postponed: [],
-    errors: [],
-    alertsSent: 0,
-  };
+  const report = emptySweepReport(o.at, o.dryRun);
   const usageParts: SweepUsage[] = [];
   const morning: MorningStartReport = { decisions: [], started: [] };
   let omitted = 0;

@@ -529,8 +529,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 
 /**
  * Parses and validates the text of a watchdog.yml. YAML syntax errors name the line; schema errors the field.
+ * With `only`, the other top-level keys are left out first (the packaging reads just the keys it uses, and only
+ * those are validated: the functions validate the whole file).
  */
-export function parsePolicyText(text: string, source = 'watchdog.yml'): Policy {
+export function parsePolicyText(text: string, source = 'watchdog.yml', only?: readonly string[]): Policy {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new PolicyError(
@@ -552,6 +554,9 @@ export function parsePolicyText(text: string, source = 'watchdog.yml'): Policy {
       { cause: err },
     );
   }
-  const policy = parsePolicy(value, source);
-  return policy;
+  if (only && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const all = value as Record<string, unknown>;
+    value = Object.fromEntries(only.filter((k) => all[k] !== undefined).map((k) => [k, all[k]]));
+  }
+  return parsePolicy(value, source);
 }

@@ -5,9 +5,8 @@
  * time (start - graceMinutes - QUIET_HOURS_LEAD_MINUTES), one at its start and, with morningStart, one at its end.
  * On any day one offset is the right one; the others give an extra sweep that finds nothing to do. Pure.
  */
-import { parse } from 'yaml';
 import { PolicyError } from './errors.js';
-import { DAY_NAMES, minutesOfDay, type Policy, parsePolicy } from './policy.js';
+import { DAY_NAMES, minutesOfDay, type Policy, parsePolicyText } from './policy.js';
 import { QUIET_HOURS_LEAD_MINUTES, zoneOffsetAt } from './quiet-hours.js';
 
 /**
@@ -128,19 +127,7 @@ export function quietHoursDeployment(
   source = 'watchdog.yml',
   now: Date = new Date(),
 ): QuietHoursDeployment {
-  let raw: unknown;
-  try {
-    raw = parse(text, { maxAliasCount: 100 });
-  } catch (err) {
-    throw new PolicyError(`${source} is not valid YAML; nothing was changed.`, [(err as Error).message], {
-      cause: err,
-    });
-  }
-  const all =
-    raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-  const keys = ['schedule', 'timeZone', 'graceMinutes', 'quietHours'] as const;
-  const used = Object.fromEntries(keys.filter((k) => all[k] !== undefined).map((k) => [k, all[k]]));
-  const policy = parsePolicy(used, source);
+  const policy = parsePolicyText(text, source, ['schedule', 'timeZone', 'graceMinutes', 'quietHours']);
   const quiet = quietHoursSchedules(policy, now).filter((c) => c !== policy.schedule);
   const events: SweepScheduleEvent[] = [
     { schedule: { rate: [policy.schedule], description: 'cost-watchdog sweep' } },

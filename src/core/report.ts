@@ -65,3 +65,20 @@ export interface SweepReport {
   /** A run fanned out to the sweep-worker function (docs/scale.md): targets, results, failed, missing, late. */
   fanOut?: FanOutSummary;
 }
+
+/** A report of a run at `at` that has seen and done nothing yet. */
+export function emptySweepReport(at: string, dryRun: boolean): SweepReport {
+  return {
+    at,
+    dryRun,
+    scopes: [],
+    instancesSeen: 0,
+    decisions: [],
+    warned: [],
+    stopped: [],
+    cleared: [],
+    postponed: [],
+    errors: [],
+    alertsSent: 0,
+  };
+}

@@ -23,7 +23,7 @@ import {
 } from '../core/fan-out.js';
 import type { Logger } from '../core/log.js';
 import { renderMorningStartAlerts } from '../core/morning-start.js';
-import type { RunError, SweepReport } from '../core/report.js';
+import { emptySweepReport, type RunError, type SweepReport } from '../core/report.js';
 import { signActionLinks } from './action-links.js';
 import { publishSweepAlerts } from './sweep-alerts.js';
 import type { SweepJobDeps } from './sweep-now.js';
@@ -88,7 +88,7 @@ export async function runFanOut(
       message: `sweep: run ${runId} was already claimed by another invocation; nothing done`,
     });
     return {
-      ...emptyReport(at, dryRun),
+      ...emptySweepReport(at, dryRun),
       fanOut: { ...emptySummary(runId, targets.length), duplicate: true },
     };
   }
@@ -369,22 +369,6 @@ function unavailableResult(
     cleared: [],
     postponed: [],
     errors: [{ ...target, ...unavailable }],
-  };
-}
-
-function emptyReport(at: string, dryRun: boolean): SweepReport {
-  return {
-    at,
-    dryRun,
-    scopes: [],
-    instancesSeen: 0,
-    decisions: [],
-    warned: [],
-    stopped: [],
-    cleared: [],
-    postponed: [],
-    errors: [],
-    alertsSent: 0,
   };
 }
 

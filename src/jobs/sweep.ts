@@ -27,7 +27,13 @@ import {
 import type { FleetPort, MetricsPort, MetricsRequest } from '../core/ports.js';
 import { chooseMetricsApi, runsPerMonth } from '../core/self-cost.js';
 import type { Policy } from '../core/policy.js';
-import type { Alert, RunError, ScopeSummary, SweepReport } from '../core/report.js';
+import {
+  type Alert,
+  emptySweepReport,
+  type RunError,
+  type ScopeSummary,
+  type SweepReport,
+} from '../core/report.js';
 import {
   checkStopProtection,
   clearWarnings,
@@ -85,19 +91,7 @@ export interface SweepOptions {
 export async function runSweep(options: SweepOptions): Promise<SweepReport> {
   const { policy, now } = options;
   const dryRun = options.dryRun === true || policy.dryRun;
-  const report: SweepReport = {
-    at: now.toISOString(),
-    dryRun,
-    scopes: [],
-    instancesSeen: 0,
-    decisions: [],
-    warned: [],
-    stopped: [],
-    cleared: [],
-    postponed: [],
-    errors: [],
-    alertsSent: 0,
-  };
+  const report = emptySweepReport(now.toISOString(), dryRun);
 
   // The home region's targets start first (a fleet is mostly where its stack runs): with `regions: all`, the
   // empty regions would otherwise take the first `concurrency` slots. The report keeps the targets' order.
