@@ -9,7 +9,7 @@ import type { ResourceKind } from '../core/names.js';
 import type { LinkFleet } from '../jobs/answer-link.js';
 import { type AwsTarget, clientConfig } from './clients.js';
 import { Ec2Adapter } from './ec2.js';
-import { RdsClusters, RdsInstances } from './rds.js';
+import { RDS_SWEEP_PERMISSIONS, RdsClusters, RdsInstances } from './rds.js';
 import { SageMakerNotebooks } from './sagemaker.js';
 import { SIGNING_KEY_READ_PERMISSIONS } from './signing-key.js';
 
@@ -27,13 +27,8 @@ export const ACTIONS_PERMISSIONS = [
   'sagemaker:AddTags',
   'sagemaker:DeleteTags',
   'sagemaker:StopNotebookInstance',
-  'rds:DescribeDBInstances',
-  'rds:DescribeDBClusters',
-  'rds:DescribeEvents',
-  'rds:AddTagsToResource',
-  'rds:RemoveTagsFromResource',
-  'rds:StopDBInstance',
-  'rds:StopDBCluster',
+  // Every RDS call of the sweep: describe (and the last start from the events), tag, stop.
+  ...RDS_SWEEP_PERMISSIONS,
 ] as const;
 
 /** The fleet of `kind` in `region` (an emulator endpoint of `home` is kept), one per pair, made on first use. */
