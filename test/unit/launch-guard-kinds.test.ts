@@ -250,9 +250,9 @@ describe('a notebook or database that starts in a member account (its event forw
     engine: 'postgres',
   };
 
-  it.each([
-    ['a database', { ...rdsEvent('RDS-EVENT-0088'), account: MEMBER }, db, 'rds-instance'],
-    ['a notebook', { ...notebookEvent('InService'), account: MEMBER }, gpuNotebook, 'sagemaker-notebook'],
+  it.each<[string, unknown, Instance]>([
+    ['a database', { ...rdsEvent('RDS-EVENT-0088'), account: MEMBER }, db],
+    ['a notebook', { ...notebookEvent('InService'), account: MEMBER }, gpuNotebook],
   ])(
     'reads and stops %s in the member account with its member role, in the event region',
     async (_, event, instance) => {
