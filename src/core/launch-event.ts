@@ -27,10 +27,17 @@ export const DB_STARTED_EVENT_IDS = {
 
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/);
 
+/** The account an event came from: a member account's when resources/forwarder.yml forwarded it. */
+const account = z
+  .string()
+  .regex(/^\d{12}$/)
+  .optional();
+
 const notebookEvent = z.object({
   source: z.literal('aws.sagemaker'),
   'detail-type': z.literal(NOTEBOOK_STATE_DETAIL_TYPE),
   region,
+  account,
   detail: z.object({
     NotebookInstanceName: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/),
     NotebookInstanceStatus: z.string().max(32),
@@ -41,6 +48,7 @@ const databaseEvent = z.object({
   source: z.literal('aws.rds'),
   'detail-type': z.enum([DB_INSTANCE_EVENT_DETAIL_TYPE, DB_CLUSTER_EVENT_DETAIL_TYPE]),
   region,
+  account,
   detail: z.object({
     SourceIdentifier: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/),
     EventID: z.string().max(32),
@@ -51,10 +59,7 @@ const stateChangeEvent = z.object({
   source: z.literal('aws.ec2'),
   'detail-type': z.literal(STATE_CHANGE_DETAIL_TYPE),
   region,
-  account: z
-    .string()
-    .regex(/^\d{12}$/)
-    .optional(),
+  account,
   time: z.string().optional(),
   detail: z.object({
     'instance-id': z.string().regex(/^i-[0-9a-f]{8,17}$/),
@@ -93,7 +98,13 @@ function readKindEvent(event: unknown): StateChange | null {
         malformed: false,
       };
     }
-    return { kind: 'running', instanceId, region: parsed.data.region, resource: 'sagemaker-notebook' };
+    return {
+      kind: 'running',
+      instanceId,
+      region: parsed.data.region,
+      ...(parsed.data.account ? { account: parsed.data.account } : {}),
+      resource: 'sagemaker-notebook',
+    };
   }
   if (source === 'aws.rds') {
     const parsed = databaseEvent.safeParse(event);
@@ -108,6 +119,7 @@ function readKindEvent(event: unknown): StateChange | null {
       kind: 'running',
       instanceId,
       region: parsed.data.region,
+      ...(parsed.data.account ? { account: parsed.data.account } : {}),
       resource: cluster ? 'rds-cluster' : 'rds-instance',
     };
   }

@@ -48,4 +48,23 @@ describe('the packaged template', () => {
     },
     300_000,
   );
+
+  it.each(['resources/forwarder.yml', 'resources/member-role.yml'])(
+    'standalone template %s (deployed with aws cloudformation deploy or as a StackSet) passes cfn-lint',
+    async (file) => {
+      // Act
+      const result = await run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
+        ({ stdout }) => ({ code: 0, output: stdout }),
+        (err: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: err.code ?? -1,
+          output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
+        }),
+      );
+
+      // Assess
+      expect(result.output).toBe('');
+      expect(result.code).toBe(0);
+    },
+    60_000,
+  );
 });

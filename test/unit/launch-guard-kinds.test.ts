@@ -3,6 +3,7 @@
  * the events it answers, and the same verdicts as for an EC2 launch under the kind's policy.
  */
 import { describe, expect, it } from 'vitest';
+import type { AwsTarget } from '../../src/aws/clients.js';
 import type { CostServices } from '../../src/aws/cost-services.js';
 import { BundledPrices } from '../../src/core/prices.js';
 import type { Instance } from '../../src/core/instance.js';
@@ -193,5 +194,117 @@ describe('the launch guard for a notebook or database that starts', () => {
       instanceId: 'course-nb',
       reason: 'notebooks are switched off in the policy',
     });
+  });
+});
+
+describe('a notebook or database that starts in a member account (its event forwarded by resources/forwarder.yml)', () => {
+  const HOME_ACCOUNT = '123456789012';
+  const MEMBER = '444455556666';
+
+  /** The guard in the watchdog account, with the member role's credentials and the targets the fleet was read in. */
+  async function guardForwarded(event: unknown, instance: Instance, policy: Record<string, unknown>) {
+    const { fleet, calls } = fakeFleet(instance);
+    const targets: AwsTarget[] = [];
+    const assumed: [string, string][] = [];
+    const memberCredentials = async () => ({ accessKeyId: 'member-key', secretAccessKey: 'member-secret' });
+    const alerts: Alert[] = [];
+    const services = {
+      ec2: () => {
+        throw new Error('EC2 is not asked about a notebook or database');
+      },
+      costs: () => {
+        throw new Error('no security groups to read');
+      },
+      prices: new BundledPrices(),
+      usage: {},
+      fleet: (t: AwsTarget) => {
+        targets.push(t);
+        return fleet;
+      },
+    } as unknown as CostServices;
+    const result = await answerStateChange(
+      event,
+      {
+        policy: policyWith(policy),
+        home: { region: 'us-east-1' },
+        homeAccount: HOME_ACCOUNT,
+        memberCredentials: (account, roleName) => {
+          assumed.push([account, roleName]);
+          return memberCredentials;
+        },
+        services,
+        provisionedUsers: async () => ({ names: new Set(['alice']) }),
+        alerts: { publish: async (a) => alerts.push(a) },
+        log: () => {},
+      },
+      NOW,
+    );
+    return { result, calls, alerts, targets, assumed, memberCredentials };
+  }
+
+  const db: Instance = {
+    ...gpuNotebook,
+    kind: 'rds-instance',
+    instanceId: 'course-db',
+    instanceType: 'db.r6g.large',
+    engine: 'postgres',
+  };
+
+  it.each<[string, unknown, Instance]>([
+    ['a database', { ...rdsEvent('RDS-EVENT-0088'), account: MEMBER }, db],
+    ['a notebook', { ...notebookEvent('InService'), account: MEMBER }, gpuNotebook],
+  ])(
+    'reads and stops %s in the member account with its member role, in the event region',
+    async (_, event, instance) => {
+      // Act
+      const { result, calls, alerts, targets, assumed, memberCredentials } = await guardForwarded(
+        event,
+        instance,
+        {
+          accounts: [{ id: MEMBER, roleName: 'lab-sweeper' }],
+          nonFreeTier: { action: 'stop' },
+          launchGuard: { immediate: true },
+        },
+      );
+
+      // Assess
+      expect(assumed).toEqual([[MEMBER, 'lab-sweeper']]);
+      expect(targets).toEqual([{ region: 'eu-west-1', account: MEMBER, credentials: memberCredentials }]);
+      expect(result.status).toBe('stopped');
+      expect(calls.map((c) => c.op)).toEqual(['stop', 'tag', 'untag']);
+      expect(alerts.length).toBeGreaterThan(0);
+    },
+  );
+
+  it('leaves a database of an account the policy does not sweep alone, without assuming any role', async () => {
+    // Act
+    const { result, targets, assumed, alerts } = await guardForwarded(
+      { ...rdsEvent('RDS-EVENT-0088'), account: '999988887777' },
+      db,
+      { accounts: [{ id: MEMBER }] },
+    );
+
+    // Assess
+    expect(result).toEqual({
+      status: 'ignored',
+      instanceId: 'course-db',
+      reason: 'account 999988887777 is not one this watchdog sweeps (policy accounts / organization)',
+    });
+    expect(assumed).toEqual([]);
+    expect(targets).toEqual([]);
+    expect(alerts).toEqual([]);
+  });
+
+  it('reads a notebook of the watchdog account itself with its own role', async () => {
+    // Act
+    const { targets, assumed } = await guardForwarded(
+      { ...notebookEvent('InService'), account: HOME_ACCOUNT },
+      gpuNotebook,
+      { accounts: [{ id: MEMBER }] },
+    );
+
+    // Assess
+    expect(assumed).toEqual([]);
+    expect(targets).toEqual([{ region: 'eu-west-1' }]);
   });
 });
