@@ -167,8 +167,17 @@ async function enforceLaunch(
   if (verdict.action === 'stop') {
     const reason = `launch-guard: ${verdict.findings.map((f) => f.reason).join('; ')} (launchGuard.immediate)`;
     const stop = await stopResources(fleet, [{ instanceId, hibernate, reason }], { by: 'launch-guard', now });
-    if (stop.stopped.includes(instanceId)) status = 'stopped';
-    else {
+    if (stop.stopped.includes(instanceId)) {
+      status = 'stopped';
+      // Stopped, but its record (why, by whom) or the warning's removal failed: the alert says so.
+      const after = stop.errors.filter((e) => e.operation !== 'StopInstances');
+      if (after.length > 0) {
+        verdict = {
+          ...verdict,
+          outcome: `${verdict.outcome}; ${after.map((e) => `${e.operation} failed (${shortError(e.message)})`).join('; ')}`,
+        };
+      }
+    } else {
       const error = stop.errors.find((e) => e.operation === 'StopInstances')?.message;
       verdict = {
         ...verdict,

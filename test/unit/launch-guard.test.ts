@@ -1,6 +1,7 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
   CreateTagsCommand,
+  DeleteTagsCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeInstanceTypesCommand,
@@ -393,6 +394,24 @@ describe('the launch-guard handler', () => {
       Tags: expect.arrayContaining([{ Key: TAGS.stoppedAt, Value: NOW.toISOString() }]),
     });
     expect(alerts[0]?.text).toContain('stopped at once (launchGuard.immediate: true');
+  });
+
+  it('stops at once and says in the alert when the warning tag could not be removed afterwards', async () => {
+    launched('t3.large');
+    ec2.on(DeleteTagsCommand).rejects(
+      Object.assign(new Error('not authorized to perform ec2:DeleteTags'), {
+        name: 'UnauthorizedOperation',
+      }),
+    );
+
+    const result = await handler('nonFreeTier:\n  action: stop\nlaunchGuard:\n  immediate: true\n')(event());
+
+    expect(result.status).toBe('stopped');
+    expect(ec2).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: [ID] });
+    expect(alerts[0]?.text).toContain('stopped at once (launchGuard.immediate: true');
+    expect(alerts[0]?.text).toMatch(
+      /nothing was deleted; DeleteTags \(after stop\) failed \(UnauthorizedOperation\)/,
+    );
   });
 
   it('does not stop a stop-protected instance even with launchGuard.immediate', async () => {

@@ -12,7 +12,21 @@ import { SAGEMAKER_READ_PERMISSIONS } from '../../src/aws/sagemaker.js';
 import { PROVISIONED_USERS_PERMISSIONS } from '../../src/aws/provisioned-users.js';
 import { SNS_PERMISSIONS } from '../../src/aws/sns.js';
 import { USAGE_STORE_PERMISSIONS } from '../../src/aws/usage-store.js';
+import { TAGS } from '../../src/core/policy.js';
+import type { PolicyDocument, Statement } from '../../src/core/provisioning/guardrail.js';
+import { ACCOUNT, authorize } from '../support/iam-simulator.js';
 import { actionsOf, packagedTemplate, roleStatements, type Template } from '../support/packaged-template.js';
+
+/** A role statement's resources with the stack's Fn::Sub placeholders filled in (account ACCOUNT, aws). */
+function resolveSub(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && 'Fn::Sub' in value) {
+    return String((value as { 'Fn::Sub': string })['Fn::Sub'])
+      .replaceAll('${AWS::Partition}', 'aws')
+      .replaceAll('${AWS::AccountId}', ACCOUNT)
+      .replaceAll('${AWS::Region}', 'us-east-1');
+  }
+  return Array.isArray(value) ? value.map(resolveSub) : value;
+}
 
 let template: Template;
 const fn = (name: string) => template.Resources[name]?.Properties ?? {};
@@ -102,7 +116,9 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
         'ec2:DescribeInstanceAttribute',
         'ec2:DescribeSecurityGroups',
         ...PRICING_PERMISSIONS,
+        // its own tags: the warning, the stop record, the warning removed after an immediate stop
         'ec2:CreateTags',
+        'ec2:DeleteTags',
         'ec2:StopInstances',
         ...SNS_PERMISSIONS,
         ...PROVISIONED_USERS_PERMISSIONS,
@@ -110,10 +126,12 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
         // a notebook or database that started
         ...SAGEMAKER_READ_PERMISSIONS.filter((a) => a !== 'sagemaker:ListNotebookInstances'),
         'sagemaker:AddTags',
+        'sagemaker:DeleteTags',
         'sagemaker:StopNotebookInstance',
         ...RDS_READ_PERMISSIONS,
         'rds:DescribeEvents',
         'rds:AddTagsToResource',
+        'rds:RemoveTagsFromResource',
         'rds:StopDBInstance',
         'rds:StopDBCluster',
       ]),
@@ -135,6 +153,31 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
       Null: { 'aws:ResourceTag/Owner': 'false' },
     });
   });
+
+  it.each([
+    ['ec2:DeleteTags', `arn:aws:ec2:eu-west-1:${ACCOUNT}:instance/i-0123456789abcdef0`],
+    ['sagemaker:DeleteTags', `arn:aws:sagemaker:eu-west-1:${ACCOUNT}:notebook-instance/course-nb`],
+    ['rds:RemoveTagsFromResource', `arn:aws:rds:eu-west-1:${ACCOUNT}:db:course-db`],
+  ])(
+    'lets the launch guard remove only its own tags (%s): the warning after an immediate stop',
+    async (action, resource) => {
+      const role: PolicyDocument = {
+        Version: '2012-10-17',
+        // Its EC2, SageMaker and RDS statements (the others name stack resources by Ref).
+        Statement: roleStatements(template, 'LaunchGuardRole')
+          .filter((s) => actionsOf(s).every((x) => /^(ec2|sagemaker|rds):/.test(x)))
+          .map((s) => ({ ...s, Resource: resolveSub(s.Resource) }) as unknown as Statement),
+      };
+      const verdict = async (keys: string[]) =>
+        (await authorize([role], { action, resource, context: { 'aws:TagKeys': keys } })).verdict;
+
+      expect(await verdict([TAGS.warnedAt, TAGS.warnRule])).toBe('allow');
+      expect(await verdict(['Owner'])).toBe('implicit-deny');
+      expect(await verdict([TAGS.warnedAt, TAGS.exempt.replace('cost-watchdog:', 'x-')])).toBe(
+        'implicit-deny',
+      );
+    },
+  );
 
   it('lets the launch guard read the users group and nothing else in IAM', () => {
     const iam = roleStatements(template, 'LaunchGuardRole').filter((s) =>
