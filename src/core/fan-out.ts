@@ -400,7 +400,7 @@ export function mergeRun(o: RunOutcome): MergedRun {
       failed(
         t,
         'fan-out (no result yet)',
-        `no result within ${o.settleMinutes} minutes of the run (still queued or running); it follows in the next run's summary as late`,
+        `none after ${o.settleMinutes} min (still queued or running); the next summary lists it as late`,
       );
     }
   });

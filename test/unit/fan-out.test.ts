@@ -27,6 +27,7 @@ import type { Decision } from '../../src/core/evaluate.js';
 import { BundledPrices } from '../../src/core/prices.js';
 import type { Alert } from '../../src/core/report.js';
 import type { SweepUsage } from '../../src/core/usage.js';
+import { renderSweepAlert } from '../../src/core/render.js';
 import { createSweepHandler, type SweepSummary } from '../../src/handlers/sweep.js';
 import { createSweepWorkerHandler, type SqsEvent } from '../../src/handlers/sweep-worker.js';
 import type { FanOutDeps } from '../../src/jobs/fan-out.js';
@@ -593,5 +594,9 @@ describe('fan-out bookkeeping', () => {
     ]);
     expect(report.fanOut).toMatchObject({ targets: 4, results: 1, missing: [{ region: 'us-west-2' }] });
     expect(report.instancesSeen).toBe(2);
+    // The admin's summary says each whole, not cut to fit a line.
+    const text = renderSweepAlert(report, policyWith({})).text;
+    expect(text).toContain('none after 12 min (still queued or running); the next summary lists it as late');
+    expect(text).toContain('the worker failed 3 times on this target; its log says why');
   });
 });
