@@ -205,7 +205,12 @@ export class Ec2CostsAdapter {
     )) {
       for (const n of page.NatGateways ?? []) {
         if (!n.NatGatewayId) continue;
-        out.push({ natGatewayId: n.NatGatewayId, region: this.region, tags: cleanTags(n.Tags ?? []) });
+        out.push({
+          natGatewayId: n.NatGatewayId,
+          region: this.region,
+          tags: cleanTags(n.Tags ?? []),
+          ...(n.CreateTime instanceof Date ? { createTime: n.CreateTime.toISOString() } : {}),
+        });
       }
     }
     return out;

@@ -820,7 +820,8 @@ function renderStoppedCosts(c: StoppedCosts | undefined): string[] {
               i.detail,
               i.usdPerMonth === null ? '?' : i.usdPerMonth.toFixed(2),
             ]),
-            [28, 16, 14, 48],
+            // WHAT is wide enough for a NAT gateway's measured traffic and its monthly estimate.
+            [28, 16, 14, 96],
           ),
         ),
       );

@@ -142,6 +142,12 @@ export const PUBLIC_IPV4_USD_PER_HOUR = 0.005;
 /** The hours AWS uses to turn monthly prices into hourly ones and back (365 * 24 / 12). */
 export const HOURS_PER_MONTH = 730;
 
+/** Days in an average month, to turn a measured daily rate into a monthly one (HOURS_PER_MONTH / 24, rounded). */
+export const DAYS_PER_MONTH = 30.4;
+
+/** Bytes in the GB that per-GB prices are quoted in (2^30). */
+export const BYTES_PER_GB = 1024 ** 3;
+
 /** The bundled table's price for a type in a region, labelled with where it came from. */
 export function bundledPrice(instanceType: string, region: string): HourlyPrice {
   const usd = BUNDLED_HOURLY_USD[instanceType];

@@ -6,8 +6,11 @@
  */
 import type { Instance } from './instance.js';
 import type { Policy } from './policy.js';
+import { cleanLine } from './text.js';
 import {
   BUNDLED_PRICES_AS_OF,
+  BYTES_PER_GB,
+  DAYS_PER_MONTH,
   EBS_USD_PER_GB_MONTH,
   ebsMonthlyUsd,
   HOURS_PER_MONTH,
@@ -29,11 +32,33 @@ export interface SnapshotFact {
   tags: Record<string, string>;
 }
 
-/** A NAT gateway that exists (state available). */
+/**
+ * What CloudWatch returned for the data one NAT gateway processed from `from` to `to` (the Sum of
+ * BytesInFromSource + BytesInFromDestination, see src/aws/nat-traffic.ts).
+ */
+export interface NatTrafficFact {
+  from: string;
+  to: string;
+  bytes: number;
+  /** Datapoints CloudWatch returned (0 = none: nothing is extrapolated from them). */
+  datapoints: number;
+  firstDatapointAt?: string;
+}
+
+/** The days of NAT gateway traffic the digest reads from CloudWatch (ending at the last full hour). */
+export const NAT_TRAFFIC_WINDOW_DAYS = 7;
+
+/** A NAT gateway that exists (state available or pending). */
 export interface NatGatewayFact {
   natGatewayId: string;
   region: string;
   tags: Record<string, string>;
+  /** When it was created (DescribeNatGateways): a gateway younger than the window is measured since then. */
+  createTime?: string;
+  /** The data it processed; absent = not measured. */
+  processed?: NatTrafficFact;
+  /** Why the data it processed could not be read (CloudWatch failed). */
+  processedError?: string;
 }
 
 /** A stopped instance and its EBS volumes. */
@@ -158,13 +183,14 @@ export function whatStoppedCosts(input: StoppedCostInput): StoppedCosts {
     });
   }
   for (const n of input.natGateways ?? []) {
+    const data = natDataProcessed(n);
     items.push({
       what: 'nat-gateway',
       id: n.natGatewayId,
       region: n.region,
       ...ownerOf(n.tags),
-      detail: `$${NAT_GATEWAY_USD_PER_HOUR}/h, data processed not included`,
-      usdPerMonth: round2(NAT_GATEWAY_USD_PER_HOUR * HOURS_PER_MONTH),
+      detail: `$${NAT_GATEWAY_USD_PER_HOUR}/h${data.detail}`,
+      usdPerMonth: round2(NAT_GATEWAY_USD_PER_HOUR * HOURS_PER_MONTH + data.usdPerMonth),
     });
   }
   for (const d of input.databases ?? []) {
@@ -225,10 +251,62 @@ export function whatStoppedCosts(input: StoppedCostInput): StoppedCosts {
     basis: [
       `us-east-1 list prices bundled with cost-watchdog (as of ${BUNDLED_PRICES_AS_OF}); other regions cost up to ~30% more`,
       `EBS $${EBS_USD_PER_GB_MONTH.gp3}-${EBS_USD_PER_GB_MONTH.io1}/GB-month by volume type; snapshots $${SNAPSHOT_USD_PER_GB_MONTH}/GB-month of the source volume's size (an upper bound: snapshots are incremental)`,
-      `NAT gateway $${NAT_GATEWAY_USD_PER_HOUR}/h x ${HOURS_PER_MONTH} h, plus $${NAT_GATEWAY_USD_PER_GB}/GB processed (not measured, not included)`,
+      `NAT gateway $${NAT_GATEWAY_USD_PER_HOUR}/h x ${HOURS_PER_MONTH} h, plus $${NAT_GATEWAY_USD_PER_GB}/GB processed: CloudWatch BytesInFromSource + BytesInFromDestination (GB = 2^30 bytes) over the last days measured (the window, or since the gateway was created), per day x ${DAYS_PER_MONTH}; where CloudWatch could not be read, the hourly price only`,
       `RDS storage $${RDS_STORAGE_USD_PER_GB_MONTH.gp2}-${RDS_STORAGE_USD_PER_GB_MONTH.io1}/GB-month (x2 Multi-AZ; provisioned IOPS and backups not included); SageMaker ML storage $${SAGEMAKER_STORAGE_USD_PER_GB_MONTH}/GB-month`,
       'report only: cost-watchdog deletes none of these',
     ],
+  };
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** "7 days" / "2.5 days" / "5 hours": a measured span, said plainly. */
+function span(ms: number): string {
+  if (ms < DAY_MS) {
+    const h = Math.max(1, Math.round(ms / HOUR_MS));
+    return `${h} hour${h === 1 ? '' : 's'}`;
+  }
+  const d = Math.round((ms / DAY_MS) * 10) / 10;
+  return `${Number.isInteger(d) ? d.toFixed(0) : d.toFixed(1)} days`;
+}
+
+const gbText = (gb: number) => `${gb.toFixed(gb > 0 && gb < 1 ? 2 : 1)} GB`;
+
+/**
+ * The data a NAT gateway processed, as a monthly estimate: GB over the days measured, per day x DAYS_PER_MONTH
+ * x the price per GB. The days measured are the window, or since the gateway was created when it is younger
+ * (without a creation time: since CloudWatch's first datapoint). Nothing measured = nothing extrapolated.
+ */
+function natDataProcessed(n: NatGatewayFact): { detail: string; usdPerMonth: number } {
+  if (n.processedError !== undefined)
+    return { detail: `; data processed not measured (${cleanLine(n.processedError, 60)})`, usdPerMonth: 0 };
+  const p = n.processed;
+  if (!p) return { detail: '; data processed not measured', usdPerMonth: 0 };
+  const from = Date.parse(p.from);
+  const to = Date.parse(p.to);
+  const created = n.createTime === undefined ? Number.NaN : Date.parse(n.createTime);
+  const first = p.firstDatapointAt === undefined ? Number.NaN : Date.parse(p.firstDatapointAt);
+  const since = Number.isFinite(created)
+    ? created
+    : p.datapoints > 0 && Number.isFinite(first)
+      ? first
+      : from;
+  const start = Math.max(from, since);
+  const measuredMs = to - start;
+  if (!Number.isFinite(measuredMs) || measuredMs <= 0)
+    return { detail: '; data processed not measured yet (created after the window)', usdPerMonth: 0 };
+  const when =
+    start > from
+      ? `in the ${span(measuredMs)} since ${Number.isFinite(created) ? 'it was created' : 'its first datapoint'}`
+      : `in the last ${span(measuredMs)}`;
+  if (p.datapoints === 0)
+    return { detail: `; no data processed ${when} (CloudWatch returned no datapoints)`, usdPerMonth: 0 };
+  const gb = p.bytes / BYTES_PER_GB;
+  const usd = (gb / (measuredMs / DAY_MS)) * DAYS_PER_MONTH * NAT_GATEWAY_USD_PER_GB;
+  return {
+    detail: ` + ${gbText(gb)} processed ${when} (~$${usd.toFixed(2)}/month at $${NAT_GATEWAY_USD_PER_GB}/GB)`,
+    usdPerMonth: usd,
   };
 }
 

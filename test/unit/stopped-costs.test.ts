@@ -17,7 +17,11 @@ import { RdsInstances } from '../../src/aws/rds.js';
 import { SageMakerNotebooks } from '../../src/aws/sagemaker.js';
 import { buildDigest, renderDigest } from '../../src/core/digest.js';
 import type { Instance } from '../../src/core/instance.js';
-import { renderStoppedCostsSummary, whatStoppedCosts } from '../../src/core/stopped-costs.js';
+import {
+  type NatGatewayFact,
+  renderStoppedCostsSummary,
+  whatStoppedCosts,
+} from '../../src/core/stopped-costs.js';
 import { DEFAULT_POLICY, NOW, policyWith } from '../support/fleet.js';
 
 const DAY = 86_400_000;
@@ -101,7 +105,10 @@ describe('whatStoppedCosts', () => {
     ]);
     expect(c.totalUsdPerMonth).toBe(64);
     expect(c.basis.join('\n')).toMatch(/report only: cost-watchdog deletes none of these/);
-    expect(c.basis.join('\n')).toMatch(/GB processed \(not measured, not included\)/);
+    expect(c.items.find((i) => i.id === 'nat-1')?.detail).toBe('$0.045/h; data processed not measured');
+    expect(c.basis.join('\n')).toMatch(
+      /NAT gateway \$0\.045\/h x 730 h, plus \$0\.045\/GB processed: CloudWatch BytesInFromSource \+ BytesInFromDestination/,
+    );
   });
 
   it('uses the policy age for snapshots and never prices Aurora storage it cannot see as $0', () => {
@@ -138,6 +145,69 @@ describe('whatStoppedCosts', () => {
   });
 });
 
+describe('a NAT gateway: hourly price plus the data it processed, as a monthly estimate', () => {
+  const GIB = 1024 ** 3;
+  const window = { from: daysAgo(7), to: NOW.toISOString() };
+  const nat = (over: Partial<NatGatewayFact>): NatGatewayFact => ({
+    natGatewayId: 'nat-1',
+    region: 'us-east-1',
+    tags: { Owner: 'bob' },
+    createTime: daysAgo(30),
+    ...over,
+  });
+
+  // Hourly: 0.045 x 730 = 32.85. Data: GB / days measured x 30.4 x 0.045.
+  it.each([
+    {
+      case: 'measured over the whole window: 14 GB in 7 days = 2 GB/day x 30.4 x 0.045 = 2.736',
+      gateway: nat({ processed: { ...window, bytes: 14 * GIB, datapoints: 336 } }),
+      usd: 35.59,
+      detail: '$0.045/h + 14.0 GB processed in the last 7 days (~$2.74/month at $0.045/GB)',
+    },
+    {
+      case: 'younger than the window: 3 GB in the 2 days since it was created = 1.5 GB/day -> 2.052',
+      gateway: nat({
+        createTime: daysAgo(2),
+        processed: { ...window, bytes: 3 * GIB, datapoints: 96, firstDatapointAt: daysAgo(2) },
+      }),
+      usd: 34.9,
+      detail: '$0.045/h + 3.0 GB processed in the 2 days since it was created (~$2.05/month at $0.045/GB)',
+    },
+    {
+      case: 'no creation time: measured since the first datapoint, 0.5 GB in 12 hours = 1 GB/day -> 1.368',
+      gateway: nat({
+        createTime: undefined as never,
+        processed: { ...window, bytes: 0.5 * GIB, datapoints: 12, firstDatapointAt: daysAgo(0.5) },
+      }),
+      usd: 34.22,
+      detail:
+        '$0.045/h + 0.50 GB processed in the 12 hours since its first datapoint (~$1.37/month at $0.045/GB)',
+    },
+    {
+      case: 'no datapoints: nothing is extrapolated, the hourly price only',
+      gateway: nat({ processed: { ...window, bytes: 0, datapoints: 0 } }),
+      usd: 32.85,
+      detail: '$0.045/h; no data processed in the last 7 days (CloudWatch returned no datapoints)',
+    },
+    {
+      case: 'CloudWatch could not be read: the hourly price, and why',
+      gateway: nat({ processedError: 'AccessDenied: not authorized to perform cloudwatch:GetMetricData' }),
+      usd: 32.85,
+      detail:
+        '$0.045/h; data processed not measured (AccessDenied: not authorized to perform cloudwatch:GetMet...)',
+    },
+  ])('$case', ({ gateway, usd, detail }) => {
+    // Act
+    const c = whatStoppedCosts({ now: NOW, policy: DEFAULT_POLICY, natGateways: [gateway] });
+
+    // Assess
+    expect(c.items).toEqual([
+      { what: 'nat-gateway', id: 'nat-1', region: 'us-east-1', owner: 'bob', detail, usdPerMonth: usd },
+    ]);
+    expect(c.totalUsdPerMonth).toBe(usd);
+  });
+});
+
 describe('the digest shows what stopped still costs', () => {
   it('lists old snapshots, NAT gateways, stopped databases and notebooks, per owner, and counts them in the leaks', () => {
     // Prepare
@@ -161,7 +231,15 @@ describe('the digest shows what stopped still costs', () => {
       ...base,
       stoppedCosts: {
         snapshots: [],
-        natGateways: [{ natGatewayId: 'nat-1', region: 'us-east-1', tags: { Owner: 'bob' } }],
+        natGateways: [
+          { natGatewayId: 'nat-1', region: 'us-east-1', tags: { Owner: 'bob' } },
+          {
+            natGatewayId: 'nat-2',
+            region: 'us-east-1',
+            tags: {},
+            processed: { from: daysAgo(7), to: NOW.toISOString(), bytes: 14 * 1024 ** 3, datapoints: 336 },
+          },
+        ],
         databases: [stoppedDb()],
         notebooks: [stoppedNotebook],
       },
@@ -170,10 +248,13 @@ describe('the digest shows what stopped still costs', () => {
 
     // Assess
     expect(digest.leaks.totalUsdPerMonth.usd - without.leaks.totalUsdPerMonth.usd).toBeCloseTo(
-      32.85 + 11.5 + 7,
+      32.85 + 35.59 + 11.5 + 7,
       2,
     );
-    expect(text).toMatch(/NAT gateways \(1\), \$32\.85\/month:/);
+    expect(text).toMatch(/NAT gateways \(2\), \$68\.44\/month:/);
+    expect(text).toMatch(
+      /nat-2\s+us-east-1\s+\$0\.045\/h \+ 14\.0 GB processed in the last 7 days \(~\$2\.74\/month at \$0\.045\/GB\)\s+35\.59/,
+    );
     expect(text).toMatch(/course-db\s+bob\s+us-east-1\s+100 GB gp2\s+11\.50/);
     expect(text).toMatch(/Volumes of stopped SageMaker notebooks \(1\), \$7\.00\/month:/);
     expect(text).toMatch(/bob\s+2\s+44\.35/);
@@ -203,9 +284,9 @@ describe('reading what stopped still costs', () => {
         { SnapshotId: 'snap-new', VolumeSize: 8, StartTime: new Date(daysAgo(1)) },
       ],
     });
-    ec2
-      .on(DescribeNatGatewaysCommand)
-      .resolves({ NatGateways: [{ NatGatewayId: 'nat-1', State: 'available' }] });
+    ec2.on(DescribeNatGatewaysCommand).resolves({
+      NatGateways: [{ NatGatewayId: 'nat-1', State: 'available', CreateTime: new Date(daysAgo(2)) }],
+    });
     const adapter = new Ec2CostsAdapter(new EC2Client({ region: 'us-east-1' }), 'us-east-1');
 
     const snapshots = await adapter.snapshotsBefore(new Date(daysAgo(30)));
@@ -221,7 +302,7 @@ describe('reading what stopped still costs', () => {
       },
     ]);
     expect(ec2).toHaveReceivedCommandWith(DescribeSnapshotsCommand, { OwnerIds: ['self'] });
-    expect(nats).toEqual([{ natGatewayId: 'nat-1', region: 'us-east-1', tags: {} }]);
+    expect(nats).toEqual([{ natGatewayId: 'nat-1', region: 'us-east-1', tags: {}, createTime: daysAgo(2) }]);
     expect(ec2).toHaveReceivedCommandWith(DescribeNatGatewaysCommand, {
       Filter: [{ Name: 'state', Values: ['available', 'pending'] }],
     });
