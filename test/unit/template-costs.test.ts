@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EC2_COSTS_PERMISSIONS } from '../../src/aws/ec2-costs.js';
+import { NAT_TRAFFIC_PERMISSIONS } from '../../src/aws/nat-traffic.js';
 import { PRICING_PERMISSIONS } from '../../src/aws/pricing.js';
 import {
   DB_CLUSTER_EVENT_DETAIL_TYPE,
@@ -100,9 +101,20 @@ describe('the packaged stack: launch guard, digest and dashboard', () => {
       ...SNS_PERMISSIONS,
       ...SAGEMAKER_READ_PERMISSIONS,
       ...RDS_READ_PERMISSIONS,
+      ...NAT_TRAFFIC_PERMISSIONS,
     ];
 
     expect(new Set(allowedBy('DigestRole'))).toEqual(new Set(declared));
+  });
+
+  it('lets the digest read metrics (what NAT gateways processed) in a statement of its own, and nothing else there', () => {
+    const statements = roleStatements(template, 'DigestRole').filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('cloudwatch:')),
+    );
+
+    expect(statements).toEqual([
+      { Sid: 'ReadNatGatewayTraffic', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+    ]);
   });
 
   it('lets the launch guard read one instance, tag it and stop it, but never an exempt one', () => {
