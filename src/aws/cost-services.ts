@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { PricingClient } from '@aws-sdk/client-pricing';
 import { RDSClient } from '@aws-sdk/client-rds';
@@ -8,6 +9,7 @@ import type { FleetPort } from '../core/ports.js';
 import { type AwsTarget, clientConfig } from './clients.js';
 import { Ec2Adapter } from './ec2.js';
 import { Ec2CostsAdapter } from './ec2-costs.js';
+import { NatTrafficAdapter } from './nat-traffic.js';
 import { PRICING_REGION, PriceLookup } from './pricing.js';
 import { RdsClusters, RdsInstances } from './rds.js';
 import { SageMakerNotebooks } from './sagemaker.js';
@@ -19,6 +21,8 @@ export interface CostServices {
   costs(target: AwsTarget): Ec2CostsAdapter;
   /** Stopped notebooks and databases (what their storage still costs); absent = not looked at. */
   stopped?(target: AwsTarget): StoppedKinds;
+  /** The data NAT gateways processed (CloudWatch); absent = not measured (priced by the hour only). */
+  natTraffic?(target: AwsTarget): Pick<NatTrafficAdapter, 'processed'>;
   /** The notebooks or databases of a target (the launch guard checks one that started); absent = EC2 only. */
   fleet?(target: AwsTarget, kind: Exclude<ResourceKind, 'ec2'>): FleetPort;
   /** Prices, cached for the life of this object (one run). */
@@ -36,7 +40,8 @@ export interface StoppedKinds {
 
 /**
  * SDK-backed cost services: EC2 clients per account x region (created on first use), the Price List API in
- * us-east-1 (two attempts only: when it is unreachable the bundled table answers), CloudWatch in `home`.
+ * us-east-1 (two attempts only: when it is unreachable the bundled table answers), CloudWatch per target for
+ * what NAT gateways processed, SSM in `home`.
  */
 export function sdkCostServices(home: AwsTarget): CostServices {
   const ec2Clients = new Map<string, EC2Client>();
@@ -53,6 +58,7 @@ export function sdkCostServices(home: AwsTarget): CostServices {
   return {
     ec2: (t) => new Ec2Adapter(ec2Client(t), t.region, t.account),
     costs: (t) => new Ec2CostsAdapter(ec2Client(t), t.region),
+    natTraffic: (t) => new NatTrafficAdapter(new CloudWatchClient(clientConfig(t))),
     stopped: (t) => {
       const rds = new RDSClient(clientConfig(t));
       return {

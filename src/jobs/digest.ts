@@ -21,7 +21,7 @@ import type { Instance } from '../core/instance.js';
 import type { Policy } from '../core/policy.js';
 import type { HourlyPrice } from '../core/prices.js';
 import type { RunError } from '../core/report.js';
-import type { NatGatewayFact, SnapshotFact } from '../core/stopped-costs.js';
+import { NAT_TRAFFIC_WINDOW_DAYS, type NatGatewayFact, type SnapshotFact } from '../core/stopped-costs.js';
 import { monthBounds } from '../core/usage.js';
 
 /** Inputs of a digest run. `now` is injected (the CLI's --at, the tests, the handler's clock). */
@@ -71,8 +71,9 @@ export const DIGEST_STOP_PROTECTION_CHECKS = 1_000;
 export async function runDigest(options: DigestOptions): Promise<Digest> {
   const { policy, now, services } = options;
   const snapshotsBefore = new Date(now.getTime() - policy.digest.oldSnapshotDays * 86_400_000);
+  const natWindow = natTrafficWindow(now);
   const facts = await mapBounded(options.targets, policy.concurrency, (t) =>
-    gather(t, services, snapshotsBefore),
+    gather(t, services, snapshotsBefore, natWindow),
   );
   const all = noFacts();
   for (const f of facts) {
@@ -125,10 +126,17 @@ export async function runDigest(options: DigestOptions): Promise<Digest> {
   });
 }
 
+/** The NAT gateway traffic window: the last NAT_TRAFFIC_WINDOW_DAYS days up to the last full hour before `now`. */
+export function natTrafficWindow(now: Date): { from: Date; to: Date } {
+  const to = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000);
+  return { from: new Date(to.getTime() - NAT_TRAFFIC_WINDOW_DAYS * 86_400_000), to };
+}
+
 async function gather(
   target: AwsTarget,
   services: CostServices,
   snapshotsBefore: Date,
+  natWindow: { from: Date; to: Date },
 ): Promise<TargetFacts> {
   const out = noFacts();
   const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
@@ -203,19 +211,20 @@ async function gather(
       },
       (err: unknown) => fail('ec2:DescribeAddresses', err),
     ),
-    ...gatherStoppedCosts(target, services, snapshotsBefore, out, fail),
+    ...gatherStoppedCosts(target, services, { snapshotsBefore, natWindow }, out, fail),
   ]);
   return out;
 }
 
 /**
- * The reads of "what stopped still costs" beyond the EC2 disks and addresses: old snapshots, NAT gateways, stopped
- * databases and notebooks (each failure its own error, the rest still read).
+ * The reads of "what stopped still costs" beyond the EC2 disks and addresses: old snapshots, NAT gateways and the
+ * data they processed (CloudWatch), stopped databases and notebooks (each failure its own error, the rest still
+ * read).
  */
 function gatherStoppedCosts(
   target: AwsTarget,
   services: CostServices,
-  snapshotsBefore: Date,
+  { snapshotsBefore, natWindow }: { snapshotsBefore: Date; natWindow: { from: Date; to: Date } },
   out: TargetFacts,
   fail: (operation: string, err: unknown) => void,
 ): Promise<void>[] {
@@ -229,8 +238,25 @@ function gatherStoppedCosts(
       (err: unknown) => fail('ec2:DescribeSnapshots', err),
     ),
     costs.natGateways().then(
-      (n) => {
+      async (n) => {
         out.natGateways = n;
+        if (n.length === 0 || !services.natTraffic) return;
+        // What each processed (priced per GB): one error for the target when CloudWatch cannot be read.
+        try {
+          const traffic = await services.natTraffic(target).processed(
+            n.map((g) => g.natGatewayId),
+            natWindow.from,
+            natWindow.to,
+          );
+          for (const g of n) {
+            const t = traffic.get(g.natGatewayId);
+            if (t) g.processed = t;
+          }
+        } catch (err) {
+          const message = describeError(err);
+          for (const g of n) g.processedError = message;
+          fail('cloudwatch:GetMetricData (data processed by NAT gateways)', err);
+        }
       },
       (err: unknown) => fail('ec2:DescribeNatGateways', err),
     ),
