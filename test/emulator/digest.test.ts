@@ -1,9 +1,13 @@
 import { monthBounds } from '../../src/core/usage.js';
+import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
+  CreateNatGatewayCommand,
+  CreateSubnetCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
+  CreateVpcCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -167,5 +171,77 @@ describe('digest on the emulator', () => {
     expect(text).toContain('RUNNING NOW: 1 instance(s), together $0.0104/h (est., table)');
     expect(text).toContain('COST LEAKS: about $16.90 (est., table) a month');
     expect(text).toMatch(/DOLLARS SAVED BY STOPS: last 24 h \$0\.42/);
+  });
+
+  it('prices a NAT gateway by the hour plus the data CloudWatch says it processed in the last 7 days', async () => {
+    // Prepare: a NAT gateway (moto stamps it with the real clock), the digest run 10 days later, and 14 GB
+    // processed in its last 7 days (7 GB from clients in the VPC, 7 GB back from destinations).
+    const { ec2, cloudwatch } = clients(REGION);
+    const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));
+    const subnet = await ec2.send(
+      new CreateSubnetCommand({ VpcId: vpc.Vpc?.VpcId, CidrBlock: '10.0.1.0/24' }),
+    );
+    const eip = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    const nat = await ec2.send(
+      new CreateNatGatewayCommand({
+        SubnetId: subnet.Subnet?.SubnetId,
+        AllocationId: eip.AllocationId,
+        TagSpecifications: [{ ResourceType: 'natgateway', Tags: [{ Key: 'Owner', Value: 'bob' }] }],
+      }),
+    );
+    const natId = nat.NatGateway?.NatGatewayId as string;
+    const now = new Date(Date.now() + 10 * 24 * HOUR);
+    const lastFullHour = Math.floor(now.getTime() / HOUR) * HOUR;
+    const GIB = 1024 ** 3;
+    const point = (metric: string, hoursBefore: number, gb: number) => ({
+      MetricName: metric,
+      Dimensions: [{ Name: 'NatGatewayId', Value: natId }],
+      Timestamp: new Date(lastFullHour - hoursBefore * HOUR),
+      Value: gb * GIB,
+      Unit: 'Bytes' as const,
+    });
+    await cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: 'AWS/NATGateway',
+        MetricData: [
+          point('BytesInFromSource', 2, 5),
+          point('BytesInFromSource', 100, 2),
+          point('BytesInFromDestination', 2, 7),
+          // outside the window: not counted
+          point('BytesInFromDestination', 8 * 24, 50),
+        ],
+      }),
+    );
+    const topicArn = await createTopic(REGION);
+    const handler = createDigestHandler({
+      clock: () => now,
+      env: {
+        AWS_REGION: REGION,
+        TOPIC_ARN: topicArn,
+        POLICY_FILE: policyFile(`regions: [${REGION}]\n`),
+        AWS_ENDPOINT_URL: endpoint(),
+      },
+      log: () => {},
+    });
+
+    // Act
+    const summary = await handler({});
+
+    // Assess: 0.045 x 730 = 32.85, plus 14 GB / 7 days x 30.4 x 0.045 = 2.736 a month
+    expect(summary).toMatchObject({ sent: true, errors: [] });
+    const [message] = await sentMessages(topicArn);
+    const body = JSON.parse(message?.message ?? '{}') as { default: string; email: string };
+    const d = JSON.parse(body.default) as Digest;
+    expect(d.leaks.stopped.items.filter((i) => i.what === 'nat-gateway')).toEqual([
+      {
+        what: 'nat-gateway',
+        id: natId,
+        region: REGION,
+        owner: 'bob',
+        detail: '$0.045/h + 14.0 GB processed in the last 7 days (~$2.74/month at $0.045/GB)',
+        usdPerMonth: 35.59,
+      },
+    ]);
+    expect(body.email).toMatch(/NAT gateways \(1\), \$35\.59\/month:/);
   });
 });
