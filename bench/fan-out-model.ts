@@ -48,9 +48,11 @@ export interface FanOutMeasured {
   plannerTargets: number;
   /** From the planner's first call to its last target sent (ms). */
   plannerMs: number;
+  /** From the last target sent to the last result read, every result already waiting (wall ms). */
+  readMs: number;
   /**
-   * The rest of the planner's invocation, Lambda estimate (reading every result, already waiting, merging, the summary,
-   * deleting the results): its CPU counted here at the sweep's memory.
+   * The rest of the planner's invocation after the last result read, Lambda estimate (merging, the summary, deleting
+   * the results): all the invocation's CPU is counted here, at the sweep's memory.
    */
   summaryMs: number;
   /** SQS requests of the planner and summary as SQS bills them (64 KiB chunks), all its targets. */
@@ -89,8 +91,10 @@ export interface FanOutModel {
   workerInvocationsPerRun: number;
   plannerMs: number;
   workersMs: number;
+  /** Reading every result; it goes on while the workers run, so only what outlasts them adds to the wall time. */
+  readMs: number;
   summaryMs: number;
-  /** Planner + workers + summary: the time from the schedule to the summary. */
+  /** Planner + the longer of workers and reading + summary: the time from the schedule to the summary. */
   wallMs: number;
   /** The same targets in one invocation of the sweep at its own concurrency (Lambda stops it at 15 minutes). */
   singleInvocationMs: number;
@@ -126,7 +130,7 @@ export function idlePollsPerMonth(pollers = LAMBDA_SQS_POLLERS, waitSeconds = SQ
 
 /**
  * The wall time and monthly bill of a fanned-out run over the `regions` of `accounts` member accounts and of the home
- * account (swept by the same fan-out, so (accounts + 1) x regions targets): planner and summary scaled
+ * account (swept by the same fan-out, so (accounts + 1) x regions targets): planner, reading and summary scaled
  * from the measured run by the number of targets, the workers in waves of concurrency x batchSize targets at the
  * measured time of a full batch (plus one cold start), and SQS requests, Lambda invocations and GB-s, and log bytes at
  * the schedule's runs a month.
@@ -143,9 +147,10 @@ export function fanOutModel(
   const w = waves(targets, d.concurrency, d.batchSize);
   const invocations = Math.ceil(targets / d.batchSize);
   const plannerMs = Math.round(m.plannerMs * scale);
+  const readMs = Math.round(m.readMs * scale);
   const summaryMs = Math.round(m.summaryMs * scale);
   const workersMs = Math.round(w * m.workerBatchMs + m.workerColdExtraMs);
-  const wallMs = plannerMs + workersMs + summaryMs;
+  const wallMs = plannerMs + Math.max(workersMs, readMs) + summaryMs;
   const singleInvocationMs = Math.round(Math.ceil(targets / d.sweepConcurrency) * m.targetAloneMs);
   const runs = d.runsPerMonth;
 
@@ -214,10 +219,11 @@ export function fanOutModel(
     workerInvocationsPerRun: invocations,
     plannerMs,
     workersMs,
+    readMs,
     summaryMs,
     wallMs,
     singleInvocationMs,
-    withinSettle: plannerMs + workersMs <= d.settleMinutes * 60_000,
+    withinSettle: plannerMs + Math.max(workersMs, readMs) <= d.settleMinutes * 60_000,
     sqsRequestsPerMonth: {
       plannerAndSummary: Math.round(sqs.plannerAndSummary),
       workerResults: Math.round(sqs.workerResults),

@@ -27,6 +27,7 @@ const deployment: FanOutDeploymentFigures = {
 const measured: FanOutMeasured = {
   plannerTargets: 400,
   plannerMs: 1_000,
+  readMs: 5_000,
   summaryMs: 2_000,
   plannerSqsBilled: 120,
   plannerLogBytes: 0,
@@ -52,13 +53,14 @@ describe('fan-out model', () => {
     expect(idlePollsPerMonth(1, 10)).toBe(360 * 730);
   });
 
-  it('adds planner, waves of warm batches, one cold start and summary into the wall time', () => {
+  it('adds planner, waves of warm batches, one cold start and summary into the wall time, reading during the workers', () => {
     const m = fanOutModel('99 x 4', 99, 4, deployment, measured);
 
     expect(m.targets).toBe(400);
     expect(m.waves).toBe(4);
     expect(m.workerInvocationsPerRun).toBe(40);
     expect(m.workersMs).toBe(4 * 3_000 + 1_000);
+    // Reading the results (5 s) is done while the workers run (13 s).
     expect(m.wallMs).toBe(1_000 + 13_000 + 2_000);
     // One invocation at concurrency 4: 100 rounds of one target alone.
     expect(m.singleInvocationMs).toBe(100 * 2_000);
@@ -73,6 +75,12 @@ describe('fan-out model', () => {
     expect(m.plannerMs).toBe(4_250);
     expect(m.summaryMs).toBe(8_500);
     expect(m.waves).toBe(17);
+  });
+
+  it('adds the reading that outlasts the workers', () => {
+    const m = fanOutModel('99 x 4', 99, 4, deployment, { ...measured, readMs: 20_000 });
+
+    expect(m.wallMs).toBe(1_000 + 20_000 + 2_000);
   });
 
   it('bills SQS, Lambda and log ingestion at list price and after the free tiers', () => {
