@@ -166,9 +166,19 @@ export async function measureColdStart(
     }
   }
   const entry = join(outDir, 'bare-entry.mjs');
-  const lines = [...bySource].map(
-    ([pkg, names]) => `export { ${[...names].sort().join(', ')} } from '${pkg}';`,
-  );
+  // Two clients can have a command of the same name (EC2's and SageMaker's DeleteTagsCommand): the later ones are
+  // exported under the client's name as well, so the entry stays valid.
+  const exported = new Set<string>();
+  const lines = [...bySource].map(([pkg, names]) => {
+    const specifiers = [...names].sort().map((name) => {
+      if (!exported.has(name)) {
+        exported.add(name);
+        return name;
+      }
+      return `${name} as ${pkg.replace('@aws-sdk/client-', '').replace(/-/g, '_')}_${name}`;
+    });
+    return `export { ${specifiers.join(', ')} } from '${pkg}';`;
+  });
   writeFileSync(entry, `${lines.join('\n')}\n`);
   const bare = join(outDir, 'bare.js');
   await build({

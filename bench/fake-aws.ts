@@ -15,7 +15,13 @@
  *   so the SDK's adaptive retry runs as it would against AWS.
  * - Latency per call: a base (the benchmark's "ms per call") plus a part that grows with what the service has to
  *   gather: per instance in a DescribeInstances page, per datapoint in a metrics answer (LatencyModel).
+ * - The fan-out (docs/scale.md, "Fan-out figures"): SQS (JSON 1.0: SendMessageBatch, SendMessage, ReceiveMessage with
+ *   long polling, DeleteMessageBatch, ChangeMessageVisibility(Batch), GetQueueAttributes) over in-memory queues named
+ *   by the last part of their URL, with the MD5 digests the SDK checks, at most 10 entries and 256 KiB a batch; STS
+ *   AssumeRole (each member account gets access key `ASIA<account>`, and the token buckets are kept per access key, as
+ *   AWS keeps them per account); SSM GetParametersByPath and DeleteParameters (the run claims).
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { HttpRequest, HttpResponse } from '@smithy/types';
 import { TAGS } from '../src/core/policy.js';
@@ -84,7 +90,18 @@ export interface FakeAwsOptions {
   clock?: () => number;
   /** Wait for the latency (false: compute it, count it, answer at once; the unit tests). */
   wait?: boolean;
+  /**
+   * Stand-in for the sweep-workers while the planner is measured: every target message sent to the queue named
+   * `targets` is answered at once with a result on the queue named `results`, made from this result body (a real
+   * worker's) with the message's run, index and target. The target messages stay on their queue.
+   */
+  echoResult?: string;
 }
+
+/** SQS: most entries in a batch, most bytes in one, and the payload that is billed as one request. */
+export const SQS_MAX_ENTRIES = 10;
+export const SQS_MAX_BATCH_BYTES = 262_144;
+export const SQS_BILLED_CHUNK_BYTES = 65_536;
 
 /** The regions a new account has enabled (DescribeRegions without opt-in regions). */
 export const DEFAULT_REGIONS = [
@@ -134,6 +151,8 @@ export interface FakeAnswer {
   body: string;
   /** What the latency model charges for it. */
   latencyMs: number;
+  /** An SQS ReceiveMessage that found nothing and may wait this long for a message. */
+  longPollMs?: number;
 }
 
 /** A request as the fake needs it: headers (lower-case names) and the body text. */
@@ -155,6 +174,22 @@ export interface FakeStats {
   responseBytes: number;
   /** Largest number of calls the fake was answering at once. */
   peakInFlight: number;
+  /** SQS requests as SQS bills them (each 64 KiB of a request's payload is one), per operation. */
+  sqsBilled: Record<string, number>;
+  /** ReceiveMessage calls that found no message (after their long poll). */
+  sqsEmptyReceives: number;
+  /** Epoch ms of the first and last answer of each operation. */
+  timing: Record<string, { first: number; last: number }>;
+}
+
+/** A message on a fake queue. */
+interface QueuedMessage {
+  id: string;
+  body: string;
+  md5: string;
+  receiveCount: number;
+  visibleAt: number;
+  receipt?: string;
 }
 
 class ServiceError extends Error {
@@ -175,6 +210,8 @@ export class FakeAws {
   private random: () => number;
   private inFlight = 0;
   private opts: FakeAwsOptions;
+  private readonly queues = new Map<string, QueuedMessage[]>();
+  private messageSeq = 0;
 
   constructor(options: FakeAwsOptions) {
     this.opts = options;
@@ -187,6 +224,12 @@ export class FakeAws {
     this.random = mulberry32(options.throttle.seed);
     this.buckets.clear();
     this.stats = emptyStats();
+    this.queues.clear();
+  }
+
+  /** The bodies on a queue (visible or not), oldest first. */
+  queueBodies(name: string): string[] {
+    return (this.queues.get(name) ?? []).map((m) => m.body);
   }
 
   /** Forgets every SSM parameter (a new account). */
@@ -205,7 +248,17 @@ export class FakeAws {
     this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
     try {
       const started = performance.now();
-      const a = this.respond(req);
+      let a = this.respond(req);
+      // SQS long polling: an empty ReceiveMessage waits for a message up to its WaitTimeSeconds.
+      const pollUntil = started + (a.longPollMs ?? 0);
+      while (a.longPollMs !== undefined) {
+        const left = this.opts.wait === false ? 0 : pollUntil - performance.now();
+        if (left > 0) await sleep(Math.min(50, left));
+        a = this.respond(
+          req,
+          Math.max(0, pollUntil - performance.now()) * (this.opts.wait === false ? 0 : 1),
+        );
+      }
       // The time spent building the answer counts towards its latency.
       const wait = a.latencyMs - (performance.now() - started);
       if (this.opts.wait !== false && wait > 0) await sleep(wait);
@@ -216,11 +269,15 @@ export class FakeAws {
     }
   }
 
-  /** The answer to one request, without waiting (the latency is in the answer). */
-  respond(req: FakeRequest): FakeAnswer {
-    const scope = /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\//.exec(req.headers.authorization ?? '');
-    const region = scope?.[1] ?? 'us-east-1';
-    const service = scope?.[2] ?? '';
+  /**
+   * The answer to one request, without waiting (the latency is in the answer). `pollLeftMs`: an SQS receive asked
+   * again during its long poll, with the time it may still wait (counted once, when it is answered).
+   */
+  respond(req: FakeRequest, pollLeftMs?: number): FakeAnswer {
+    const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\//.exec(req.headers.authorization ?? '');
+    const accessKey = scope?.[1] ?? '';
+    const region = scope?.[2] ?? 'us-east-1';
+    const service = scope?.[3] ?? '';
     const target = req.headers['x-amz-target'];
     let operation: string;
     let json: Record<string, unknown> = {};
@@ -233,7 +290,7 @@ export class FakeAws {
       operation = `${service}:${form.get('Action')}`;
     }
     const base = this.opts.latency.baseMs;
-    if (this.throttled(region, operation)) {
+    if (pollLeftMs === undefined && this.throttled(`${accessKey}/${region}`, operation)) {
       this.count(this.stats.throttled, operation);
       return { ...throttleAnswer(operation), latencyMs: base };
     }
@@ -244,8 +301,24 @@ export class FakeAws {
       else if (service === 'ssm') answer = this.ssm(operation, json);
       else if (service === 'sns') answer = this.sns(operation, form);
       else if (service === 'sagemaker' || service === 'rds') answer = this.noneOfTheOtherKinds(operation);
+      else if (service === 'sqs') {
+        const q = this.sqs(operation, json, pollLeftMs);
+        if (q.longPollMs !== undefined)
+          return { status: 200, headers: {}, body: '', latencyMs: 0, longPollMs: q.longPollMs };
+        if (operation === 'sqs:ReceiveMessage' && q.billedBytes === 0) this.stats.sqsEmptyReceives++;
+        this.count(
+          this.stats.sqsBilled,
+          operation,
+          Math.max(1, Math.ceil(q.billedBytes / SQS_BILLED_CHUNK_BYTES)),
+        );
+        answer = q;
+      } else if (service === 'sts') answer = this.sts(operation, form);
       else throw new ServiceError('UnknownOperation', `the fake does not answer ${service} ${operation}`);
       this.count(this.stats.calls, operation);
+      const at = Date.now();
+      const t = this.stats.timing[operation];
+      if (t) t.last = at;
+      else this.stats.timing[operation] = { first: at, last: at };
       return {
         status: 200,
         headers: { 'content-type': answer.contentType },
@@ -317,15 +390,16 @@ export class FakeAws {
     return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
   }
 
-  private count(map: Record<string, number>, operation: string): void {
-    map[operation] = (map[operation] ?? 0) + 1;
+  private count(map: Record<string, number>, operation: string, n = 1): void {
+    map[operation] = (map[operation] ?? 0) + n;
   }
 
-  private throttled(region: string, operation: string): boolean {
+  /** `where`: the caller's access key and the region (AWS keeps request rates per account and region). */
+  private throttled(where: string, operation: string): boolean {
     const { limits, randomShare } = this.opts.throttle;
     const limit = limits ? limits[operation] : undefined;
     if (limit) {
-      const key = `${region}/${operation}`;
+      const key = `${where}/${operation}`;
       const now = (this.opts.clock ?? Date.now)();
       const b = this.buckets.get(key) ?? { tokens: limit.capacity, at: now };
       b.tokens = Math.min(limit.capacity, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
@@ -555,7 +629,200 @@ export class FakeAws {
       this.parameters.set(name, { value, version });
       return reply({ Version: version, Tier: 'Standard' });
     }
+    if (operation === 'ssm:GetParametersByPath') {
+      const path = `${String(input.Path ?? '').replace(/\/$/, '')}/`;
+      const max = Number(input.MaxResults ?? 10);
+      const start = Number(input.NextToken ?? 0);
+      const names = [...this.parameters.keys()].filter((n) => n.startsWith(path)).sort();
+      const page = names.slice(start, start + max);
+      return reply({
+        Parameters: page.map((n) => {
+          const p = this.parameters.get(n) as { value: string; version: number };
+          return { Name: n, Type: 'String', Value: p.value, Version: p.version };
+        }),
+        ...(start + max < names.length ? { NextToken: String(start + max) } : {}),
+      });
+    }
+    if (operation === 'ssm:DeleteParameters') {
+      const names = (input.Names as string[] | undefined) ?? [];
+      const deleted = names.filter((n) => this.parameters.delete(n));
+      return reply({
+        DeletedParameters: deleted,
+        InvalidParameters: names.filter((n) => !deleted.includes(n)),
+      });
+    }
     throw new ServiceError('InvalidAction', `the fake SSM does not answer ${operation}`);
+  }
+
+  // ---- SQS ----
+
+  /**
+   * SQS over in-memory queues (the last part of QueueUrl names one). A receive that finds nothing returns `longPollMs`
+   * (the wait it may still do, from WaitTimeSeconds or `pollLeftMs`) until the wait is over. `billedBytes` is the
+   * payload SQS bills by (message bodies sent or received).
+   */
+  private sqs(
+    operation: string,
+    input: Record<string, unknown>,
+    pollLeftMs?: number,
+  ): { body: string; contentType: string; extraMs: number; billedBytes: number; longPollMs?: number } {
+    const reply = (o: unknown, billedBytes = 0) => ({
+      contentType: 'application/x-amz-json-1.0',
+      body: JSON.stringify(o),
+      extraMs: 0,
+      billedBytes,
+    });
+    const url = String(input.QueueUrl ?? '');
+    const name = url.split('/').pop() ?? '';
+    if (!name) throw new ServiceError('QueueDoesNotExist', `no queue at ${url}`);
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = [];
+      this.queues.set(name, queue);
+    }
+    const now = Date.now();
+    type Entry = { Id: string; MessageBody?: string; ReceiptHandle?: string; VisibilityTimeout?: number };
+    const entries = (input.Entries as Entry[] | undefined) ?? [];
+    if (entries.length > SQS_MAX_ENTRIES)
+      throw new ServiceError('TooManyEntriesInBatchRequest', `at most ${SQS_MAX_ENTRIES} entries a batch`);
+    switch (operation) {
+      case 'sqs:SendMessage':
+      case 'sqs:SendMessageBatch': {
+        const bodies =
+          operation === 'sqs:SendMessage'
+            ? [{ Id: '0', MessageBody: String(input.MessageBody ?? '') }]
+            : entries.map((e) => ({ Id: e.Id, MessageBody: String(e.MessageBody ?? '') }));
+        const bytes = bodies.reduce((n, e) => n + Buffer.byteLength(e.MessageBody), 0);
+        if (bytes > SQS_MAX_BATCH_BYTES)
+          throw new ServiceError(
+            'BatchRequestTooLong',
+            `the batch is ${bytes} bytes, over ${SQS_MAX_BATCH_BYTES}`,
+          );
+        const sent = bodies.map((e) => {
+          const m = this.enqueue(queue, e.MessageBody, now);
+          if (name === 'targets' && this.opts.echoResult) this.echo(e.MessageBody, now);
+          return { Id: e.Id, MessageId: m.id, MD5OfMessageBody: m.md5 };
+        });
+        if (operation === 'sqs:SendMessage')
+          return reply({ MessageId: sent[0]?.MessageId, MD5OfMessageBody: sent[0]?.MD5OfMessageBody }, bytes);
+        return reply({ Successful: sent, Failed: [] }, bytes);
+      }
+      case 'sqs:ReceiveMessage': {
+        const max = Number(input.MaxNumberOfMessages ?? 1);
+        const visible = queue.filter((m) => m.visibleAt <= now).slice(0, max);
+        if (visible.length === 0) {
+          const wait = pollLeftMs ?? Number(input.WaitTimeSeconds ?? 0) * 1000;
+          if (wait > 0) return { ...reply({}), longPollMs: wait };
+          return reply({});
+        }
+        const hidden = Number(input.VisibilityTimeout ?? 30);
+        const messages = visible.map((m) => {
+          m.receiveCount++;
+          m.receipt = `${m.id}#${m.receiveCount}`;
+          m.visibleAt = now + hidden * 1000;
+          return {
+            MessageId: m.id,
+            ReceiptHandle: m.receipt,
+            MD5OfBody: m.md5,
+            Body: m.body,
+            Attributes: { ApproximateReceiveCount: String(m.receiveCount) },
+          };
+        });
+        return reply(
+          { Messages: messages },
+          messages.reduce((n, m) => n + Buffer.byteLength(m.Body), 0),
+        );
+      }
+      case 'sqs:DeleteMessageBatch':
+      case 'sqs:ChangeMessageVisibilityBatch': {
+        const ok = entries.map((e) => {
+          const k = queue.findIndex((m) => m.receipt === e.ReceiptHandle);
+          const m = queue[k];
+          if (m && operation === 'sqs:DeleteMessageBatch') queue.splice(k, 1);
+          else if (m) m.visibleAt = now + Number(e.VisibilityTimeout ?? 0) * 1000;
+          return { Id: e.Id };
+        });
+        return reply({ Successful: ok, Failed: [] });
+      }
+      case 'sqs:ChangeMessageVisibility': {
+        const m = queue.find((x) => x.receipt === input.ReceiptHandle);
+        if (m) m.visibleAt = now + Number(input.VisibilityTimeout ?? 0) * 1000;
+        return reply({});
+      }
+      case 'sqs:GetQueueAttributes':
+        return reply({
+          Attributes: {
+            ApproximateNumberOfMessages: String(queue.filter((m) => m.visibleAt <= now).length),
+            ApproximateNumberOfMessagesNotVisible: String(queue.filter((m) => m.visibleAt > now).length),
+          },
+        });
+      default:
+        throw new ServiceError('InvalidAction', `the fake SQS does not answer ${operation}`);
+    }
+  }
+
+  private enqueue(queue: QueuedMessage[], body: string, now: number): QueuedMessage {
+    const m: QueuedMessage = {
+      id: `fake-${++this.messageSeq}`,
+      body,
+      md5: createHash('md5').update(body, 'utf8').digest('hex'),
+      receiveCount: 0,
+      visibleAt: now,
+    };
+    queue.push(m);
+    return m;
+  }
+
+  /** A worker's result for a target message, made from `echoResult` (see FakeAwsOptions). */
+  private echo(targetBody: string, now: number): void {
+    const t = JSON.parse(targetBody) as {
+      runId: string;
+      at: string;
+      index: number;
+      target: { region: string; account?: string };
+    };
+    const r = JSON.parse(this.opts.echoResult ?? '{}') as Record<string, unknown> & {
+      scope?: Record<string, unknown>;
+    };
+    const result = {
+      ...r,
+      runId: t.runId,
+      at: t.at,
+      index: t.index,
+      target: t.target,
+      attempt: 1,
+      scope: {
+        ...r.scope,
+        region: t.target.region,
+        ...(t.target.account ? { account: t.target.account } : {}),
+      },
+    };
+    let results = this.queues.get('results');
+    if (!results) {
+      results = [];
+      this.queues.set('results', results);
+    }
+    this.enqueue(results, JSON.stringify(result), now);
+  }
+
+  // ---- STS ----
+
+  /** AssumeRole: credentials whose access key names the account (`ASIA<account>`), valid for an hour. */
+  private sts(
+    operation: string,
+    params: URLSearchParams,
+  ): { body: string; contentType: string; extraMs: number } {
+    if (operation !== 'sts:AssumeRole')
+      throw new ServiceError('InvalidAction', `the fake STS does not answer ${operation}`);
+    const arn = params.get('RoleArn') ?? '';
+    const account = /^arn:aws[\w-]*:iam::(\d{12}):role\//.exec(arn)?.[1];
+    if (!account) throw new ServiceError('ValidationError', `RoleArn ${arn} is not a role ARN`);
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    return {
+      contentType: 'text/xml',
+      body: `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>ASIA${account}</AccessKeyId><SecretAccessKey>fake</SecretAccessKey><SessionToken>fake-${account}</SessionToken><Expiration>${expires}</Expiration></Credentials><AssumedRoleUser><Arn>${arn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/${params.get('RoleSessionName') ?? 's'}</Arn><AssumedRoleId>AROAFAKE:${params.get('RoleSessionName') ?? 's'}</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+      extraMs: 0,
+    };
   }
 
   // ---- SageMaker, RDS ----
@@ -599,7 +866,17 @@ export class FakeAws {
 }
 
 function emptyStats(): FakeStats {
-  return { calls: {}, throttled: {}, errors: {}, metricPages: 0, responseBytes: 0, peakInFlight: 0 };
+  return {
+    calls: {},
+    throttled: {},
+    errors: {},
+    metricPages: 0,
+    responseBytes: 0,
+    peakInFlight: 0,
+    sqsBilled: {},
+    sqsEmptyReceives: 0,
+    timing: {},
+  };
 }
 
 /** The throttling answer of each service: its own code and HTTP status, as the SDK classifies them. */
@@ -620,7 +897,7 @@ function errorAnswer(service: string, err: ServiceError): Omit<FakeAnswer, 'late
       headers: { 'content-type': 'text/xml;charset=UTF-8' },
       body: `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${err.code}</Code><Message>${err.message}</Message></Error></Errors><RequestID>fake</RequestID></Response>`,
     };
-  if (service === 'sns')
+  if (service === 'sns' || service === 'sts')
     return {
       status: err.status,
       headers: { 'content-type': 'text/xml' },
@@ -631,7 +908,9 @@ function errorAnswer(service: string, err: ServiceError): Omit<FakeAnswer, 'late
     status: err.status,
     headers: {
       'content-type': service === 'ssm' ? 'application/x-amz-json-1.1' : 'application/x-amz-json-1.0',
-      ...(service === 'monitoring' ? { 'x-amzn-query-error': `${err.code};Sender` } : {}),
+      ...(service === 'monitoring' || service === 'sqs'
+        ? { 'x-amzn-query-error': `${err.code};Sender` }
+        : {}),
     },
     body: JSON.stringify({ __type: err.code, message: err.message }),
   };

@@ -1,11 +1,16 @@
 /**
  * The benchmark's fake AWS (bench/fake-aws.ts) as an HTTP server on 127.0.0.1, in its own process so that its
  * CPU is not counted as the sweep's. Started by bench/run.ts with an IPC channel: `{ configure: FakeAwsOptions }`
- * sets up the next run (answered with `{ port }`), `{ stats: true }` returns the counters of the run.
+ * sets up the next run (answered with `{ port }`), `{ stats: true }` returns the counters of the run, `{ queue: name }`
+ * the bodies on a fake SQS queue (answered with `{ bodies }`).
  */
 import { FakeAws, type FakeAwsOptions } from './fake-aws.js';
 
-type Message = { configure: FakeAwsOptions } | { stats: true } | { clearParameters: true };
+type Message =
+  | { configure: FakeAwsOptions }
+  | { stats: true }
+  | { clearParameters: true }
+  | { queue: string };
 
 async function main(): Promise<void> {
   let fake: FakeAws | undefined;
@@ -25,6 +30,8 @@ async function main(): Promise<void> {
       });
     } else if ('stats' in m) {
       process.send?.({ stats: fake?.counters() });
+    } else if ('queue' in m) {
+      process.send?.({ bodies: fake?.queueBodies(m.queue) ?? [] });
     } else if ('clearParameters' in m) {
       fake?.clearParameters();
       process.send?.({ cleared: true });

@@ -5,6 +5,16 @@
  */
 import type { BundleFigures, ColdStartFigures } from './bundles.js';
 import type { BucketLimit, LatencyModel } from './fake-aws.js';
+import {
+  type FanOutDeploymentFigures,
+  type FanOutMeasured,
+  type FanOutModel,
+  GOAL,
+  LAMBDA_PLATFORM_LOG_BYTES,
+  LAMBDA_SQS_POLLERS,
+  SQS_LONG_POLL_SECONDS,
+} from './fan-out-model.js';
+import type { WorkerInvocation } from './invoke-worker.js';
 
 /** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion to memory below that. */
 export const VCPU_MEMORY_MB = 1_769;
@@ -50,6 +60,62 @@ export interface SweepFigures {
   errors: { operation: string; message: string }[];
 }
 
+/** The fan-out run (bench/run.ts measureFanOut) and its model. */
+export interface FanOutFigures {
+  accounts: number;
+  regions: string[];
+  /** Running instances in each account x region of the run. */
+  instancesPerTarget: number;
+  deployment: FanOutDeploymentFigures;
+  /** The sample of real sweep-worker invocations. */
+  worker: {
+    bundle: string;
+    rawKiB: number;
+    sampleTargets: number;
+    invocations: WorkerInvocation[];
+    initMs: number;
+    peakRssMB: number;
+    /** The first invocation of the container (full batch), the median warm full batch, the median single target. */
+    cold: { wallMs: number; cpuMs: number; lambdaMs: number };
+    warmBatch: { wallMs: number; cpuMs: number; lambdaMs: number };
+    alone: { wallMs: number; cpuMs: number; lambdaMs: number };
+    /** Calls of the whole sample, as the fake answered them. */
+    calls: Record<string, number>;
+    callsPerTarget: number;
+    throttled: number;
+    failures: number;
+    sqsBilledPerTarget: number;
+    logBytesPerTarget: number;
+    resultBytes: { median: number; max: number };
+  };
+  /** The deployed sweep as the planner and summary of one run over every target. */
+  planner: {
+    targets: number;
+    /** Target messages on the targets queue after the run. */
+    messagesSent: number;
+    calls: Record<string, number>;
+    sqsBilled: Record<string, number>;
+    sqsEmptyReceives: number;
+    throttled: number;
+    wallMs: number;
+    cpuMs: number;
+    lambdaEstimateMs: number;
+    /** Its first call to its last target sent. */
+    plannerMs: number;
+    /** Its last target sent to its last result read (all waiting). */
+    readMs: number;
+    /** The rest of the invocation (Lambda estimate, all its CPU): the summary, deleting the results. */
+    summaryMs: number;
+    peakRssMB: number;
+    instancesInSummary: number;
+    alertsSent: number;
+    errors: number;
+    logBytes: number;
+  };
+  measured: FanOutMeasured;
+  models: FanOutModel[];
+}
+
 /** bench/results.json. */
 export interface BenchResults {
   generatedAt: string;
@@ -79,6 +145,7 @@ export interface BenchResults {
   coldStart: ColdStartFigures;
   profile: { run: string; cpuMs: number; totalMs: number; areas: Record<string, number> };
   bundles: BundleFigures[];
+  fanOut: FanOutFigures;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -212,17 +279,195 @@ export function bundlesSection(r: BenchResults): string {
   ].join('\n');
 }
 
+const minutes = (ms: number) => `${(ms / 60_000).toFixed(1)} min`;
+const usd = (n: number) => `$${n.toFixed(2)}`;
+
+/** The goal's verdict for one model: met, or what it is. */
+export function fanOutVerdict(m: FanOutModel): string {
+  const time =
+    (m.meetsTime
+      ? `swept in ${minutes(m.wallMs)} (goal 15 min)`
+      : `MISSES the 15 minutes: ${minutes(m.wallMs)}`) +
+    (m.withinSettle
+      ? ''
+      : ', results after the settle time (the summary names them missing, the next one late)');
+  const cost = m.meetsCost
+    ? `${usd(m.listUsd)} a month (goal under $20)`
+    : `MISSES the $20 a month: ${usd(m.listUsd)}`;
+  return `${time}, ${cost}`;
+}
+
+/** The README's line about the fan-out. */
+export function readmeFanOutSection(r: BenchResults): string {
+  const f = r.fanOut;
+  const [four, all] = f.models as [FanOutModel, FanOutModel];
+  return (
+    `Fan-out (${f.accounts.toLocaleString('en-US')} accounts x ${f.regions.length} regions, ${f.deployment.concurrency} ` +
+    `workers of ${f.deployment.batchSize} targets): ${fanOutVerdict(four)}, against ${minutes(four.singleInvocationMs)} in one ` +
+    `invocation; x 17 regions: ${fanOutVerdict(all)}. Modeled from a measured planner run and a sample of ` +
+    `${f.worker.sampleTargets} real worker targets: [docs/scale.md](docs/scale.md#fan-out-figures).`
+  );
+}
+
+/** docs/scale.md: the fan-out's measured figures, its model and its monthly bill. */
+export function fanOutSection(r: BenchResults): string {
+  const f = r.fanOut;
+  const d = f.deployment;
+  const w = f.worker;
+  const p = f.planner;
+  const models = f.models;
+  const short = (op: string) => op.replace(/^(ec2|cloudwatch|ssm|sns|sqs|sts|rds|sagemaker):(Describe)?/, '');
+  const calls = (o: Record<string, number>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${short(k)} ${int(v)}`)
+      .join(', ');
+  return [
+    `Deployed: worker concurrency ${d.concurrency} (the SQS trigger's maximumConcurrency), batch size ${d.batchSize}, ` +
+      `worker ${d.workerMemoryMB} MB, sweep ${d.sweepMemoryMB} MB, single-invocation concurrency ${d.sweepConcurrency}, ` +
+      `settle ${d.settleMinutes} min, schedule \`${d.schedule}\` (${int(Math.round(d.runsPerMonth))} runs a month); ` +
+      `${f.instancesPerTarget} running instances in each account x region.`,
+    '',
+    '**Measured.**',
+    '',
+    markdownTable(
+      ['what', 'targets', 'wall', 'CPU', `Lambda est.`, 'peak RSS', 'calls'],
+      [
+        [
+          'planner + summary (deployed sweep.zip)',
+          int(p.targets),
+          seconds(p.wallMs),
+          seconds(p.cpuMs),
+          seconds(p.lambdaEstimateMs),
+          `${Math.round(p.peakRssMB)} MB`,
+          calls(p.calls),
+        ],
+        [
+          'worker, first invocation (cold container)',
+          w.invocations[0]?.targets ?? 0,
+          seconds(w.cold.wallMs),
+          seconds(w.cold.cpuMs),
+          seconds(w.cold.lambdaMs),
+          '-',
+          '-',
+        ],
+        [
+          'worker, warm full batch (median)',
+          d.batchSize,
+          seconds(w.warmBatch.wallMs),
+          seconds(w.warmBatch.cpuMs),
+          seconds(w.warmBatch.lambdaMs),
+          '-',
+          '-',
+        ],
+        [
+          'worker, one target alone (median)',
+          1,
+          seconds(w.alone.wallMs),
+          seconds(w.alone.cpuMs),
+          seconds(w.alone.lambdaMs),
+          '-',
+          '-',
+        ],
+        [
+          `worker sample, all ${w.invocations.length} invocations`,
+          w.sampleTargets,
+          seconds(w.invocations.reduce((n, i) => n + i.wallMs, 0)),
+          seconds(w.invocations.reduce((n, i) => n + i.cpuMs, 0)),
+          '-',
+          `${Math.round(w.peakRssMB)} MB`,
+          calls(w.calls),
+        ],
+      ],
+    ),
+    '',
+    `Planner: ${int(p.messagesSent)} target messages sent for ${int(p.targets)} targets (${int(f.accounts)} member ` +
+      `accounts and the home account x ${f.regions.length} regions); its first call to its last target sent ` +
+      `${seconds(p.plannerMs)} (wall), reading the ${int(p.targets)} results (all waiting) ${seconds(p.readMs)}, the ` +
+      `rest of the invocation (the summary, deleting the results; all its CPU) ${seconds(p.summaryMs)} (Lambda est.); SQS requests as billed ${calls(p.sqsBilled)} (${int(p.sqsEmptyReceives)} empty receives); ` +
+      `${p.throttled} throttled; ${p.alertsSent} alerts; ${p.errors} errors; ${int(p.logBytes)} bytes logged. ` +
+      `Worker: ${w.callsPerTarget} AWS calls per target (${w.throttled} throttled, ${w.failures} retried), ` +
+      `${w.sqsBilledPerTarget} SQS requests per target, results of ${int(w.resultBytes.median)} bytes (largest ` +
+      `${int(w.resultBytes.max)}), ${int(w.logBytesPerTarget)} bytes logged per target; handler ${w.rawKiB} KiB, ` +
+      `module init ${w.initMs} ms. ${w.sampleTargets} targets is a sample; the 4,000 are modeled.`,
+    '',
+    '**Modeled** (wall = planner + the longer of the workers and reading the results, which goes on while they run, + ' +
+      'summary; workers = waves x a warm full batch + one cold start, waves = targets / (concurrency x batch size); ' +
+      'planner, reading and summary scaled by the targets; one invocation = targets / its concurrency x one target ' +
+      'alone).',
+    '',
+    markdownTable(
+      ['', ...models.map((m) => m.name)],
+      [
+        ['targets', ...models.map((m) => int(m.targets))],
+        ['worker invocations a run', ...models.map((m) => int(m.workerInvocationsPerRun))],
+        ['waves', ...models.map((m) => int(m.waves))],
+        ['planner', ...models.map((m) => seconds(m.plannerMs))],
+        ['workers', ...models.map((m) => seconds(m.workersMs))],
+        ['reading the results (during the workers)', ...models.map((m) => seconds(m.readMs))],
+        ['summary', ...models.map((m) => seconds(m.summaryMs))],
+        ['**fan-out wall time**', ...models.map((m) => `**${minutes(m.wallMs)}**`)],
+        ['all results within settleMinutes', ...models.map((m) => (m.withinSettle ? 'yes' : 'no'))],
+        [
+          'one invocation today (Lambda stops at 15 min)',
+          ...models.map((m) => minutes(m.singleInvocationMs)),
+        ],
+        ['SQS requests a month', ...models.map((m) => int(m.sqsRequestsPerMonth.total))],
+        [
+          'of them: planner + summary, worker results, trigger (receive + delete), idle polling, summary waiting',
+          ...models.map((m) => {
+            const q = m.sqsRequestsPerMonth;
+            return [
+              q.plannerAndSummary,
+              q.workerResults,
+              q.pollerWithMessages,
+              q.pollerIdle,
+              q.summaryWaiting,
+            ]
+              .map(int)
+              .join(' + ');
+          }),
+        ],
+        ['Lambda invocations a month', ...models.map((m) => int(m.lambdaInvocationsPerMonth))],
+        [
+          'Lambda GB-s a month (workers + waiting sweep)',
+          ...models.map((m) => `${int(m.gbSecondsPerMonth.workers)} + ${int(m.gbSecondsPerMonth.sweep)}`),
+        ],
+        ['log ingestion a month', ...models.map((m) => `${m.logGbPerMonth} GB`)],
+        ...(models[0]?.items ?? []).map((item, k) => [
+          `${item.item} (list)`,
+          ...models.map((m) => usd(m.items[k]?.listUsd ?? 0)),
+        ]),
+        ['**fan-out a month, list price**', ...models.map((m) => `**${usd(m.listUsd)}**`)],
+        ['after the free tiers', ...models.map((m) => usd(m.billedUsd))],
+        ['goal (15 min, under $20)', ...models.map((m) => fanOutVerdict(m))],
+      ],
+    ),
+    '',
+    `The model's targets include the home account's regions, swept by the same fan-out. ` +
+      `Assumptions: Lambda's SQS trigger polls with ${LAMBDA_SQS_POLLERS} long polls of ${SQS_LONG_POLL_SECONDS} s at all ` +
+      `times (counted in full even while messages flow), receives full batches and deletes each batch in one request; ` +
+      `SQS bills each 64 KiB of a request as one request; Lambda logs ${LAMBDA_PLATFORM_LOG_BYTES} bytes of its own per ` +
+      `invocation; the scheduled sweep's whole wait and its summary's log line (which one invocation writes too) are ` +
+      `charged to the fan-out; the fake answers every call, SQS's ` +
+      `too, in ${r.latency.baseMs} ms; GetMetricData, GetMetricStatistics and SNS are left out (the goal excludes ` +
+      `metrics, which scale with instances; alerts are the same without the fan-out). Goal: ${GOAL.wallMs / 60_000} min, ` +
+      `under $${GOAL.monthlyUsd} a month at list price.`,
+  ].join('\n');
+}
+
 const SECTIONS: Record<string, (r: BenchResults) => string> = {
   readme: readmeSection,
+  'readme-fan-out': readmeFanOutSection,
   sweep: sweepSection,
   profile: profileSection,
   bundles: bundlesSection,
+  'fan-out': fanOutSection,
 };
 
 /** `text` with every `<!-- bench:NAME -->...<!-- /bench:NAME -->` section rewritten from `results`. */
 export function renderTables(text: string, results: BenchResults): string {
   return text.replace(
-    /(<!-- bench:(\w+) -->)[\s\S]*?(<!-- \/bench:\2 -->)/g,
+    /(<!-- bench:([\w-]+) -->)[\s\S]*?(<!-- \/bench:\2 -->)/g,
     (all, open: string, name: string, close: string) => {
       const render = SECTIONS[name];
       return render ? `${open}\n${render(results)}\n${close}` : all;

@@ -6,19 +6,28 @@
  * come from it (bench/report.ts). A measurement: it asserts nothing.
  */
 import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import bundling from '../scripts/bundling.cjs';
+import { fanOutDeployment } from '../src/core/fan-out-deployment.js';
+import { FAN_OUT_VERSION, runIdFor, type TargetMessage } from '../src/core/fan-out.js';
+import { parsePolicy } from '../src/core/policy.js';
+import { RESULT_READERS } from '../src/jobs/fan-out.js';
+import { runsPerMonth } from '../src/core/self-cost.js';
+import { parse as parseYaml } from 'yaml';
 import { handlerFile, measureBundles, measureColdStart, serverlessPackage } from './bundles.js';
+import { type FanOutDeploymentFigures, type FanOutMeasured, fanOutModel } from './fan-out-model.js';
 import { AWS_RATE_LIMITS, type FakeAwsOptions, type FakeStats, type LatencyModel } from './fake-aws.js';
 import type { InvokeRun } from './invoke-sweep.js';
+import type { WorkerInvocation, WorkerRun } from './invoke-worker.js';
 import { functionMemoryMB, lambdaNodeFlags } from './lambda-runtime.js';
 import { cpuByArea } from './profile.js';
 import {
   type BenchResults,
+  type FanOutFigures,
   lambdaEstimateMs,
   renderTables,
   type SweepFigures,
@@ -36,6 +45,18 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LATENCY: LatencyModel = { baseMs: 250, perInstanceMs: 0.5, perDatapointMs: 0.01 };
 const HOME = 'us-east-1';
 const FOUR = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
+
+/**
+ * The fan-out run: 1,000 member accounts x the four regions, each target a small fleet of FAN_OUT_FLEET instances
+ * per region. A sample of real sweep-worker invocations (FAN_OUT_SAMPLE_BATCHES full batches, then
+ * FAN_OUT_ALONE invocations of one target) and the planner over all 4,000 targets.
+ */
+const FAN_OUT_ACCOUNTS = 1_000;
+const FAN_OUT_FLEET = 5;
+const FAN_OUT_SAMPLE_BATCHES = 4;
+const FAN_OUT_ALONE = 3;
+const HOME_ACCOUNT = '123456789012';
+const memberAccount = (k: number) => String(100_000_000_000 + k);
 
 interface RunSpec {
   name: string;
@@ -112,6 +133,10 @@ class FakeServer {
     return this.ask({ stats: true }, 'stats');
   }
 
+  queue(name: string): Promise<string[]> {
+    return this.ask({ queue: name }, 'bodies');
+  }
+
   clearParameters(): Promise<unknown> {
     return this.ask({ clearParameters: true }, 'cleared');
   }
@@ -143,9 +168,11 @@ async function main(): Promise<void> {
     // 2. The driver, the fake's server, and the policy the runs use: the packaged one with a budget set, so the
     // budget read happens as it does for users who set one.
     const driver = join(work, 'invoke-sweep.cjs');
+    const workerDriver = join(work, 'invoke-worker.cjs');
     const server = join(work, 'fake-server.cjs');
     for (const [entry, outfile] of [
       ['invoke-sweep.ts', driver],
+      ['invoke-worker.ts', workerDriver],
       ['fake-server.ts', server],
     ] as const)
       await build({
@@ -179,32 +206,36 @@ async function main(): Promise<void> {
       invocations = 1,
       handler = sweepHandler,
       extraFlags: string[] = [],
-    ): InvokeRun => {
-      const res = spawnSync(
-        process.execPath,
-        ['--no-warnings', ...flags, ...extraFlags, driver, handler, String(invocations)],
-        {
-          encoding: 'utf8',
-          cwd: dirname(dirname(dirname(handler))),
-          maxBuffer: 1 << 24,
-          env: {
-            PATH: process.env.PATH ?? '',
-            AWS_REGION: HOME,
-            AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
-            AWS_ACCESS_KEY_ID: 'bench',
-            AWS_SECRET_ACCESS_KEY: 'bench',
-            AWS_SESSION_TOKEN: 'bench',
-            AWS_EC2_METADATA_DISABLED: 'true',
-            AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMB),
-            TOPIC_ARN: `arn:aws:sns:${HOME}:123456789012:cost-watchdog-prod-alerts`,
-            ACTIONS_URL: 'https://actions.bench.invalid/',
-            SIGNING_KEY_PARAMETER: '/cost-watchdog/signing-key',
-            POLICY_FILE: policyFile,
-          },
+      extraEnv: Record<string, string> = {},
+      script: string[] = [driver, handler, String(invocations)],
+    ): InvokeRun & { logBytes: number } => {
+      const res = spawnSync(process.execPath, ['--no-warnings', ...flags, ...extraFlags, ...script], {
+        encoding: 'utf8',
+        cwd: dirname(dirname(dirname(handler))),
+        maxBuffer: 1 << 26,
+        env: {
+          PATH: process.env.PATH ?? '',
+          ...(process.env.BENCH_WORKER_LOG ? { BENCH_WORKER_LOG: process.env.BENCH_WORKER_LOG } : {}),
+          AWS_REGION: HOME,
+          AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+          AWS_ACCESS_KEY_ID: 'bench',
+          AWS_SECRET_ACCESS_KEY: 'bench',
+          AWS_SESSION_TOKEN: 'bench',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMB),
+          TOPIC_ARN: `arn:aws:sns:${HOME}:123456789012:cost-watchdog-prod-alerts`,
+          ACTIONS_URL: 'https://actions.bench.invalid/',
+          SIGNING_KEY_PARAMETER: '/cost-watchdog/signing-key',
+          POLICY_FILE: policyFile,
+          ...extraEnv,
         },
-      );
+      });
       if (res.status !== 0) throw new Error(`benchmark invocation failed:\n${res.stderr}`);
-      return JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as InvokeRun;
+      const last = res.stdout.trim().split('\n').pop() ?? '{}';
+      // What the handler logged (stdout and stderr but the driver's JSON line): what Lambda sends to CloudWatch Logs.
+      const logBytes =
+        Buffer.byteLength(res.stdout) - Buffer.byteLength(last) + Buffer.byteLength(res.stderr);
+      return { ...(JSON.parse(last) as InvokeRun), logBytes };
     };
 
     // A first run of a 100-instance account, so SSM holds a signing key and this month's counters (not recorded).
@@ -254,10 +285,33 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${spec.name}: ${inv.wallMs} ms wall, ${inv.cpuMs} ms CPU\n`);
     }
 
+    // 3b. The fan-out: a sample of the bundled sweep-worker, then the planner and summary over 4,000 targets.
+    let fanOut: FanOutFigures | undefined;
+    if (!ONLY || ONLY.test('fan-out')) {
+      fanOut = await measureFanOut({
+        work,
+        policy,
+        fake,
+        configure: (fleet, echoResult) =>
+          (fake as FakeServer).configure({
+            fleet,
+            scenario: 'steady',
+            now: Date.now(),
+            latency: LATENCY,
+            throttle: { limits: AWS_RATE_LIMITS, randomShare: 0, seed: 16 },
+            ...(echoResult ? { echoResult } : {}),
+          }),
+        invoke,
+        sweepHandler,
+        workerDriver,
+      });
+    }
+
     if (ONLY) {
-      process.stdout.write(`${JSON.stringify(sweeps, null, 1)}\n`);
+      process.stdout.write(`${JSON.stringify({ sweeps, fanOut }, null, 1)}\n`);
       return;
     }
+    if (!fanOut) throw new Error('the fan-out was not measured');
 
     // 4. The first invocation's set-up: a fresh process invoked twice over the same 100 instances; the first
     // invocation's extra time is client creation, credential resolution and the first calls.
@@ -352,6 +406,7 @@ async function main(): Promise<void> {
       coldStart: cold,
       profile,
       bundles,
+      fanOut,
     };
     writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     for (const file of ['README.md', join('docs', 'scale.md')]) {
@@ -365,6 +420,244 @@ async function main(): Promise<void> {
     fake?.stop();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** What measureFanOut needs of main(): the fake, its configuration, the invoker and the built files. */
+interface FanOutBench {
+  work: string;
+  /** The packaged policy the sweep runs use (budget set). */
+  policy: string;
+  fake: FakeServer;
+  configure: (fleet: Record<string, number>, echoResult?: string) => Promise<number>;
+  invoke: (
+    port: number,
+    flags: string[],
+    invocations?: number,
+    handler?: string,
+    extraFlags?: string[],
+    extraEnv?: Record<string, string>,
+    script?: string[],
+  ) => InvokeRun & { logBytes: number };
+  sweepHandler: string;
+  workerDriver: string;
+}
+
+/**
+ * The fan-out for 1,000 accounts x 4 regions: the stack's deployment settings read from the policy as serverless.yml
+ * reads them; a sample of real invocations of the bundled sweep-worker (SQS events of target messages) against the
+ * fake, for the time and calls per target; then the deployed sweep as the planner over all 4,000 targets, the fake
+ * answering each target message at once with a copy of a real worker's result, for the planner's messages, requests,
+ * time and memory and the summary's; and the model for 4 and 17 regions (bench/fan-out-model.ts).
+ */
+async function measureFanOut(b: FanOutBench): Promise<FanOutFigures> {
+  // The policy of a stack with member accounts: the packaged one with 1,000 accounts and four regions.
+  const accounts = Array.from({ length: FAN_OUT_ACCOUNTS }, (_, k) => memberAccount(k));
+  const withAccounts = b.policy
+    .replace(/^regions: all.*$/m, `regions: [${FOUR.join(', ')}]`)
+    .replace(/^accounts: \[\].*$/m, `accounts: [${accounts.map((a) => `{ id: '${a}' }`).join(', ')}]`);
+  if (!withAccounts.includes(`id: '${memberAccount(0)}'`) || withAccounts.includes('regions: all'))
+    throw new Error('the packaged watchdog.yml has no `regions: all` and `accounts: []` lines to set');
+  const deployed = fanOutDeployment(withAccounts, 'watchdog.yml');
+  if (!deployed.deployed) throw new Error('a policy with member accounts does not deploy the fan-out');
+  const parsed = parsePolicy(parseYaml(withAccounts), 'watchdog.yml');
+  const deployment: FanOutDeploymentFigures = {
+    concurrency: deployed.concurrency,
+    batchSize: deployed.batchSize,
+    workerMemoryMB: deployed.workerMemoryMB,
+    sweepMemoryMB: functionMemoryMB(ROOT, 'sweep'),
+    sweepConcurrency: parsed.concurrency,
+    settleMinutes: parsed.fanOut.settleMinutes,
+    summaryReaders: RESULT_READERS + 1,
+    schedule: parsed.schedule,
+    runsPerMonth: runsPerMonth(parsed.schedule),
+  };
+  const policyFile = join(b.work, 'watchdog-fan-out.yml');
+  writeFileSync(policyFile, withAccounts);
+  // The planner's copy waits at most 2 minutes for results (all are there at once; a fault must not hang the bench).
+  const plannerPolicyFile = join(b.work, 'watchdog-fan-out-planner.yml');
+  writeFileSync(plannerPolicyFile, `${withAccounts}\nfanOut:\n  settleMinutes: 2\n`);
+
+  // The sweep-worker as serverless-esbuild bundles it (the default watchdog.yml deploys no worker to unzip).
+  const workerHandler = join(b.work, 'worker', 'src', 'handlers', 'sweep-worker.js');
+  await build({
+    ...LAMBDA_BUILD,
+    plugins: plugins(),
+    entryPoints: [join(ROOT, 'src', 'handlers', 'sweep-worker.ts')],
+    outfile: workerHandler,
+    logLevel: 'error',
+  });
+  const queueUrl = (port: number, name: string) => `http://127.0.0.1:${port}/${HOME_ACCOUNT}/${name}`;
+  const fanOutEnv = (port: number, file: string) => ({
+    FAN_OUT: 'on',
+    TARGETS_QUEUE_URL: queueUrl(port, 'targets'),
+    RESULTS_QUEUE_URL: queueUrl(port, 'results'),
+    DEAD_LETTER_QUEUE_URL: queueUrl(port, 'dead-letter'),
+    POLICY_FILE: file,
+  });
+  const fleet = Object.fromEntries(FOUR.map((r) => [r, FAN_OUT_FLEET]));
+  const targetsTotal = FAN_OUT_ACCOUNTS * FOUR.length;
+
+  // 1. The worker sample: full batches (the first one in a cold container), then single targets.
+  const now = new Date();
+  const runId = runIdFor(now, false);
+  let index = 0;
+  const record = (account: string, region: string) => {
+    const message: TargetMessage = {
+      v: FAN_OUT_VERSION,
+      kind: 'target',
+      runId,
+      at: now.toISOString(),
+      index,
+      total: targetsTotal,
+      target: { region, account },
+    };
+    index++;
+    return {
+      messageId: `m${index}`,
+      receiptHandle: `r${index}`,
+      body: JSON.stringify(message),
+      attributes: { ApproximateReceiveCount: '1' },
+    };
+  };
+  // The planner's order (each account's regions one after another), cut into batches as the trigger receives them.
+  const events: { Records: ReturnType<typeof record>[] }[] = [];
+  const batchTargets = deployment.batchSize * FAN_OUT_SAMPLE_BATCHES;
+  const flat = Array.from({ length: batchTargets }, (_, k) =>
+    record(memberAccount(Math.floor(k / FOUR.length)), FOUR[k % FOUR.length] as string),
+  );
+  for (let k = 0; k < flat.length; k += deployment.batchSize)
+    events.push({ Records: flat.slice(k, k + deployment.batchSize) });
+  const firstAlone = Math.ceil(batchTargets / FOUR.length);
+  for (let k = 0; k < FAN_OUT_ALONE; k++)
+    events.push({ Records: [record(memberAccount(firstAlone + k), HOME)] });
+  const eventsFile = join(b.work, 'worker-events.json');
+  writeFileSync(eventsFile, JSON.stringify(events));
+  const workerPort = await b.configure(fleet);
+  const workerRun = b.invoke(
+    workerPort,
+    lambdaNodeFlags(deployment.workerMemoryMB),
+    1,
+    workerHandler,
+    [],
+    {
+      ...fanOutEnv(workerPort, policyFile),
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(deployment.workerMemoryMB),
+    },
+    [b.workerDriver, workerHandler, eventsFile],
+  ) as unknown as WorkerRun;
+  const workerStats = await b.fake.stats();
+  const results = await b.fake.queue('results');
+  const sampleTargets = index;
+  if (results.length !== sampleTargets)
+    throw new Error(
+      `the worker sample sent ${results.length} results for ${sampleTargets} targets (log: BENCH_WORKER_LOG=1): ${JSON.stringify(workerRun.invocations)}`,
+    );
+  const lambdaOf = (i: WorkerInvocation) => lambdaEstimateMs(i.wallMs, i.cpuMs, deployment.workerMemoryMB);
+  const batches = workerRun.invocations.slice(0, FAN_OUT_SAMPLE_BATCHES);
+  const warm = batches.slice(1);
+  const alone = workerRun.invocations.slice(FAN_OUT_SAMPLE_BATCHES);
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  const cold = batches[0] as WorkerInvocation;
+  const figuresOf = (xs: WorkerInvocation[]) => ({
+    wallMs: median(xs.map((i) => i.wallMs)),
+    cpuMs: median(xs.map((i) => i.cpuMs)),
+    lambdaMs: median(xs.map(lambdaOf)),
+  });
+  const workerCalls = sortKeys(workerStats.calls);
+  const totalWorkerCalls = Object.values(workerCalls).reduce((x, y) => x + y, 0);
+  const perTarget = (n: number) => Math.round((n / sampleTargets) * 100) / 100;
+  const workerSqsBilled = workerStats.sqsBilled['sqs:SendMessageBatch'] ?? 0;
+  const workerLogBytes = workerRun.invocations.reduce((n, i) => n + i.logBytes, 0);
+  const resultBytes = results.map((r) => Buffer.byteLength(r));
+  process.stderr.write(
+    `bench: fan-out worker sample: ${sampleTargets} targets, ${totalWorkerCalls} calls, batch ${figuresOf(warm).wallMs} ms\n`,
+  );
+
+  // 2. The planner over every target; each target message answered at once with a copy of a real result.
+  const template = results.find((r) => r.includes(`"region":"${HOME}"`)) ?? (results[0] as string);
+  const plannerPort = await b.configure(fleet, template);
+  const planner = b.invoke(
+    plannerPort,
+    lambdaNodeFlags(deployment.sweepMemoryMB),
+    1,
+    b.sweepHandler,
+    [],
+    fanOutEnv(plannerPort, plannerPolicyFile),
+  );
+  const plannerStats = await b.fake.stats();
+  const sent = (await b.fake.queue('targets')).length;
+  const inv = planner.invocations[0] as InvokeRun['invocations'][number];
+  const timing = plannerStats.timing;
+  const firstCall = Math.min(...Object.values(timing).map((t) => t.first));
+  const lastSend = timing['sqs:SendMessageBatch']?.last ?? firstCall;
+  const plannerMs = lastSend - firstCall;
+  const sqsBilled = sortKeys(plannerStats.sqsBilled);
+  const plannerSqsBilled = Object.values(sqsBilled).reduce((x, y) => x + y, 0);
+  process.stderr.write(`bench: fan-out planner: ${sent} messages, ${inv.wallMs} ms wall\n`);
+
+  const plannerLambdaMs = lambdaEstimateMs(inv.wallMs, inv.cpuMs, deployment.sweepMemoryMB);
+  const readMs = (timing['sqs:ReceiveMessage']?.last ?? lastSend) - lastSend;
+  const measured: FanOutMeasured = {
+    plannerTargets: sent,
+    plannerMs,
+    readMs,
+    summaryMs: Math.max(0, plannerLambdaMs - plannerMs - readMs),
+    plannerSqsBilled,
+    plannerLogBytes: planner.logBytes,
+    workerBatchMs: figuresOf(warm).lambdaMs,
+    workerColdExtraMs: Math.max(0, lambdaOf(cold) - figuresOf(warm).lambdaMs),
+    targetAloneMs: figuresOf(alone).lambdaMs,
+    workerSqsBilledPerTarget: workerSqsBilled / sampleTargets,
+    workerLogBytesPerTarget: Math.round(workerLogBytes / sampleTargets),
+  };
+  return {
+    accounts: FAN_OUT_ACCOUNTS,
+    regions: FOUR,
+    instancesPerTarget: FAN_OUT_FLEET,
+    deployment,
+    worker: {
+      bundle: 'esbuild of src/handlers/sweep-worker.ts with the options of scripts/bundling.cjs',
+      rawKiB: Math.round(statSync(workerHandler).size / 1024),
+      sampleTargets,
+      invocations: workerRun.invocations,
+      initMs: workerRun.initMs,
+      peakRssMB: workerRun.peakRssMB,
+      cold: { wallMs: cold.wallMs, cpuMs: cold.cpuMs, lambdaMs: lambdaOf(cold) },
+      warmBatch: figuresOf(warm),
+      alone: figuresOf(alone),
+      calls: workerCalls,
+      callsPerTarget: perTarget(totalWorkerCalls),
+      throttled: Object.values(workerStats.throttled).reduce((x, y) => x + y, 0),
+      failures: workerRun.invocations.reduce((n, i) => n + i.failures, 0),
+      sqsBilledPerTarget: perTarget(workerSqsBilled),
+      logBytesPerTarget: measured.workerLogBytesPerTarget,
+      resultBytes: { median: median(resultBytes), max: Math.max(...resultBytes) },
+    },
+    planner: {
+      targets: sent,
+      messagesSent: sent,
+      calls: sortKeys(plannerStats.calls),
+      sqsBilled,
+      sqsEmptyReceives: plannerStats.sqsEmptyReceives,
+      throttled: Object.values(plannerStats.throttled).reduce((x, y) => x + y, 0),
+      wallMs: inv.wallMs,
+      cpuMs: inv.cpuMs,
+      lambdaEstimateMs: plannerLambdaMs,
+      plannerMs,
+      readMs,
+      summaryMs: measured.summaryMs,
+      peakRssMB: planner.peakRssMB,
+      instancesInSummary: inv.instances,
+      alertsSent: inv.alertsSent,
+      errors: inv.errors.length,
+      logBytes: planner.logBytes,
+    },
+    measured,
+    models: [
+      fanOutModel('1,000 accounts x 4 regions', FAN_OUT_ACCOUNTS, FOUR.length, deployment, measured),
+      fanOutModel('1,000 accounts x 17 regions', FAN_OUT_ACCOUNTS, 17, deployment, measured),
+    ],
+  };
 }
 
 function sortKeys(o: Record<string, number>): Record<string, number> {

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { fanOutModel } from '../../bench/fan-out-model.js';
 import { type BenchResults, lambdaEstimateMs, renderTables } from '../../bench/report.js';
+import { fanOutDeployment } from '../../src/core/fan-out-deployment.js';
 
 const results = JSON.parse(readFileSync('bench/results.json', 'utf8')) as BenchResults;
 
@@ -27,6 +29,35 @@ describe('benchmark figures', () => {
     expect(
       results.sweep.find((s) => s.name === '10,000 in 4 regions steady')?.peakRssPlainNodeMB,
     ).toBeGreaterThan(0);
+  });
+
+  it('shows the fan-out figures in docs/scale.md and the README', () => {
+    expect(readFileSync('docs/scale.md', 'utf8')).toMatch(
+      /## Fan-out figures[\s\S]*<!-- bench:fan-out -->\n\S/,
+    );
+    expect(readFileSync('README.md', 'utf8')).toMatch(/<!-- bench:readme-fan-out -->\nFan-out \(/);
+  });
+
+  it('results.json has the fan-out run: one message per target, at the deployed settings, modeled from its own figures', () => {
+    const f = results.fanOut;
+    const policy = readFileSync('watchdog.yml', 'utf8').replace(
+      /^accounts: \[\].*$/m,
+      "accounts: [{ id: '111122223333' }]",
+    );
+    const deployed = fanOutDeployment(policy);
+
+    // The member accounts and the home account, each in every region.
+    expect(f.planner.messagesSent).toBe((f.accounts + 1) * f.regions.length);
+    expect(f.worker.invocations.reduce((n, i) => n + i.targets, 0)).toBe(f.worker.sampleTargets);
+    expect(f.deployment).toMatchObject({
+      concurrency: deployed.concurrency,
+      batchSize: deployed.batchSize,
+      workerMemoryMB: deployed.workerMemoryMB,
+    });
+    expect(f.models).toEqual([
+      fanOutModel('1,000 accounts x 4 regions', f.accounts, f.regions.length, f.deployment, f.measured),
+      fanOutModel('1,000 accounts x 17 regions', f.accounts, 17, f.deployment, f.measured),
+    ]);
   });
 
   it('estimates Lambda time from the vCPU share of the memory size', () => {

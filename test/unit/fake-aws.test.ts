@@ -10,6 +10,10 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { STSClient } from '@aws-sdk/client-sts';
+import { FanOutQueues } from '../../src/aws/fan-out-queue.js';
+import { MemberCredentials } from '../../src/aws/sts.js';
 import { describe, expect, it } from 'vitest';
 import {
   AWS_RATE_LIMITS,
@@ -311,5 +315,91 @@ describe('the fake SageMaker and RDS', () => {
       'rds:DescribeDBClusters': 1,
     });
     expect(aws.counters().errors).toEqual({});
+  });
+});
+
+describe('the fake SQS and STS (the fan-out)', () => {
+  const urls = {
+    targets: 'http://127.0.0.1:1/123456789012/targets',
+    results: 'http://127.0.0.1:1/123456789012/results',
+    deadLetter: 'http://127.0.0.1:1/123456789012/dead-letter',
+  };
+
+  it('takes targets in batches of 10, hands them out with the MD5 the SDK checks, and deletes what was read', async () => {
+    const aws = fake();
+    const queues = new FanOutQueues(new SQSClient({ ...config(aws), endpoint: 'http://127.0.0.1:1' }), {
+      ...urls,
+      // The planner's reader reads the results queue: point it at the targets to read them back.
+      results: urls.targets,
+    });
+    const bodies = Array.from({ length: 25 }, (_, k) => JSON.stringify({ k }));
+
+    const failed = await queues.sendTargets(bodies);
+    const first = await queues.receive('results', 0);
+    await queues.delete(
+      'results',
+      first.map((m) => m.receipt),
+    );
+
+    expect(failed.size).toBe(0);
+    expect(aws.counters().calls['sqs:SendMessageBatch']).toBe(3);
+    expect(first).toHaveLength(10);
+    expect(first[0]?.receiveCount).toBe(1);
+    expect(aws.queueBodies('targets')).toHaveLength(15);
+    // Each SendMessageBatch is one billed request (under 64 KiB), and so is each receive and delete.
+    expect(aws.counters().sqsBilled).toEqual({
+      'sqs:SendMessageBatch': 3,
+      'sqs:ReceiveMessage': 1,
+      'sqs:DeleteMessageBatch': 1,
+    });
+  });
+
+  it('bills each 64 KiB of a batch as one request, and counts an empty receive', async () => {
+    const aws = fake();
+    const queues = new FanOutQueues(new SQSClient({ ...config(aws), endpoint: 'http://127.0.0.1:1' }), urls);
+
+    await queues.sendResults(['x'.repeat(100_000), 'y'.repeat(100_000)]);
+    const none = await queues.receive('deadLetter', 20);
+
+    expect(aws.counters().sqsBilled['sqs:SendMessageBatch']).toBe(Math.ceil(200_000 / 65_536));
+    expect(none).toEqual([]);
+    expect(aws.counters().sqsEmptyReceives).toBe(1);
+  });
+
+  it('answers a target message with a copy of a result for its run, index and target when asked to', async () => {
+    const template = JSON.stringify({
+      kind: 'result',
+      runId: 'r',
+      index: 0,
+      scope: { region: 'x', instances: 5 },
+    });
+    const aws = fake({ echoResult: template });
+    const queues = new FanOutQueues(new SQSClient({ ...config(aws), endpoint: 'http://127.0.0.1:1' }), urls);
+    const target = {
+      runId: '20261125T1400Z-schedule',
+      at: 'a',
+      index: 7,
+      target: { region: 'eu-west-1', account: '111122223333' },
+    };
+
+    await queues.sendTargets([JSON.stringify(target)]);
+    const [result] = aws.queueBodies('results').map((b) => JSON.parse(b) as Record<string, unknown>);
+
+    expect(result).toMatchObject({
+      runId: target.runId,
+      index: 7,
+      target: target.target,
+      scope: { region: 'eu-west-1', account: '111122223333', instances: 5 },
+    });
+  });
+
+  it('assumes a member role with credentials that name the account', async () => {
+    const aws = fake();
+    const sts = new MemberCredentials(new STSClient(config(aws)), 'us-east-1', () => new Date(NOW));
+
+    const creds = await sts.forAccount('111122223333', 'cost-watchdog-member');
+
+    expect(creds.accessKeyId).toBe('ASIA111122223333');
+    expect(aws.counters().calls['sts:AssumeRole']).toBe(1);
   });
 });
