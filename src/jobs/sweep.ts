@@ -136,15 +136,7 @@ interface TargetResult {
 
 async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boolean): Promise<TargetResult> {
   const where = { region: target.region, ...(target.account ? { account: target.account } : {}) };
-  const out: TargetResult = {
-    scope: { ...where, instances: 0, ok: true },
-    decisions: [],
-    warned: [],
-    stopped: [],
-    cleared: [],
-    postponed: [],
-    errors: [],
-  };
+  const out: TargetResult = { ...emptyResult(), scope: { ...where, instances: 0, ok: true } };
 
   if (target.unavailable) {
     // e.g. AssumeRole into a member account failed: one failed scope, the other targets go on.
@@ -156,23 +148,47 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
 
   // EC2 first, then the other kinds the policy watches (notebooks, databases), each with its own policy. A region
   // whose EC2 cannot be listed is one failed scope: its other kinds are not tried (one error, not four).
-  for (const fleet of fleetsOf(options, target)) {
-    if (!out.scope.ok) break;
-    await sweepFleet(
-      target,
-      fleet,
-      { ...options, policy: policyForKind(options.policy, kindOf(fleet)) },
-      dryRun,
-      out,
-    );
+  const { ec2, others } = fleetsOf(options, target);
+  const kindOptions = (fleet: FleetPort) => ({
+    ...options,
+    policy: policyForKind(options.policy, kindOf(fleet)),
+  });
+  await sweepFleet(target, ec2, kindOptions(ec2), dryRun, out);
+  if (!out.scope.ok) return out;
+  // The other kinds at once (each is its own service: a notebook listing need not wait for the databases'), their
+  // results added in the fixed order of fleetsOf().
+  const parts = await Promise.all(
+    others.map(async (fleet) => {
+      const part: TargetResult = { ...emptyResult(), scope: { ...where, instances: 0, ok: true } };
+      await sweepFleet(target, fleet, kindOptions(fleet), dryRun, part);
+      return part;
+    }),
+  );
+  for (const part of parts) {
+    out.scope.instances += part.scope.instances;
+    if (out.scope.metricsApi === undefined && part.scope.metricsApi)
+      out.scope.metricsApi = part.scope.metricsApi;
+    out.decisions.push(...part.decisions);
+    out.warned.push(...part.warned);
+    out.stopped.push(...part.stopped);
+    out.cleared.push(...part.cleared);
+    out.postponed.push(...part.postponed);
+    out.errors.push(...part.errors);
   }
   return out;
 }
 
-/** The fleets of a target the policy watches: EC2 first, then notebooks and databases unless switched off. */
-function fleetsOf(options: SweepOptions, target: AwsTarget): FleetPort[] {
+function emptyResult(): Omit<TargetResult, 'scope'> {
+  return { decisions: [], warned: [], stopped: [], cleared: [], postponed: [], errors: [] };
+}
+
+/** The fleets of a target the policy watches: EC2, and the notebooks and databases unless switched off. */
+function fleetsOf(options: SweepOptions, target: AwsTarget): { ec2: FleetPort; others: FleetPort[] } {
   const others = options.services.fleets?.(target) ?? [];
-  return [options.services.ec2(target), ...others.filter((f) => kindEnabled(options.policy, kindOf(f)))];
+  return {
+    ec2: options.services.ec2(target),
+    others: others.filter((f) => kindEnabled(options.policy, kindOf(f))),
+  };
 }
 
 /**
