@@ -11,7 +11,7 @@ import {
 import type { DigestStop } from '../core/digest.js';
 import type { NatGatewayFact, SnapshotFact } from '../core/stopped-costs.js';
 import type { SecurityGroupRules } from '../core/launch-check.js';
-import { TAGS } from '../core/policy.js';
+import { TAGS } from '../core/names.js';
 import { cleanLine, cleanTags } from '../core/text.js';
 import { chunk } from './clients.js';
 

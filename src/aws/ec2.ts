@@ -18,7 +18,7 @@ import type { Readable } from 'node:stream';
 import type { DeserializeMiddleware, HttpResponse } from '@smithy/types';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
-import { TAGS } from '../core/policy.js';
+import { TAGS } from '../core/names.js';
 import type { FleetPort, ResourceResult, RestartPort } from '../core/ports.js';
 import type { Rule } from '../core/rules.js';
 import { cleanTags } from '../core/text.js';

@@ -1,6 +1,6 @@
 import { GetGroupCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { describeError } from '../core/errors.js';
-import { NAMES } from '../core/policy.js';
+import { NAMES } from '../core/names.js';
 
 /** IAM actions this adapter uses (on the users group only). */
 export const PROVISIONED_USERS_PERMISSIONS = ['iam:GetGroup'] as const;

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-rds';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
 import { runningSince } from '../core/kinds.js';
-import { TAGS } from '../core/policy.js';
+import { TAGS } from '../core/names.js';
 import { cleanTags } from '../core/text.js';
 import { ArnTaggedFleet } from './arn-tagged-fleet.js';
 

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
 import { runningSince } from '../core/kinds.js';
-import { TAGS } from '../core/policy.js';
+import { TAGS } from '../core/names.js';
 import { cleanTags } from '../core/text.js';
 import { ArnTaggedFleet, type Described } from './arn-tagged-fleet.js';
 import { mapBounded } from './clients.js';

@@ -118,3 +118,39 @@ describe('serverless.yml bundles', () => {
     expect(code, 'zod locales').not.toContain('Ungültige Eingabe');
   }, 300_000);
 });
+
+describe('what a sweep container loads before its first invocation', () => {
+  /** The files the bundle of `entry` evaluates at load: its static imports, not the dynamic ones. */
+  async function loadedAtInit(entry: string): Promise<string[]> {
+    const esbuild = await import('esbuild');
+    const built = await esbuild.build({
+      ...LAMBDA_BUILD,
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      metafile: true,
+      outfile: join(tmpdir(), 'cw-init-graph.js'),
+    });
+    const inputs = built.metafile.inputs;
+    const seen = new Set<string>();
+    const stack = [entry];
+    while (stack.length > 0) {
+      const file = stack.pop() as string;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const i of inputs[file]?.imports ?? []) if (i.kind !== 'dynamic-import') stack.push(i.path);
+    }
+    return [...seen];
+  }
+
+  it.each(['src/handlers/sweep.ts', 'src/handlers/sweep-worker.ts'])(
+    '%s builds no policy schema at load: zod, yaml and core/policy.ts wait for the first invocation',
+    async (entry) => {
+      const files = await loadedAtInit(entry);
+
+      expect(files).toContain(entry);
+      expect(files.filter((f) => /node_modules\/(zod|yaml)\/|src\/core\/policy\.ts$/.test(f))).toEqual([]);
+    },
+    60_000,
+  );
+});
