@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
+import { zoneOffsetAt } from './local-time.js';
 import { MIN_KEY_BYTES } from './names.js';
 import type { ResourceKind } from './names.js';
 import { isKnownRegion, TAGS } from './policy.js';
@@ -334,26 +335,9 @@ export function keepUntil(claims: LinkClaims, now: Date): Date {
   return new Date(now.getTime() + KEEP_HOURS * 3_600_000);
 }
 
-/** Offset of `timeZone` from UTC at instant `ms`, in milliseconds (local minus UTC). */
-function zoneOffsetMs(ms: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  }).formatToParts(new Date(ms));
-  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  const local = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
-  return local - Math.floor(ms / 1000) * 1000;
-}
-
 /** The instant of 09:00 on the day after `now`'s local date in `timeZone` (DST-aware). */
 export function tomorrowAt(now: Date, timeZone: string, at = KEEP_UNTIL_LOCAL_TIME): Date {
-  const today = new Date(now.getTime() + zoneOffsetMs(now.getTime(), timeZone));
+  const today = new Date(now.getTime() + zoneOffsetAt(now.getTime(), timeZone));
   const wallClock = Date.UTC(
     today.getUTCFullYear(),
     today.getUTCMonth(),
@@ -363,7 +347,7 @@ export function tomorrowAt(now: Date, timeZone: string, at = KEEP_UNTIL_LOCAL_TI
   );
   // Local wall-clock time -> instant: subtract the offset, then once more with the offset at that instant
   // (the two differ only when a DST change lies between now and tomorrow morning).
-  let instant = wallClock - zoneOffsetMs(wallClock, timeZone);
-  instant = wallClock - zoneOffsetMs(instant, timeZone);
+  let instant = wallClock - zoneOffsetAt(wallClock, timeZone);
+  instant = wallClock - zoneOffsetAt(instant, timeZone);
   return new Date(instant);
 }

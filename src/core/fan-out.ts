@@ -9,7 +9,13 @@ import type { Decision, EvaluateContext } from './evaluate.js';
 import { InputError } from './errors.js';
 import type { MorningStartReport } from './morning-start.js';
 import type { Policy } from './policy.js';
-import { emptySweepReport, type RunError, type ScopeSummary, type SweepReport } from './report.js';
+import {
+  appendResult,
+  emptySweepReport,
+  type RunError,
+  type ScopeSummary,
+  type SweepReport,
+} from './report.js';
 import type { SweepUsage } from './usage.js';
 
 /** Version of the message format: a worker or summary that meets another version ignores the message. */
@@ -358,12 +364,7 @@ export function mergeRun(o: RunOutcome): MergedRun {
       report.scopes.push(r.scope);
       report.instancesSeen += r.scope.instances;
     }
-    report.decisions.push(...r.decisions);
-    report.warned.push(...r.warned);
-    report.stopped.push(...r.stopped);
-    report.cleared.push(...r.cleared);
-    report.postponed.push(...r.postponed);
-    report.errors.push(...r.errors);
+    appendResult(report, r);
     if (r.usage) usageParts.push(r.usage);
     if (r.morningStart) {
       morning.decisions.push(...r.morningStart.decisions);

@@ -174,3 +174,32 @@ export function localDate(at: Date, timeZone: string): string {
     day: '2-digit',
   }).format(at);
 }
+
+/** One formatter per time zone: building one costs more than using it. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** The offset of `timeZone` from UTC at instant `ms` (local minus UTC), in milliseconds. */
+export function zoneOffsetAt(ms: number, timeZone: string): number {
+  const parts = formatter(timeZone).formatToParts(new Date(ms));
+  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const local = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
+  return local - Math.floor(ms / 1000) * 1000;
+}

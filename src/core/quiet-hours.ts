@@ -6,6 +6,7 @@
  * argument.
  */
 import type { Instance } from './instance.js';
+import { zoneOffsetAt } from './local-time.js';
 import { kindOf } from './kinds.js';
 import { DAY_NAMES, type DayName, minutesOfDay, type Policy, TAGS } from './policy.js';
 import type { Measured, Verdict } from './rules.js';
@@ -34,34 +35,6 @@ export interface QuietPeriod {
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-/** The offset of `timeZone` from UTC at instant `ms` (local minus UTC), in milliseconds. */
-export function zoneOffsetAt(ms: number, timeZone: string): number {
-  const parts = formatter(timeZone).formatToParts(new Date(ms));
-  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  const local = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
-  return local - Math.floor(ms / 1000) * 1000;
-}
 
 /**
  * The instant of a local wall-clock time in `timeZone`: `minutes` after midnight of the given date (more than a

@@ -7,7 +7,8 @@
  */
 import { PolicyError } from './errors.js';
 import { DAY_NAMES, minutesOfDay, type Policy, parsePolicyText } from './policy.js';
-import { QUIET_HOURS_LEAD_MINUTES, zoneOffsetAt } from './quiet-hours.js';
+import { zoneOffsetAt } from './local-time.js';
+import { QUIET_HOURS_LEAD_MINUTES } from './quiet-hours.js';
 
 /**
  * Most quiet-hours schedules one stack gets. Each is an EventBridge rule plus a statement in the sweep function's

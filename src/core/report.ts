@@ -66,6 +66,22 @@ export interface SweepReport {
   fanOut?: FanOutSummary;
 }
 
+/** What a target (or one kind of resource in it) adds to a report: its decisions, what was done, its errors. */
+export type ResultLists = Pick<
+  SweepReport,
+  'decisions' | 'warned' | 'stopped' | 'cleared' | 'postponed' | 'errors'
+>;
+
+/** Appends each list of `from` to the same list of `into`, in order. */
+export function appendResult(into: ResultLists, from: ResultLists): void {
+  into.decisions.push(...from.decisions);
+  into.warned.push(...from.warned);
+  into.stopped.push(...from.stopped);
+  into.cleared.push(...from.cleared);
+  into.postponed.push(...from.postponed);
+  into.errors.push(...from.errors);
+}
+
 /** A report of a run at `at` that has seen and done nothing yet. */
 export function emptySweepReport(at: string, dryRun: boolean): SweepReport {
   return {

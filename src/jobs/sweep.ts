@@ -29,8 +29,9 @@ import { chooseMetricsApi, runsPerMonth } from '../core/self-cost.js';
 import type { Policy } from '../core/policy.js';
 import {
   type Alert,
+  appendResult,
   emptySweepReport,
-  type RunError,
+  type ResultLists,
   type ScopeSummary,
   type SweepReport,
 } from '../core/report.js';
@@ -105,12 +106,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
   for (const r of results) {
     report.scopes.push(r.scope);
     report.instancesSeen += r.scope.instances;
-    report.decisions.push(...r.decisions);
-    report.warned.push(...r.warned);
-    report.stopped.push(...r.stopped);
-    report.cleared.push(...r.cleared);
-    report.postponed.push(...r.postponed);
-    report.errors.push(...r.errors);
+    appendResult(report, r);
   }
 
   if (options.publish) {
@@ -124,14 +120,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
   return report;
 }
 
-interface TargetResult {
+interface TargetResult extends ResultLists {
   scope: ScopeSummary;
-  decisions: Decision[];
-  warned: string[];
-  stopped: string[];
-  cleared: string[];
-  postponed: string[];
-  errors: RunError[];
 }
 
 async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boolean): Promise<TargetResult> {
@@ -168,12 +158,7 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     out.scope.instances += part.scope.instances;
     if (out.scope.metricsApi === undefined && part.scope.metricsApi)
       out.scope.metricsApi = part.scope.metricsApi;
-    out.decisions.push(...part.decisions);
-    out.warned.push(...part.warned);
-    out.stopped.push(...part.stopped);
-    out.cleared.push(...part.cleared);
-    out.postponed.push(...part.postponed);
-    out.errors.push(...part.errors);
+    appendResult(out, part);
   }
   return out;
 }
