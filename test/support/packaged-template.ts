@@ -72,7 +72,7 @@ export interface PackageOptions {
 
 /**
  * Runs `serverless package` (offline, no credentials) once per distinct set of stack inputs and returns the
- * template. Test files in parallel workers share the result through a cache folder guarded by a lock.
+ * template. Test files in parallel workers share the result through a cache folder, one lock per set of inputs.
  * `params` are extra `--param key=value` pairs (e.g. roleArn); alertEmail=ci@example.com is always given.
  */
 export function packagedTemplate(
@@ -131,14 +131,16 @@ function packageDir(params: Readonly<Record<string, string>>, options: PackageOp
   const file = join(dir, 'cloudformation-template-update-stack.json');
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
-    const lock = join(CACHE, 'lock');
+    // One lock per set of inputs: different stacks package at once (each in its own copy of the project, so their
+    // builds never share a folder); the same one is packaged once and read by the others.
+    const lock = `${dir}.lock`;
     const started = Date.now();
     for (;;) {
       try {
         mkdirSync(lock);
         break;
       } catch {
-        // Another worker is packaging; a lock older than 5 minutes is left over from a killed run.
+        // Another worker is packaging this stack; a lock older than 5 minutes is left over from a killed run.
         if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000)
           rmSync(lock, { recursive: true, force: true });
         if (Date.now() - started > 300_000)
@@ -148,7 +150,8 @@ function packageDir(params: Readonly<Record<string, string>>, options: PackageOp
     }
     try {
       if (!existsSync(file)) {
-        const cwd = options.policy === undefined ? ROOT : projectWith(options.policy, dir);
+        const policy = options.policy ?? readFileSync(join(ROOT, 'watchdog.yml'), 'utf8');
+        const cwd = projectWith(policy, dir);
         try {
           execFileSync(
             process.execPath,
