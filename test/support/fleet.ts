@@ -1,4 +1,5 @@
 import type { Instance, InstanceMetrics, Point } from '../../src/core/instance.js';
+import type { DigestInput } from '../../src/core/digest.js';
 import { DEFAULT_POLICY, type Policy, policySchema } from '../../src/core/policy.js';
 
 /** The fixed "now" of the tests. */
@@ -65,3 +66,21 @@ export function policyWith(changes: Record<string, unknown> = {}): Policy {
 }
 
 export { DEFAULT_POLICY };
+
+/** What buildDigest() reads, for an account with nothing in it at NOW (us-east-1, default policy), with `changes`. */
+export function digestInput(changes: Partial<DigestInput> = {}): DigestInput {
+  return {
+    now: NOW,
+    policy: policyWith(),
+    regions: ['us-east-1'],
+    running: [],
+    prices: new Map(),
+    stops: [],
+    volumes: [],
+    addresses: [],
+    stoppedDisks: [],
+    month: null,
+    errors: [],
+    ...changes,
+  };
+}

@@ -7,16 +7,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Ec2CostsAdapter } from '../../src/aws/ec2-costs.js';
-import {
-  buildDigest,
-  type DigestInput,
-  type DigestStop,
-  renderDigest,
-  savedByStops,
-} from '../../src/core/digest.js';
+import { buildDigest, type DigestStop, renderDigest, savedByStops } from '../../src/core/digest.js';
 import { TAGS } from '../../src/core/policy.js';
 import { bundledPrice, type HourlyPrice } from '../../src/core/prices.js';
-import { hoursAgo, makeInstance, NOW, policyWith } from '../support/fleet.js';
+import { digestInput, hoursAgo, makeInstance, NOW, policyWith } from '../support/fleet.js';
 
 const ec2 = mockClient(EC2Client);
 
@@ -26,22 +20,7 @@ beforeEach(() => {
 
 const price = (type: string, region: string): HourlyPrice => bundledPrice(type, region);
 
-function input(changes: Partial<DigestInput> = {}): DigestInput {
-  return {
-    now: NOW,
-    policy: policyWith(),
-    regions: ['us-east-1'],
-    running: [],
-    prices: new Map(),
-    stops: [],
-    volumes: [],
-    addresses: [],
-    stoppedDisks: [],
-    month: null,
-    errors: [],
-    ...changes,
-  };
-}
+const input = digestInput;
 
 function stop(overrides: Partial<DigestStop>): DigestStop {
   return {

@@ -2,7 +2,7 @@ import { GetProductsCommand, PricingClient } from '@aws-sdk/client-pricing';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PriceLookup } from '../../src/aws/pricing.js';
-import { buildDigest, type DigestInput, renderDigest } from '../../src/core/digest.js';
+import { buildDigest, renderDigest } from '../../src/core/digest.js';
 import { type Decision, evaluate } from '../../src/core/evaluate.js';
 import type { Instance } from '../../src/core/instance.js';
 import { checkLaunch, renderLaunchAlert } from '../../src/core/launch-check.js';
@@ -12,7 +12,15 @@ import { bundledPrice } from '../../src/core/prices.js';
 import { renderOwnerAlert, renderPlanTable, renderSweepAlert } from '../../src/core/render.js';
 import type { SweepReport } from '../../src/core/report.js';
 import { renderBudgetAlert, usageSinceLastSweep } from '../../src/core/usage.js';
-import { busyMetrics, hoursAgo, idleMetrics, makeInstance, NOW, policyWith } from '../support/fleet.js';
+import {
+  busyMetrics,
+  digestInput,
+  hoursAgo,
+  idleMetrics,
+  makeInstance,
+  NOW,
+  policyWith,
+} from '../support/fleet.js';
 
 const pricing = mockClient(PricingClient);
 
@@ -341,22 +349,8 @@ describe('the launch alert', () => {
 describe('unknown prices are unknown, never $0, and every total says what it leaves out', () => {
   const unknown = (changes: Partial<Instance> = {}) =>
     makeInstance({ instanceType: 'x9z.mega', typeInfo: { freeTierEligible: false, gpu: false }, ...changes });
-  function input(changes: Partial<DigestInput>): DigestInput {
-    return {
-      now: NOW,
-      policy: policyWith(),
-      regions: ['us-east-1'],
-      running: [],
-      prices: new Map(),
-      stops: [],
-      volumes: [],
-      addresses: [],
-      stoppedDisks: [],
-      month: null,
-      errors: [],
-      ...changes,
-    };
-  }
+  const input = digestInput;
+
   const prices = (instances: Instance[]) =>
     new Map(instances.map((i) => [`${i.region}/${i.instanceType}`, bundledPrice(i.instanceType, i.region)]));
 

@@ -20,7 +20,7 @@ import { morningStartDecision } from '../../src/core/quiet-hours.js';
 import type { Alert } from '../../src/core/report.js';
 import { runMorningStart } from '../../src/jobs/morning-start.js';
 import { sweepNow } from '../../src/jobs/sweep-now.js';
-import { makeInstance, policyWith } from '../support/fleet.js';
+import { digestInput, makeInstance, policyWith } from '../support/fleet.js';
 import { InMemoryFleet } from './in-memory-fleet.js';
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri'];
@@ -483,19 +483,7 @@ describe('the digest with quiet hours', () => {
   });
 
   it('has no quiet-hours part without windows or quiet-hours stops', () => {
-    const d = buildDigest({
-      now: at('2026-11-26T08:00:00Z'),
-      policy: policyWith(),
-      regions: ['us-east-1'],
-      running: [],
-      prices: new Map(),
-      stops: [],
-      volumes: [],
-      addresses: [],
-      stoppedDisks: [],
-      month: null,
-      errors: [],
-    });
+    const d = buildDigest(digestInput({ now: at('2026-11-26T08:00:00Z') }));
 
     expect(d.quietHours).toBeNull();
     expect(renderDigest(d).text).not.toContain('QUIET HOURS');

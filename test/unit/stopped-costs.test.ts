@@ -22,7 +22,7 @@ import {
   renderStoppedCostsSummary,
   whatStoppedCosts,
 } from '../../src/core/stopped-costs.js';
-import { DEFAULT_POLICY, NOW, policyWith } from '../support/fleet.js';
+import { DEFAULT_POLICY, digestInput, NOW, policyWith } from '../support/fleet.js';
 
 const DAY = 86_400_000;
 const daysAgo = (d: number) => new Date(NOW.getTime() - d * DAY).toISOString();
@@ -211,19 +211,7 @@ describe('a NAT gateway: hourly price plus the data it processed, as a monthly e
 describe('the digest shows what stopped still costs', () => {
   it('lists old snapshots, NAT gateways, stopped databases and notebooks, per owner, and counts them in the leaks', () => {
     // Prepare
-    const base = {
-      now: NOW,
-      policy: DEFAULT_POLICY,
-      regions: ['us-east-1'],
-      running: [],
-      prices: new Map(),
-      stops: [],
-      volumes: [],
-      addresses: [],
-      stoppedDisks: [],
-      month: null,
-      errors: [],
-    };
+    const base = digestInput({ policy: DEFAULT_POLICY });
 
     // Act
     const without = buildDigest(base);
