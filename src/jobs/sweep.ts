@@ -143,18 +143,26 @@ async function sweepTarget(target: AwsTarget, options: SweepOptions, dryRun: boo
     ...options,
     policy: policyForKind(options.policy, kindOf(fleet)),
   });
-  await sweepFleet(target, ec2, kindOptions(ec2), dryRun, out);
-  if (!out.scope.ok) return out;
-  // The other kinds at once (each is its own service: a notebook listing need not wait for the databases'), their
-  // results added in the fixed order of fleetsOf().
-  const parts = await Promise.all(
+  // The other kinds start once EC2's first page has come (the region answers), all at once and beside EC2's next
+  // pages: each is its own service. Their results follow EC2's, in the fixed order of fleetsOf().
+  let release: (go: boolean) => void = () => undefined;
+  const regionAnswers = new Promise<boolean>((resolve) => {
+    release = resolve;
+  });
+  const ec2Swept = sweepFleet(target, ec2, kindOptions(ec2), dryRun, out, () => release(true)).finally(() =>
+    release(out.scope.ok),
+  );
+  const parts = Promise.all(
     others.map(async (fleet) => {
+      if (!(await regionAnswers)) return null;
       const part: TargetResult = { ...emptyResult(), scope: { ...where, instances: 0, ok: true } };
       await sweepFleet(target, fleet, kindOptions(fleet), dryRun, part);
       return part;
     }),
   );
-  for (const part of parts) {
+  const [, done] = await Promise.all([ec2Swept, parts]);
+  for (const part of done) {
+    if (!part) continue;
     out.scope.instances += part.scope.instances;
     if (out.scope.metricsApi === undefined && part.scope.metricsApi)
       out.scope.metricsApi = part.scope.metricsApi;
@@ -187,6 +195,8 @@ async function sweepFleet(
   options: SweepOptions,
   dryRun: boolean,
   out: TargetResult,
+  /** Called once the first page of the listing has come. */
+  onListed?: () => void,
 ): Promise<void> {
   const { policy, now } = options;
   const kind = kindOf(fleet);
@@ -248,7 +258,8 @@ async function sweepFleet(
         next = await pages.next();
       } catch (err) {
         // The listing failed: nothing of this kind here is judged or acted on; the other targets go on. A failed
-        // EC2 listing fails the scope (its other kinds are not tried); another kind's is an error of the run.
+        // EC2 listing fails the scope (its other kinds are not tried when its first page failed); another kind's is
+        // an error of the run.
         abandoned = true;
         await reader.settled();
         fail(kindOperation(kind, 'list'), err);
@@ -258,6 +269,7 @@ async function sweepFleet(
         }
         return;
       }
+      onListed?.();
       if (next.done) break;
       const page = next.value;
       instances.push(...page);

@@ -155,6 +155,56 @@ describe('runSweep over notebooks and databases', () => {
     expect(report.warned).toEqual(['course-nb']);
   });
 
+  it('fails a region whose EC2 cannot be listed as one scope with one error, and tries none of its other kinds', async () => {
+    add(makeInstance({ region: 'eu-west-1' }), busyMetrics({ hours: 5 }));
+    add(notebook());
+    add(database(), dbMetrics(0, 1, NOW));
+    const tried: string[] = [];
+    fleet.fault = (operation, _region, _id, kind) => {
+      tried.push(`${kind ?? 'ec2'} ${operation}`);
+      return operation === 'listRunning' && (kind ?? 'ec2') === 'ec2'
+        ? awsError('UnauthorizedOperation')
+        : undefined;
+    };
+
+    const report = await sweep(NOW);
+
+    expect(report.scopes).toEqual([
+      {
+        region: 'eu-west-1',
+        instances: 0,
+        ok: false,
+        error: expect.stringContaining('UnauthorizedOperation'),
+      },
+    ]);
+    expect(report.errors).toEqual([
+      { region: 'eu-west-1', operation: 'ec2:DescribeInstances', message: 'UnauthorizedOperation' },
+    ]);
+    expect(tried.filter((t) => !t.startsWith('ec2 '))).toEqual([]);
+    expect(report.decisions).toEqual([]);
+  });
+
+  it('lists the notebooks and databases once EC2 has answered, and reports EC2 first, then the kinds in order', async () => {
+    add(makeInstance({ region: 'eu-west-1' }), busyMetrics({ hours: 5 }));
+    add(notebook());
+    add(database(), dbMetrics(0, 1, NOW));
+    const order: string[] = [];
+    fleet.fault = (operation, _region, _id, kind) => {
+      if (operation === 'listRunning') order.push(kind ?? 'ec2');
+      return undefined;
+    };
+
+    const report = await sweep(NOW);
+
+    expect(order[0]).toBe('ec2');
+    expect(new Set(order)).toEqual(new Set(['ec2', 'sagemaker-notebook', 'rds-instance', 'rds-cluster']));
+    expect(report.decisions.map((d) => d.kind ?? 'ec2')).toEqual([
+      'ec2',
+      'sagemaker-notebook',
+      'rds-instance',
+    ]);
+  });
+
   it('names the API of the kind when a stop fails', async () => {
     add(database({ tags: { [TAGS.warnedAt]: hoursAgo(2), [TAGS.warnRule]: 'idle' } }), dbMetrics(0, 1, NOW));
     fleet.fault = (operation, _region, _id, kind) =>
