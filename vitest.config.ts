@@ -11,9 +11,10 @@ const QUIET_SDK = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 /**
  * Three projects, all run by `npm test` (= `vitest run`):
  * - unit: core logic and adapters against aws-sdk-client-mock, in parallel.
- * - emulator: handlers, adapters and the CLI against one moto server on 127.0.0.1 that
- *   test/emulator/global-setup.ts installs (first run), starts and stops. The files share that server, so they
- *   run one at a time. Never skipped, in CI or not: without python3 the suite fails and says how to install it.
+ * - emulator: handlers, adapters and the CLI against moto servers on 127.0.0.1 that
+ *   test/emulator/global-setup.ts installs (first run), starts (one per worker) and stops. A worker's files share
+ *   its server and run one after the other (each resets it first), beside the unit files. Never skipped, in CI or
+ *   not: without python3 the suite fails and says how to install it.
  * - pages: the keep / stop pages in Debian's chromium (playwright-core) at phone and desktop sizes, served from
  *   127.0.0.1; test/pages/global-setup.ts installs chromium with `bash scripts/browser.sh setup` when missing.
  */
@@ -21,7 +22,7 @@ export default defineConfig({
   test: {
     // At least two files at once: by default Vitest keeps one core free, which on a 2-core machine ran every file
     // one after the other (268 s for the suite, 171 s with two workers). The tests wait on child processes and the
-    // emulator much of the time; the emulator's files still run one at a time (fileParallelism below).
+    // emulator much of the time; each worker has its own moto server (test/emulator/global-setup.ts).
     maxWorkers: Math.max(2, availableParallelism()),
     projects: [
       {
@@ -43,7 +44,6 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/emulator/global-setup.ts'],
           setupFiles: ['test/emulator/setup-env.ts'],
-          fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Dummy credentials and no instance-metadata lookups: nothing here can reach real AWS. setup-env.ts

@@ -7,8 +7,11 @@ import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** Base URL of the moto server these tests share, e.g. http://127.0.0.1:41234. */
-    emulatorEndpoint: string;
+    /**
+     * Base URLs of the moto servers, one per vitest worker (e.g. http://127.0.0.1:41234): the files of one worker
+     * share its server and run one after the other, so the emulator files run beside each other and the unit files.
+     */
+    emulatorEndpoints: string[];
   }
 }
 
@@ -112,12 +115,13 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** Starts moto_server on a free port; retries when another process grabbed the port in between. */
-async function startMoto(): Promise<{ url: string; child: ChildProcess }> {
+async function startMoto(n: number): Promise<{ url: string; child: ChildProcess }> {
   mkdirSync(LOG_DIR, { recursive: true });
+  const logFile = LOG_FILE.replace(/\.log$/, `-${n}.log`);
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const log = openSync(LOG_FILE, 'w');
+    const log = openSync(logFile, 'w');
     const child = spawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', String(port)], {
       cwd: ROOT,
       stdio: ['ignore', log, log],
@@ -131,11 +135,9 @@ async function startMoto(): Promise<{ url: string; child: ChildProcess }> {
     if (await waitUntilReady(url, child)) return { url, child };
     await stop(child);
     if (attempt === 3) {
-      const tail = existsSync(LOG_FILE)
-        ? readFileSync(LOG_FILE, 'utf8').split('\n').slice(-20).join('\n')
-        : '';
+      const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
       throw new Error(
-        `moto_server did not answer at ${url} within ${START_TIMEOUT_MS / 1000} s (log ${LOG_FILE}):\n${tail}`,
+        `moto_server did not answer at ${url} within ${START_TIMEOUT_MS / 1000} s (log ${logFile}):\n${tail}`,
       );
     }
   }
@@ -144,7 +146,14 @@ async function startMoto(): Promise<{ url: string; child: ChildProcess }> {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await setupVenv();
-  const { url, child } = await startMoto();
-  project.provide('emulatorEndpoint', url);
-  return () => stop(child);
+  // One server per worker that may run an emulator file (VITEST_POOL_ID is 1..maxWorkers).
+  const workers = Math.max(1, project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? 1);
+  const servers = await Promise.all(Array.from({ length: workers }, (_, k) => startMoto(k + 1)));
+  project.provide(
+    'emulatorEndpoints',
+    servers.map((s) => s.url),
+  );
+  return async () => {
+    await Promise.all(servers.map((s) => stop(s.child)));
+  };
 }

@@ -5,11 +5,15 @@ import { inject } from 'vitest';
  * endpoint (handlers, the CLI) talks to the emulator, with dummy credentials, and no ~/.aws profile or instance
  * metadata can supply real ones.
  */
-const endpoint = inject('emulatorEndpoint');
+const endpoints = inject('emulatorEndpoints');
+// This worker's own server: the files of one worker run one after the other, each resetting it first.
+const endpoint = endpoints[(Number(process.env.VITEST_POOL_ID ?? 1) - 1) % endpoints.length] ?? '';
 if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(endpoint)) {
   throw new Error(`emulator endpoint must be a local moto server, got '${endpoint}'`);
 }
 process.env.AWS_ENDPOINT_URL = endpoint;
+// Kept apart for test/emulator/support.ts: some tests change AWS_ENDPOINT_URL on purpose.
+process.env.EMULATOR_ENDPOINT = endpoint;
 process.env.AWS_ACCESS_KEY_ID = 'testing';
 process.env.AWS_SECRET_ACCESS_KEY = 'testing';
 process.env.AWS_EC2_METADATA_DISABLED = 'true';

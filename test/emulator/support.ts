@@ -13,7 +13,6 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
-import { inject } from 'vitest';
 import { type AwsTarget, clientConfig } from '../../src/aws/clients.js';
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -25,9 +24,9 @@ export const METRIC_STEP_MS = 5 * 60 * 1000;
 /** PutMetricData accepts at most 1000 datums per call (moto does not enforce it; AWS does). */
 const MAX_DATUMS_PER_PUT = 1000;
 
-/** Base URL of the moto server (set up by global-setup.ts), e.g. http://127.0.0.1:41234. */
+/** Base URL of this worker's moto server (global-setup.ts, chosen in setup-env.ts), e.g. http://127.0.0.1:41234. */
 export function endpoint(): string {
-  return inject('emulatorEndpoint');
+  return process.env.EMULATOR_ENDPOINT ?? '';
 }
 
 /** An AwsTarget (src/aws/clients.ts) for the emulator in `region`. */
