@@ -50,3 +50,14 @@ export async function signActionLinks(warned: Decision[], signing: ActionLinkSig
   }
   return out;
 }
+
+/** The `actionLinks` option of a sweep or summary that signs with `links` at `now`; none without them. */
+export function actionLinksOption(
+  links: Omit<ActionLinkSigning, 'policy' | 'now'> | undefined,
+  policy: Policy,
+  now: Date,
+): { actionLinks?: (warned: Decision[]) => Promise<LinksById> } {
+  if (!links) return {};
+  const { actionsUrl, account, keys } = links;
+  return { actionLinks: (warned) => signActionLinks(warned, { actionsUrl, account, keys, policy, now }) };
+}

@@ -24,7 +24,7 @@ import {
 import type { Logger } from '../core/log.js';
 import { renderMorningStartAlerts } from '../core/morning-start.js';
 import { emptySweepReport, type RunError, type SweepReport } from '../core/report.js';
-import { signActionLinks } from './action-links.js';
+import { actionLinksOption } from './action-links.js';
 import { publishSweepAlerts } from './sweep-alerts.js';
 import type { SweepJobDeps } from './sweep-now.js';
 import { recordUsage } from './usage.js';
@@ -154,18 +154,7 @@ export async function runFanOut(
       policy,
       publish: (a) => alerts.publish(a),
       dryRunAsked: false,
-      ...(links
-        ? {
-            actionLinks: (warned) =>
-              signActionLinks(warned, {
-                actionsUrl: links.actionsUrl,
-                account: links.account,
-                keys: links.keys,
-                policy,
-                now,
-              }),
-          }
-        : {}),
+      ...actionLinksOption(links, policy, now),
     });
     if (report.morningStart && !report.dryRun) {
       for (const alert of renderMorningStartAlerts(report.morningStart, policy, now)) {

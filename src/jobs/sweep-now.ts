@@ -11,7 +11,7 @@ import type { Prices } from '../core/prices.js';
 import type { RunError, SweepReport } from '../core/report.js';
 import { renderMorningStartAlerts } from '../core/morning-start.js';
 import { FAN_OUT_RESOLVE_CONCURRENCY, fanOutWanted } from '../core/fan-out.js';
-import { signActionLinks } from './action-links.js';
+import { actionLinksOption } from './action-links.js';
 import { type FanOutDeps, runFanOut } from './fan-out.js';
 import { runMorningStart } from './morning-start.js';
 import { runSweep } from './sweep.js';
@@ -131,18 +131,7 @@ export async function sweepNow(deps: SweepJobDeps, options: SweepJobOptions): Pr
       options.onObserved?.(instance, metrics);
     },
     ...(budget ? { context: budget.context } : {}),
-    ...(links
-      ? {
-          actionLinks: (warned) =>
-            signActionLinks(warned, {
-              actionsUrl: links.actionsUrl,
-              account: links.account,
-              keys: links.keys,
-              policy,
-              now,
-            }),
-        }
-      : {}),
+    ...actionLinksOption(links, policy, now),
   });
   if (policy.quietHours.morningStart) {
     // After the sweep: start again what quiet hours stopped, once their period has ended (docs/quiet-hours.md).
