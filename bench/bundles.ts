@@ -1,12 +1,13 @@
 /**
  * The function bundles as they ship: the zips `serverless package` writes (their size is what Lambda stores and
- * loads), the handler file in each, its module init time in fresh Node processes, and which AWS SDK clients it
- * carries. For the sweep, a "bare" bundle of the same SDK clients and commands and nothing else is built with the
+ * loads), the handler file in each (an ES module; the code it loads later is in chunks beside it), its module init
+ * time in fresh Node processes, and which AWS SDK clients it carries. For the sweep, a "bare" bundle of the same SDK clients and commands and nothing else is built with the
  * same options and timed in the same loop, so the sweep's own share of its cold start is measured, not guessed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import bundling from '../scripts/bundling.cjs';
 
@@ -21,9 +22,11 @@ export interface BundleFigures {
   function: string;
   /** Size of the deployment zip serverless package wrote (KiB). */
   zipKiB: number;
-  /** Size of the handler file inside it (KiB). */
+  /** Size of the function's code inside it: the handler file and its chunks (KiB). */
   rawKiB: number;
-  /** Median wall time of require() of the handler file in a fresh Node process (ms). */
+  /** Size of the handler file alone, what its module init reads (KiB). */
+  entryKiB: number;
+  /** Median wall time of import() of the handler file in a fresh Node process (ms). */
   initMs: number;
   /** Median CPU time of the same (ms). */
   initCpuMs: number;
@@ -42,7 +45,9 @@ export interface ColdStartFigures {
   bareInitCpuMs: number;
   /** The SDK names the bare bundle exports (what the sweep imports from the SDK). */
   bareImports: string[];
+  /** Sizes of the two handler files (their chunks are loaded later, when first used). */
   bareRawKiB: number;
+  sweepRawKiB: number;
   runs: number;
 }
 
@@ -80,9 +85,17 @@ export function extractZip(zip: string, dir: string): void {
   }
 }
 
-/** The handler file of an unzipped function (src/handlers/<name>.js). */
+/** The handler file of an unzipped function (src/handlers/<name>.mjs). */
 export function handlerFile(unzipped: string, name: string): string {
-  return join(unzipped, 'src', 'handlers', `${name}.js`);
+  return join(unzipped, 'src', 'handlers', `${name}.mjs`);
+}
+
+/** Bytes of all the code of an unzipped function (src/handlers/<name>.mjs and its chunks <name>.*.mjs). */
+export function codeBytes(unzipped: string, name: string): number {
+  const dir = join(unzipped, 'src', 'handlers');
+  return readdirSync(dir)
+    .filter((f) => f === `${name}.mjs` || (f.startsWith(`${name}.`) && f.endsWith('.mjs')))
+    .reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
 }
 
 /** Measures every zip in `packageDir`, unzipping each into `outDir/<name>`. */
@@ -99,13 +112,13 @@ export async function measureBundles(
     const dir = join(outDir, name);
     extractZip(join(packageDir, zip), dir);
     const file = handlerFile(dir, name);
-    const code = readFileSync(file, 'utf8');
     const sdkClients = await sdkClientsOf(root, name);
     const init = initTimes(file, INIT_RUNS);
     out.push({
       function: name,
       zipKiB: Math.round(statSync(join(packageDir, zip)).size / 1024),
-      rawKiB: Math.round(Buffer.byteLength(code) / 1024),
+      rawKiB: Math.round(codeBytes(dir, name) / 1024),
+      entryKiB: Math.round(statSync(file).size / 1024),
       initMs: median(init.map((t) => t.wallMs)),
       initCpuMs: median(init.map((t) => t.cpuMs)),
       sdkClients,
@@ -121,7 +134,7 @@ async function sdkClientsOf(root: string, name: string): Promise<string[]> {
     ...LAMBDA_BUILD,
     plugins: plugins(),
     entryPoints: [join(root, 'src', 'handlers', `${name}.ts`)],
-    outfile: `${name}.js`,
+    outdir: 'out',
     metafile: true,
     write: false,
     logLevel: 'error',
@@ -148,7 +161,7 @@ export async function measureColdStart(
     ...LAMBDA_BUILD,
     plugins: plugins(),
     entryPoints: [join(root, 'src', 'handlers', 'sweep.ts')],
-    outfile: join(outDir, 'sweep-metafile.js'),
+    outdir: join(outDir, 'sweep-metafile'),
     metafile: true,
     write: false,
     logLevel: 'error',
@@ -180,12 +193,14 @@ export async function measureColdStart(
     return `export { ${specifiers.join(', ')} } from '${pkg}';`;
   });
   writeFileSync(entry, `${lines.join('\n')}\n`);
-  const bare = join(outDir, 'bare.js');
+  // Split into chunks as the sweep is (the SDK's credential providers are loaded when first used, by both).
+  const bareDir = join(outDir, 'bare');
+  const bare = join(bareDir, 'bare-entry.mjs');
   await build({
     ...LAMBDA_BUILD,
     plugins: plugins(),
     entryPoints: [entry],
-    outfile: bare,
+    outdir: bareDir,
     nodePaths: [join(root, 'node_modules')],
     logLevel: 'error',
   });
@@ -207,6 +222,7 @@ export async function measureColdStart(
       [...names].sort().map((n) => `${pkg.replace('@aws-sdk/client-', '')}:${n}`),
     ),
     bareRawKiB: Math.round(statSync(bare).size / 1024),
+    sweepRawKiB: Math.round(statSync(sweepFile).size / 1024),
     runs: COLD_START_RUNS,
   };
 }
@@ -216,16 +232,19 @@ interface InitTime {
   cpuMs: number;
 }
 
-/** Wall and CPU time of require() of `file` in `runs` fresh Node processes (what a cold start adds to Node's own). */
+/**
+ * Wall and CPU time of import() of the ES module `file` in `runs` fresh Node processes (what a cold start adds to
+ * Node's own; Lambda's Node runtime imports an .mjs handler the same way).
+ */
 function initTimes(file: string, runs: number): InitTime[] {
   const script =
     'const c=process.cpuUsage();const t=process.hrtime.bigint();' +
-    `require(${JSON.stringify(file)});` +
+    `await import(${JSON.stringify(pathToFileURL(file).href)});` +
     'const w=Number(process.hrtime.bigint()-t)/1e6;const u=process.cpuUsage(c);' +
     'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1000}))';
   const out: InitTime[] = [];
   for (let i = 0; i < runs; i++) {
-    const res = spawnSync(process.execPath, ['--no-warnings', '-e', script], {
+    const res = spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], {
       encoding: 'utf8',
       env: {
         PATH: process.env.PATH ?? '',

@@ -4,10 +4,11 @@
  * credentials, topic, policy file) comes from bench/run.ts. Prints one JSON line (InvokeRun).
  * Usage: node invoke-sweep.cjs <handler file> [invocations]
  */
+import { pathToFileURL } from 'node:url';
 
 /** What one process measured. */
 export interface InvokeRun {
-  /** require() of the handler file: the function's module init. */
+  /** import() of the handler file: the function's module init. */
   initMs: number;
   initCpuMs: number;
   /** RSS right after the module init (Node + the bundle, before any work). */
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   const count = Number(process.argv[3] ?? 1);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const mod = require(file) as { handler: (event: unknown) => Promise<Summary> };
+  const mod = (await import(pathToFileURL(file).href)) as { handler: (event: unknown) => Promise<Summary> };
   const initMs = performance.now() - t0;
   const initCpu = process.cpuUsage(cpu0);
   const rssAfterInit = process.memoryUsage().rss;

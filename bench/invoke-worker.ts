@@ -6,6 +6,7 @@
  * Usage: node invoke-worker.cjs <handler file> <events.json>
  */
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 /** What one worker process measured. */
 export interface WorkerRun {
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   process.stdout.write = count as typeof process.stdout.write;
   process.stderr.write = count as typeof process.stderr.write;
   const t0 = performance.now();
-  const mod = require(file) as {
+  const mod = (await import(pathToFileURL(file).href)) as {
     handler: (event: unknown) => Promise<{ batchItemFailures: unknown[] }>;
   };
   const initMs = performance.now() - t0;

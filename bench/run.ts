@@ -6,7 +6,7 @@
  * come from it (bench/report.ts). A measurement: it asserts nothing.
  */
 import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { parsePolicy } from '../src/core/policy.js';
 import { RESULT_READERS } from '../src/jobs/fan-out.js';
 import { runsPerMonth } from '../src/core/self-cost.js';
 import { parse as parseYaml } from 'yaml';
-import { handlerFile, measureBundles, measureColdStart, serverlessPackage } from './bundles.js';
+import { codeBytes, handlerFile, measureBundles, measureColdStart, serverlessPackage } from './bundles.js';
 import { type FanOutDeploymentFigures, type FanOutMeasured, fanOutModel } from './fan-out-model.js';
 import { AWS_RATE_LIMITS, type FakeAwsOptions, type FakeStats, type LatencyModel } from './fake-aws.js';
 import type { InvokeRun } from './invoke-sweep.js';
@@ -170,6 +170,7 @@ async function main(): Promise<void> {
     const driver = join(work, 'invoke-sweep.cjs');
     const workerDriver = join(work, 'invoke-worker.cjs');
     const server = join(work, 'fake-server.cjs');
+    // The drivers are plain CommonJS scripts (one file each) that import() the function's ES module.
     for (const [entry, outfile] of [
       ['invoke-sweep.ts', driver],
       ['invoke-worker.ts', workerDriver],
@@ -177,6 +178,10 @@ async function main(): Promise<void> {
     ] as const)
       await build({
         ...LAMBDA_BUILD,
+        format: 'cjs',
+        splitting: false,
+        outExtension: {},
+        banner: {},
         target: 'node20',
         plugins: plugins(),
         entryPoints: [join(ROOT, 'bench', entry)],
@@ -334,9 +339,11 @@ async function main(): Promise<void> {
 
     // 5. Where the CPU of the 10,000-instance steady run goes (an unminified build of the same handler).
     const profileDir = join(work, 'profile');
-    const profileHandler = join(profileDir, 'src', 'handlers', 'sweep.js');
+    // One file (no chunks), so that every frame's module is found by the `// path` comments in it.
+    const profileHandler = join(profileDir, 'src', 'handlers', 'sweep.mjs');
     await build({
       ...LAMBDA_BUILD,
+      splitting: false,
       minify: false,
       plugins: plugins(),
       entryPoints: [join(ROOT, 'src', 'handlers', 'sweep.ts')],
@@ -478,12 +485,13 @@ async function measureFanOut(b: FanOutBench): Promise<FanOutFigures> {
   writeFileSync(plannerPolicyFile, `${withAccounts}\nfanOut:\n  settleMinutes: 2\n`);
 
   // The sweep-worker as serverless-esbuild bundles it (the default watchdog.yml deploys no worker to unzip).
-  const workerHandler = join(b.work, 'worker', 'src', 'handlers', 'sweep-worker.js');
+  const workerDir = join(b.work, 'worker', 'src', 'handlers');
+  const workerHandler = join(workerDir, 'sweep-worker.mjs');
   await build({
     ...LAMBDA_BUILD,
     plugins: plugins(),
     entryPoints: [join(ROOT, 'src', 'handlers', 'sweep-worker.ts')],
-    outfile: workerHandler,
+    outdir: workerDir,
     logLevel: 'error',
   });
   const queueUrl = (port: number, name: string) => `http://127.0.0.1:${port}/${HOME_ACCOUNT}/${name}`;
@@ -617,7 +625,7 @@ async function measureFanOut(b: FanOutBench): Promise<FanOutFigures> {
     deployment,
     worker: {
       bundle: 'esbuild of src/handlers/sweep-worker.ts with the options of scripts/bundling.cjs',
-      rawKiB: Math.round(statSync(workerHandler).size / 1024),
+      rawKiB: Math.round(codeBytes(join(b.work, 'worker'), 'sweep-worker') / 1024),
       sampleTargets,
       invocations: workerRun.invocations,
       initMs: workerRun.initMs,

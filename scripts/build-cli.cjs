@@ -1,7 +1,8 @@
 // `npm run build`: bundles the CLI (src/cli/bin.ts) into dist/cli/, with the SDK options of the function bundles
 // (scripts/bundling.cjs: ES build first, schema keys inlined) so that only the operations the CLI calls are in it.
-// ES modules with code splitting: each command's implementation (and the SDK clients it needs) is a chunk loaded
-// by its dynamic import() only when the command runs, so `--help` reads a small file (README, docs/testing.md).
+// ES modules with code splitting, as the functions (LAMBDA_BUILD), its chunks in chunks/: each command's
+// implementation (and the SDK clients it needs) is a chunk loaded by its dynamic import() only when the command
+// runs, so `--help` reads a small file (README, docs/testing.md).
 // Not minified, so that stack traces stay readable.
 'use strict';
 
@@ -20,14 +21,7 @@ build({
   ...LAMBDA_BUILD,
   minify: false,
   target: 'node20',
-  format: 'esm',
-  splitting: true,
-  outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',
-  // CommonJS packages inside an ES module bundle call require(): give them one.
-  banner: {
-    js: "import { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);",
-  },
   plugins: plugins(),
   entryPoints: { main: join(root, 'src', 'cli', 'bin.ts') },
   outdir,

@@ -10,6 +10,12 @@
 //   (and the names they use) even when no command refers to it. The plugin writes those keys as the string they
 //   already are (`{ ["xmlName"]: "item" }`): the same object at run time, and unused schemas can be dropped.
 //   For the EC2 client of the sweep this is 1.48 MB -> 0.32 MB of minified code and ~60 MB less memory.
+//
+// ES modules with code splitting: each function's code that runs only on its first invocation (the policy's zod
+// schema and YAML parser, the sweep itself, the SDK's credential providers) is its own file, imported when first
+// used, so a cold start parses only what the module init needs (docs/scale.md "Cold start"). The chunks of a
+// function are named after it (`sweep.chunk-XXXX.mjs`): serverless-esbuild leaves files named after another
+// function's handler out of a function's zip, so each zip carries its own chunks only (test/unit/bundles.test.ts).
 'use strict';
 
 const { readFile } = require('node:fs/promises');
@@ -46,6 +52,38 @@ const sdkSchemaKeys = {
   },
 };
 
+/**
+ * Names a function's chunks after its handler file (`src/handlers/sweep.ts` -> `sweep.[name]-[hash]`) when the
+ * build splits code and says nothing itself (the CLI build names its own).
+ */
+const chunkNames = {
+  name: 'cost-watchdog-chunk-names',
+  setup(build) {
+    const options = build.initialOptions;
+    const entries = Array.isArray(options.entryPoints) ? options.entryPoints : [];
+    if (!options.splitting || options.chunkNames !== undefined || entries.length !== 1) return;
+    const entry = typeof entries[0] === 'string' ? entries[0] : entries[0].in;
+    const name = entry.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
+    options.chunkNames = `${name}.[name]-[hash]`;
+  },
+};
+
+/**
+ * The SDK's browser user-agent parser (@aws-sdk/core's createUserAgentStringParsingProvider) imports `bowser` with
+ * import(): the provider itself is tree-shaken out of every function, but with code splitting esbuild would still
+ * write bowser (35 KB) as a chunk nobody imports. It stays an external name that no code of ours reaches.
+ */
+const browserOnly = {
+  name: 'cost-watchdog-browser-only',
+  setup(build) {
+    build.onResolve({ filter: /^bowser$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+/** CommonJS packages inside an ES module bundle call require() (node built-ins): give them one. */
+const CREATE_REQUIRE =
+  "import { createRequire as __cwCreateRequire } from 'node:module'; const require = __cwCreateRequire(import.meta.url);";
+
 /** esbuild options of every function bundle (serverless.yml's custom.esbuild says the same; a test compares). */
 const LAMBDA_BUILD = {
   bundle: true,
@@ -53,7 +91,10 @@ const LAMBDA_BUILD = {
   sourcemap: false,
   target: 'node22',
   platform: 'node',
-  format: 'cjs',
+  format: 'esm',
+  splitting: true,
+  outExtension: { '.js': '.mjs' },
+  banner: { js: CREATE_REQUIRE },
   mainFields: ['module', 'main'],
 };
 
@@ -61,6 +102,9 @@ module.exports = {
   LAMBDA_BUILD,
   SCHEMA_FILE,
   inlineSchemaKeys,
-  plugins: () => [sdkSchemaKeys],
+  CREATE_REQUIRE,
+  chunkNames,
+  browserOnly,
+  plugins: () => [sdkSchemaKeys, chunkNames, browserOnly],
   sdkSchemaKeys,
 };

@@ -42,13 +42,19 @@ describe('the packaged sweep function', () => {
       `regions: [${REGION}]\nnonFreeTier:\n  action: stop\nidle:\n  minRunningMinutes: 0\n`,
     );
     const script =
-      "require('./src/handlers/sweep.js').handler({ source: 'aws.events', 'detail-type': 'Scheduled Event' })" +
+      "(await import('./src/handlers/sweep.mjs')).handler({ source: 'aws.events', 'detail-type': 'Scheduled Event' })" +
       '.then((r) => process.stdout.write(`\\n${JSON.stringify(r)}\\n`))';
 
     // Act: the bundle's own handler, real clock, Node as Lambda starts it for this function
     const { stdout } = await run(
       process.execPath,
-      [...lambdaNodeFlags(functionMemoryMB('.', 'sweep')), '--no-warnings', '-e', script],
+      [
+        ...lambdaNodeFlags(functionMemoryMB('.', 'sweep')),
+        '--no-warnings',
+        '--input-type=module',
+        '-e',
+        script,
+      ],
       {
         cwd: dir,
         env: { ...awsEnv(REGION), PATH: process.env.PATH ?? '', TOPIC_ARN: topicArn, POLICY_FILE: policy },

@@ -84,8 +84,12 @@ export function packagedTemplate(
 }
 
 /** The deployment zip serverless built for a function (e.g. `sweep`): what Lambda would run. */
-export function packagedFunctionZip(fn: string, params: Readonly<Record<string, string>> = {}): string {
-  const zip = join(packageDir(params), `${fn}.zip`);
+export function packagedFunctionZip(
+  fn: string,
+  params: Readonly<Record<string, string>> = {},
+  options: PackageOptions = {},
+): string {
+  const zip = join(packageDir(params, options), `${fn}.zip`);
   if (!existsSync(zip)) throw new Error(`serverless package made no ${fn}.zip`);
   return zip;
 }

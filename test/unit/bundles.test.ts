@@ -2,17 +2,38 @@
  * How the function bundles are built (scripts/bundling.cjs): the SDK schema rewrite keeps the same objects,
  * serverless.yml uses the same options as the benchmark, and the packaged sweep carries only what it calls.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import bundling from '../../scripts/bundling.cjs';
 import { extractZip, packagedFunctionZip } from '../support/packaged-template.js';
 
-const { LAMBDA_BUILD, SCHEMA_FILE, inlineSchemaKeys } = bundling;
+const { LAMBDA_BUILD, SCHEMA_FILE, inlineSchemaKeys, plugins } = bundling;
+
+/** The code files of an unzipped function, relative to its folder (src/handlers/*.mjs), sorted. */
+function codeFiles(dir: string): string[] {
+  return readdirSync(join(dir, 'src', 'handlers'))
+    .map((f) => `src/handlers/${f}`)
+    .sort();
+}
+
+/** The files a minified ES module imports by relative path: `from"./x.mjs"`, `import"./x.mjs"`, `import("./x.mjs")`. */
+function relativeImports(code: string): string[] {
+  return [...code.matchAll(/(?:from|import\(?)\s*"\.\/([^"]+)"/g)].map((m) => m[1] as string);
+}
+
+/** Every file of an unzipped function, relative to its folder. */
+function allFiles(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name).slice(dir.length + 1))
+    .sort();
+}
 
 /** A schemas_0.js in the shape the SDK generates. */
 const SCHEMA_SOURCE = [
@@ -75,14 +96,22 @@ describe('serverless.yml bundles', () => {
     const loaded = (
       createRequire(import.meta.url)('../../scripts/esbuild-plugins.cjs') as { name: string }[]
     ).map((p) => p.name);
-    expect(loaded).toEqual(['cost-watchdog-sdk-schema-keys']);
+    expect(loaded).toEqual([
+      'cost-watchdog-sdk-schema-keys',
+      'cost-watchdog-chunk-names',
+      'cost-watchdog-browser-only',
+    ]);
+    // serverless-esbuild names the handler file itself: the same extension as esbuild's.
+    expect(options.outputFileExtension).toBe(LAMBDA_BUILD.outExtension?.['.js']);
   });
 
   it('package a sweep that carries the EC2, SageMaker and RDS operations it calls and not the others', () => {
     // Prepare: the bundle inside the deployment zip serverless built
     const dir = mkdtempSync(join(tmpdir(), 'cw-sweep-zip-'));
     extractZip(packagedFunctionZip('sweep'), dir);
-    const code = readFileSync(join(dir, 'src', 'handlers', 'sweep.js'), 'utf8');
+    const code = codeFiles(dir)
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('\n');
     rmSync(dir, { recursive: true, force: true });
 
     // Assess
@@ -111,12 +140,106 @@ describe('serverless.yml bundles', () => {
     ]) {
       expect(code, unused).not.toContain(unused);
     }
-    // 0.90 MB now (0.78 MB before notebooks and databases: the RDS client adds 86 KB, 40 KB of it the 151 error
-    // classes it registers at load, and SageMaker 11 KB); 2.5 MB with the CommonJS SDK build, 1.1 MB with zod's
-    // locales (import * as z keeps them out).
+    // 0.95 MB in all its files now (0.90 MB as one CommonJS file; 0.78 MB before notebooks and databases: the RDS
+    // client adds 86 KB, 40 KB of it the 151 error classes it registers at load, and SageMaker 11 KB); 2.5 MB with
+    // the CommonJS SDK build, 1.1 MB with zod's locales (import * as z keeps them out).
     expect(code.length).toBeLessThan(1_000_000);
     expect(code, 'zod locales').not.toContain('Ungültige Eingabe');
   }, 300_000);
+});
+
+describe('the chunks of a function', () => {
+  const build = async (extra: Record<string, unknown>) => {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      ...LAMBDA_BUILD,
+      plugins: plugins(),
+      entryPoints: ['src/handlers/sweep.ts'],
+      outdir: join(tmpdir(), 'cw-chunk-names'),
+      write: false,
+      logLevel: 'silent',
+      ...extra,
+    });
+    return result.outputFiles.map((f) => basename(f.path)).sort();
+  };
+
+  it('are named after its handler, so that no other function zip takes them', async () => {
+    const names = await build({});
+
+    expect(names).toContain('sweep.mjs');
+    expect(names.length).toBeGreaterThan(3);
+    for (const name of names) expect(name).toMatch(/^sweep(\.[\w-]+-[A-Z0-9]{8})?\.mjs$/);
+  }, 60_000);
+
+  it('keep a name the build gives them itself (the CLI puts its own in chunks/)', async () => {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      ...LAMBDA_BUILD,
+      plugins: plugins(),
+      entryPoints: ['src/handlers/sweep.ts'],
+      outdir: join(tmpdir(), 'cw-chunk-names'),
+      chunkNames: 'chunks/[name]-[hash]',
+      write: false,
+      logLevel: 'silent',
+    });
+    const chunks = result.outputFiles.map((f) => f.path).filter((p) => !p.endsWith('/sweep.mjs'));
+
+    expect(chunks.length).toBeGreaterThan(3);
+    for (const p of chunks) expect(p).toContain('/chunks/');
+  }, 60_000);
+});
+
+describe('each deployment zip', () => {
+  const FAN_OUT_POLICY = 'accounts:\n  - id: "111122223333"\n';
+  it.each([
+    ['actions', {}],
+    ['digest', {}],
+    ['launch-guard', {}],
+    ['provision', {}],
+    ['sweep', {}],
+    ['sweep-worker', { policy: FAN_OUT_POLICY }],
+  ] as const)(
+    '%s holds its handler, exactly the chunks it imports, and loads on its own',
+    (fn, options) => {
+      // Prepare
+      const dir = mkdtempSync(join(tmpdir(), `cw-zip-${fn}-`));
+      try {
+        extractZip(packagedFunctionZip(fn, {}, options), dir);
+        const handler = `src/handlers/${fn}.mjs`;
+        const reached = new Set<string>();
+        const stack = [handler];
+        while (stack.length > 0) {
+          const file = stack.pop() as string;
+          if (reached.has(file)) continue;
+          reached.add(file);
+          for (const name of relativeImports(readFileSync(join(dir, file), 'utf8'))) {
+            stack.push(`src/handlers/${name}`);
+          }
+        }
+
+        // Act: import the handler in a fresh Node process, in the unzipped folder alone, as Lambda would
+        const loaded = execFileSync(
+          process.execPath,
+          [
+            '--no-warnings',
+            '--input-type=module',
+            '-e',
+            `const m = await import('./${handler}'); process.stdout.write(typeof m.handler);`,
+          ],
+          { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1' } },
+        );
+
+        // Assess: nothing missing, nothing of another function's, nothing unused
+        expect(allFiles(dir)).toEqual(['watchdog.yml', ...codeFiles(dir)].sort());
+        expect(codeFiles(dir)).toEqual([...reached].sort());
+        for (const file of codeFiles(dir)) expect(file.startsWith(`src/handlers/${fn}.`), file).toBe(true);
+        expect(loaded).toBe('function');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    300_000,
+  );
 });
 
 describe('what a sweep container loads before its first invocation', () => {
@@ -129,7 +252,7 @@ describe('what a sweep container loads before its first invocation', () => {
       bundle: true,
       write: false,
       metafile: true,
-      outfile: join(tmpdir(), 'cw-init-graph.js'),
+      outdir: join(tmpdir(), 'cw-init-graph'),
     });
     const inputs = built.metafile.inputs;
     const seen = new Set<string>();

@@ -204,6 +204,7 @@ describe('the sweep bundle', () => {
       ...LAMBDA_BUILD,
       plugins: plugins(),
       entryPoints: ['src/handlers/sweep.ts'],
+      outdir: 'out',
       write: false,
       metafile: true,
       logLevel: 'silent',
