@@ -709,11 +709,12 @@ function summaryText(r: BenchResults): string {
   );
   out.push(
     table(
-      ['function', 'zip KiB', 'raw KiB', 'init ms', 'SDK clients'],
+      ['function', 'zip KiB', 'code KiB', 'handler KiB', 'init ms', 'SDK clients'],
       r.bundles.map((b) => [
         b.function,
         b.zipKiB,
         b.rawKiB,
+        b.entryKiB,
         b.initMs,
         b.sdkClients.map((x) => x.replace('@aws-sdk/client-', '')).join(' ') +
           (b.forbidden.length > 0 ? `  (SHOULD NOT CONTAIN ${b.forbidden.join(', ')})` : ''),
