@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -25,6 +25,19 @@ function codeFiles(dir: string): string[] {
 /** The files a minified ES module imports by relative path: `from"./x.mjs"`, `import"./x.mjs"`, `import("./x.mjs")`. */
 function relativeImports(code: string): string[] {
   return [...code.matchAll(/(?:from|import\(?)\s*"\.\/([^"]+)"/g)].map((m) => m[1] as string);
+}
+
+/** `start` and every file reached from it through `next` (its imports), sorted. */
+function reachable(start: string, next: (file: string) => string[]): string[] {
+  const seen = new Set<string>();
+  const stack = [start];
+  while (stack.length > 0) {
+    const file = stack.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    stack.push(...next(file));
+  }
+  return [...seen].sort();
 }
 
 /** Every file of an unzipped function, relative to its folder. */
@@ -149,18 +162,20 @@ describe('serverless.yml bundles', () => {
 });
 
 describe('the chunks of a function', () => {
+  /** The files a build of the sweep writes, relative to its output folder. */
   const build = async (extra: Record<string, unknown>) => {
     const esbuild = await import('esbuild');
+    const outdir = join(tmpdir(), 'cw-chunk-names');
     const result = await esbuild.build({
       ...LAMBDA_BUILD,
       plugins: plugins(),
       entryPoints: ['src/handlers/sweep.ts'],
-      outdir: join(tmpdir(), 'cw-chunk-names'),
+      outdir,
       write: false,
       logLevel: 'silent',
       ...extra,
     });
-    return result.outputFiles.map((f) => basename(f.path)).sort();
+    return result.outputFiles.map((f) => f.path.slice(outdir.length + 1)).sort();
   };
 
   it('are named after its handler, so that no other function zip takes them', async () => {
@@ -172,20 +187,10 @@ describe('the chunks of a function', () => {
   }, 60_000);
 
   it('keep a name the build gives them itself (the CLI puts its own in chunks/)', async () => {
-    const esbuild = await import('esbuild');
-    const result = await esbuild.build({
-      ...LAMBDA_BUILD,
-      plugins: plugins(),
-      entryPoints: ['src/handlers/sweep.ts'],
-      outdir: join(tmpdir(), 'cw-chunk-names'),
-      chunkNames: 'chunks/[name]-[hash]',
-      write: false,
-      logLevel: 'silent',
-    });
-    const chunks = result.outputFiles.map((f) => f.path).filter((p) => !p.endsWith('/sweep.mjs'));
+    const chunks = (await build({ chunkNames: 'chunks/[name]-[hash]' })).filter((p) => p !== 'sweep.mjs');
 
     expect(chunks.length).toBeGreaterThan(3);
-    for (const p of chunks) expect(p).toContain('/chunks/');
+    for (const p of chunks) expect(p).toMatch(/^chunks\/[\w-]+-[A-Z0-9]{8}\.mjs$/);
   }, 60_000);
 });
 
@@ -206,16 +211,9 @@ describe('each deployment zip', () => {
       try {
         extractZip(packagedFunctionZip(fn, {}, options), dir);
         const handler = `src/handlers/${fn}.mjs`;
-        const reached = new Set<string>();
-        const stack = [handler];
-        while (stack.length > 0) {
-          const file = stack.pop() as string;
-          if (reached.has(file)) continue;
-          reached.add(file);
-          for (const name of relativeImports(readFileSync(join(dir, file), 'utf8'))) {
-            stack.push(`src/handlers/${name}`);
-          }
-        }
+        const reached = reachable(handler, (file) =>
+          relativeImports(readFileSync(join(dir, file), 'utf8')).map((name) => `src/handlers/${name}`),
+        );
 
         // Act: import the handler in a fresh Node process, in the unzipped folder alone, as Lambda would
         const loaded = execFileSync(
@@ -231,7 +229,7 @@ describe('each deployment zip', () => {
 
         // Assess: nothing missing, nothing of another function's, nothing unused
         expect(allFiles(dir)).toEqual(['watchdog.yml', ...codeFiles(dir)].sort());
-        expect(codeFiles(dir)).toEqual([...reached].sort());
+        expect(codeFiles(dir)).toEqual(reached);
         for (const file of codeFiles(dir)) expect(file.startsWith(`src/handlers/${fn}.`), file).toBe(true);
         expect(loaded).toBe('function');
       } finally {
@@ -255,15 +253,9 @@ describe('what a sweep container loads before its first invocation', () => {
       outdir: join(tmpdir(), 'cw-init-graph'),
     });
     const inputs = built.metafile.inputs;
-    const seen = new Set<string>();
-    const stack = [entry];
-    while (stack.length > 0) {
-      const file = stack.pop() as string;
-      if (seen.has(file)) continue;
-      seen.add(file);
-      for (const i of inputs[file]?.imports ?? []) if (i.kind !== 'dynamic-import') stack.push(i.path);
-    }
-    return [...seen];
+    return reachable(entry, (file) =>
+      (inputs[file]?.imports ?? []).filter((i) => i.kind !== 'dynamic-import').map((i) => i.path),
+    );
   }
 
   it.each(['src/handlers/sweep.ts', 'src/handlers/sweep-worker.ts'])(
