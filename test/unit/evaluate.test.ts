@@ -412,7 +412,7 @@ describe('evaluate: tags that only claim "managed" protect nothing', () => {
 
 describe('evaluate: the decision record', () => {
   it.each([
-    ['a busy instance without name or owner', makeInstance({ tags: {} }), steadyMetrics()],
+    ['a busy instance without name or owner', makeInstance({ tags: {} }), busyMetrics()],
     [
       'an idle, warned, owned instance',
       makeInstance({ tags: { Name: 'nb', Owner: 'bob', ...warned(0.5) } }),
