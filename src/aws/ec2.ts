@@ -371,9 +371,8 @@ function stateOf(name: string | undefined): { state?: string } {
 }
 
 /**
- * Parts of an instance in a DescribeInstances answer that toInstance() never reads: nested structures and plain
- * fields that make up more than three quarters of each instance's XML, and of the SDK's work to turn it into
- * objects. readRawPage() leaves them out of the pages of runningPages() before the SDK parses them
+ * Parts of a DescribeInstances answer that toInstance() never reads: nested structures and plain fields that make
+ * up more than three quarters of each instance's XML, and of the SDK's work to turn it into objects. readRawPage() leaves them out of the pages of runningPages() before the SDK parses them
  * (test/unit/ec2-pages.test.ts checks that the instances come out the same with and without them).
  */
 export const UNREAD_INSTANCE_PARTS = [
@@ -413,6 +412,13 @@ export const UNREAD_INSTANCE_PARTS = [
   'enaSupport',
   'platformDetails',
   'bootMode',
+  // Inside parts that are read: the state's code (its name is read) and the security groups' names (their ids are).
+  'code',
+  'groupName',
+  // The reservation around the instances.
+  'reservationId',
+  'ownerId',
+  'requesterId',
 ] as const;
 
 /**
