@@ -125,6 +125,8 @@ export function usageSinceLastSweep(
 ): SweepUsage {
   const months = new Map<string, SweepUsage['months'][number]>();
   const unpriced: string[] = [];
+  // Most instances ran the whole interval: the month split of each distinct number of hours is worked out once.
+  const splits = new Map<number, MonthHours[]>();
   for (const i of instances) {
     const launchMs = Date.parse(i.launchTime);
     const sinceLaunch = Number.isFinite(launchMs)
@@ -134,7 +136,12 @@ export function usageSinceLastSweep(
     const price = prices.get(`${i.region}/${i.instanceType}`);
     if (!price || price.usdPerHour === null) unpriced.push(i.instanceId);
     const owner = i.tags[ownerTag] ?? NO_OWNER;
-    for (const part of splitByMonth(now, hours)) {
+    let split = splits.get(hours);
+    if (!split) {
+      split = splitByMonth(now, hours);
+      splits.set(hours, split);
+    }
+    for (const part of split) {
       let m = months.get(part.month);
       if (!m) {
         m = {

@@ -409,3 +409,48 @@ describe('evaluate: tags that only claim "managed" protect nothing', () => {
     expect(d.reasons.join()).not.toMatch(/not treated as managed/);
   });
 });
+
+describe('evaluate: the decision record', () => {
+  it.each([
+    ['a busy instance without name or owner', makeInstance({ tags: {} }), busyMetrics()],
+    [
+      'an idle, warned, owned instance',
+      makeInstance({ tags: { Name: 'nb', Owner: 'bob', ...warned(0.5) } }),
+      idleMetrics(),
+    ],
+    ['an exempt instance', makeInstance({ tags: { [TAGS.exempt]: 'true', Owner: 'bob' } }), idleMetrics()],
+  ])(
+    'keeps the fields of %s in one order: what it is, then what is decided (the JSON report)',
+    (_, instance, metrics) => {
+      const d = evaluate(instance, metrics, DEFAULT_POLICY, NOW);
+
+      const ref = ['instanceId', 'region', 'instanceType', 'name', 'owner'].filter((k) => k in d);
+      expect(Object.keys(d)).toEqual([
+        ...ref,
+        'action',
+        'rule',
+        'reasons',
+        'protection',
+        'rulesHolding',
+        'ruleReasons',
+        'warnedAt',
+        'newWarning',
+        'stopAfter',
+        'clearWarning',
+        'hibernate',
+        'measured',
+      ]);
+    },
+  );
+
+  it('gives each decision its own reasons, so changing one (postpone, links) never changes another', () => {
+    const instance = makeInstance({ tags: { Owner: 'bob', ...warned(0.5) } });
+
+    const a = evaluate(instance, idleMetrics(), DEFAULT_POLICY, NOW);
+    const b = evaluate(instance, idleMetrics(), DEFAULT_POLICY, NOW);
+    a.reasons.push('changed');
+
+    expect(b.reasons).not.toContain('changed');
+    expect(b.rulesHolding).not.toBe(a.rulesHolding);
+  });
+});
