@@ -418,9 +418,10 @@ export class FakeAws {
     operation: string,
     params: URLSearchParams,
   ): { body: string; contentType: string; extraMs: number } {
+    // EC2 sends its answers indented, four spaces a level (the SDK's parser reads that white space as well).
     const xml = (name: string, inner: string, extraMs = 0) => ({
       contentType: 'text/xml;charset=UTF-8',
-      body: `<?xml version="1.0" encoding="UTF-8"?>\n<${name}Response xmlns="${EC2_XMLNS}"><requestId>fake</requestId>${inner}</${name}Response>`,
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n${indentXml(`<${name}Response xmlns="${EC2_XMLNS}"><requestId>fake</requestId>${inner}</${name}Response>`)}`,
       extraMs,
     });
     const regionIndex = DEFAULT_REGIONS.indexOf(region);
@@ -935,4 +936,36 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Compact XML laid out as EC2 lays out its answers: each element on a line of its own, indented four spaces a
+ * level, an element holding only text (or nothing) on one line. The text itself is left as it is.
+ */
+export function indentXml(compact: string): string {
+  const out: string[] = [];
+  let depth = 0;
+  const parts = compact.split(/(<[^>]+>)/).filter((p) => p !== '');
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k] as string;
+    const pad = '    '.repeat(depth);
+    if (part.startsWith('</')) {
+      depth--;
+      out.push(`${'    '.repeat(depth)}${part}`);
+    } else if (part.endsWith('/>')) {
+      out.push(`${pad}${part}`);
+    } else if (parts[k + 1]?.startsWith('</')) {
+      // <a></a>: one line
+      out.push(`${pad}${part}${parts[k + 1]}`);
+      k++;
+    } else if (!parts[k + 1]?.startsWith('<') && parts[k + 2]?.startsWith('</')) {
+      // <a>text</a>: one line
+      out.push(`${pad}${part}${parts[k + 1]}${parts[k + 2]}`);
+      k += 2;
+    } else {
+      out.push(`${pad}${part}`);
+      depth++;
+    }
+  }
+  return out.join('\n');
 }

@@ -430,9 +430,17 @@ const UNREAD = new RegExp(
   'g',
 );
 
-/** A DescribeInstances answer without the parts toInstance() never reads. */
+/**
+ * The line breaks and indentation that follow a tag and come before the next one. EC2 lays its answers out four
+ * spaces a level, and the SDK's parser would read all of it character by character. The white space must follow a
+ * whole tag (`<` and `>` with neither between them): text may hold `>` and line breaks (a tag value "a>\n" keeps
+ * them), never a bare `<`.
+ */
+const LAYOUT = /(<[^<>]*>)\s*\n\s*(?=<)/g;
+
+/** A DescribeInstances answer without the parts toInstance() never reads, and without its layout. */
 export function withoutUnreadParts(xml: string): string {
-  return xml.replace(UNREAD, '');
+  return xml.replace(UNREAD, '').replace(LAYOUT, '$1');
 }
 
 /**

@@ -6,6 +6,7 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { HttpRequest } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
+import { indentXml } from '../../bench/fake-aws.js';
 import { Ec2Adapter, UNREAD_INSTANCE_PARTS, withoutUnreadParts } from '../../src/aws/ec2.js';
 
 const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
@@ -74,6 +75,34 @@ describe('Ec2Adapter.runningPages', () => {
     const stripped = withoutUnreadParts(page(whole.join('')));
     for (const part of UNREAD_INSTANCE_PARTS) expect(stripped).not.toContain(`<${part}>`);
     expect(stripped.length).toBeLessThan(page(whole.join('')).length * 0.6);
+  });
+
+  it('reads an answer laid out as EC2 lays it out as the compact one, without passing its layout to the SDK', async () => {
+    // Prepare: the same rich page compact and indented (EC2's four spaces a level); a tag value with a `>`, a line
+    // break and spaces of its own before its end tag
+    const own = '<item><key>Note</key><value>a &gt; b>\n   </value></item>';
+    const compact = page(
+      ['i-1', 'i-2', 'i-3']
+        .map((id, k) => richInstance(id, k + 1).replace('<tagSet>', `<tagSet>${own}`))
+        .join(''),
+    );
+    const indented = indentXml(compact.slice(compact.indexOf('<DescribeInstancesResponse')));
+    const read = (xml: string) =>
+      new Ec2Adapter(
+        client(() => ({ xml })),
+        'us-east-1',
+      ).listRunning();
+
+    // Act
+    const [fromCompact, fromIndented] = await Promise.all([read(compact), read(indented)]);
+
+    // Assess
+    expect(indented.split('\n').length).toBeGreaterThan(200);
+    expect(fromIndented).toEqual(fromCompact);
+    expect(fromIndented.map((i) => i.tags.Note)).toEqual(Array(3).fill('a > b>    '));
+    const stripped = withoutUnreadParts(indented);
+    expect(stripped).toBe(withoutUnreadParts(compact.slice(compact.indexOf('<DescribeInstancesResponse'))));
+    expect(stripped).toContain('<value>a &gt; b>\n   </value>');
   });
 
   it('asks for the next page when a page has arrived, and never two pages ahead of the one the caller holds', async () => {

@@ -18,6 +18,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AWS_RATE_LIMITS,
   FakeAws,
+  indentXml,
   type FakeAwsOptions,
   instanceId,
   MAX_DATAPOINTS,
@@ -195,6 +196,21 @@ describe('the fake EC2', () => {
     await expect(ec2.send(new DescribeInstancesCommand({ MaxResults: 1001 }))).rejects.toMatchObject({
       name: 'InvalidParameterValue',
     });
+  });
+
+  it('lays out EC2 answers as EC2 does: a line per element, four spaces a level, text elements on one line', () => {
+    expect(indentXml('<a><b>x &amp; y</b><c/><d><e></e><f>1</f></d></a>')).toBe(
+      [
+        '<a>',
+        '    <b>x &amp; y</b>',
+        '    <c/>',
+        '    <d>',
+        '        <e></e>',
+        '        <f>1</f>',
+        '    </d>',
+        '</a>',
+      ].join('\n'),
+    );
   });
 });
 
