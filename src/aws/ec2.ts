@@ -372,8 +372,9 @@ function stateOf(name: string | undefined): { state?: string } {
 
 /**
  * Parts of a DescribeInstances answer that toInstance() never reads: nested structures and plain fields that make
- * up more than three quarters of each instance's XML, and of the SDK's work to turn it into objects. readRawPage() leaves them out of the pages of runningPages() before the SDK parses them
- * (test/unit/ec2-pages.test.ts checks that the instances come out the same with and without them).
+ * up more than three quarters of each instance's XML, and of the SDK's work to turn it into objects. readRawPage()
+ * leaves them out of the pages of runningPages() before the SDK parses them (test/unit/ec2-pages.test.ts checks
+ * that the instances come out the same with and without them).
  */
 export const UNREAD_INSTANCE_PARTS = [
   'networkInterfaceSet',
