@@ -4,6 +4,8 @@
  * sweep runs next, from its EventBridge schedule. Pure: the clock is an argument.
  */
 
+import { rateMs, nextRun as scheduleNextRun } from './schedule.js';
+
 /** An ISO 8601 date-time with a zone (what decisions, reports and tags carry), anywhere in a text. */
 const ISO_TIME = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})(?![\w:.])/g;
 
@@ -54,18 +56,13 @@ export type NextRun =
   /** A cron expression this reader does not follow (L, W, #): no time is claimed. */
   | { kind: 'unknown' };
 
-/** When an EventBridge schedule (`rate(1 hour)`, `cron(0 8 * * ? *)`) fires next after `now`. */
+/** When an EventBridge schedule (`rate(1 hour)`, `cron(0 8 * * ? *)`) fires next after `now` (src/core/schedule.ts). */
 export function nextRun(schedule: string, now: Date): NextRun {
-  const s = schedule.trim();
-  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(s);
-  if (rate) {
-    const n = Number(rate[1]);
-    const unit = rate[2] ?? 'hours';
-    const everyMinutes = unit.startsWith('minute') ? n : unit.startsWith('hour') ? n * 60 : n * 1440;
-    return { kind: 'rate', everyMinutes, by: new Date(now.getTime() + everyMinutes * 60_000) };
+  const rate = rateMs(schedule);
+  if (rate !== undefined) {
+    return { kind: 'rate', everyMinutes: rate / 60_000, by: new Date(now.getTime() + rate) };
   }
-  const cron = /^cron\((.+)\)$/.exec(s);
-  const at = cron ? nextCronTime(cron[1] ?? '', now) : null;
+  const at = scheduleNextRun(schedule, now);
   return at ? { kind: 'cron', at } : { kind: 'unknown' };
 }
 
@@ -89,80 +86,6 @@ export function nextRunText(schedule: string, now: Date, timeZone: string): stri
     return `runs on the schedule ${schedule.trim()}; the next run is at ${formatLocalTime(next.at, timeZone)}`;
   }
   return `runs on the schedule ${schedule.trim()}`;
-}
-
-const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
-
-/**
- * The allowed values of one cron field (`*`, `?`, `5`, `1-5`, `MON-FRI`, `0/15`, `1,15`), or null for "any", or
- * undefined when the field uses something this reader does not follow (L, W, #, out-of-range values).
- */
-function cronField(
-  field: string,
-  min: number,
-  max: number,
-  names: string[] = [],
-): Set<number> | null | undefined {
-  if (field === '*' || field === '?') return null;
-  const value = (text: string): number => {
-    const i = names.indexOf(text.toUpperCase());
-    return i >= 0 ? i + min : /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  };
-  const out = new Set<number>();
-  for (const part of field.split(',')) {
-    const [range = '', stepText] = part.split('/');
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) return undefined;
-    let from: number;
-    let to: number;
-    if (range === '*') {
-      from = min;
-      to = max;
-    } else {
-      const [a = '', b] = range.split('-');
-      from = value(a);
-      to = b !== undefined ? value(b) : stepText !== undefined ? max : from;
-    }
-    if (!Number.isInteger(from) || !Number.isInteger(to) || from < min || to > max || to < from)
-      return undefined;
-    for (let v = from; v <= to; v += step) out.add(v);
-  }
-  return out;
-}
-
-/** The next minute after `now` that an EventBridge cron expression (6 fields, UTC) fires, within ~5 years. */
-function nextCronTime(expression: string, now: Date): Date | null {
-  const fields = expression.trim().split(/\s+/);
-  if (fields.length !== 6) return null;
-  const [mi = '', h = '', dom = '', mon = '', dow = '', yr = ''] = fields;
-  const minutes = cronField(mi, 0, 59);
-  const hours = cronField(h, 0, 23);
-  const days = cronField(dom, 1, 31);
-  const months = cronField(mon, 1, 12, MONTHS);
-  const weekdays = cronField(dow, 1, 7, DAYS);
-  const years = cronField(yr, 1970, 2199);
-  if ([minutes, hours, days, months, weekdays, years].includes(undefined)) return null;
-  const list = (set: Set<number> | null | undefined, min: number, max: number) =>
-    set ? [...set].sort((a, b) => a - b) : Array.from({ length: max - min + 1 }, (_, i) => min + i);
-  const minuteList = list(minutes, 0, 59);
-  const hourList = list(hours, 0, 23);
-  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-  for (let d = 0; d < 366 * 5; d++) {
-    const day = new Date(start.getTime() + d * 86_400_000);
-    if (years && !years.has(day.getUTCFullYear())) continue;
-    if (months && !months.has(day.getUTCMonth() + 1)) continue;
-    if (days && !days.has(day.getUTCDate())) continue;
-    // EventBridge numbers the days of the week 1 (SUN) to 7 (SAT).
-    if (weekdays && !weekdays.has(day.getUTCDay() + 1)) continue;
-    for (const hour of hourList) {
-      for (const minute of minuteList) {
-        const at = day.getTime() + hour * 3_600_000 + minute * 60_000;
-        if (at > now.getTime()) return new Date(at);
-      }
-    }
-  }
-  return null;
 }
 
 /** The calendar date of `at` in `timeZone`, as YYYY-MM-DD (e.g. for a digest's subject line). */

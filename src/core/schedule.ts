@@ -54,7 +54,7 @@ function field(
 /**
  * When a schedule fires next after `after` (UTC). rate(): one interval after `lastRun` (EventBridge counts rates
  * from when the rule was created, which the last run stands in for), or undefined without one. cron(): the next
- * matching minute within two years; undefined for fields this reader does not support (L, W, #).
+ * matching minute within five years; undefined for fields this reader does not support (L, W, #).
  */
 export function nextRun(expression: string, after: Date, lastRun?: Date): Date | undefined {
   const rate = rateMs(expression);
@@ -76,14 +76,16 @@ export function nextRun(expression: string, after: Date, lastRun?: Date): Date |
   const dows = field(dowF, 1, 7, DAYS, 1);
   const years = field(yearF, 1970, 2199);
   if (!minutes || !hours || !doms || !months || !dows || !years) return undefined;
+  const hourList = [...hours].sort((a, b) => a - b);
+  const minuteList = [...minutes].sort((a, b) => a - b);
   const day = new Date(Date.UTC(after.getUTCFullYear(), after.getUTCMonth(), after.getUTCDate()));
-  for (let i = 0; i < 800; i++, day.setUTCDate(day.getUTCDate() + 1)) {
+  for (let i = 0; i < 366 * 5; i++, day.setUTCDate(day.getUTCDate() + 1)) {
     if (!years.has(day.getUTCFullYear()) || !months.has(day.getUTCMonth() + 1)) continue;
     const domOk = domF === '?' || doms.has(day.getUTCDate());
     const dowOk = dowF === '?' || dows.has(day.getUTCDay() + 1);
     if (!domOk || !dowOk) continue;
-    for (const h of [...hours].sort((a, b) => a - b)) {
-      for (const min of [...minutes].sort((a, b) => a - b)) {
+    for (const h of hourList) {
+      for (const min of minuteList) {
         const at = new Date(day.getTime() + h * 3_600_000 + min * 60_000);
         if (at.getTime() > after.getTime()) return at;
       }
