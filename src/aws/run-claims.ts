@@ -36,17 +36,8 @@ export class RunClaims {
 
   /** Claims the run; false when another invocation claimed it first. */
   async claim(runId: string, facts: Record<string, unknown>): Promise<boolean> {
-    const value = JSON.stringify({ ...facts, state: 'running' });
     try {
-      await this.client.send(
-        new PutParameterCommand({
-          Name: this.prefix + runId,
-          Value: value,
-          Type: 'String',
-          Tier: 'Standard',
-          Overwrite: false,
-        }),
-      );
+      await this.put(runId, { ...facts, state: 'running' }, false);
       return true;
     } catch (err) {
       if ((err as { name?: string })?.name === 'ParameterAlreadyExists') return false;
@@ -56,14 +47,18 @@ export class RunClaims {
 
   /** Marks the run summarized, with its figures. */
   async finish(runId: string, facts: Record<string, unknown>): Promise<void> {
-    const value = JSON.stringify({ ...facts, state: 'summarized' });
+    await this.put(runId, { ...facts, state: 'summarized' }, true);
+  }
+
+  /** Writes the run's parameter (a free standard String); `overwrite` false fails if it exists. */
+  private async put(runId: string, value: Record<string, unknown>, overwrite: boolean): Promise<void> {
     await this.client.send(
       new PutParameterCommand({
         Name: this.prefix + runId,
-        Value: value,
+        Value: JSON.stringify(value),
         Type: 'String',
         Tier: 'Standard',
-        Overwrite: true,
+        Overwrite: overwrite,
       }),
     );
   }

@@ -12,7 +12,7 @@ import type { Policy } from './policy.js';
 import {
   appendResult,
   emptySweepReport,
-  type RunError,
+  type ResultLists,
   type ScopeSummary,
   type SweepReport,
 } from './report.js';
@@ -56,8 +56,8 @@ export interface TargetMessage {
   context?: EvaluateContext;
 }
 
-/** What one target's sweep sends back on the results queue. */
-export interface TargetResult {
+/** What one target's sweep sends back on the results queue: its result lists (decisions first) and more. */
+export interface TargetResult extends ResultLists {
   v: typeof FAN_OUT_VERSION;
   kind: 'result';
   runId: string;
@@ -70,11 +70,6 @@ export interface TargetResult {
   scope: ScopeSummary;
   /** The decisions that are not "none", in DescribeInstances order (fewer when `omitted`). */
   decisions: Decision[];
-  warned: string[];
-  stopped: string[];
-  cleared: string[];
-  postponed: string[];
-  errors: RunError[];
   /** Hours, free-tier hours and dollars of the instances seen; absent in a quiet-hours run or a dry run. */
   usage?: SweepUsage;
   morningStart?: MorningStartReport;

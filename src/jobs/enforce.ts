@@ -101,12 +101,7 @@ export async function stopResources(
       if (r.ok && (r.previousState === 'stopped' || r.previousState === 'stopping'))
         out.alreadyStopped.push(r.instanceId);
       else if (r.ok) stoppedNow.push(r.instanceId);
-      else
-        out.errors.push({
-          instanceId: r.instanceId,
-          operation: 'StopInstances',
-          message: r.error ?? 'failed',
-        });
+      else out.errors.push(failure('StopInstances', r.instanceId, r.error));
     }
     out.stopped.push(...stoppedNow);
     // Record why; if this fails the resource is still stopped and the outcome says both.
@@ -120,24 +115,14 @@ export async function stopResources(
         ...(rule !== undefined ? { [TAGS.stopRule]: rule } : {}),
       };
       for (const r of await fleet.tag([id], tags)) {
-        if (!r.ok)
-          out.errors.push({
-            instanceId: id,
-            operation: 'CreateTags (stop reason)',
-            message: r.error ?? 'failed',
-          });
+        if (!r.ok) out.errors.push(failure('CreateTags (stop reason)', id, r.error));
       }
     }
   }
   const done = [...out.stopped, ...out.alreadyStopped];
   if (done.length > 0) {
     for (const r of await fleet.untag(done, [TAGS.warnedAt, TAGS.warnRule])) {
-      if (!r.ok)
-        out.errors.push({
-          instanceId: r.instanceId,
-          operation: 'DeleteTags (after stop)',
-          message: r.error ?? 'failed',
-        });
+      if (!r.ok) out.errors.push(failure('DeleteTags (after stop)', r.instanceId, r.error));
     }
   }
   return out;
@@ -160,22 +145,12 @@ export async function startResources(
   if (instanceIds.length === 0) return out;
   for (const r of await fleet.start([...instanceIds])) {
     if (r.ok) out.started.push(r.instanceId);
-    else
-      out.errors.push({
-        instanceId: r.instanceId,
-        operation: 'StartInstances',
-        message: r.error ?? 'failed',
-      });
+    else out.errors.push(failure('StartInstances', r.instanceId, r.error));
   }
   if (out.started.length === 0) return out;
   const tags = { [TAGS.startedAt]: options.now.toISOString(), [TAGS.startedBy]: options.by };
   for (const r of await fleet.tag(out.started, tags)) {
-    if (!r.ok)
-      out.errors.push({
-        instanceId: r.instanceId,
-        operation: 'CreateTags (started)',
-        message: r.error ?? 'failed',
-      });
+    if (!r.ok) out.errors.push(failure('CreateTags (started)', r.instanceId, r.error));
   }
   return out;
 }
@@ -195,12 +170,7 @@ export async function writeWarnings(
   for (const [rule, ids] of byRule) {
     for (const r of await fleet.tag(ids, { [TAGS.warnedAt]: now.toISOString(), [TAGS.warnRule]: rule })) {
       if (r.ok) out.warned.push(r.instanceId);
-      else
-        out.errors.push({
-          instanceId: r.instanceId,
-          operation: 'CreateTags (warning)',
-          message: r.error ?? 'failed',
-        });
+      else out.errors.push(failure('CreateTags (warning)', r.instanceId, r.error));
     }
   }
   return out;
@@ -216,9 +186,14 @@ export async function clearWarnings(
   if (instanceIds.length === 0) return out;
   for (const r of await fleet.untag([...instanceIds], [TAGS.warnedAt, TAGS.warnRule])) {
     if (r.ok) out.cleared.push(r.instanceId);
-    else out.errors.push({ instanceId: r.instanceId, operation, message: r.error ?? 'failed' });
+    else out.errors.push(failure(operation, r.instanceId, r.error));
   }
   return out;
+}
+
+/** A resource the call answered for but failed, with the call's error or "failed". */
+function failure(operation: string, instanceId: string, error: string | undefined): EnforceError {
+  return { instanceId, operation, message: error ?? 'failed' };
 }
 
 function errorOf(operation: string, err: unknown, instanceId?: string): EnforceError {

@@ -299,6 +299,6 @@ describe('the source code', () => {
         ledger(file) ? /Type: 'String',\s+Tier: 'Standard'/ : /Type: 'SecureString'/,
       );
     }
-    expect(puts.filter(([file]) => ledger(file))).toHaveLength(3);
+    expect(puts.filter(([file]) => ledger(file))).toHaveLength(2);
   });
 });
