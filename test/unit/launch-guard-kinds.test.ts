@@ -86,10 +86,9 @@ function fakeFleet(instance: Instance) {
   return { fleet, calls };
 }
 
-async function guard(event: unknown, instance: Instance, policy: Record<string, unknown>) {
-  const { fleet, calls } = fakeFleet(instance);
-  const alerts: Alert[] = [];
-  const services = {
+/** The launch guard's services for a notebook or database: EC2 and security groups are never asked; `fleet` is. */
+function kindServices(fleet: (target: AwsTarget) => unknown): CostServices {
+  return {
     ec2: () => {
       throw new Error('EC2 is not asked about a notebook or database');
     },
@@ -98,8 +97,14 @@ async function guard(event: unknown, instance: Instance, policy: Record<string, 
     },
     prices: new BundledPrices(),
     usage: {},
-    fleet: () => fleet,
+    fleet,
   } as unknown as CostServices;
+}
+
+async function guard(event: unknown, instance: Instance, policy: Record<string, unknown>) {
+  const { fleet, calls } = fakeFleet(instance);
+  const alerts: Alert[] = [];
+  const services = kindServices(() => fleet);
   const result = await answerStateChange(
     event,
     {
@@ -208,20 +213,10 @@ describe('a notebook or database that starts in a member account (its event forw
     const assumed: [string, string][] = [];
     const memberCredentials = async () => ({ accessKeyId: 'member-key', secretAccessKey: 'member-secret' });
     const alerts: Alert[] = [];
-    const services = {
-      ec2: () => {
-        throw new Error('EC2 is not asked about a notebook or database');
-      },
-      costs: () => {
-        throw new Error('no security groups to read');
-      },
-      prices: new BundledPrices(),
-      usage: {},
-      fleet: (t: AwsTarget) => {
-        targets.push(t);
-        return fleet;
-      },
-    } as unknown as CostServices;
+    const services = kindServices((t) => {
+      targets.push(t);
+      return fleet;
+    });
     const result = await answerStateChange(
       event,
       {
