@@ -13,6 +13,17 @@ import { packagedTemplate } from '../support/packaged-template.js';
 const ROOT = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 
+/** cfn-lint of the venv on `file`: its exit code and everything it printed. */
+function cfnLint(file: string): Promise<{ code: number; output: string }> {
+  return run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
+    ({ stdout }) => ({ code: 0, output: stdout }),
+    (err: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: err.code ?? -1,
+      output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
+    }),
+  );
+}
+
 describe('the packaged template', () => {
   it.each([
     ['the project watchdog.yml', undefined],
@@ -34,13 +45,7 @@ describe('the packaged template', () => {
       writeFileSync(file, JSON.stringify(packagedTemplate({}, policy === undefined ? {} : { policy })));
 
       // Act
-      const result = await run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
-        ({ stdout }) => ({ code: 0, output: stdout }),
-        (err: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: err.code ?? -1,
-          output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
-        }),
-      );
+      const result = await cfnLint(file);
 
       // Assess
       expect(result.output).toBe('');
@@ -53,13 +58,7 @@ describe('the packaged template', () => {
     'standalone template %s (deployed with aws cloudformation deploy or as a StackSet) passes cfn-lint',
     async (file) => {
       // Act
-      const result = await run(join(ROOT, '.venv', 'bin', 'cfn-lint'), [file], { cwd: ROOT }).then(
-        ({ stdout }) => ({ code: 0, output: stdout }),
-        (err: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: err.code ?? -1,
-          output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
-        }),
-      );
+      const result = await cfnLint(file);
 
       // Assess
       expect(result.output).toBe('');
