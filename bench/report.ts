@@ -324,6 +324,12 @@ export function fanOutSection(r: BenchResults): string {
     Object.entries(o)
       .map(([k, v]) => `${short(k)} ${int(v)}`)
       .join(', ');
+  /** A row of the worker's timings: name, targets, wall, CPU, Lambda estimate; no calls or memory of its own. */
+  const workerRow = (
+    name: string,
+    targets: number,
+    t: { wallMs: number; cpuMs: number; lambdaMs: number },
+  ) => [name, targets, seconds(t.wallMs), seconds(t.cpuMs), seconds(t.lambdaMs), '-', '-'];
   return [
     `Deployed: worker concurrency ${d.concurrency} (the SQS trigger's maximumConcurrency), batch size ${d.batchSize}, ` +
       `worker ${d.workerMemoryMB} MB, sweep ${d.sweepMemoryMB} MB, single-invocation concurrency ${d.sweepConcurrency}, ` +
@@ -344,33 +350,9 @@ export function fanOutSection(r: BenchResults): string {
           `${Math.round(p.peakRssMB)} MB`,
           calls(p.calls),
         ],
-        [
-          'worker, first invocation (cold container)',
-          w.invocations[0]?.targets ?? 0,
-          seconds(w.cold.wallMs),
-          seconds(w.cold.cpuMs),
-          seconds(w.cold.lambdaMs),
-          '-',
-          '-',
-        ],
-        [
-          'worker, warm full batch (median)',
-          d.batchSize,
-          seconds(w.warmBatch.wallMs),
-          seconds(w.warmBatch.cpuMs),
-          seconds(w.warmBatch.lambdaMs),
-          '-',
-          '-',
-        ],
-        [
-          'worker, one target alone (median)',
-          1,
-          seconds(w.alone.wallMs),
-          seconds(w.alone.cpuMs),
-          seconds(w.alone.lambdaMs),
-          '-',
-          '-',
-        ],
+        workerRow('worker, first invocation (cold container)', w.invocations[0]?.targets ?? 0, w.cold),
+        workerRow('worker, warm full batch (median)', d.batchSize, w.warmBatch),
+        workerRow('worker, one target alone (median)', 1, w.alone),
         [
           `worker sample, all ${w.invocations.length} invocations`,
           w.sampleTargets,
