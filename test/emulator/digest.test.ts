@@ -72,21 +72,26 @@ beforeEach(async () => {
   await resetEmulator();
 });
 
+/** The digest handler against the emulator, for one region, publishing to `topicArn`, at `now`. */
+function digestHandler(topicArn: string, now: Date) {
+  return createDigestHandler({
+    clock: () => now,
+    env: {
+      AWS_REGION: REGION,
+      TOPIC_ARN: topicArn,
+      POLICY_FILE: policyFile(`regions: [${REGION}]\n`),
+      AWS_ENDPOINT_URL: endpoint(),
+    },
+    log: () => {},
+  });
+}
+
 describe('digest on the emulator', () => {
   it('emails the expected figures for a fleet with volumes and addresses, as text and the same data as JSON', async () => {
     // Prepare
     const { micro, large, now, idleIp } = await seedFleet();
     const topicArn = await createTopic(REGION);
-    const handler = createDigestHandler({
-      clock: () => now,
-      env: {
-        AWS_REGION: REGION,
-        TOPIC_ARN: topicArn,
-        POLICY_FILE: policyFile(`regions: [${REGION}]\n`),
-        AWS_ENDPOINT_URL: endpoint(),
-      },
-      log: () => {},
-    });
+    const handler = digestHandler(topicArn, now);
 
     // Act
     const summary = await handler({});
@@ -213,16 +218,7 @@ describe('digest on the emulator', () => {
       }),
     );
     const topicArn = await createTopic(REGION);
-    const handler = createDigestHandler({
-      clock: () => now,
-      env: {
-        AWS_REGION: REGION,
-        TOPIC_ARN: topicArn,
-        POLICY_FILE: policyFile(`regions: [${REGION}]\n`),
-        AWS_ENDPOINT_URL: endpoint(),
-      },
-      log: () => {},
-    });
+    const handler = digestHandler(topicArn, now);
 
     // Act
     const summary = await handler({});
