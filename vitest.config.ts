@@ -24,6 +24,8 @@ export default defineConfig({
     // one after the other (268 s for the suite, 171 s with two workers). The tests wait on child processes and the
     // emulator much of the time; each worker has its own moto server (test/emulator/global-setup.ts).
     maxWorkers: Math.max(2, availableParallelism()),
+    // Temporary files of the whole run in one folder, removed at the end (test/support/tmp-setup.ts).
+    globalSetup: ['test/support/tmp-setup.ts'],
     projects: [
       {
         test: {
