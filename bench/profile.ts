@@ -20,7 +20,7 @@ interface CpuProfile {
 
 /** Areas, first match wins: [name, test on the module path]. */
 const AREAS: [string, RegExp][] = [
-  ['XML parsing (SDK XML parser)', /@aws-sdk\/xml-builder\//],
+  ['XML parsing (saxes, SDK XML parser)', /@aws-sdk\/xml-builder\/|node_modules\/(saxes|xmlchars)\//],
   [
     'SDK answer to objects (schemas, dates)',
     /XmlShapeDeserializer|JsonShapeDeserializer|NormalizedSchema|FromStringShapeDeserializer|date-utils|get-value-from-text-node|parse-utils|schema-date|HttpBindingProtocol|RpcProtocol|AwsQueryProtocol|AwsEc2QueryProtocol|AwsJson1_[01]Protocol|AwsJsonRpcProtocol|ProtocolLib|collect-stream-body|fromUtf8|toUtf8|util-utf8/,
@@ -29,7 +29,10 @@ const AREAS: [string, RegExp][] = [
     'SDK request path (serialise, sign, retry, HTTP client)',
     /node_modules\/(@smithy|@aws-sdk|@aws-crypto)\//,
   ],
-  ['DescribeInstances to instances (ec2.ts, tag cleaning)', /src\/aws\/ec2\.ts|src\/core\/text\.ts/],
+  [
+    'DescribeInstances to instances (ec2.ts, ec2-pages.ts, tag cleaning)',
+    /src\/aws\/(ec2|ec2-pages|raw-answer)\.ts|src\/core\/text\.ts/,
+  ],
   ['metric datapoints (cloudwatch.ts)', /src\/aws\/cloudwatch\.ts/],
   ['evaluate (rules, kinds)', /src\/core\/(evaluate|rules|kinds|instance|local-time)\.ts/],
   ['sweep orchestration and tag writes (jobs)', /src\/jobs\//],

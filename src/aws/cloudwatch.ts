@@ -4,6 +4,7 @@ import {
   GetMetricDataCommand,
   GetMetricStatisticsCommand,
   type MetricDataQuery,
+  type MetricDataResult,
 } from '@aws-sdk/client-cloudwatch';
 import {
   type InstanceMetrics,
@@ -13,6 +14,7 @@ import {
 } from '../core/instance.js';
 import type { MetricsPort, MetricsRequest, SeriesQuery, StreamOptions } from '../core/ports.js';
 import { aheadInOrder, chunk, limiter, mapBounded } from './clients.js';
+import { readRawAnswer } from './raw-answer.js';
 
 /** IAM actions this adapter uses. */
 export const CLOUDWATCH_SWEEP_PERMISSIONS = [
@@ -129,32 +131,40 @@ export class MetricsAdapter implements MetricsPort {
     const points: Point[][] = batch.map(() => []);
     let token: string | undefined;
     do {
-      const res = await this.dataCalls(() => {
+      const res = await this.dataCalls(async () => {
         this.calls++;
-        return this.client.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: batch.map((q) => q.query),
-            StartTime: from,
-            EndTime: to,
-            ScanBy: 'TimestampAscending',
-            ...(token ? { NextToken: token } : {}),
+        const command = new GetMetricDataCommand({
+          MetricDataQueries: batch.map((q) => q.query),
+          StartTime: from,
+          EndTime: to,
+          ScanBy: 'TimestampAscending',
+          ...(token ? { NextToken: token } : {}),
+        });
+        let read: SeriesData[] | undefined;
+        command.middlewareStack.add(
+          readRawAnswer((json) => {
+            const answer = metricDataOf(json);
+            if (!answer) return undefined;
+            read = answer.series;
+            return answer.rest;
           }),
+          { step: 'deserialize', priority: 'low', name: 'costWatchdogReadRawMetricData' },
         );
+        const output = await this.client.send(command);
+        return { output, read };
       });
-      for (const result of res.MetricDataResults ?? []) {
-        const k = result.Id === undefined ? undefined : index.get(result.Id);
+      for (const series of res.read ?? (res.output.MetricDataResults ?? []).map(seriesOf)) {
+        const k = series.id === undefined ? undefined : index.get(series.id);
         const into = k === undefined ? undefined : points[k];
         if (!into) continue;
-        const ts = result.Timestamps ?? [];
-        const values = result.Values ?? [];
-        const n = Math.min(ts.length, values.length);
+        const n = Math.min(series.at.length, series.values.length);
         for (let j = 0; j < n; j++) {
-          const t = ts[j];
-          const v = values[j];
-          if (t !== undefined && v !== undefined) into.push({ at: t.getTime(), value: v });
+          const at = series.at[j];
+          const value = series.values[j];
+          if (at !== undefined && value !== undefined) into.push({ at, value });
         }
       }
-      token = res.NextToken;
+      token = res.output.NextToken;
     } while (token);
     return { batch, points };
   }
@@ -206,4 +216,66 @@ export class MetricsAdapter implements MetricsPort {
       .filter((p): p is { at: number; value: number } => Number.isFinite(p.at) && typeof p.value === 'number')
       .sort((a, b) => a.at - b.at);
   }
+}
+
+/** One series of a GetMetricData answer: its query's id, its datapoints' times (epoch ms) and values. */
+interface SeriesData {
+  id: string | undefined;
+  at: number[];
+  values: number[];
+}
+
+/** A series as the SDK gives it. */
+function seriesOf(result: MetricDataResult): SeriesData {
+  return {
+    id: result.Id,
+    at: (result.Timestamps ?? []).map((t) => t.getTime()),
+    values: result.Values ?? [],
+  };
+}
+
+/** A number of a JSON answer as the SDK reads one (a number, or NaN / Infinity / -Infinity as text). */
+function numberOf(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return Number(v);
+  return undefined;
+}
+
+/**
+ * The series of a raw GetMetricData answer (JSON: timestamps in epoch seconds), without turning each timestamp
+ * into a Date as the SDK does (a sweep of 10,000 instances reads some 300,000 datapoints), and the answer the SDK is
+ * to read instead (everything else: NextToken, Messages). Undefined when the answer is not as expected (the SDK
+ * then reads it whole, as it always does); test/unit/cloudwatch-adapter.test.ts compares the two.
+ */
+export function metricDataOf(json: string): { series: SeriesData[]; rest: string } | undefined {
+  let answer: unknown;
+  try {
+    answer = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof answer !== 'object' || answer === null) return undefined;
+  const results = (answer as { MetricDataResults?: unknown }).MetricDataResults ?? [];
+  if (!Array.isArray(results)) return undefined;
+  const series: SeriesData[] = [];
+  for (const r of results as { Id?: unknown; Timestamps?: unknown; Values?: unknown }[]) {
+    const times = r?.Timestamps ?? [];
+    const values = r?.Values ?? [];
+    if (!Array.isArray(times) || !Array.isArray(values)) return undefined;
+    const at: number[] = new Array(times.length);
+    for (let j = 0; j < times.length; j++) {
+      const x: unknown = times[j];
+      const t = typeof x === 'number' ? x : typeof x === 'string' && x.trim() !== '' ? Number(x) : Number.NaN;
+      if (!Number.isFinite(t)) return undefined;
+      at[j] = Math.round(t * 1000);
+    }
+    const read: number[] = new Array(values.length);
+    for (let j = 0; j < values.length; j++) {
+      const v = numberOf(values[j]);
+      if (v === undefined) return undefined;
+      read[j] = v;
+    }
+    series.push({ id: typeof r?.Id === 'string' ? r.Id : undefined, at, values: read });
+  }
+  return { series, rest: JSON.stringify({ ...answer, MetricDataResults: [] }) };
 }

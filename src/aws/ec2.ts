@@ -3,7 +3,6 @@ import {
   DeleteTagsCommand,
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
-  type DescribeInstancesCommandInput,
   type DescribeInstancesCommandOutput,
   DescribeInstanceTypesCommand,
   DescribeRegionsCommand,
@@ -14,8 +13,6 @@ import {
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import type { Readable } from 'node:stream';
-import type { DeserializeMiddleware, HttpResponse } from '@smithy/types';
 import { describeError } from '../core/errors.js';
 import type { Instance, InstanceTypeInfo } from '../core/instance.js';
 import { TAGS } from '../core/names.js';
@@ -61,17 +58,21 @@ export class Ec2Adapter implements FleetPort, RestartPort {
 
   /**
    * The running instances page by page (DescribeInstances, pages of 1000, filtered to running). The next page is
-   * asked for as soon as this one has arrived, before the SDK has parsed it (its nextToken is read from the end of
-   * the raw answer, and checked against the parsed one), so the wait for the next page overlaps with the parsing
-   * of this one and with what the caller does with it. At most one page beyond the one the caller holds is asked
-   * for. A failing page ends the iteration with its error.
+   * asked for as soon as this one has arrived, before it is parsed (its nextToken is read from the end of the raw
+   * answer, and checked against the parsed one), so the wait for the next page overlaps with the parsing of this
+   * one and with what the caller does with it. At most one page beyond the one the caller holds is asked for. The
+   * instances are read from the raw answer (src/aws/ec2-pages.ts). A failing page ends the iteration with its error.
    */
   async *runningPages(): AsyncGenerator<Instance[]> {
+    // Loaded on first use: only the sweep reads pages, and the XML parser stays out of module init (cold start).
+    const { readRawPage } = await import('./ec2-pages.js');
     interface Page {
       output: Promise<DescribeInstancesCommandOutput>;
       /** Resolves when the request is handed to the HTTP client. */
       sent: Promise<void>;
       early?: { token: string; page: Page };
+      /** The instances read from the raw answer (readRawPage); the SDK's output has them otherwise. */
+      read?: Ec2Instance[];
     }
     let awaited: Page | undefined;
     const ask = (token: string | undefined): Page => {
@@ -88,11 +89,17 @@ export class Ec2Adapter implements FleetPort, RestartPort {
         }),
       };
       command.middlewareStack.add(
-        readRawPage(onSent, (next) => {
-          // Only while the caller waits for this page: never two pages ahead of the one it holds.
-          if (!next || awaited !== page || page.early) return undefined;
-          page.early = { token: next, page: ask(next) };
-          return page.early.page.sent;
+        readRawPage({
+          sent: onSent,
+          found: (next) => {
+            // Only while the caller waits for this page: never two pages ahead of the one it holds.
+            if (!next || awaited !== page || page.early) return undefined;
+            page.early = { token: next, page: ask(next) };
+            return page.early.page.sent;
+          },
+          read: (instances) => {
+            page.read = instances;
+          },
         }),
         { step: 'deserialize', priority: 'low', name: 'costWatchdogReadRawPage' },
       );
@@ -109,6 +116,7 @@ export class Ec2Adapter implements FleetPort, RestartPort {
         awaited = current;
         const output: DescribeInstancesCommandOutput = await current.output;
         awaited = undefined;
+        const raws = current.read ?? (output.Reservations ?? []).flatMap((r) => r.Instances ?? []);
         let next: Page | undefined;
         if (current.early && current.early.token === output.NextToken) next = current.early.page;
         else {
@@ -117,11 +125,9 @@ export class Ec2Adapter implements FleetPort, RestartPort {
         }
         current = next;
         const out: Instance[] = [];
-        for (const reservation of output.Reservations ?? []) {
-          for (const raw of reservation.Instances ?? []) {
-            const instance = this.toInstance(raw);
-            if (instance) out.push(instance);
-          }
+        for (const raw of raws) {
+          const instance = this.toInstance(raw);
+          if (instance) out.push(instance);
         }
         yield out;
       }
@@ -368,128 +374,4 @@ export class Ec2Adapter implements FleetPort, RestartPort {
 
 function stateOf(name: string | undefined): { state?: string } {
   return name ? { state: name } : {};
-}
-
-/**
- * Parts of a DescribeInstances answer that toInstance() never reads: nested structures and plain fields that make
- * up more than three quarters of each instance's XML, and of the SDK's work to turn it into objects. readRawPage()
- * leaves them out of the pages of runningPages() before the SDK parses them (test/unit/ec2-pages.test.ts checks
- * that the instances come out the same with and without them).
- */
-export const UNREAD_INSTANCE_PARTS = [
-  'networkInterfaceSet',
-  'blockDeviceMapping',
-  'placement',
-  'monitoring',
-  'cpuOptions',
-  'metadataOptions',
-  'productCodes',
-  'privateDnsNameOptions',
-  'maintenanceOptions',
-  'capacityReservationSpecification',
-  'enclaveOptions',
-  'networkPerformanceOptions',
-  'elasticGpuAssociationSet',
-  'elasticInferenceAcceleratorAssociationSet',
-  'licenseSet',
-  'iamInstanceProfile',
-  'stateReason',
-  'imageId',
-  'privateDnsName',
-  'dnsName',
-  'reason',
-  'keyName',
-  'amiLaunchIndex',
-  'subnetId',
-  'vpcId',
-  'privateIpAddress',
-  'sourceDestCheck',
-  'architecture',
-  'rootDeviceName',
-  'virtualizationType',
-  'clientToken',
-  'hypervisor',
-  'ebsOptimized',
-  'enaSupport',
-  'platformDetails',
-  'bootMode',
-  // Inside parts that are read: the state's code (its name is read) and the security groups' names (their ids are).
-  'code',
-  'groupName',
-  // The reservation around the instances.
-  'reservationId',
-  'ownerId',
-  'requesterId',
-] as const;
-
-/**
- * `<part>...</part>` and `<part/>` of the parts above. None of them holds an element of its own name, and EC2 escapes
- * `<` in text, so the first closing tag of the name ends the part.
- */
-const UNREAD = new RegExp(
-  `<(${UNREAD_INSTANCE_PARTS.join('|')})>[\\s\\S]*?</\\1>|<(?:${UNREAD_INSTANCE_PARTS.join('|')})/>`,
-  'g',
-);
-
-/**
- * The line breaks and indentation that follow a tag and come before the next one. EC2 lays its answers out four
- * spaces a level, and the SDK's parser would read all of it character by character. The white space must follow a
- * whole tag (`<` and `>` with neither between them): text may hold `>` and line breaks (a tag value "a>\n" keeps
- * them), never a bare `<`.
- */
-const LAYOUT = /(<[^<>]*>)\s*\n\s*(?=<)/g;
-
-/** A DescribeInstances answer without the parts toInstance() never reads, and without its layout. */
-export function withoutUnreadParts(xml: string): string {
-  return xml.replace(UNREAD, '').replace(LAYOUT, '$1');
-}
-
-/**
- * A deserialize-step middleware (the innermost: it sees the raw answer first) for the pages of runningPages(). It
- * reads the body, leaves out the parts toInstance() never reads (withoutUnreadParts), and reads the nextToken from
- * the end of the raw XML, where EC2 puts it, before the SDK parses the answer. `found` gets the token once, or
- * undefined when the answer has none or it cannot be read that way (the caller then uses the parsed one); when it
- * starts the next request it returns a promise of that request being sent, and the parsing (a hundred ms of CPU
- * for 1,000 instances, which would hold the request back) waits for it. `sent` is called when this middleware's
- * own request goes to the HTTP client.
- */
-function readRawPage(
-  sent: () => void,
-  found: (token: string | undefined) => Promise<void> | undefined,
-): DeserializeMiddleware<DescribeInstancesCommandInput, DescribeInstancesCommandOutput> {
-  let done = false;
-  return (next) => async (args) => {
-    sent();
-    const result = await next(args);
-    const response = result.response as HttpResponse | undefined;
-    if (done || response?.statusCode !== 200) return result;
-    const bytes = await bodyBytes(response.body);
-    if (!bytes) return result;
-    done = true;
-    const xml = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-    response.body = Buffer.from(withoutUnreadParts(xml));
-    const tail = xml.slice(-4096);
-    const nextSent = found(
-      /<nextToken>([^<&]+)<\/nextToken>\s*<\/DescribeInstancesResponse>\s*$/.exec(tail)?.[1],
-    );
-    // Let the next request reach its socket (a timer turn) before the parsing takes the CPU; at most 50 ms.
-    if (nextSent)
-      await Promise.race([
-        nextSent.then(() => new Promise((resolve) => setTimeout(resolve, 1))),
-        new Promise((resolve) => setTimeout(resolve, 50)),
-      ]);
-    return result;
-  };
-}
-
-/** The bytes of a response body that is already bytes or a Node stream; undefined for anything else. */
-async function bodyBytes(body: unknown): Promise<Uint8Array | undefined> {
-  if (body instanceof Uint8Array) return body;
-  if (body && typeof (body as Readable).pipe === 'function' && Symbol.asyncIterator in (body as object)) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of body as Readable)
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    return Buffer.concat(chunks);
-  }
-  return undefined;
 }

@@ -2,7 +2,11 @@
  * One smoke test per AWS client against the moto server, plus the emulator behaviours the handlers rely on
  * (or must not rely on). When a moto upgrade changes one of these, this file says so first.
  */
-import { GetMetricDataCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  type CloudWatchClient,
+  GetMetricDataCommand,
+  PutMetricDataCommand,
+} from '@aws-sdk/client-cloudwatch';
 import {
   CreateKeyPairCommand,
   DescribeInstanceAttributeCommand,
@@ -19,6 +23,10 @@ import { PublishCommand } from '@aws-sdk/client-sns';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { metricDataOf } from '../../src/aws/cloudwatch.js';
+import { Ec2Adapter } from '../../src/aws/ec2.js';
+import { instancesOfPage, withoutUnreadParts } from '../../src/aws/ec2-pages.js';
+import { readRawAnswer } from '../../src/aws/raw-answer.js';
 import { clientConfig } from '../../src/aws/clients.js';
 import {
   clients,
@@ -273,6 +281,107 @@ describe('CloudWatch (AWS JSON 1.0 protocol)', () => {
 
     // Assess
     await expect(put).resolves.toMatchObject({ $metadata: { httpStatusCode: 200 } });
+  });
+});
+
+/** The raw body of every 200 answer `client` gets from now on, as it came. */
+function rawAnswers(client: EC2Client | CloudWatchClient): string[] {
+  const bodies: string[] = [];
+  (client as EC2Client).middlewareStack.add(
+    readRawAnswer((text) => {
+      bodies.push(text);
+      return undefined;
+    }),
+    { step: 'deserialize', priority: 'low', name: 'testRawAnswers' },
+  );
+  return bodies;
+}
+
+describe("The sweep's own readers of the two big answers (src/aws/raw-answer.ts)", () => {
+  it("read moto's DescribeInstances answer as the SDK does, without leaving it to the SDK", async () => {
+    // Prepare: two reservations; tags with markup and non-ASCII text, a spot and a hibernating instance
+    await seedInstances(
+      REGION,
+      { tags: { Owner: 'ann', Name: 'a & <b> "c" Grüße 🚀' }, count: 2 },
+      { tags: { Owner: 'bob' }, spot: true },
+      { hibernate: true },
+    );
+    const { ec2 } = clients(REGION);
+    const raw = rawAnswers(ec2);
+
+    // Act
+    const bySdk = await ec2.send(new DescribeInstancesCommand({}));
+    const ours = instancesOfPage(withoutUnreadParts(raw[0] as string));
+    const paged = await new Ec2Adapter(ec2, REGION).listRunning();
+
+    // Assess: the fields the adapter reads, equal; and the adapter's pages equal to its one-by-one reading
+    const fields = (i: NonNullable<typeof ours>[number]) => ({
+      InstanceId: i.InstanceId,
+      InstanceType: i.InstanceType,
+      State: { Name: i.State?.Name },
+      LaunchTime: i.LaunchTime,
+      Tags: i.Tags,
+      InstanceLifecycle: i.InstanceLifecycle,
+      RootDeviceType: i.RootDeviceType,
+      HibernationOptions: i.HibernationOptions,
+      PublicIpAddress: i.PublicIpAddress,
+      SecurityGroups: i.SecurityGroups?.map((g) => ({ GroupId: g.GroupId })),
+      Operator: i.Operator,
+    });
+    const sdkInstances = (bySdk.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+    expect(ours).toHaveLength(4);
+    expect(ours.map(fields)).toEqual(sdkInstances.map(fields));
+    expect(ours.find((i) => i.InstanceLifecycle === 'spot')?.Tags).toEqual([{ Key: 'Owner', Value: 'bob' }]);
+    expect(ours.filter((i) => i.HibernationOptions?.Configured === true)).toHaveLength(1);
+    const adapter = new Ec2Adapter(ec2, REGION);
+    expect(paged).toEqual(await Promise.all(paged.map((i) => adapter.getRunning(i.instanceId))));
+    expect(paged.find((i) => i.tags.Owner === 'ann')?.tags.Name).toBe('a & <b> "c" Grüße 🚀');
+  });
+
+  it("read moto's GetMetricData answer as the SDK does", async () => {
+    // Prepare
+    const { cloudwatch } = clients(REGION);
+    const to = new Date(Math.floor(Date.now() / 300_000) * 300_000);
+    const from = new Date(to.getTime() - 3600_000);
+    await putMetrics(
+      REGION,
+      'i-0abc',
+      { cpu: (_at, i) => i / 4, networkIn: 1000, networkOut: 500 },
+      from,
+      to,
+    );
+    const raw = rawAnswers(cloudwatch);
+
+    // Act
+    const bySdk = await cloudwatch.send(
+      new GetMetricDataCommand({
+        StartTime: from,
+        EndTime: new Date(to.getTime() + 300_000),
+        MetricDataQueries: ['CPUUtilization', 'NetworkIn', 'NetworkOut'].map((name, i) => ({
+          Id: `m${i}`,
+          MetricStat: {
+            Metric: {
+              Namespace: 'AWS/EC2',
+              MetricName: name,
+              Dimensions: [{ Name: 'InstanceId', Value: 'i-0abc' }],
+            },
+            Period: 300,
+            Stat: 'Average',
+          },
+        })),
+      }),
+    );
+    const ours = metricDataOf(raw[0] as string);
+
+    // Assess
+    expect(ours?.series).toEqual(
+      (bySdk.MetricDataResults ?? []).map((r) => ({
+        id: r.Id,
+        at: (r.Timestamps ?? []).map((t) => t.getTime()),
+        values: r.Values,
+      })),
+    );
+    expect(ours?.series[0]?.values).toHaveLength(13);
   });
 });
 

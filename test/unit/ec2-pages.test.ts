@@ -3,11 +3,17 @@
  * and the parts of each instance the sweep never reads left out before the SDK parses them. Real SDK client,
  * real middleware; the answers come from a request handler in this file.
  */
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, type Instance as Ec2Instance } from '@aws-sdk/client-ec2';
 import type { HttpRequest } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { indentXml } from '../../bench/fake-aws.js';
-import { Ec2Adapter, UNREAD_INSTANCE_PARTS, withoutUnreadParts } from '../../src/aws/ec2.js';
+import { Ec2Adapter } from '../../src/aws/ec2.js';
+import {
+  instancesOfPage,
+  UNREAD_INSTANCE_PARTS,
+  withoutReservations,
+  withoutUnreadParts,
+} from '../../src/aws/ec2-pages.js';
 
 const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
@@ -165,5 +171,100 @@ describe('Ec2Adapter.runningPages', () => {
 
     expect(instances.map((i) => i.instanceId)).toEqual(['i-1', 'i-2']);
     expect(asked).toEqual(['ask:-', 'ask:a&b', 'ask:a&b']);
+  });
+
+  it('reads the instances of a page as the SDK reads them, on the shapes an answer can take', async () => {
+    // Prepare: pages with one reservation of one instance, several reservations, none, and odd but valid parts
+    const bare = (id: string, inner: string) =>
+      `<item><instanceId>${id}</instanceId><instanceType>t3.micro</instanceType>${inner}</item>`;
+    const reservation = (...instances: string[]) =>
+      `<item><reservationId>r</reservationId><instancesSet>${instances.join('')}</instancesSet></item>`;
+    const answer = (reservations: string) =>
+      `<DescribeInstancesResponse xmlns="${XMLNS}"><requestId>r</requestId>${reservations}</DescribeInstancesResponse>`;
+    const pages = [
+      page(richInstance('i-1', 1)),
+      page(['i-1', 'i-2', 'i-3'].map((id, k) => richInstance(id, k + 1)).join('')),
+      answer(
+        `<reservationSet>${reservation(richInstance('i-1', 1), richInstance('i-2', 2))}${reservation(richInstance('i-3', 3))}</reservationSet>`,
+      ),
+      answer('<reservationSet/>'),
+      answer(''),
+      answer(
+        `<reservationSet>${reservation(
+          bare(
+            'i-a',
+            '<tagSet><item><key>Owner</key><value/></item><item><key>blank</key><value>\n   </value></item><item><key>lines</key><value>a\r\nb&#x41;&#65;&quot;</value></item></tagSet><instanceState/><hibernationOptions><configured>TRUE</configured></hibernationOptions>',
+          ),
+          bare(
+            'i-b',
+            '<tagSet/><groupSet/><operator><managed>false</managed></operator><launchTime>2026-11-25T09:00:00Z</launchTime>',
+          ),
+          bare(
+            'i-c',
+            '<tagSet><item/><item><key>k</key></item></tagSet><groupSet><item><groupId>sg-1</groupId></item></groupSet><hibernationOptions/>',
+          ),
+          '<item/>',
+        )}</reservationSet>`,
+      ),
+    ];
+    /** The fields Ec2Adapter.toInstance() reads. */
+    const readFields = (i: Ec2Instance) => ({
+      InstanceId: i.InstanceId,
+      InstanceType: i.InstanceType,
+      State: i.State,
+      LaunchTime: i.LaunchTime,
+      Tags: i.Tags,
+      InstanceLifecycle: i.InstanceLifecycle,
+      RootDeviceType: i.RootDeviceType,
+      HibernationOptions: i.HibernationOptions,
+      PublicIpAddress: i.PublicIpAddress,
+      SecurityGroups: i.SecurityGroups,
+      Operator: i.Operator,
+    });
+
+    for (const [k, xml] of pages.entries()) {
+      // Act: the SDK reads the page as the adapter leaves it (withoutUnreadParts); so does instancesOfPage()
+      const read = withoutUnreadParts(xml);
+      const bySdk = await client(() => ({ xml: read }))
+        .send(new DescribeInstancesCommand({ MaxResults: 5 }))
+        .then((o) => (o.Reservations ?? []).flatMap((r) => r.Instances ?? []));
+      const ours = instancesOfPage(read);
+
+      // Assess
+      expect(ours.map(readFields), `page ${k}`).toEqual(bySdk.map(readFields));
+    }
+    expect(instancesOfPage(withoutUnreadParts(pages[2] as string)).map((i) => i.InstanceId)).toEqual([
+      'i-1',
+      'i-2',
+      'i-3',
+    ]);
+    expect(instancesOfPage(pages[5] as string).map((i) => i.HibernationOptions)).toEqual([
+      { Configured: true },
+      undefined,
+      {},
+      undefined,
+    ]);
+  });
+
+  it('leaves the SDK only the answer around the reservations: its requestId and nextToken', () => {
+    const rest = withoutReservations(page(richInstance('i-1', 1) + richInstance('i-2', 2), 'a&amp;b'));
+    expect(rest).toBe(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${XMLNS}"><requestId>r</requestId><reservationSet/><nextToken>a&amp;b</nextToken></DescribeInstancesResponse>`,
+    );
+    expect(withoutReservations(page(''))).toContain('<reservationSet/></DescribeInstancesResponse>');
+  });
+
+  it('leaves a page it cannot read to the SDK, which fails on it as it always does', async () => {
+    // Prepare: a launch time that is not a date
+    const bad = page(richInstance('i-1', 1).replace('2026-11-25T09:00:00.000Z', 'yesterday'));
+    expect(() => instancesOfPage(withoutUnreadParts(bad))).toThrow('launchTime yesterday is not a date');
+    const adapter = new Ec2Adapter(
+      client(() => ({ xml: bad })),
+      'us-east-1',
+    );
+
+    // Act + Assess: the SDK's own error, not one of ours
+    await expect(adapter.listRunning()).rejects.toThrow(/yesterday|date|time/i);
+    await expect(adapter.listRunning()).rejects.not.toThrow('launchTime yesterday is not a date');
   });
 });
