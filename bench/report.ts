@@ -143,9 +143,37 @@ export interface BenchResults {
     setupCpuMs: number;
   };
   coldStart: ColdStartFigures;
+  /** This sweep against the code of an earlier commit (bench/baseline.ts), or why that was not measured. */
+  baseline: BaselineFigures;
   profile: { run: string; cpuMs: number; totalMs: number; areas: Record<string, number> };
   bundles: BundleFigures[];
   fanOut: FanOutFigures;
+}
+
+/** CPU of the same run of an earlier commit's sweep and of this one, measured in alternation in one bench. */
+export type BaselineFigures =
+  | {
+      commit: string;
+      run: string;
+      beforeCpuMs: number[];
+      afterCpuMs: number[];
+      medianBeforeMs: number;
+      medianAfterMs: number;
+      /** Both made the same number of decisions of each kind. */
+      decisionsAgree: boolean;
+    }
+  | { commit: string; missing: string };
+
+/** One sentence on the baseline comparison, for the README and docs/scale.md. */
+export function baselineSentence(r: BenchResults): string {
+  const b = r.baseline;
+  if ('missing' in b) return `Not compared with the code before #16: ${b.missing}.`;
+  const change = Math.round((1 - b.medianAfterMs / b.medianBeforeMs) * 100);
+  return (
+    `CPU of the ${b.run} run against the code before #16 (commit ${b.commit.slice(0, 7)}), built as it was and run in ` +
+    `alternation in the same bench (${b.beforeCpuMs.length} runs each, median): ${int(b.medianBeforeMs)} ms -> ` +
+    `${int(b.medianAfterMs)} ms, ${change} % less${b.decisionsAgree ? ', the same decisions' : ', DIFFERENT decisions'}.`
+  );
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -205,7 +233,7 @@ export function readmeSection(r: BenchResults): string {
     `Deployed zips (\`serverless package\`): ${zips}. Sweep module init ${c.sweepInitMs} ms against ` +
       `${c.bareInitMs} ms for a bundle of only its SDK clients (${c.ratio}x); its first invocation spends ` +
       `${f.setupWallMs} ms (${f.setupCpuMs} ms CPU) more than the next one (loading the policy and the sweep, ` +
-      `creating clients, first calls). ` +
+      `creating clients, first calls). ${baselineSentence(r)} ` +
       `Measured with ${r.latency.baseMs} ms per call on ${r.cpus} CPUs, load ${r.loadAverage.before}-${r.loadAverage.after}.`,
   ].join('\n');
 }
@@ -440,8 +468,30 @@ export function fanOutSection(r: BenchResults): string {
   ].join('\n');
 }
 
+/** docs/scale.md: the baseline comparison, every run. */
+export function baselineSection(r: BenchResults): string {
+  const b = r.baseline;
+  if ('missing' in b) return baselineSentence(r);
+  return [
+    baselineSentence(r),
+    '',
+    markdownTable(
+      ['sweep', ...b.beforeCpuMs.map((_, k) => `run ${k + 1}`), 'median'],
+      [
+        [`before #16 (${b.commit.slice(0, 7)})`, ...b.beforeCpuMs.map(int), int(b.medianBeforeMs)],
+        [
+          `this commit (${(r.commit ?? 'unknown').slice(0, 7)})`,
+          ...b.afterCpuMs.map(int),
+          int(b.medianAfterMs),
+        ],
+      ],
+    ),
+  ].join('\n');
+}
+
 const SECTIONS: Record<string, (r: BenchResults) => string> = {
   readme: readmeSection,
+  baseline: baselineSection,
   'readme-fan-out': readmeFanOutSection,
   sweep: sweepSection,
   profile: profileSection,

@@ -18,6 +18,7 @@ import { parsePolicy } from '../src/core/policy.js';
 import { RESULT_READERS } from '../src/jobs/fan-out.js';
 import { runsPerMonth } from '../src/core/self-cost.js';
 import { parse as parseYaml } from 'yaml';
+import { BASELINE_COMMIT, buildBaseline, median } from './baseline.js';
 import { codeBytes, handlerFile, measureBundles, measureColdStart, serverlessPackage } from './bundles.js';
 import { type FanOutDeploymentFigures, type FanOutMeasured, fanOutModel } from './fan-out-model.js';
 import { AWS_RATE_LIMITS, type FakeAwsOptions, type FakeStats, type LatencyModel } from './fake-aws.js';
@@ -26,6 +27,7 @@ import type { WorkerInvocation, WorkerRun } from './invoke-worker.js';
 import { functionMemoryMB, lambdaNodeFlags } from './lambda-runtime.js';
 import { cpuByArea } from './profile.js';
 import {
+  type BaselineFigures,
   type BenchResults,
   type FanOutFigures,
   lambdaEstimateMs,
@@ -51,6 +53,8 @@ const FOUR = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
  * per region. A sample of real sweep-worker invocations (FAN_OUT_SAMPLE_BATCHES full batches, then
  * FAN_OUT_ALONE invocations of one target) and the planner over all 4,000 targets.
  */
+/** 10,000-instance steady runs of the baseline and of this sweep each (alternating; medians reported). */
+const BASELINE_RUNS = 5;
 const FAN_OUT_ACCOUNTS = 1_000;
 const FAN_OUT_FLEET = 5;
 const FAN_OUT_SAMPLE_BATCHES = 4;
@@ -290,6 +294,52 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${spec.name}: ${inv.wallMs} ms wall, ${inv.cpuMs} ms CPU\n`);
     }
 
+    // 3a. Against the code before #16 (bench/baseline.ts): the 10,000-instance steady run of both sweeps, in
+    // alternation, each after a first run of its own (its signing key and counters in SSM, as it writes them).
+    let baseline: BaselineFigures | undefined;
+    if (!ONLY || ONLY.test('baseline')) {
+      const rev = process.env.BENCH_BASELINE ?? BASELINE_COMMIT;
+      const built = await buildBaseline(ROOT, rev, join(work, 'baseline'));
+      if ('missing' in built) baseline = { commit: rev, missing: built.missing };
+      else {
+        const runs = { before: [] as number[], after: [] as number[] };
+        const decisions = { before: '', after: '' };
+        for (let k = 0; k < BASELINE_RUNS; k++) {
+          for (const [side, handler, file] of [
+            ['before', built.handler, built.policyFile],
+            ['after', sweepHandler, policyFile],
+          ] as const) {
+            await fake.clearParameters();
+            const env = { POLICY_FILE: file };
+            invoke(
+              await configure({ fleet: { [HOME]: 100 }, scenario: 'first' }),
+              lambdaFlags,
+              1,
+              handler,
+              [],
+              env,
+            );
+            const spec = { fleet: { [HOME]: 10_000 }, scenario: 'steady' as const };
+            const inv = invoke(await configure(spec), lambdaFlags, 1, handler, [], env).invocations[0];
+            runs[side].push(inv?.cpuMs ?? 0);
+            decisions[side] = JSON.stringify(sortKeys(inv?.decisions ?? {}));
+          }
+        }
+        baseline = {
+          commit: built.commit,
+          run: '10,000 steady',
+          beforeCpuMs: runs.before,
+          afterCpuMs: runs.after,
+          medianBeforeMs: median(runs.before),
+          medianAfterMs: median(runs.after),
+          decisionsAgree: decisions.before === decisions.after,
+        };
+      }
+      process.stderr.write(
+        `bench: against ${baseline.commit}: ${'missing' in baseline ? baseline.missing : `${baseline.medianBeforeMs} -> ${baseline.medianAfterMs} ms CPU`}\n`,
+      );
+    }
+
     // 3b. The fan-out: a sample of the bundled sweep-worker, then the planner and summary over 4,000 targets.
     let fanOut: FanOutFigures | undefined;
     if (!ONLY || ONLY.test('fan-out')) {
@@ -313,10 +363,11 @@ async function main(): Promise<void> {
     }
 
     if (ONLY) {
-      process.stdout.write(`${JSON.stringify({ sweeps, fanOut }, null, 1)}\n`);
+      process.stdout.write(`${JSON.stringify({ sweeps, baseline, fanOut }, null, 1)}\n`);
       return;
     }
     if (!fanOut) throw new Error('the fan-out was not measured');
+    if (!baseline) throw new Error('the baseline was not measured');
 
     // 4. The first invocation's set-up: a fresh process invoked twice over the same 100 instances; the first
     // invocation's extra time is client creation, credential resolution and the first calls.
@@ -411,6 +462,7 @@ async function main(): Promise<void> {
         setupCpuMs: mid(setups, (s) => s.firstCpu - s.secondCpu),
       },
       coldStart: cold,
+      baseline,
       profile,
       bundles,
       fanOut,

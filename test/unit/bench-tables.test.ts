@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { median } from '../../bench/baseline.js';
 import { fanOutModel } from '../../bench/fan-out-model.js';
 import { type BenchResults, lambdaEstimateMs, renderTables } from '../../bench/report.js';
 import { fanOutDeployment } from '../../src/core/fan-out-deployment.js';
@@ -58,6 +59,27 @@ describe('benchmark figures', () => {
       fanOutModel('1,000 accounts x 4 regions', f.accounts, f.regions.length, f.deployment, f.measured),
       fanOutModel('1,000 accounts x 17 regions', f.accounts, 17, f.deployment, f.measured),
     ]);
+  });
+
+  it('results.json compares this sweep with the code before #16: the medians of its own runs, the same decisions', () => {
+    const b = results.baseline;
+
+    expect('missing' in b ? b.missing : undefined).toBeUndefined();
+    if ('missing' in b) return;
+    expect(b.beforeCpuMs).toHaveLength(b.afterCpuMs.length);
+    expect(b.beforeCpuMs.length).toBeGreaterThanOrEqual(5);
+    expect(b.medianBeforeMs).toBe(median(b.beforeCpuMs));
+    expect(b.medianAfterMs).toBe(median(b.afterCpuMs));
+    expect(b.decisionsAgree).toBe(true);
+    expect(readFileSync('docs/scale.md', 'utf8')).toMatch(
+      /<!-- bench:baseline -->\nCPU of the 10,000 steady run/,
+    );
+  });
+
+  it('takes the middle value as the median (the lower middle one of an even count)', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2);
+    expect(median([])).toBe(0);
   });
 
   it('estimates Lambda time from the vCPU share of the memory size', () => {
