@@ -439,17 +439,27 @@ export function lastRunFromLog(events: readonly LogEvent[], kind: 'sweep' | 'dig
     ? latest
     : runs.findLast((e) => e.message.includes(marker) && id !== undefined && requestIdOf(e.message) === id);
   if (summaryLine) {
-    const record = jsonIn(summaryLine.message) ?? {};
+    const parsed = jsonIn(summaryLine.message);
+    const record = parsed ?? {};
     const details = (record.report ?? record.summary ?? {}) as {
       errors?: { region?: string; instanceId?: string; operation?: string; message?: string }[];
       dryRun?: boolean;
+      notListed?: { errors?: number };
     };
     const errors = (details.errors ?? []).map((e) =>
       cleanLine(
         `${e.region ?? ''}${e.instanceId ? ` ${e.instanceId}` : ''} ${e.operation ?? ''}: ${e.message ?? ''}`.trim(),
       ),
     );
-    const said = String(record.message ?? kind).replace(`${kind}: `, '');
+    const more = Number(details.notListed?.errors ?? 0);
+    if (more > 0) errors.push(`and ${more} more errors: npx serverless logs -f ${kind}`);
+    // A line that is not JSON as a whole (a sweep of an older version whose long line Lambda passed on in pieces):
+    // its message still says how many errors the run had.
+    const message = parsed ? record.message : /"message":"([^"\\]*)"/.exec(summaryLine.message)?.[1];
+    const counted = Number(/ (\d+) errors$/.exec(String(message ?? ''))?.[1] ?? 0);
+    if (!parsed && counted > 0)
+      errors.push(`${counted} errors, not readable from the log line: npx serverless logs -f ${kind}`);
+    const said = String(message ?? kind).replace(`${kind}: `, '');
     return {
       at: new Date(summaryLine.timestamp),
       outcome: errors.length > 0 ? 'errors' : 'ok',

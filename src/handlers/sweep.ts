@@ -1,5 +1,5 @@
 import { jsonLogger } from '../core/log.js';
-import { SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
+import { forLog, SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
 import { type SweepHandlerDeps, sdkSweepJob } from './sweep-deps.js';
 
 export type { SweepHandlerDeps } from './sweep-deps.js';
@@ -35,11 +35,12 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
     const extraRun = isQuietHoursRun(event);
     const report = await sweepNow(job, { now: deps.clock(), ...(extraRun ? { extraRun } : {}) });
     const summary = summarize(report);
-    // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts.
+    // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts. It
+    // is kept short enough for Lambda to pass it on whole (forLog); the returned summary has every decision.
     log({
       level: report.errors.length > 0 ? 'error' : 'info',
       message: `sweep: ${report.instancesSeen} seen, ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.errors.length} errors`,
-      report: summary,
+      report: forLog(summary),
     });
     if (report.errors.length > 0) throw new SweepIncompleteError(summary);
     return summary;
