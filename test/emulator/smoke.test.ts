@@ -28,6 +28,7 @@ import { Ec2Adapter } from '../../src/aws/ec2.js';
 import { instancesOfPage, withoutUnreadParts } from '../../src/aws/ec2-pages.js';
 import { readRawAnswer } from '../../src/aws/raw-answer.js';
 import { clientConfig } from '../../src/aws/clients.js';
+import { fieldsToInstanceReads } from '../support/ec2-fields.js';
 import {
   clients,
   createTopic,
@@ -50,6 +51,22 @@ async function stateOf(ec2: EC2Client, instanceId: string): Promise<string | und
 beforeEach(async () => {
   await resetEmulator();
 });
+
+/** GetMetricData queries m0, m1, ... for AWS/EC2 metrics of one instance at the 5-minute period. */
+function queriesOf(instanceId: string, names: string[], stat: (name: string) => string) {
+  return names.map((name, i) => ({
+    Id: `m${i}`,
+    MetricStat: {
+      Metric: {
+        Namespace: 'AWS/EC2',
+        MetricName: name,
+        Dimensions: [{ Name: 'InstanceId', Value: instanceId }],
+      },
+      Period: 300,
+      Stat: stat(name),
+    },
+  }));
+}
 
 describe('emulator wiring', () => {
   it('points SDK clients created without an endpoint at the local emulator with dummy credentials', async () => {
@@ -241,18 +258,9 @@ describe('CloudWatch (AWS JSON 1.0 protocol)', () => {
         // EndTime is exclusive (and moto truncates it to whole seconds): one step past the last point
         EndTime: new Date(to.getTime() + 300_000),
         ScanBy: 'TimestampAscending',
-        MetricDataQueries: (['CPUUtilization', 'NetworkIn'] as const).map((name, i) => ({
-          Id: `m${i}`,
-          MetricStat: {
-            Metric: {
-              Namespace: 'AWS/EC2',
-              MetricName: name,
-              Dimensions: [{ Name: 'InstanceId', Value: 'i-0abc' }],
-            },
-            Period: 300,
-            Stat: name === 'CPUUtilization' ? 'Average' : 'Sum',
-          },
-        })),
+        MetricDataQueries: queriesOf('i-0abc', ['CPUUtilization', 'NetworkIn'], (name) =>
+          name === 'CPUUtilization' ? 'Average' : 'Sum',
+        ),
       }),
     );
 
@@ -315,22 +323,9 @@ describe("The sweep's own readers of the two big answers (src/aws/raw-answer.ts)
     const paged = await new Ec2Adapter(ec2, REGION).listRunning();
 
     // Assess: the fields the adapter reads, equal; and the adapter's pages equal to its one-by-one reading
-    const fields = (i: NonNullable<typeof ours>[number]) => ({
-      InstanceId: i.InstanceId,
-      InstanceType: i.InstanceType,
-      State: { Name: i.State?.Name },
-      LaunchTime: i.LaunchTime,
-      Tags: i.Tags,
-      InstanceLifecycle: i.InstanceLifecycle,
-      RootDeviceType: i.RootDeviceType,
-      HibernationOptions: i.HibernationOptions,
-      PublicIpAddress: i.PublicIpAddress,
-      SecurityGroups: i.SecurityGroups?.map((g) => ({ GroupId: g.GroupId })),
-      Operator: i.Operator,
-    });
     const sdkInstances = (bySdk.Reservations ?? []).flatMap((r) => r.Instances ?? []);
     expect(ours).toHaveLength(4);
-    expect(ours.map(fields)).toEqual(sdkInstances.map(fields));
+    expect(ours.map(fieldsToInstanceReads)).toEqual(sdkInstances.map(fieldsToInstanceReads));
     expect(ours.find((i) => i.InstanceLifecycle === 'spot')?.Tags).toEqual([{ Key: 'Owner', Value: 'bob' }]);
     expect(ours.filter((i) => i.HibernationOptions?.Configured === true)).toHaveLength(1);
     const adapter = new Ec2Adapter(ec2, REGION);
@@ -357,18 +352,11 @@ describe("The sweep's own readers of the two big answers (src/aws/raw-answer.ts)
       new GetMetricDataCommand({
         StartTime: from,
         EndTime: new Date(to.getTime() + 300_000),
-        MetricDataQueries: ['CPUUtilization', 'NetworkIn', 'NetworkOut'].map((name, i) => ({
-          Id: `m${i}`,
-          MetricStat: {
-            Metric: {
-              Namespace: 'AWS/EC2',
-              MetricName: name,
-              Dimensions: [{ Name: 'InstanceId', Value: 'i-0abc' }],
-            },
-            Period: 300,
-            Stat: 'Average',
-          },
-        })),
+        MetricDataQueries: queriesOf(
+          'i-0abc',
+          ['CPUUtilization', 'NetworkIn', 'NetworkOut'],
+          () => 'Average',
+        ),
       }),
     );
     const ours = metricDataOf(raw[0] as string);

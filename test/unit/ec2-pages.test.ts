@@ -3,11 +3,12 @@
  * and the parts of each instance the sweep never reads left out before the SDK parses them. Real SDK client,
  * real middleware; the answers come from a request handler in this file.
  */
-import { DescribeInstancesCommand, EC2Client, type Instance as Ec2Instance } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import type { HttpRequest } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { indentXml } from '../../bench/fake-aws.js';
 import { Ec2Adapter } from '../../src/aws/ec2.js';
+import { fieldsToInstanceReads } from '../support/ec2-fields.js';
 import {
   instancesOfPage,
   UNREAD_INSTANCE_PARTS,
@@ -207,20 +208,6 @@ describe('Ec2Adapter.runningPages', () => {
         )}</reservationSet>`,
       ),
     ];
-    /** The fields Ec2Adapter.toInstance() reads. */
-    const readFields = (i: Ec2Instance) => ({
-      InstanceId: i.InstanceId,
-      InstanceType: i.InstanceType,
-      State: i.State,
-      LaunchTime: i.LaunchTime,
-      Tags: i.Tags,
-      InstanceLifecycle: i.InstanceLifecycle,
-      RootDeviceType: i.RootDeviceType,
-      HibernationOptions: i.HibernationOptions,
-      PublicIpAddress: i.PublicIpAddress,
-      SecurityGroups: i.SecurityGroups,
-      Operator: i.Operator,
-    });
 
     for (const [k, xml] of pages.entries()) {
       // Act: the SDK reads the page as the adapter leaves it (withoutUnreadParts); so does instancesOfPage()
@@ -231,7 +218,7 @@ describe('Ec2Adapter.runningPages', () => {
       const ours = instancesOfPage(read);
 
       // Assess
-      expect(ours.map(readFields), `page ${k}`).toEqual(bySdk.map(readFields));
+      expect(ours.map(fieldsToInstanceReads), `page ${k}`).toEqual(bySdk.map(fieldsToInstanceReads));
     }
     expect(instancesOfPage(withoutUnreadParts(pages[2] as string)).map((i) => i.InstanceId)).toEqual([
       'i-1',
