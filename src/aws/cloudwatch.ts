@@ -245,7 +245,7 @@ function numberOf(v: unknown): number | undefined {
  * The series of a raw GetMetricData answer (JSON: timestamps in epoch seconds), without turning each timestamp
  * into a Date as the SDK does (a sweep of 10,000 instances reads some 300,000 datapoints), and the answer the SDK is
  * to read instead (everything else: NextToken, Messages). Undefined when the answer is not as expected (the SDK
- * then reads it whole, as it always does); test/unit/cloudwatch-adapter.test.ts compares the two.
+ * then reads it whole, as it always does); test/unit/metric-data-raw.test.ts compares the two.
  */
 export function metricDataOf(json: string): { series: SeriesData[]; rest: string } | undefined {
   let answer: unknown;
