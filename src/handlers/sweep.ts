@@ -1,5 +1,11 @@
 import { jsonLogger } from '../core/log.js';
-import { forLog, SweepIncompleteError, type SweepSummary, summarize } from '../jobs/sweep-summary.js';
+import {
+  forLog,
+  stopsNotListed,
+  SweepIncompleteError,
+  type SweepSummary,
+  summarize,
+} from '../jobs/sweep-summary.js';
 import { type SweepHandlerDeps, sdkSweepJob } from './sweep-deps.js';
 
 export type { SweepHandlerDeps } from './sweep-deps.js';
@@ -35,12 +41,22 @@ export function createSweepHandler(deps: SweepHandlerDeps): (event: unknown) => 
     const extraRun = isQuietHoursRun(event);
     const report = await sweepNow(job, { now: deps.clock(), ...(extraRun ? { extraRun } : {}) });
     const summary = summarize(report);
-    // `cost-watchdog status` reads this line back from the log ("sweep: ..." and its report): core/status.ts. It
-    // is kept short enough for Lambda to pass it on whole (forLog); the returned summary has every decision.
+    // `cost-watchdog status` reads the summary line back from the log ("sweep: ..." and its report): core/status.ts.
+    // It is kept short enough for Lambda to pass it on whole (forLog); every stop it cannot name goes in lines of
+    // their own before it ("sweep-stops: ..."); the returned summary has every decision.
+    const logged = forLog(summary);
+    const stops = stopsNotListed(summary, logged);
+    stops.forEach((decisions, k) => {
+      log({
+        level: 'info',
+        message: `sweep-stops: ${k + 1} of ${stops.length}, ${decisions.length} stops`,
+        decisions,
+      });
+    });
     log({
       level: report.errors.length > 0 ? 'error' : 'info',
       message: `sweep: ${report.instancesSeen} seen, ${report.warned.length} warned, ${report.stopped.length} stopped, ${report.errors.length} errors`,
-      report: forLog(summary),
+      report: logged,
     });
     if (report.errors.length > 0) throw new SweepIncompleteError(summary);
     return summary;

@@ -140,3 +140,32 @@ export function forLog(summary: SweepSummary, budget = LOG_LINE_BYTES): LoggedSu
     notListed.decisions = summary.decisions.length - out.decisions.length;
   return out;
 }
+
+/**
+ * The stop decisions a log line of forLog() leaves out, in lines of at most `budget` bytes each: every stop keeps
+ * its reasons in the log, however many there are (DESIGN.md: the reasons are what the log shows). Warnings and
+ * reports beyond the summary line are counted there; the owners' emails and the instances' tags have them.
+ */
+export function stopsNotListed(
+  summary: SweepSummary,
+  logged: LoggedSummary,
+  budget = LOG_LINE_BYTES,
+): SweepSummary['decisions'][] {
+  const listed = new Set(logged.decisions);
+  const left = summary.decisions.filter((d) => d.action === 'stop' && !listed.has(d));
+  const lines: SweepSummary['decisions'][] = [];
+  let line: SweepSummary['decisions'] = [];
+  let room = budget - 200;
+  for (const d of left) {
+    const size = Buffer.byteLength(JSON.stringify(d)) + 1;
+    if (line.length > 0 && size > room) {
+      lines.push(line);
+      line = [];
+      room = budget - 200;
+    }
+    line.push(d);
+    room -= size;
+  }
+  if (line.length > 0) lines.push(line);
+  return lines;
+}

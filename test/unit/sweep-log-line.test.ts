@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lastRunFromLog } from '../../src/core/status.js';
-import { forLog, LOG_LINE_BYTES, type SweepSummary } from '../../src/jobs/sweep-summary.js';
+import { forLog, LOG_LINE_BYTES, stopsNotListed, type SweepSummary } from '../../src/jobs/sweep-summary.js';
 
 const AT = '2026-11-25T14:00:00.000Z';
 const REQUEST = '0f0f0f0f-1111-4222-8333-444455556666';
@@ -92,6 +92,29 @@ describe('the sweep log line', () => {
       [true, 10_000],
     ]);
     expect(logged.instancesSeen).toBe(10_000);
+  });
+
+  it('leaves no stop out of the log: the stops the line cannot name go in lines of their own, in order', () => {
+    // Prepare: 10,000 decisions of which 1,000 stops, more than one line names
+    const summary = bigSummary(10_000, 0);
+    const logged = forLog(summary);
+
+    // Act
+    const lines = stopsNotListed(summary, logged);
+
+    // Assess
+    const stops = summary.decisions.filter((d) => d.action === 'stop');
+    expect(logged.decisions.length).toBeLessThan(stops.length);
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines)
+      expect(
+        Buffer.byteLength(JSON.stringify({ message: 'sweep-stops: 1 of 9', decisions: line })),
+      ).toBeLessThanOrEqual(LOG_LINE_BYTES);
+    expect([...logged.decisions, ...lines.flat()].map((d) => d.instanceId)).toEqual(
+      stops.map((d) => d.instanceId),
+    );
+    const small = bigSummary(20, 0, 3);
+    expect(stopsNotListed(small, forLog(small))).toEqual([]);
   });
 
   it('tells status the outcome and the errors, with how many more there were', () => {
