@@ -209,13 +209,17 @@ export async function sweepTargetBatch(
           return;
         }
         const r = outcome.result;
-        // The full result (every decision) stays in the log, whatever is cut to fit the message.
+        const body = resultBody(r);
+        // A result sent whole reaches the planner, whose log has it (src/handlers/sweep.ts: every stop, the rest
+        // counted): here only its counts and errors. A result cut to fit the message is logged whole, as the
+        // summary says ("the sweep-worker log has them"). Log ingestion is most of a big fan-out's bill.
+        const whole = body === JSON.stringify(r);
         log({
           level: r.errors.length > 0 ? 'error' : 'info',
           message: `sweep-worker: ${label} run ${r.runId}: ${r.scope.instances} seen, ${r.warned.length} warned, ${r.stopped.length} stopped, ${r.errors.length} errors`,
-          result: r,
+          ...(whole ? { scope: r.scope, errors: r.errors } : { result: r }),
         });
-        sent.push({ messageId: record.messageId, body: resultBody(r), target: label });
+        sent.push({ messageId: record.messageId, body, target: label });
       } catch (err) {
         log({
           level: 'error',

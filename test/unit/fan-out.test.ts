@@ -399,6 +399,46 @@ describe('the sweep-worker', () => {
     expect(queues.queues.results).toHaveLength(1);
   });
 
+  it.each([
+    ['a result sent whole: only its counts and errors (the planner logs the decisions)', 2, false],
+    ['a result cut to fit its message: the whole result, every decision', 1_500, true],
+  ])('logs %s', async (_, instances, whole) => {
+    // Prepare: `instances` idle instances in us-east-1, each a decision; records logged in full
+    fleet = new InMemoryFleet();
+    fleet.types.set('t3.micro', { freeTierEligible: true, gpu: false });
+    for (let k = 0; k < instances; k++) {
+      const instance = makeInstance({ instanceId: `i-${String(k).padStart(17, '0')}`, region: 'us-east-1' });
+      fleet.add({ instance, state: 'running', stopProtected: false });
+      fleet.metrics.set(instance.instanceId, idleMetrics());
+    }
+    const records: Record<string, unknown>[] = [];
+    const handler = createSweepWorkerHandler({
+      clock: () => NOW,
+      env: { ...ENV, POLICY_FILE: policyFile(SINGLE) },
+      services: fleet.services(),
+      queues,
+      log: (r) => records.push(r),
+    });
+
+    // Act
+    await handler(event(message({ region: 'us-east-1' })));
+
+    // Assess
+    const [sent] = queues.queues.results.map((m) => parseTargetResult(m.body));
+    const line = records.find((r) => /^sweep-worker: .* seen/.test(String(r.message)));
+    expect(sent?.decisions.length ?? 0).toBeGreaterThan(0);
+    expect(Boolean(sent?.omitted)).toBe(whole);
+    if (whole) {
+      const logged = (line?.result as { decisions: unknown[] }).decisions;
+      expect(logged.length).toBeGreaterThan(sent?.decisions.length ?? 0);
+      expect(logged.length).toBeGreaterThanOrEqual(1_000);
+    } else {
+      expect(line).not.toHaveProperty('result');
+      expect(line).toMatchObject({ scope: { region: 'us-east-1', instances }, errors: [] });
+      expect(JSON.stringify(line).length).toBeLessThan(600);
+    }
+  });
+
   it('never sweeps an account the policy does not name, and says so in the result', async () => {
     const out = await worker()(event(message({ region: 'us-east-1', account: '999988887777' })));
 
