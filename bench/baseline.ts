@@ -79,9 +79,3 @@ export async function buildBaseline(
     }
   }
 }
-
-/** The median of `xs` (the lower middle one for an even count). */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)] ?? 0;
-}

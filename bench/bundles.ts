@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import bundling from '../scripts/bundling.cjs';
+import { median } from './report.js';
 
 const { LAMBDA_BUILD, plugins } = bundling;
 
@@ -119,8 +120,8 @@ export async function measureBundles(
       zipKiB: Math.round(statSync(join(packageDir, zip)).size / 1024),
       rawKiB: Math.round(codeBytes(dir, name) / 1024),
       entryKiB: Math.round(statSync(file).size / 1024),
-      initMs: median(init.map((t) => t.wallMs)),
-      initCpuMs: median(init.map((t) => t.cpuMs)),
+      initMs: medianMs(init.map((t) => t.wallMs)),
+      initCpuMs: medianMs(init.map((t) => t.cpuMs)),
       sdkClients,
       forbidden: name === 'sweep' ? sdkClients.filter((c) => NOT_IN_SWEEP.includes(c)) : [],
     });
@@ -210,14 +211,14 @@ export async function measureColdStart(
     sweep.push(...initTimes(sweepFile, 1));
     bareTimes.push(...initTimes(bare, 1));
   }
-  const sweepInitMs = median(sweep.map((t) => t.wallMs));
-  const bareInitMs = median(bareTimes.map((t) => t.wallMs));
+  const sweepInitMs = medianMs(sweep.map((t) => t.wallMs));
+  const bareInitMs = medianMs(bareTimes.map((t) => t.wallMs));
   return {
     sweepInitMs,
     bareInitMs,
     ratio: Math.round((sweepInitMs / bareInitMs) * 100) / 100,
-    sweepInitCpuMs: median(sweep.map((t) => t.cpuMs)),
-    bareInitCpuMs: median(bareTimes.map((t) => t.cpuMs)),
+    sweepInitCpuMs: medianMs(sweep.map((t) => t.cpuMs)),
+    bareInitCpuMs: medianMs(bareTimes.map((t) => t.cpuMs)),
     bareImports: [...bySource].flatMap(([pkg, names]) =>
       [...names].sort().map((n) => `${pkg.replace('@aws-sdk/client-', '')}:${n}`),
     ),
@@ -259,7 +260,5 @@ function initTimes(file: string, runs: number): InitTime[] {
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round((s[Math.floor(s.length / 2)] ?? 0) * 10) / 10;
-}
+/** The median to a tenth of a millisecond. */
+const medianMs = (xs: number[]) => Math.round(median(xs) * 10) / 10;

@@ -19,6 +19,12 @@ import type { WorkerInvocation } from './invoke-worker.js';
 /** Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion to memory below that. */
 export const VCPU_MEMORY_MB = 1_769;
 
+/** The median of `xs`: its middle value (the upper middle one of an even count; 0 of none). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
 /**
  * The wall time the same invocation would take on Lambda at `memoryMB`: every CPU millisecond measured here takes
  * VCPU_MEMORY_MB / memoryMB milliseconds there, the waiting for AWS does not shrink or grow. It assumes no CPU

@@ -18,7 +18,7 @@ import { parsePolicy } from '../src/core/policy.js';
 import { RESULT_READERS } from '../src/jobs/fan-out.js';
 import { runsPerMonth } from '../src/core/self-cost.js';
 import { parse as parseYaml } from 'yaml';
-import { BASELINE_COMMIT, buildBaseline, median } from './baseline.js';
+import { BASELINE_COMMIT, buildBaseline } from './baseline.js';
 import { codeBytes, handlerFile, measureBundles, measureColdStart, serverlessPackage } from './bundles.js';
 import { type FanOutDeploymentFigures, type FanOutMeasured, fanOutModel } from './fan-out-model.js';
 import { AWS_RATE_LIMITS, type FakeAwsOptions, type FakeStats, type LatencyModel } from './fake-aws.js';
@@ -31,6 +31,7 @@ import {
   type BenchResults,
   type FanOutFigures,
   lambdaEstimateMs,
+  median,
   renderTables,
   type SweepFigures,
   VCPU_MEMORY_MB,
@@ -383,10 +384,6 @@ async function main(): Promise<void> {
         init: r.initMs,
       });
     }
-    const mid = <T>(xs: T[], f: (x: T) => number) => {
-      const s = xs.map(f).sort((x, y) => x - y);
-      return s[Math.floor(s.length / 2)] ?? 0;
-    };
 
     // 5. Where the CPU of the 10,000-instance steady run goes (an unminified build of the same handler).
     const profileDir = join(work, 'profile');
@@ -453,13 +450,13 @@ async function main(): Promise<void> {
       firstInvocation: {
         runs: setups.length,
         instances: 100,
-        initMs: mid(setups, (s) => s.init),
-        firstWallMs: mid(setups, (s) => s.first),
-        secondWallMs: mid(setups, (s) => s.second),
-        setupWallMs: mid(setups, (s) => s.first - s.second),
-        firstCpuMs: mid(setups, (s) => s.firstCpu),
-        secondCpuMs: mid(setups, (s) => s.secondCpu),
-        setupCpuMs: mid(setups, (s) => s.firstCpu - s.secondCpu),
+        initMs: median(setups.map((s) => s.init)),
+        firstWallMs: median(setups.map((s) => s.first)),
+        secondWallMs: median(setups.map((s) => s.second)),
+        setupWallMs: median(setups.map((s) => s.first - s.second)),
+        firstCpuMs: median(setups.map((s) => s.firstCpu)),
+        secondCpuMs: median(setups.map((s) => s.secondCpu)),
+        setupCpuMs: median(setups.map((s) => s.firstCpu - s.secondCpu)),
       },
       coldStart: cold,
       baseline,
@@ -616,7 +613,6 @@ async function measureFanOut(b: FanOutBench): Promise<FanOutFigures> {
   const batches = workerRun.invocations.slice(0, FAN_OUT_SAMPLE_BATCHES);
   const warm = batches.slice(1);
   const alone = workerRun.invocations.slice(FAN_OUT_SAMPLE_BATCHES);
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
   const cold = batches[0] as WorkerInvocation;
   const figuresOf = (xs: WorkerInvocation[]) => ({
     wallMs: median(xs.map((i) => i.wallMs)),

@@ -258,9 +258,13 @@ function keepFirst(result: TargetResult): Decision[] {
 /**
  * The result as one message body of at most `maxBytes`: whole when it fits, else with the fewest decisions left out
  * (reports first, stops last) and, if even that is too big, the id lists cut too. `omitted` counts what was left out.
+ * `whole` is the result's JSON, for a caller that has it already (the same string is returned when it fits).
  */
-export function resultBody(result: TargetResult, maxBytes = RESULT_MAX_BYTES): string {
-  const whole = JSON.stringify(result);
+export function resultBody(
+  result: TargetResult,
+  maxBytes = RESULT_MAX_BYTES,
+  whole = JSON.stringify(result),
+): string {
   if (messageBytes(whole) <= maxBytes) return whole;
   const ordered = keepFirst(result);
   const order = new Map(result.decisions.map((d, k) => [d.instanceId, k]));

@@ -13,6 +13,7 @@ import {
   isPassingFailure,
   parseTargetMessage,
   RETRY_BACKOFF_SECONDS,
+  RESULT_MAX_BYTES,
   resultBody,
   targetLabel,
   TARGET_ATTEMPTS,
@@ -209,11 +210,12 @@ export async function sweepTargetBatch(
           return;
         }
         const r = outcome.result;
-        const body = resultBody(r);
+        const json = JSON.stringify(r);
+        const body = resultBody(r, RESULT_MAX_BYTES, json);
         // A result sent whole reaches the planner, whose log has it (src/handlers/sweep.ts: every stop, the rest
         // counted): here only its counts and errors. A result cut to fit the message is logged whole, as the
         // summary says ("the sweep-worker log has them"). Log ingestion is most of a big fan-out's bill.
-        const whole = body === JSON.stringify(r);
+        const whole = body === json;
         log({
           level: r.errors.length > 0 ? 'error' : 'info',
           message: `sweep-worker: ${label} run ${r.runId}: ${r.scope.instances} seen, ${r.warned.length} warned, ${r.stopped.length} stopped, ${r.errors.length} errors`,

@@ -4,9 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { median } from '../../bench/baseline.js';
 import { fanOutModel } from '../../bench/fan-out-model.js';
-import { type BenchResults, lambdaEstimateMs, renderTables } from '../../bench/report.js';
+import { type BenchResults, lambdaEstimateMs, median, renderTables } from '../../bench/report.js';
 import { fanOutDeployment } from '../../src/core/fan-out-deployment.js';
 
 const results = JSON.parse(readFileSync('bench/results.json', 'utf8')) as BenchResults;
@@ -76,9 +75,9 @@ describe('benchmark figures', () => {
     );
   });
 
-  it('takes the middle value as the median (the lower middle one of an even count)', () => {
+  it('takes the middle value as the median (the upper middle one of an even count)', () => {
     expect(median([5, 1, 3])).toBe(3);
-    expect(median([4, 1, 3, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(3);
     expect(median([])).toBe(0);
   });
 
